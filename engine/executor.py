@@ -1,0 +1,692 @@
+"""The trio executor: runs executions under limits and records every change durably.
+
+``async with open_executor(store) as executor`` owns a nursery. Limits are
+``trio.CapacityLimiter``\\ s: a global one (``max_concurrent_executions``), one per workflow
+(its ``concurrency:``) and one per execution (``max_parallel_steps``). Timeouts are cancel
+scopes. State changes go to a :class:`Recorder`, which writes them in batches (group
+commit) on a worker thread; listeners hear of a change only once it is committed.
+"""
+
+from __future__ import annotations
+
+import collections
+import math
+import os
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import httpx
+import trio
+
+from engine import definition, expressions, steps, store
+from engine.errors import EngineError, InvalidParams, NotFound, StepError, StepTimeout, StoreError
+
+# ---------------------------------------------------------------------------
+# Events and statistics
+# ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """A committed change, for listeners (the CLI's progress, the console)."""
+
+    kind: Literal["execution", "step", "log"]
+    execution_id: int
+    status: str | None = None
+    step_id: str | None = None
+    attempt: int | None = None
+    duration_ms: float | None = None
+    text: str | None = None
+    stream: str | None = None
+
+
+@dataclass(frozen=True)
+class ExecutorStatistics:
+    """A snapshot of the executor (as ``trio.CapacityLimiter.statistics()`` is)."""
+
+    running: int
+    queued: int
+    max_concurrent_executions: int
+    max_parallel_steps: int
+    steps_done: int
+    steps_per_second: float
+
+
+Listener = Callable[[Event], None]
+
+
+# ---------------------------------------------------------------------------
+# The recorder: group commit
+# ---------------------------------------------------------------------------
+
+_StepKey = tuple[int, str, int]
+
+
+class Recorder:
+    """Collects writes and commits them in batches on one worker thread.
+
+    While one batch is being written, the next one fills; so under load a commit carries
+    many changes and at rest a change is written at once.
+    """
+
+    def __init__(self, db: store.Store) -> None:
+        self._db = db
+        self._inserts: dict[_StepKey, dict[str, Any]] = {}
+        self._updates: dict[_StepKey, dict[str, Any]] = {}
+        self._in_db: set[_StepKey] = set()
+        self._logs: list[dict[str, Any]] = []
+        self._executions: dict[int, dict[str, Any]] = {}
+        self._events: list[Event] = []
+        self._wakeup = trio.Event()
+        self._lock = trio.Lock()
+        self._open_batch = 0
+        self._committed = -1
+        self._thread_limiter = trio.CapacityLimiter(1)
+        self.listeners: list[Listener] = []
+        self.error: StoreError | None = None
+        self.batches = 0
+
+    # -- submitting ---------------------------------------------------------
+
+    def step(self, row: dict[str, Any], event: Event | None = None) -> None:
+        key = (row["execution_id"], row["step_id"], row["attempt"])
+        if key in self._in_db:
+            self._updates[key] = row
+        else:
+            self._inserts[key] = row
+        if event is not None:
+            self._events.append(event)
+        self._wakeup.set()
+
+    def log(self, row: dict[str, Any], event: Event | None = None) -> None:
+        self._logs.append(row)
+        if event is not None:
+            self._events.append(event)
+        self._wakeup.set()
+
+    def execution(self, execution_id: int, values: Mapping[str, Any], event: Event | None = None) -> None:
+        self._executions.setdefault(execution_id, {}).update(values)
+        if event is not None:
+            self._events.append(event)
+        self._wakeup.set()
+
+    # -- committing ---------------------------------------------------------
+
+    async def sync(self) -> None:
+        """Return once everything submitted so far is committed.
+
+        Works with or without the background loop: a caller that finds nobody writing
+        writes the batch itself, so shutdown never waits on a task that is gone.
+        """
+        target = self._open_batch
+        while self._committed < target:
+            async with self._lock:
+                if self._committed < target:
+                    await self._flush_locked()
+
+    async def run(self) -> None:
+        while True:
+            await self._wakeup.wait()
+            self._wakeup = trio.Event()
+            async with self._lock:
+                await self._flush_locked()
+
+    async def drain(self) -> None:
+        """Commit whatever is pending (at shutdown)."""
+        await self.sync()
+
+    async def _flush_locked(self) -> None:
+        if self.error is not None:
+            raise self.error
+        number = self._open_batch
+        self._open_batch += 1
+        batch = store.Batch(
+            step_inserts=list(self._inserts.values()),
+            step_updates=list(self._updates.values()),
+            logs=self._logs,
+            executions=self._executions,
+        )
+        events = self._events
+        for key, row in self._inserts.items():
+            if row["status"] not in _SETTLED:
+                self._in_db.add(key)
+        for key, row in self._updates.items():
+            if row["status"] in _SETTLED:
+                self._in_db.discard(key)
+        self._inserts, self._updates, self._logs, self._executions, self._events = {}, {}, [], {}, []
+        if len(batch):
+            try:
+                await trio.to_thread.run_sync(
+                    store.write_batch, self._db, batch, limiter=self._thread_limiter
+                )
+            except StoreError as exc:
+                self.error = exc
+                raise
+            self.batches += 1
+        self._committed = number
+        for ev in events:
+            for listener in self.listeners:
+                listener(ev)
+
+
+_SETTLED = store.FINISHED | {"skipped"}
+
+
+# ---------------------------------------------------------------------------
+# One execution
+# ---------------------------------------------------------------------------
+
+_BLOCKING = frozenset({"failed", "timed_out", "cancelled"})
+
+
+@dataclass
+class _Run:
+    id: int
+    workflow: definition.Workflow
+    params: dict[str, Any]
+    secrets: dict[str, str]
+    trigger: str
+    scope: trio.CancelScope = field(default_factory=trio.CancelScope)
+    done: trio.Event = field(default_factory=trio.Event)
+    status: str = "queued"
+    error: str | None = None
+    cancel_reason: str | None = None
+    results: dict[str, dict[str, Any]] = field(default_factory=dict)
+    blocked: set[str] = field(default_factory=set)
+    log_seq: int = 0
+    started: float | None = None
+
+    def mask(self, text: str) -> str:
+        for value in self.secrets.values():
+            if value:
+                text = text.replace(value, "***")
+        return text
+
+    def mask_value(self, value: Any) -> Any:
+        if not self.secrets:
+            return value
+        if isinstance(value, str):
+            return self.mask(value)
+        if isinstance(value, dict):
+            return {k: self.mask_value(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self.mask_value(v) for v in value]
+        return value
+
+
+@dataclass(frozen=True)
+class ExecutionHandle:
+    """An execution the executor has accepted: its id, and a way to wait for its end."""
+
+    id: int
+    _run: _Run
+
+    async def wait(self) -> str:
+        """Wait until the execution has finished and its end is recorded; its status."""
+        await self._run.done.wait()
+        return self._run.status
+
+    @property
+    def status(self) -> str:
+        return self._run.status
+
+    @property
+    def error(self) -> str | None:
+        return self._run.error
+
+
+# ---------------------------------------------------------------------------
+# The executor
+# ---------------------------------------------------------------------------
+
+
+class Executor:
+    """Runs executions; make one with :func:`open_executor`."""
+
+    def __init__(
+        self,
+        db: store.Store,
+        recorder: Recorder,
+        nursery: trio.Nursery,
+        http_client: httpx.AsyncClient,
+        *,
+        max_concurrent_executions: int,
+        max_parallel_steps: int,
+        kill_grace: float,
+        environ: Mapping[str, str],
+    ) -> None:
+        self.store = db
+        self._recorder = recorder
+        self._nursery = nursery
+        self._http = http_client
+        self._global = trio.CapacityLimiter(max_concurrent_executions)
+        self._per_workflow: dict[str, trio.CapacityLimiter] = {}
+        self._max_parallel_steps = max_parallel_steps
+        self._kill_grace = kill_grace
+        self._environ = dict(environ)
+        self._runs: dict[int, _Run] = {}
+        self._definitions: dict[str, definition.Workflow] = {}
+        self._steps_done = 0
+        self._recent: collections.deque[tuple[int, int]] = collections.deque(maxlen=64)
+
+    # -- public API ---------------------------------------------------------
+
+    def add_listener(self, listener: Listener) -> None:
+        self._recorder.listeners.append(listener)
+
+    def remove_listener(self, listener: Listener) -> None:
+        self._recorder.listeners.remove(listener)
+
+    async def start(
+        self, name: str, params: Mapping[str, Any] | None = None, *, trigger: str = "manual"
+    ) -> ExecutionHandle:
+        """Queue an execution of workflow ``name`` and start it as soon as limits allow.
+
+        Raises:
+            NotFound: no such workflow.
+            InvalidParams: the parameters do not fit, or a secret is not set.
+        """
+        row = await trio.to_thread.run_sync(store.get_workflow, self.store, name)
+        if not row.is_active:
+            raise InvalidParams(f"workflow {name!r} is disabled; `wfe workflow enable {name}` first")
+        wf = self._definition(row)
+        merged = wf.merge_params(params or {})
+        secrets = self._secrets(wf)
+        execution = await trio.to_thread.run_sync(store.create_execution, self.store, row, merged, trigger)
+        assert execution.id is not None
+        run = _Run(execution.id, wf, merged, secrets, trigger)
+        self._runs[run.id] = run
+        self._nursery.start_soon(self._run_execution, run)
+        return ExecutionHandle(run.id, run)
+
+    async def run(self, name: str, params: Mapping[str, Any] | None = None, *, trigger: str = "manual") -> ExecutionHandle:
+        """Start an execution and wait for its end."""
+        handle = await self.start(name, params, trigger=trigger)
+        await handle.wait()
+        return handle
+
+    def cancel(self, execution_id: int, reason: str = "cancelled") -> bool:
+        """Cancel a running or queued execution of this executor; False if it has none."""
+        run = self._runs.get(execution_id)
+        if run is None:
+            return False
+        run.cancel_reason = run.cancel_reason or reason
+        run.scope.cancel()
+        return True
+
+    def statistics(self) -> ExecutorStatistics:
+        running = sum(1 for r in self._runs.values() if r.status == "running")
+        return ExecutorStatistics(
+            running=running,
+            queued=len(self._runs) - running,
+            max_concurrent_executions=int(self._global.total_tokens),
+            max_parallel_steps=self._max_parallel_steps,
+            steps_done=self._steps_done,
+            steps_per_second=self._rate(),
+        )
+
+    # -- internals ----------------------------------------------------------
+
+    def _definition(self, row: store.Workflow) -> definition.Workflow:
+        wf = self._definitions.get(row.digest)
+        if wf is None:
+            wf = definition.parse(row.definition, f"{row.name} (v{row.version})")
+            self._definitions[row.digest] = wf
+        return wf
+
+    def _secrets(self, wf: definition.Workflow) -> dict[str, str]:
+        missing = [s for s in wf.secrets if s not in self._environ]
+        if missing:
+            raise InvalidParams(
+                f"workflow {wf.name!r} needs the secret(s) {', '.join(missing)}; set them in the environment"
+            )
+        return {s: self._environ[s] for s in wf.secrets}
+
+    def _rate(self) -> float:
+        now = int(trio.current_time())
+        window = [(t, n) for t, n in self._recent if now - t < 10]
+        if not window:
+            return 0.0
+        span = max(1, now - window[0][0] + 1)
+        return sum(n for _, n in window) / span
+
+    def _count_step(self) -> None:
+        self._steps_done += 1
+        now = int(trio.current_time())
+        if self._recent and self._recent[-1][0] == now:
+            self._recent[-1] = (now, self._recent[-1][1] + 1)
+        else:
+            self._recent.append((now, 1))
+
+    def _limiter_for(self, wf: definition.Workflow) -> trio.CapacityLimiter | None:
+        if wf.concurrency is None:
+            return None
+        limiter = self._per_workflow.get(wf.name)
+        if limiter is None:
+            limiter = self._per_workflow[wf.name] = trio.CapacityLimiter(wf.concurrency)
+        elif limiter.total_tokens != wf.concurrency:
+            limiter.total_tokens = wf.concurrency
+        return limiter
+
+    async def _run_execution(self, run: _Run) -> None:
+        rec = self._recorder
+        clock_start: float | None = None
+        try:
+            with run.scope:
+                async with self._global:
+                    limiter = self._limiter_for(run.workflow)
+                    if limiter is not None:
+                        await limiter.acquire_on_behalf_of(run)
+                    try:
+                        clock_start = trio.current_time()
+                        run.status = "running"
+                        run.started = clock_start
+                        rec.execution(
+                            run.id,
+                            {"status": "running", "started_at": store.utcnow()},
+                            Event("execution", run.id, status="running"),
+                        )
+                        with trio.move_on_after(run.workflow.timeout) as deadline:
+                            await self._run_steps(run)
+                        if deadline.cancelled_caught:
+                            run.status = "timed_out"
+                            run.error = (
+                                "the execution ran past its timeout of "
+                                + definition.format_duration(run.workflow.timeout)
+                            )
+                    finally:
+                        if limiter is not None:
+                            limiter.release_on_behalf_of(run)
+            if run.scope.cancelled_caught:
+                run.status = "cancelled"
+                run.error = run.cancel_reason or "cancelled"
+        except Exception as exc:  # a bug or a store failure: record it, never leave "running"
+            run.status = "failed"
+            run.error = f"internal error: {type(exc).__name__}: {exc}"
+            if isinstance(exc, StoreError):
+                raise
+        finally:
+            with trio.CancelScope(shield=True):
+                if run.status == "running":
+                    run.status = self._outcome(run)
+                elif run.status == "queued":
+                    run.status = "cancelled"
+                    run.error = run.error or run.cancel_reason or "cancelled before it started"
+                self._record_unfinished_steps(run)
+                duration = (
+                    (trio.current_time() - clock_start) * 1000 if clock_start is not None else None
+                )
+                rec.execution(
+                    run.id,
+                    {
+                        "status": run.status,
+                        "finished_at": store.utcnow(),
+                        "duration_ms": duration,
+                        "error": run.mask(run.error) if run.error else None,
+                    },
+                    Event("execution", run.id, status=run.status, duration_ms=duration, text=run.error),
+                )
+                try:
+                    await rec.sync()
+                finally:
+                    self._runs.pop(run.id, None)
+                    run.results.clear()
+                    run.done.set()
+
+    def _outcome(self, run: _Run) -> str:
+        for step in run.workflow.steps:
+            result = run.results.get(step.id)
+            if result is None:
+                continue
+            if result["status"] in ("failed", "timed_out") and not step.continue_on_error:
+                run.error = f"step {step.id!r} {result['status'].replace('_', ' ')}: {result.get('error') or ''}".rstrip(": ")
+                return "failed"
+        return "succeeded"
+
+    def _record_unfinished_steps(self, run: _Run) -> None:
+        now = store.utcnow()
+        status = "cancelled" if run.status in ("cancelled", "timed_out") else "skipped"
+        for position, step in enumerate(run.workflow.steps):
+            result = run.results.get(step.id)
+            if result is None or result["status"] in ("running", "pending"):
+                attempt = result["attempt"] if result else 1
+                self._recorder.step(
+                    {
+                        "execution_id": run.id,
+                        "step_id": step.id,
+                        "position": position,
+                        "attempt": attempt,
+                        "status": status,
+                        "started_at": result["started_at"] if result else None,
+                        "finished_at": now,
+                        "duration_ms": None,
+                        "exit_code": None,
+                        "output": None,
+                        "error": f"execution {run.status.replace('_', ' ')}",
+                    }
+                )
+
+    async def _run_steps(self, run: _Run) -> None:
+        wf = run.workflow
+        deps = wf.dependencies()
+        dependents: dict[str, list[str]] = {s.id: [] for s in wf.steps}
+        for sid, needs in deps.items():
+            for need in needs:
+                dependents[need].append(sid)
+        waiting = {sid: len(needs) for sid, needs in deps.items()}
+        positions = {s.id: i for i, s in enumerate(wf.steps)}
+        by_id = {s.id: s for s in wf.steps}
+        limiter = trio.CapacityLimiter(self._max_parallel_steps)
+        context = {
+            "params": run.params,
+            "env": {**self._environ, **wf.env},
+            "secrets": run.secrets,
+            "steps": {},
+            "execution": {"id": run.id},
+        }
+
+        async with trio.open_nursery() as nursery:
+
+            def finished(step_id: str) -> None:
+                for nxt in dependents[step_id]:
+                    waiting[nxt] -= 1
+                    if waiting[nxt] == 0:
+                        nursery.start_soon(self._run_step, run, by_id[nxt], positions[nxt], deps[nxt], context, limiter, finished)
+
+            for step in wf.steps:
+                if waiting[step.id] == 0:
+                    nursery.start_soon(self._run_step, run, step, positions[step.id], deps[step.id], context, limiter, finished)
+
+    async def _run_step(
+        self,
+        run: _Run,
+        step: definition.Step,
+        position: int,
+        needs: list[str],
+        context: dict[str, Any],
+        limiter: trio.CapacityLimiter,
+        finished: Callable[[str], None],
+    ) -> None:
+        rec = self._recorder
+        row: dict[str, Any] = {
+            "execution_id": run.id,
+            "step_id": step.id,
+            "position": position,
+            "attempt": 1,
+            "status": "pending",
+            "started_at": None,
+            "finished_at": None,
+            "duration_ms": None,
+            "exit_code": None,
+            "output": None,
+            "error": None,
+        }
+        run.results[step.id] = row
+
+        def settle(status: str, error: str | None = None) -> None:
+            row.update(status=status, finished_at=store.utcnow(), error=error)
+            rec.step(dict(row), Event("step", run.id, status=status, step_id=step.id, attempt=row["attempt"], text=error))
+
+        if any(n in run.blocked for n in needs):
+            run.blocked.add(step.id)
+            settle("skipped", "a step it needs did not succeed")
+            context["steps"][step.id] = {"output": None, "status": "skipped"}
+            finished(step.id)
+            return
+        if step.if_ is not None:
+            try:
+                go = (
+                    expressions.truthy(step.if_)
+                    if isinstance(step.if_, bool)
+                    else expressions.truthy(expressions.evaluate(expressions.condition(step.if_), context))
+                )
+            except EngineError as exc:
+                run.blocked.add(step.id)
+                settle("failed", run.mask(f"if: {exc}"))
+                context["steps"][step.id] = {"output": None, "status": "failed"}
+                finished(step.id)
+                return
+            if not go:
+                settle("skipped", "its condition was false")
+                context["steps"][step.id] = {"output": None, "status": "skipped"}
+                finished(step.id)
+                return
+
+        execute = steps.KINDS[step.kind]
+        retry = step.retry
+        status = "failed"
+        for attempt in range(1, retry.attempts + 1):
+            if attempt > 1:
+                delay = retry.delay_before(attempt)
+                self._log(run, step.id, f"attempt {attempt} of {retry.attempts} in {definition.format_duration(delay)}", "system")
+                await trio.sleep(delay)
+            async with limiter:
+                start = trio.current_time()
+                row.update(
+                    attempt=attempt, status="running", started_at=store.utcnow(), finished_at=None,
+                    duration_ms=None, exit_code=None, output=None, error=None,
+                )
+                rec.step(dict(row), Event("step", run.id, status="running", step_id=step.id, attempt=attempt))
+                ctx = steps.StepContext(
+                    execution_id=run.id,
+                    step_id=step.id,
+                    expression_context=context,
+                    environ=self._step_environ(run),
+                    emit=lambda stream, text, sid=step.id: self._log(run, sid, text, stream),
+                    http_client=self._http,
+                    kill_grace=self._kill_grace,
+                )
+                error: str | None = None
+                try:
+                    if step.timeout is not None:
+                        with trio.fail_after(step.timeout):
+                            outcome = await execute(ctx, step)
+                    else:
+                        outcome = await execute(ctx, step)
+                    status = "succeeded"
+                    row.update(output=run.mask_value(outcome.output), exit_code=outcome.exit_code)
+                except trio.TooSlowError:
+                    status = "timed_out"
+                    error = f"ran past its timeout of {definition.format_duration(step.timeout or 0)}"
+                except StepTimeout as exc:
+                    status, error = "timed_out", str(exc)
+                except StepError as exc:
+                    status, error = "failed", str(exc)
+                    row["exit_code"] = exc.exit_code
+                except EngineError as exc:
+                    status, error = "failed", str(exc)
+                row["duration_ms"] = (trio.current_time() - start) * 1000
+                settle(status, run.mask(error) if error else None)
+                self._count_step()
+            if status == "succeeded":
+                break
+            if attempt < retry.attempts:
+                self._log(run, step.id, f"attempt {attempt} {status.replace('_', ' ')}: {run.mask(error or '')}", "system")
+
+        if status != "succeeded" and not step.continue_on_error:
+            run.blocked.add(step.id)
+        context["steps"][step.id] = {"output": row["output"], "status": status}
+        finished(step.id)
+
+    def _step_environ(self, run: _Run) -> dict[str, str]:
+        env = {**self._environ, **run.workflow.env}
+        env["WFE_EXECUTION_ID"] = str(run.id)
+        env["WFE_WORKFLOW"] = run.workflow.name
+        return env
+
+    def _log(self, run: _Run, step_id: str | None, text: str, stream: str) -> None:
+        run.log_seq += 1
+        text = run.mask(text)
+        self._recorder.log(
+            {
+                "execution_id": run.id,
+                "step_id": step_id,
+                "seq": run.log_seq,
+                "time": store.utcnow(),
+                "stream": stream,
+                "text": text,
+            },
+            Event("log", run.id, step_id=step_id, text=text, stream=stream) if self._recorder.listeners else None,
+        )
+
+    async def _watch_cancellations(self, interval: float) -> None:
+        """Honour ``wfe cancel`` from other processes."""
+        while True:
+            await trio.sleep(interval)
+            ids = [r.id for r in self._runs.values()]
+            if not ids:
+                continue
+            for execution_id in await trio.to_thread.run_sync(store.cancel_requested, self.store, ids):
+                self.cancel(execution_id, "cancelled by request")
+
+
+@asynccontextmanager
+async def open_executor(
+    db: store.Store,
+    *,
+    max_concurrent_executions: int = 50,
+    max_parallel_steps: int = 16,
+    kill_grace: float = 5.0,
+    cancel_poll_interval: float = 1.0,
+    environ: Mapping[str, str] | None = None,
+) -> AsyncIterator[Executor]:
+    """Open an executor that owns its nursery.
+
+    Leaving the block waits for the executions it started; if the block is cancelled or
+    raises, they are cancelled and recorded ``cancelled``. Either way everything is
+    committed before this returns.
+    """
+    recorder = Recorder(db)
+    async with httpx.AsyncClient() as client, trio.open_nursery() as services:
+        services.start_soon(recorder.run)
+        try:
+            async with trio.open_nursery() as nursery:
+                executor = Executor(
+                    db,
+                    recorder,
+                    nursery,
+                    client,
+                    max_concurrent_executions=max_concurrent_executions,
+                    max_parallel_steps=max_parallel_steps,
+                    kill_grace=kill_grace,
+                    environ=os.environ if environ is None else environ,
+                )
+                if cancel_poll_interval and not math.isinf(cancel_poll_interval):
+                    services.start_soon(executor._watch_cancellations, cancel_poll_interval)
+                yield executor
+        finally:
+            with trio.CancelScope(shield=True):
+                await recorder.drain()
+            services.cancel_scope.cancel()
+
+
+__all__ = [
+    "Event",
+    "ExecutionHandle",
+    "Executor",
+    "ExecutorStatistics",
+    "NotFound",
+    "open_executor",
+]

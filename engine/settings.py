@@ -1,0 +1,35 @@
+"""Where things live: the database URL, the data and config folders (platformdirs)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import platformdirs
+
+APP_NAME = "workflow-engine"
+DB_FILENAME = "workflow-engine.db"
+ENV_DATABASE_URL = "WFE_DATABASE_URL"
+
+
+def data_dir() -> Path:
+    return Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
+
+
+def config_dir() -> Path:
+    return Path(platformdirs.user_config_dir(APP_NAME, appauthor=False))
+
+
+def default_database_url() -> str:
+    return f"sqlite:///{data_dir() / DB_FILENAME}"
+
+
+def database_url(explicit: str | None = None) -> str:
+    """``--db`` first, then ``WFE_DATABASE_URL``, then the SQLite file in the data folder.
+
+    A bare path (``./my.db``) is taken as a SQLite file.
+    """
+    url = explicit or os.environ.get(ENV_DATABASE_URL) or default_database_url()
+    if "://" not in url:
+        url = f"sqlite:///{Path(url).expanduser().absolute()}"
+    return url

@@ -1,0 +1,27 @@
+"""Step kinds: one module each, one ``async def execute(ctx, step)`` each.
+
+A step kind gets a :class:`StepContext` (rendering, logging, environment) and returns a
+:class:`Outcome`, or raises :class:`~engine.errors.StepError` with a message that says
+what went wrong in one line.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
+
+from engine.steps import http, python, shell, simple
+from engine.steps.context import Outcome, StepContext
+
+if TYPE_CHECKING:
+    from engine.definition import Step
+
+KINDS: dict[str, Callable[[StepContext, Step], Awaitable[Outcome]]] = {
+    "run": shell.execute,
+    "python": python.execute,
+    "http": http.execute,
+    "sleep": simple.sleep,
+    "log": simple.log,
+}
+
+__all__ = ["KINDS", "Outcome", "StepContext"]

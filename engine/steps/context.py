@@ -1,0 +1,58 @@
+"""What a step kind may use while it runs."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from engine import expressions
+
+OUTPUT_CAP = 64 * 1024
+
+
+@dataclass(frozen=True)
+class Outcome:
+    output: Any = None
+    exit_code: int | None = None
+
+
+@dataclass
+class StepContext:
+    """Rendering, logging and environment for one attempt of one step."""
+
+    execution_id: int
+    step_id: str
+    expression_context: Mapping[str, Any]
+    environ: Mapping[str, str]
+    emit: Callable[[str, str], None]  # (stream, text) -> appended to the execution's log
+    http_client: httpx.AsyncClient
+    kill_grace: float = 5.0
+    secret_env: Mapping[str, str] = field(default_factory=dict)
+
+    def render(self, value: Any) -> Any:
+        """Render templates inside ``value`` (strings, lists and mappings)."""
+        if isinstance(value, str):
+            return expressions.template(value).render(self.expression_context)
+        if isinstance(value, Mapping):
+            return {k: self.render(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self.render(v) for v in value]
+        return value
+
+    def render_text(self, value: str) -> str:
+        return expressions.to_text(self.render(value))
+
+    def log(self, text: str, stream: str = "log") -> None:
+        self.emit(stream, text)
+
+
+def cap_text(text: str, limit: int = OUTPUT_CAP) -> str:
+    """Cut ``text`` to ``limit`` bytes of UTF-8, saying so at the end."""
+    data = text.encode()
+    if len(data) <= limit:
+        return text
+    kept = data[:limit].decode(errors="ignore")
+    return f"{kept}\n[output truncated: {len(data):,} bytes, the first {limit:,} kept]"

@@ -1,0 +1,195 @@
+"""The ``run:`` step: a shell command in its own process group.
+
+Expression values never become shell syntax: each ``${{ … }}`` in the command is replaced
+by a reference to an environment variable (``"${WFE_EXPR_0}"``, quoted to suit where it
+stands) and the value travels in the child's environment. The shell expands it as data.
+
+The child runs in a new session (its own process group). When the step is cancelled or
+times out the whole group gets SIGTERM, then SIGKILL after a grace period; when the
+command ends, anything it left behind in its group gets the same, so no child outlives
+its step.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+from collections.abc import Iterator
+
+import trio
+
+from engine import expressions
+from engine.definition import Step
+from engine.errors import StepError
+from engine.steps.context import OUTPUT_CAP, Outcome, StepContext, cap_text
+
+MAX_LOG_LINES = 20_000
+MAX_LINE = 16 * 1024
+
+
+def shell_argv(script: str) -> list[str]:
+    bash = shutil.which("bash")
+    if bash:
+        return [bash, "--noprofile", "--norc", "-eo", "pipefail", "-c", script]
+    return ["/bin/sh", "-ec", script]
+
+
+def _quote_states(text: str, state: str) -> Iterator[str]:
+    """Track the shell quoting state through literal text; yields the final state."""
+    i = 0
+    while i < len(text):
+        ch = text[i]
+        if state == "'":
+            if ch == "'":
+                state = ""
+        elif ch == "\\":
+            i += 1  # the next character is escaped, in "" and outside
+        elif state == '"':
+            if ch == '"':
+                state = ""
+        elif ch == "'":
+            state = "'"
+        elif ch == '"':
+            state = '"'
+        elif ch == "#" and (i == 0 or text[i - 1] in " \t\n;|&("):
+            # A comment runs to the end of the line; quotes in it mean nothing.
+            end = text.find("\n", i)
+            i = len(text) if end < 0 else end
+            continue
+        i += 1
+    yield state
+
+
+def compile_command(template: expressions.Template) -> tuple[str, list[expressions.Node]]:
+    """The script with placeholders, and the expressions whose values fill them."""
+    out: list[str] = []
+    nodes: list[expressions.Node] = []
+    state = ""
+    for part in template.parts:
+        if isinstance(part, str):
+            out.append(part)
+            state = next(_quote_states(part, state))
+            continue
+        name = f"WFE_EXPR_{len(nodes)}"
+        nodes.append(part)
+        if state == '"':
+            out.append(f"${{{name}}}")
+        elif state == "'":
+            out.append(f"'\"${{{name}}}\"'")
+        else:
+            out.append(f'"${{{name}}}"')
+    return "".join(out), nodes
+
+
+async def execute(ctx: StepContext, step: Step) -> Outcome:
+    assert step.run is not None
+    script, nodes = compile_command(expressions.template(step.run))
+    env = dict(ctx.environ)
+    for i, node in enumerate(nodes):
+        env[f"WFE_EXPR_{i}"] = expressions.to_text(expressions.evaluate(node, ctx.expression_context))
+    for key, value in step.env.items():
+        env[key] = ctx.render_text(value)
+
+    try:
+        proc = await trio.lowlevel.open_process(
+            shell_argv(script),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=env,
+            start_new_session=True,
+        )
+    except OSError as exc:
+        raise StepError(f"cannot start the shell: {exc.strerror or exc}") from None
+
+    stdout_chunks: list[str] = []
+    stdout_size = 0
+    last_stderr: list[str] = []
+    lines_logged = 0
+
+    def take(stream: str, line: str) -> None:
+        nonlocal stdout_size, lines_logged
+        if stream == "stdout" and stdout_size <= OUTPUT_CAP:
+            stdout_chunks.append(line)
+            stdout_size += len(line) + 1
+        if stream == "stderr":
+            last_stderr[:] = [line]
+        lines_logged += 1
+        if lines_logged <= MAX_LOG_LINES:
+            ctx.log(line[:MAX_LINE], stream)
+        elif lines_logged == MAX_LOG_LINES + 1:
+            ctx.log(f"[log truncated: more than {MAX_LOG_LINES:,} lines from this step]", "system")
+
+    async def pump(receive: trio.abc.ReceiveStream, stream: str) -> None:
+        pending = b""
+        async for chunk in receive:
+            pending += chunk
+            *lines, pending = pending.split(b"\n")
+            for line in lines:
+                take(stream, line.decode(errors="replace").rstrip("\r"))
+        if pending:
+            take(stream, pending.decode(errors="replace"))
+
+    pgid = proc.pid
+    try:
+        async with trio.open_nursery() as nursery:
+            assert proc.stdout is not None and proc.stderr is not None
+            nursery.start_soon(pump, proc.stdout, "stdout")
+            nursery.start_soon(pump, proc.stderr, "stderr")
+            await proc.wait()
+            # The command is done; whatever it left running in its group must go too,
+            # or the pipes it holds would keep this step open.
+            if _signal_group(pgid, signal.SIGTERM):
+                with trio.move_on_after(ctx.kill_grace):
+                    await _wait_group_gone(pgid)
+                _signal_group(pgid, signal.SIGKILL)
+    except BaseException:
+        with trio.CancelScope(shield=True):
+            await _terminate(proc, pgid, ctx.kill_grace)
+        raise
+    finally:
+        await _close(proc)
+
+    output = cap_text("\n".join(stdout_chunks), OUTPUT_CAP)
+    code = proc.returncode
+    if code != 0:
+        detail = f": {last_stderr[0][:300]}" if last_stderr else ""
+        if code is not None and code < 0:
+            raise StepError(f"killed by signal {signal.Signals(-code).name}{detail}", exit_code=code)
+        raise StepError(f"exited with code {code}{detail}", exit_code=code)
+    return Outcome(output=output, exit_code=code)
+
+
+def _signal_group(pgid: int, sig: int) -> bool:
+    """Signal a process group; False when it no longer exists."""
+    try:
+        os.killpg(pgid, sig)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return False
+    return True
+
+
+async def _wait_group_gone(pgid: int) -> None:
+    while _signal_group(pgid, 0):
+        await trio.sleep(0.05)
+
+
+async def _terminate(proc: trio.Process, pgid: int, grace: float) -> None:
+    _signal_group(pgid, signal.SIGTERM)
+    with trio.move_on_after(grace):
+        await proc.wait()
+        await _wait_group_gone(pgid)
+    _signal_group(pgid, signal.SIGKILL)
+    await proc.wait()
+
+
+async def _close(proc: trio.Process) -> None:
+    for stream in (proc.stdout, proc.stderr):
+        if stream is not None:
+            with trio.CancelScope(shield=True):
+                await stream.aclose()
+

@@ -1,0 +1,733 @@
+"""The durable store: SQLModel tables, the SQLite/PostgreSQL connection and every query.
+
+All SQL of the project lives here; the executor, the CLI and the console call these
+functions. Every function is synchronous: trio code calls them through
+``trio.to_thread.run_sync`` (the executor's writer does, for the hot path, in batches).
+
+Times are aware UTC datetimes (SQLModel stores them as UTC and gives them back so).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sqlite3
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event, exc as sa_exc
+from sqlalchemy.engine import Engine, make_url
+from sqlmodel import JSON, Field, Index, Session, SQLModel, col, func, select
+
+from engine.errors import NotFound, SchemaError, StoreError
+
+SCHEMA_VERSION = 1
+
+EXECUTION_STATUSES = ("queued", "running", "succeeded", "failed", "cancelled", "timed_out")
+STEP_STATUSES = ("pending", "running", "waiting", "succeeded", "failed", "skipped", "cancelled", "timed_out")
+FINISHED = frozenset({"succeeded", "failed", "cancelled", "timed_out"})
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+# ---------------------------------------------------------------------------
+# Tables
+# ---------------------------------------------------------------------------
+
+
+class WorkflowBase(SQLModel):
+    name: str = Field(unique=True, max_length=200)
+    description: str = ""
+    definition: str
+    digest: str = Field(max_length=64)
+    version: int = 1
+    is_active: bool = True
+    schedule: str | None = None
+    source_path: str | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class Workflow(WorkflowBase, table=True):
+    __tablename__ = "workflow"
+    __table_args__ = (
+        Index("ix_workflow_is_active", "is_active"),
+        Index("ix_workflow_updated_at", "updated_at"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+
+
+class ExecutionBase(SQLModel):
+    workflow_id: int = Field(foreign_key="workflow.id", ondelete="CASCADE")
+    workflow_name: str = Field(max_length=200)
+    version: int
+    params: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
+    status: str = Field(default="queued", max_length=16)
+    trigger: str = Field(default="manual", max_length=32)
+    cancel_requested: bool = False
+    queued_at: datetime = Field(default_factory=utcnow)
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    duration_ms: float | None = None
+    error: str | None = None
+
+
+class Execution(ExecutionBase, table=True):
+    __tablename__ = "execution"
+    __table_args__ = (
+        Index("ix_execution_status", "status"),
+        Index("ix_execution_started_at", "started_at"),
+        Index("ix_execution_workflow_status", "workflow_id", "status"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+
+
+class StepRun(SQLModel, table=True):
+    __tablename__ = "step_run"
+    __table_args__ = (
+        Index("ux_step_run_key", "execution_id", "step_id", "attempt", unique=True),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    execution_id: int = Field(foreign_key="execution.id", ondelete="CASCADE")
+    step_id: str = Field(max_length=200)
+    position: int = 0
+    status: str = Field(default="pending", max_length=16)
+    attempt: int = 1
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    duration_ms: float | None = None
+    exit_code: int | None = None
+    output: Any = Field(default=None, sa_type=JSON)
+    error: str | None = None
+
+
+class LogLine(SQLModel, table=True):
+    __tablename__ = "log_line"
+    __table_args__ = (Index("ix_log_line_execution_seq", "execution_id", "seq"),)
+    id: int | None = Field(default=None, primary_key=True)
+    execution_id: int = Field(foreign_key="execution.id", ondelete="CASCADE")
+    step_id: str | None = Field(default=None, max_length=200)
+    seq: int
+    time: datetime
+    stream: str = Field(max_length=8)
+    text: str
+
+
+class Meta(SQLModel, table=True):
+    __tablename__ = "wfe_meta"
+    key: str = Field(primary_key=True, max_length=64)
+    value: str
+
+
+# ---------------------------------------------------------------------------
+# Opening a store
+# ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Store:
+    """A handle on one database: the SQLAlchemy engine and what it points at."""
+
+    url: str
+    engine: Engine
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.engine.dialect.name == "sqlite"
+
+    @property
+    def path(self) -> Path | None:
+        database = make_url(self.url).database
+        return Path(database) if self.is_sqlite and database and database != ":memory:" else None
+
+    def session(self) -> Session:
+        return Session(self.engine, expire_on_commit=False)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+SQLITE_PRAGMAS = (
+    "PRAGMA journal_mode=WAL",
+    "PRAGMA synchronous=NORMAL",
+    "PRAGMA temp_store=MEMORY",
+    "PRAGMA cache_size=-20000",  # 20 MB
+    "PRAGMA mmap_size=268435456",  # 256 MB
+    "PRAGMA busy_timeout=10000",
+    "PRAGMA foreign_keys=ON",
+)
+
+
+def _on_sqlite_connect(dbapi_connection: sqlite3.Connection, _record: Any) -> None:
+    # pysqlite's own transaction handling fights BEGIN IMMEDIATE; SQLAlchemy's recipe.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    for pragma in SQLITE_PRAGMAS:
+        cursor.execute(pragma)
+    cursor.close()
+
+
+def _on_sqlite_begin(conn: sa.Connection) -> None:
+    conn.exec_driver_sql("BEGIN")
+
+
+def open_store(url: str, *, create: bool = True) -> Store:
+    """Open (and create, and check the schema of) the database at ``url``.
+
+    Raises:
+        StoreError: the database cannot be reached, created or read.
+        SchemaError: it was written by a newer schema.
+    """
+    try:
+        parsed = make_url(url)
+    except sa_exc.ArgumentError:
+        raise StoreError(f"{url!r} is not a database URL; write e.g. sqlite:///path/to/file.db") from None
+    if parsed.get_backend_name() == "sqlite":
+        _prepare_sqlite_file(parsed.database)
+        engine = sa.create_engine(
+            url, connect_args={"check_same_thread": False, "timeout": 10}, pool_size=8, max_overflow=8
+        )
+        event.listen(engine, "connect", _on_sqlite_connect)
+        event.listen(engine, "begin", _on_sqlite_begin)
+    else:
+        try:
+            engine = sa.create_engine(url, pool_pre_ping=True, pool_size=8, max_overflow=8)
+        except (sa_exc.ArgumentError, ImportError, sa_exc.NoSuchModuleError) as exc:
+            raise StoreError(f"cannot use {_safe(url)}: {exc}") from None
+    store = Store(url=url, engine=engine)
+    try:
+        _check_schema(store, create=create)
+    except BaseException:
+        engine.dispose()
+        raise
+    return store
+
+
+def _safe(url: str) -> str:
+    """A URL with its password hidden."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except sa_exc.ArgumentError:
+        return url
+
+
+def _prepare_sqlite_file(database: str | None) -> None:
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return
+    path = Path(database)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        # Created by us with mode 0600 before SQLite opens it; SQLite gives the -wal and
+        # -shm files the same mode.
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        os.close(fd)
+    except OSError as exc:
+        raise StoreError(f"cannot create the database {path}: {exc.strerror}") from None
+
+
+def _check_schema(store: Store, *, create: bool) -> None:
+    where = store.path or _safe(store.url)
+    try:
+        with store.engine.begin() as conn:
+            tables = set(sa.inspect(conn).get_table_names())
+            if "wfe_meta" in tables:
+                row = conn.execute(
+                    select(Meta.value).where(Meta.key == "schema_version")
+                ).scalar_one_or_none()
+                version = int(row) if row is not None and row.isdigit() else None
+                if version is None:
+                    raise SchemaError(f"{where} has no schema version; it was not written by wfe")
+                if version > SCHEMA_VERSION:
+                    raise SchemaError(
+                        f"{where} was written by a newer WorkflowEngine (schema {version};"
+                        f" this one knows up to {SCHEMA_VERSION}); upgrade wfe to use it"
+                    )
+                SQLModel.metadata.create_all(conn)
+            elif tables - {"sqlite_sequence"} and not create:
+                raise SchemaError(f"{where} holds tables that wfe did not write")
+            elif tables - {"sqlite_sequence"}:
+                raise SchemaError(
+                    f"{where} holds other tables ({', '.join(sorted(tables)[:3])}…);"
+                    " point --db at a new file or an empty database"
+                )
+            else:
+                SQLModel.metadata.create_all(conn)
+                conn.execute(sa.insert(Meta).values(key="schema_version", value=str(SCHEMA_VERSION)))
+    except SchemaError:
+        raise
+    except sa_exc.DBAPIError as exc:
+        raise StoreError(f"cannot open the database {where}: {_reason(exc)}") from None
+
+
+def _reason(exc: sa_exc.DBAPIError) -> str:
+    text = str(exc.orig).strip().splitlines()[0] if exc.orig is not None else str(exc)
+    return text
+
+
+@contextmanager
+def translate_errors(store: Store) -> Iterator[None]:
+    """Turn the driver's errors into one-line :class:`StoreError`s."""
+    try:
+        yield
+    except sa_exc.DBAPIError as exc:
+        raise StoreError(f"database error on {store.path or _safe(store.url)}: {_reason(exc)}") from None
+
+
+# ---------------------------------------------------------------------------
+# Workflows
+# ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Saved:
+    workflow: Workflow
+    change: str  # "created" | "updated" | "unchanged"
+
+
+def save_workflows(store: Store, items: Sequence[tuple[Any, str | None]]) -> list[Saved]:
+    """Insert or update parsed workflows (``(definition.Workflow, path)``), all or none.
+
+    A changed definition bumps the version; an unchanged one is left alone.
+    """
+    results: list[Saved] = []
+    with translate_errors(store), store.session() as session, session.begin():
+        for wf, path in items:
+            row = session.exec(select(Workflow).where(Workflow.name == wf.name)).first()
+            schedule = wf.schedule.cron if wf.schedule else None
+            if row is None:
+                row = Workflow(
+                    name=wf.name,
+                    description=wf.description,
+                    definition=wf.source,
+                    digest=wf.digest,
+                    schedule=schedule,
+                    source_path=path,
+                )
+                session.add(row)
+                results.append(Saved(row, "created"))
+            elif row.digest != wf.digest:
+                row.definition, row.digest, row.description = wf.source, wf.digest, wf.description
+                row.schedule, row.source_path = schedule, path or row.source_path
+                row.version += 1
+                row.updated_at = utcnow()
+                session.add(row)
+                results.append(Saved(row, "updated"))
+            else:
+                results.append(Saved(row, "unchanged"))
+        session.flush()
+    return results
+
+
+def get_workflow(store: Store, name: str) -> Workflow:
+    with translate_errors(store), store.session() as session:
+        row = session.exec(select(Workflow).where(Workflow.name == name)).first()
+    if row is None:
+        raise NotFound(f"no workflow named {name!r}; `wfe workflow list` shows them")
+    return row
+
+
+@dataclass(frozen=True)
+class WorkflowSummary:
+    workflow: Workflow
+    last_status: str | None
+    last_run_at: datetime | None
+    runs: int
+    succeeded: int
+
+    @property
+    def success_rate(self) -> float | None:
+        return self.succeeded / self.runs if self.runs else None
+
+
+def list_workflows(
+    store: Store, *, offset: int = 0, limit: int = 50, search: str | None = None
+) -> tuple[list[WorkflowSummary], int]:
+    """A page of workflows by name with their last run, and the total count."""
+    with translate_errors(store), store.session() as session:
+        query = select(Workflow)
+        count = select(func.count()).select_from(Workflow)
+        if search:
+            like = f"%{search}%"
+            query = query.where(col(Workflow.name).ilike(like))
+            count = count.where(col(Workflow.name).ilike(like))
+        rows = session.exec(query.order_by(Workflow.name).offset(offset).limit(limit)).all()
+        total = session.exec(count).one()
+        ids = [r.id for r in rows]
+        last: dict[int, tuple[str, datetime | None]] = {}
+        tallies: dict[int, tuple[int, int]] = {}
+        if ids:
+            latest = (
+                select(Execution.workflow_id, func.max(Execution.id).label("id"))
+                .where(col(Execution.workflow_id).in_(ids))
+                .group_by(col(Execution.workflow_id))
+                .subquery()
+            )
+            for wid, status, when in session.exec(
+                select(Execution.workflow_id, Execution.status, Execution.queued_at).join(
+                    latest, col(Execution.id) == latest.c.id
+                )
+            ):
+                last[wid] = (status, when)
+            finished = col(Execution.status).in_(("succeeded", "failed", "timed_out"))
+            for wid, runs, ok in session.exec(
+                select(
+                    Execution.workflow_id,
+                    func.count(),
+                    func.sum(sa.case((col(Execution.status) == "succeeded", 1), else_=0)),
+                )
+                .where(col(Execution.workflow_id).in_(ids), finished)
+                .group_by(col(Execution.workflow_id))
+            ):
+                tallies[wid] = (runs, int(ok or 0))
+    summaries = []
+    for row in rows:
+        assert row.id is not None
+        status, when = last.get(row.id, (None, None))
+        runs, ok = tallies.get(row.id, (0, 0))
+        summaries.append(WorkflowSummary(row, status, when, runs, ok))
+    return summaries, total
+
+
+def set_active(store: Store, name: str, active: bool) -> Workflow:
+    with translate_errors(store), store.session() as session, session.begin():
+        row = session.exec(select(Workflow).where(Workflow.name == name)).first()
+        if row is None:
+            raise NotFound(f"no workflow named {name!r}")
+        row.is_active = active
+        row.updated_at = utcnow()
+        session.add(row)
+    return row
+
+
+def remove_workflow(store: Store, name: str) -> int:
+    """Delete a workflow with its executions, steps and logs; returns executions removed.
+
+    Refused while one of its executions is queued or running.
+    """
+    with translate_errors(store), store.session() as session, session.begin():
+        row = session.exec(select(Workflow).where(Workflow.name == name)).first()
+        if row is None:
+            raise NotFound(f"no workflow named {name!r}")
+        busy = session.exec(
+            select(func.count())
+            .select_from(Execution)
+            .where(Execution.workflow_id == row.id, col(Execution.status).in_(("queued", "running")))
+        ).one()
+        if busy:
+            raise StoreError(f"workflow {name!r} has {busy} execution(s) queued or running; cancel them first")
+        ids = select(Execution.id).where(Execution.workflow_id == row.id)
+        session.execute(sa.delete(LogLine).where(col(LogLine.execution_id).in_(ids)))
+        session.execute(sa.delete(StepRun).where(col(StepRun.execution_id).in_(ids)))
+        removed = session.execute(sa.delete(Execution).where(Execution.workflow_id == row.id)).rowcount  # type: ignore[attr-defined]
+        session.delete(row)
+    return int(removed or 0)
+
+
+# ---------------------------------------------------------------------------
+# Executions
+# ---------------------------------------------------------------------------
+
+
+def create_execution(
+    store: Store, workflow: Workflow, params: Mapping[str, Any], trigger: str = "manual"
+) -> Execution:
+    with translate_errors(store), store.session() as session, session.begin():
+        row = Execution(
+            workflow_id=workflow.id or 0,
+            workflow_name=workflow.name,
+            version=workflow.version,
+            params=dict(params),
+            trigger=trigger,
+        )
+        session.add(row)
+        session.flush()
+    return row
+
+
+def get_execution(store: Store, execution_id: int) -> Execution:
+    with translate_errors(store), store.session() as session:
+        row = session.get(Execution, execution_id)
+    if row is None:
+        raise NotFound(f"no execution {execution_id}; `wfe executions list` shows them")
+    return row
+
+
+def list_executions(
+    store: Store,
+    *,
+    status: str | None = None,
+    workflow: str | None = None,
+    offset: int = 0,
+    limit: int = 50,
+) -> tuple[list[Execution], int]:
+    """Newest first, with the total that matches."""
+    with translate_errors(store), store.session() as session:
+        where = []
+        if status:
+            where.append(col(Execution.status) == status)
+        if workflow:
+            where.append(col(Execution.workflow_name) == workflow)
+        rows = session.exec(
+            select(Execution).where(*where).order_by(col(Execution.id).desc()).offset(offset).limit(limit)
+        ).all()
+        total = session.exec(select(func.count()).select_from(Execution).where(*where)).one()
+    return list(rows), total
+
+
+def step_runs(store: Store, execution_id: int, *, latest_only: bool = False) -> list[StepRun]:
+    """The step runs of an execution in file order; with ``latest_only``, each step's last attempt."""
+    with translate_errors(store), store.session() as session:
+        rows = session.exec(
+            select(StepRun)
+            .where(StepRun.execution_id == execution_id)
+            .order_by(col(StepRun.position), col(StepRun.attempt))
+        ).all()
+    if latest_only:
+        last: dict[str, StepRun] = {}
+        for r in rows:
+            last[r.step_id] = r
+        return list(last.values())
+    return list(rows)
+
+
+def log_lines(
+    store: Store,
+    execution_id: int,
+    *,
+    step_id: str | None = None,
+    after_seq: int = 0,
+    limit: int = 1000,
+) -> list[LogLine]:
+    """Lines after ``after_seq`` in order; page with the last line's ``seq``."""
+    with translate_errors(store), store.session() as session:
+        query = select(LogLine).where(LogLine.execution_id == execution_id, col(LogLine.seq) > after_seq)
+        if step_id is not None:
+            query = query.where(LogLine.step_id == step_id)
+        return list(session.exec(query.order_by(col(LogLine.seq)).limit(limit)).all())
+
+
+def request_cancel(store: Store, execution_id: int) -> str:
+    """Ask for an execution to stop. A queued one is cancelled at once.
+
+    Returns the status it had: a finished execution is left as it is.
+    """
+    with translate_errors(store), store.session() as session, session.begin():
+        row = session.get(Execution, execution_id)
+        if row is None:
+            raise NotFound(f"no execution {execution_id}")
+        previous = row.status
+        if row.status == "queued":
+            now = utcnow()
+            row.status, row.finished_at, row.error = "cancelled", now, "cancelled before it started"
+        elif row.status == "running":
+            row.cancel_requested = True
+        session.add(row)
+    return previous
+
+
+def cancel_requested(store: Store, ids: Iterable[int]) -> list[int]:
+    ids = list(ids)
+    if not ids:
+        return []
+    with translate_errors(store), store.engine.connect() as conn:
+        return list(
+            conn.execute(
+                select(Execution.id).where(col(Execution.id).in_(ids), col(Execution.cancel_requested))
+            ).scalars()
+        )
+
+
+# ---------------------------------------------------------------------------
+# The hot path: batched writes from the executor
+# ---------------------------------------------------------------------------
+
+
+@dataclass
+class Batch:
+    """One group commit: step runs to insert or update, log lines, execution changes."""
+
+    step_inserts: list[dict[str, Any]]
+    step_updates: list[dict[str, Any]]
+    logs: list[dict[str, Any]]
+    executions: dict[int, dict[str, Any]]
+
+    def __len__(self) -> int:
+        return len(self.step_inserts) + len(self.step_updates) + len(self.logs) + len(self.executions)
+
+
+_STEP_TABLE = StepRun.__table__  # type: ignore[attr-defined]
+_LOG_TABLE = LogLine.__table__  # type: ignore[attr-defined]
+_EXEC_TABLE = Execution.__table__  # type: ignore[attr-defined]
+_STEP_FIELDS = ("status", "started_at", "finished_at", "duration_ms", "exit_code", "output", "error")
+_STEP_UPDATE = (
+    _STEP_TABLE.update()
+    .where(
+        _STEP_TABLE.c.execution_id == sa.bindparam("k_execution_id"),
+        _STEP_TABLE.c.step_id == sa.bindparam("k_step_id"),
+        _STEP_TABLE.c.attempt == sa.bindparam("k_attempt"),
+    )
+    .values({f: sa.bindparam(f) for f in _STEP_FIELDS})
+)
+
+
+def write_batch(store: Store, batch: Batch) -> None:
+    """Write one batch in one transaction (the executor's group commit)."""
+    with translate_errors(store), store.engine.begin() as conn:
+        if batch.step_inserts:
+            conn.execute(_STEP_TABLE.insert(), batch.step_inserts)
+        if batch.step_updates:
+            conn.execute(
+                _STEP_UPDATE,
+                [
+                    {
+                        "k_execution_id": r["execution_id"],
+                        "k_step_id": r["step_id"],
+                        "k_attempt": r["attempt"],
+                        **{f: r.get(f) for f in _STEP_FIELDS},
+                    }
+                    for r in batch.step_updates
+                ],
+            )
+        if batch.logs:
+            conn.execute(_LOG_TABLE.insert(), batch.logs)
+        for execution_id, values in batch.executions.items():
+            conn.execute(_EXEC_TABLE.update().where(_EXEC_TABLE.c.id == execution_id).values(values))
+
+
+# ---------------------------------------------------------------------------
+# Statistics and health
+# ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Stats:
+    workflows: int
+    active_workflows: int
+    running: int
+    queued: int
+    succeeded: int
+    failed: int
+    cancelled: int
+    finished: int
+    average_duration_ms: float | None
+    since: datetime | None
+
+    @property
+    def success_rate(self) -> float | None:
+        done = self.succeeded + self.failed
+        return self.succeeded / done if done else None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "workflows": self.workflows,
+            "active_workflows": self.active_workflows,
+            "running": self.running,
+            "queued": self.queued,
+            "succeeded": self.succeeded,
+            "failed": self.failed,
+            "cancelled": self.cancelled,
+            "success_rate": self.success_rate,
+            "average_duration_ms": self.average_duration_ms,
+            "since": self.since.isoformat() if self.since else None,
+        }
+
+
+def stats(store: Store, *, since: datetime | None = None) -> Stats:
+    """Every dashboard number in one query, as the seed does.
+
+    Running and queued counts are current; the finished tallies cover ``since`` onwards
+    (everything when ``None``).
+    """
+    e = _EXEC_TABLE.c
+    w = Workflow.__table__.c  # type: ignore[attr-defined]
+    finished = sa.select(
+        func.count().label("finished"),
+        func.coalesce(func.sum(sa.case((e.status == "succeeded", 1), else_=0)), 0).label("ok"),
+        func.coalesce(
+            func.sum(sa.case((e.status.in_(("failed", "timed_out")), 1), else_=0)), 0
+        ).label("failed"),
+        func.coalesce(func.sum(sa.case((e.status == "cancelled", 1), else_=0)), 0).label("cancelled"),
+        func.avg(e.duration_ms).label("avg"),
+    ).where(e.status.in_(tuple(FINISHED)))
+    if since is not None:
+        finished = finished.where(e.started_at >= since)
+    sub = finished.subquery()
+    query = sa.select(
+        sa.select(func.count()).select_from(Workflow.__table__).scalar_subquery(),  # type: ignore[attr-defined]
+        sa.select(func.count()).where(w.is_active).scalar_subquery(),
+        sa.select(func.count()).where(e.status == "running").scalar_subquery(),
+        sa.select(func.count()).where(e.status == "queued").scalar_subquery(),
+        sub.c.ok,
+        sub.c.failed,
+        sub.c.cancelled,
+        sub.c.finished,
+        sub.c.avg,
+    )
+    with translate_errors(store), store.engine.connect() as conn:
+        row = conn.execute(query).one()
+    return Stats(
+        workflows=row[0],
+        active_workflows=row[1],
+        running=row[2],
+        queued=row[3],
+        succeeded=int(row[4]),
+        failed=int(row[5]),
+        cancelled=int(row[6]),
+        finished=int(row[7]),
+        average_duration_ms=float(row[8]) if row[8] is not None else None,
+        since=since,
+    )
+
+
+def since_hours(hours: float) -> datetime:
+    return utcnow() - timedelta(hours=hours)
+
+
+@dataclass(frozen=True)
+class Health:
+    url: str
+    reachable: bool
+    schema_version: int | None
+    size_bytes: int | None
+    free_disk_bytes: int | None
+    error: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "url": self.url,
+            "reachable": self.reachable,
+            "schema_version": self.schema_version,
+            "size_bytes": self.size_bytes,
+            "free_disk_bytes": self.free_disk_bytes,
+            "error": self.error,
+        }
+
+
+def health(store: Store) -> Health:
+    url = _safe(store.url)
+    try:
+        with store.engine.connect() as conn:
+            value = conn.execute(select(Meta.value).where(Meta.key == "schema_version")).scalar_one_or_none()
+            size: int | None = None
+            if not store.is_sqlite and store.engine.dialect.name == "postgresql":
+                size = conn.execute(sa.text("SELECT pg_database_size(current_database())")).scalar_one()
+    except sa_exc.DBAPIError as exc:
+        return Health(url, False, None, None, None, _reason(exc))
+    path = store.path
+    free = None
+    if path is not None:
+        size = sum(p.stat().st_size for p in path.parent.glob(path.name + "*") if p.is_file())
+        free = shutil.disk_usage(path.parent).free
+    return Health(url, True, int(value) if value else None, size, free)
+
+
+def to_json(value: Any) -> str:
+    return json.dumps(value, default=str)
