@@ -312,23 +312,23 @@ class _LineList(list[Any]):
 class _Loader(yaml.SafeLoader):
     """A SafeLoader that remembers lines and refuses duplicate keys."""
 
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> Any:  # type: ignore[override]
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> Any:
         mapping = _LineDict()
         mapping.line = node.start_mark.line + 1
         mapping.key_lines = {}
         self.flatten_mapping(node)
         for key_node, value_node in node.value:
-            key = self.construct_object(key_node, deep=True)  # type: ignore[no-untyped-call]
+            key = self.construct_object(key_node, deep=True)
             if key in mapping:
                 raise yaml.constructor.ConstructorError(
                     None, None, f"duplicate key {key!r}", key_node.start_mark
                 )
-            mapping[key] = self.construct_object(value_node, deep=True)  # type: ignore[no-untyped-call]
+            mapping[key] = self.construct_object(value_node, deep=True)
             mapping.key_lines[key] = key_node.start_mark.line + 1
         return mapping
 
-    def construct_sequence(self, node: yaml.SequenceNode, deep: bool = False) -> Any:  # type: ignore[override]
-        seq = _LineList(self.construct_object(child, deep=True) for child in node.value)  # type: ignore[no-untyped-call]
+    def construct_sequence(self, node: yaml.SequenceNode, deep: bool = False) -> Any:
+        seq = _LineList(self.construct_object(child, deep=True) for child in node.value)
         seq.line = node.start_mark.line + 1
         seq.item_lines = [child.start_mark.line + 1 for child in node.value]
         return seq
@@ -358,11 +358,23 @@ def _field_name(data: Any, loc: tuple[int | str, ...]) -> str:
     node = data
     for part in loc:
         if isinstance(part, int):
-            step_id = node[part].get("id") if isinstance(node, list) and part < len(node) and isinstance(node[part], dict) else None
+            step_id = (
+                node[part].get("id")
+                if isinstance(node, list) and part < len(node) and isinstance(node[part], dict)
+                else None
+            )
             out += f"[{part}]" if step_id is None else f"[{step_id}]"
         else:
             out += f".{part}" if out else str(part)
-        node = node.get(part) if isinstance(node, dict) else (node[part] if isinstance(node, list) and isinstance(part, int) and part < len(node) else None)
+        node = (
+            node.get(part)
+            if isinstance(node, dict)
+            else (
+                node[part]
+                if isinstance(node, list) and isinstance(part, int) and part < len(node)
+                else None
+            )
+        )
     return out
 
 
@@ -376,17 +388,27 @@ _ALIASES = {"with_": "with", "if_": "if", "json_body": "json"}
 def parse(text: str, file: str = "<workflow>") -> Workflow:
     """Parse and validate one workflow file's text."""
     try:
-        data = yaml.load(text, Loader=_Loader)  # noqa: S506 - _Loader is a SafeLoader
+        data = yaml.load(text, Loader=_Loader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else None
-        message = " ".join(str(p) for p in (exc.context, exc.problem) if p)
+        context = exc.context or ""
+        if context and exc.context_mark is not None and exc.context_mark.line + 1 != line:
+            context += f" (from line {exc.context_mark.line + 1})"
+        message = " ".join(str(p) for p in (context, exc.problem) if p)
         raise DefinitionError([Problem(file, line, "", f"malformed YAML: {message}")]) from None
     except yaml.YAMLError as exc:
         raise DefinitionError([Problem(file, None, "", f"malformed YAML: {exc}")]) from None
     if not isinstance(data, dict):
         raise DefinitionError(
-            [Problem(file, getattr(data, "line", 1), "", "a workflow file is a mapping with name and steps")]
+            [
+                Problem(
+                    file,
+                    getattr(data, "line", 1),
+                    "",
+                    "a workflow file is a mapping with name and steps",
+                )
+            ]
         )
     try:
         workflow = Workflow.model_validate(data)
@@ -404,7 +426,9 @@ def _problems(exc: ValidationError, data: Any, file: str) -> list[Problem]:
     for err in exc.errors():
         loc = tuple(_ALIASES.get(str(p), p) if isinstance(p, str) else p for p in err["loc"])
         # Pydantic adds the union member or validator name to the location; drop those.
-        loc = tuple(p for p in loc if not (isinstance(p, str) and ("[" in p or p.startswith("function-"))))
+        loc = tuple(
+            p for p in loc if not (isinstance(p, str) and ("[" in p or p.startswith("function-")))
+        )
         message = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
             field = loc[-1]
@@ -424,6 +448,14 @@ def _problems(exc: ValidationError, data: Any, file: str) -> list[Problem]:
     return list(unique.values())
 
 
+_NESTED: dict[str, type[BaseModel]] = {
+    "steps": Step,
+    "retry": Retry,
+    "http": Http,
+    "schedule": Schedule,
+}
+
+
 def _expected_keys(data: Any, loc: tuple[int | str, ...]) -> list[str]:
     model: type[BaseModel] = Workflow
     for part in loc:
@@ -432,7 +464,7 @@ def _expected_keys(data: Any, loc: tuple[int | str, ...]) -> list[str]:
         field = model.model_fields.get(str(part)) or next(
             (f for f in model.model_fields.values() if f.alias == part), None
         )
-        nested = {"steps": Step, "retry": Retry, "http": Http, "schedule": Schedule}.get(str(part))
+        nested = _NESTED.get(str(part))
         if field is None or nested is None:
             break
         model = nested
@@ -450,7 +482,12 @@ def _check_graph(wf: Workflow, data: Any, file: str) -> Iterator[Problem]:
     for i, step in enumerate(wf.steps):
         if step.id in seen:
             line, field = where(i, "id")
-            yield Problem(file, line, field, f"duplicate step id {step.id!r} (first at steps[{seen[step.id]}])")
+            yield Problem(
+                file,
+                line,
+                field,
+                f"duplicate step id {step.id!r} (first at steps[{seen[step.id]}])",
+            )
         else:
             seen[step.id] = i
     deps = wf.dependencies()
@@ -458,7 +495,9 @@ def _check_graph(wf: Workflow, data: Any, file: str) -> Iterator[Problem]:
         for need in step.needs or []:
             if need not in seen:
                 line, field = where(i, "needs")
-                yield Problem(file, line, field, f"unknown step {need!r}; steps are: {', '.join(seen)}")
+                yield Problem(
+                    file, line, field, f"unknown step {need!r}; steps are: {', '.join(seen)}"
+                )
             elif need == step.id:
                 line, field = where(i, "needs")
                 yield Problem(file, line, field, "a step cannot need itself")
@@ -507,7 +546,9 @@ def _templated_fields(step: Step) -> Iterator[tuple[str, str]]:
     if isinstance(step.sleep, str):
         yield "sleep", step.sleep
     if step.http is not None:
-        for text in strings([step.http.url, step.http.headers, step.http.json_body, step.http.body]):
+        for text in strings(
+            [step.http.url, step.http.headers, step.http.json_body, step.http.body]
+        ):
             yield "http", text
     for text in strings(step.with_):
         yield "with", text
@@ -525,7 +566,8 @@ def _check_ref(ref: expressions.Ref, wf: Workflow, step: Step, ancestors: set[st
             return f"{ref} names an unknown parameter (params: {known})"
     elif root == "secrets":
         if not rest or rest[0] not in wf.secrets:
-            return f"{ref} is not declared under secrets: (declared: {', '.join(wf.secrets) or 'none'})"
+            declared = ", ".join(wf.secrets) or "none"
+            return f"{ref} is not declared under secrets: (declared: {declared})"
     elif root == "env":
         if len(rest) != 1:
             return f"{ref}: write env.NAME"
@@ -594,7 +636,9 @@ def load(path: str | Path) -> Workflow:
         text = p.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        raise DefinitionError([Problem(str(path), None, "", f"cannot read the file: {reason}")]) from None
+        raise DefinitionError(
+            [Problem(str(path), None, "", f"cannot read the file: {reason}")]
+        ) from None
     return parse(text, str(path))
 
 

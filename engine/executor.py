@@ -10,8 +10,10 @@ commit) on a worker thread; listeners hear of a change only once it is committed
 from __future__ import annotations
 
 import collections
+import functools
 import math
 import os
+import sys
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -21,7 +23,7 @@ import httpx
 import trio
 
 from engine import definition, expressions, steps, store
-from engine.errors import EngineError, InvalidParams, NotFound, StepError, StepTimeout, StoreError
+from engine.errors import EngineError, InvalidParams, StepError, StepTimeout, StoreError
 
 # ---------------------------------------------------------------------------
 # Events and statistics
@@ -106,7 +108,9 @@ class Recorder:
             self._events.append(event)
         self._wakeup.set()
 
-    def execution(self, execution_id: int, values: Mapping[str, Any], event: Event | None = None) -> None:
+    def execution(
+        self, execution_id: int, values: Mapping[str, Any], event: Event | None = None
+    ) -> None:
         self._executions.setdefault(execution_id, {}).update(values)
         if event is not None:
             self._events.append(event)
@@ -155,7 +159,13 @@ class Recorder:
         for key, row in self._updates.items():
             if row["status"] in _SETTLED:
                 self._in_db.discard(key)
-        self._inserts, self._updates, self._logs, self._executions, self._events = {}, {}, [], {}, []
+        self._inserts, self._updates, self._logs, self._executions, self._events = (
+            {},
+            {},
+            [],
+            {},
+            [],
+        )
         if len(batch):
             try:
                 await trio.to_thread.run_sync(
@@ -181,7 +191,7 @@ _SETTLED = store.FINISHED | {"skipped"}
 _BLOCKING = frozenset({"failed", "timed_out", "cancelled"})
 
 
-@dataclass
+@dataclass(eq=False)
 class _Run:
     id: int
     workflow: definition.Workflow
@@ -290,18 +300,24 @@ class Executor:
         """
         row = await trio.to_thread.run_sync(store.get_workflow, self.store, name)
         if not row.is_active:
-            raise InvalidParams(f"workflow {name!r} is disabled; `wfe workflow enable {name}` first")
+            raise InvalidParams(
+                f"workflow {name!r} is disabled; `wfe workflow enable {name}` first"
+            )
         wf = self._definition(row)
         merged = wf.merge_params(params or {})
         secrets = self._secrets(wf)
-        execution = await trio.to_thread.run_sync(store.create_execution, self.store, row, merged, trigger)
+        execution = await trio.to_thread.run_sync(
+            store.create_execution, self.store, row, merged, trigger
+        )
         assert execution.id is not None
         run = _Run(execution.id, wf, merged, secrets, trigger)
         self._runs[run.id] = run
         self._nursery.start_soon(self._run_execution, run)
         return ExecutionHandle(run.id, run)
 
-    async def run(self, name: str, params: Mapping[str, Any] | None = None, *, trigger: str = "manual") -> ExecutionHandle:
+    async def run(
+        self, name: str, params: Mapping[str, Any] | None = None, *, trigger: str = "manual"
+    ) -> ExecutionHandle:
         """Start an execution and wait for its end."""
         handle = await self.start(name, params, trigger=trigger)
         await handle.wait()
@@ -340,7 +356,8 @@ class Executor:
         missing = [s for s in wf.secrets if s not in self._environ]
         if missing:
             raise InvalidParams(
-                f"workflow {wf.name!r} needs the secret(s) {', '.join(missing)}; set them in the environment"
+                f"workflow {wf.name!r} needs the secret(s) {', '.join(missing)};"
+                " set them in the environment"
             )
         return {s: self._environ[s] for s in wf.secrets}
 
@@ -373,6 +390,7 @@ class Executor:
     async def _run_execution(self, run: _Run) -> None:
         rec = self._recorder
         clock_start: float | None = None
+        ended_normally = False
         try:
             with run.scope:
                 async with self._global:
@@ -402,6 +420,7 @@ class Executor:
             if run.scope.cancelled_caught:
                 run.status = "cancelled"
                 run.error = run.cancel_reason or "cancelled"
+            ended_normally = True
         except Exception as exc:  # a bug or a store failure: record it, never leave "running"
             run.status = "failed"
             run.error = f"internal error: {type(exc).__name__}: {exc}"
@@ -409,8 +428,12 @@ class Executor:
                 raise
         finally:
             with trio.CancelScope(shield=True):
-                if run.status == "running":
+                if run.status == "running" and ended_normally:
                     run.status = self._outcome(run)
+                elif run.status == "running":
+                    # Cancelled from outside: the executor is shutting down.
+                    run.status = "cancelled"
+                    run.error = run.cancel_reason or "cancelled: the executor stopped"
                 elif run.status == "queued":
                     run.status = "cancelled"
                     run.error = run.error or run.cancel_reason or "cancelled before it started"
@@ -426,7 +449,9 @@ class Executor:
                         "duration_ms": duration,
                         "error": run.mask(run.error) if run.error else None,
                     },
-                    Event("execution", run.id, status=run.status, duration_ms=duration, text=run.error),
+                    Event(
+                        "execution", run.id, status=run.status, duration_ms=duration, text=run.error
+                    ),
                 )
                 try:
                     await rec.sync()
@@ -441,7 +466,8 @@ class Executor:
             if result is None:
                 continue
             if result["status"] in ("failed", "timed_out") and not step.continue_on_error:
-                run.error = f"step {step.id!r} {result['status'].replace('_', ' ')}: {result.get('error') or ''}".rstrip(": ")
+                what = result["status"].replace("_", " ")
+                run.error = f"step {step.id!r} {what}: {result.get('error') or ''}".rstrip(": ")
                 return "failed"
         return "succeeded"
 
@@ -493,11 +519,29 @@ class Executor:
                 for nxt in dependents[step_id]:
                     waiting[nxt] -= 1
                     if waiting[nxt] == 0:
-                        nursery.start_soon(self._run_step, run, by_id[nxt], positions[nxt], deps[nxt], context, limiter, finished)
+                        nursery.start_soon(
+                            self._run_step,
+                            run,
+                            by_id[nxt],
+                            positions[nxt],
+                            deps[nxt],
+                            context,
+                            limiter,
+                            finished,
+                        )
 
             for step in wf.steps:
                 if waiting[step.id] == 0:
-                    nursery.start_soon(self._run_step, run, step, positions[step.id], deps[step.id], context, limiter, finished)
+                    nursery.start_soon(
+                        self._run_step,
+                        run,
+                        step,
+                        positions[step.id],
+                        deps[step.id],
+                        context,
+                        limiter,
+                        finished,
+                    )
 
     async def _run_step(
         self,
@@ -527,7 +571,17 @@ class Executor:
 
         def settle(status: str, error: str | None = None) -> None:
             row.update(status=status, finished_at=store.utcnow(), error=error)
-            rec.step(dict(row), Event("step", run.id, status=status, step_id=step.id, attempt=row["attempt"], text=error))
+            rec.step(
+                dict(row),
+                Event(
+                    "step",
+                    run.id,
+                    status=status,
+                    step_id=step.id,
+                    attempt=row["attempt"],
+                    text=error,
+                ),
+            )
 
         if any(n in run.blocked for n in needs):
             run.blocked.add(step.id)
@@ -540,7 +594,9 @@ class Executor:
                 go = (
                     expressions.truthy(step.if_)
                     if isinstance(step.if_, bool)
-                    else expressions.truthy(expressions.evaluate(expressions.condition(step.if_), context))
+                    else expressions.truthy(
+                        expressions.evaluate(expressions.condition(step.if_), context)
+                    )
                 )
             except EngineError as exc:
                 run.blocked.add(step.id)
@@ -560,21 +616,35 @@ class Executor:
         for attempt in range(1, retry.attempts + 1):
             if attempt > 1:
                 delay = retry.delay_before(attempt)
-                self._log(run, step.id, f"attempt {attempt} of {retry.attempts} in {definition.format_duration(delay)}", "system")
+                self._log(
+                    run,
+                    step.id,
+                    f"attempt {attempt} of {retry.attempts} in {definition.format_duration(delay)}",
+                    "system",
+                )
                 await trio.sleep(delay)
             async with limiter:
                 start = trio.current_time()
                 row.update(
-                    attempt=attempt, status="running", started_at=store.utcnow(), finished_at=None,
-                    duration_ms=None, exit_code=None, output=None, error=None,
+                    attempt=attempt,
+                    status="running",
+                    started_at=store.utcnow(),
+                    finished_at=None,
+                    duration_ms=None,
+                    exit_code=None,
+                    output=None,
+                    error=None,
                 )
-                rec.step(dict(row), Event("step", run.id, status="running", step_id=step.id, attempt=attempt))
+                rec.step(
+                    dict(row),
+                    Event("step", run.id, status="running", step_id=step.id, attempt=attempt),
+                )
                 ctx = steps.StepContext(
                     execution_id=run.id,
                     step_id=step.id,
                     expression_context=context,
                     environ=self._step_environ(run),
-                    emit=lambda stream, text, sid=step.id: self._log(run, sid, text, stream),
+                    emit=functools.partial(self._emit, run, step.id),
                     http_client=self._http,
                     kill_grace=self._kill_grace,
                 )
@@ -589,7 +659,9 @@ class Executor:
                     row.update(output=run.mask_value(outcome.output), exit_code=outcome.exit_code)
                 except trio.TooSlowError:
                     status = "timed_out"
-                    error = f"ran past its timeout of {definition.format_duration(step.timeout or 0)}"
+                    error = (
+                        f"ran past its timeout of {definition.format_duration(step.timeout or 0)}"
+                    )
                 except StepTimeout as exc:
                     status, error = "timed_out", str(exc)
                 except StepError as exc:
@@ -603,7 +675,12 @@ class Executor:
             if status == "succeeded":
                 break
             if attempt < retry.attempts:
-                self._log(run, step.id, f"attempt {attempt} {status.replace('_', ' ')}: {run.mask(error or '')}", "system")
+                self._log(
+                    run,
+                    step.id,
+                    f"attempt {attempt} {status.replace('_', ' ')}: {run.mask(error or '')}",
+                    "system",
+                )
 
         if status != "succeeded" and not step.continue_on_error:
             run.blocked.add(step.id)
@@ -614,7 +691,11 @@ class Executor:
         env = {**self._environ, **run.workflow.env}
         env["WFE_EXECUTION_ID"] = str(run.id)
         env["WFE_WORKFLOW"] = run.workflow.name
+        env["WFE_PYTHON"] = sys.executable
         return env
+
+    def _emit(self, run: _Run, step_id: str, stream: str, text: str) -> None:
+        self._log(run, step_id, text, stream)
 
     def _log(self, run: _Run, step_id: str | None, text: str, stream: str) -> None:
         run.log_seq += 1
@@ -628,7 +709,9 @@ class Executor:
                 "stream": stream,
                 "text": text,
             },
-            Event("log", run.id, step_id=step_id, text=text, stream=stream) if self._recorder.listeners else None,
+            Event("log", run.id, step_id=step_id, text=text, stream=stream)
+            if self._recorder.listeners
+            else None,
         )
 
     async def _watch_cancellations(self, interval: float) -> None:
@@ -638,7 +721,9 @@ class Executor:
             ids = [r.id for r in self._runs.values()]
             if not ids:
                 continue
-            for execution_id in await trio.to_thread.run_sync(store.cancel_requested, self.store, ids):
+            for execution_id in await trio.to_thread.run_sync(
+                store.cancel_requested, self.store, ids
+            ):
                 self.cancel(execution_id, "cancelled by request")
 
 
@@ -659,6 +744,7 @@ async def open_executor(
     committed before this returns.
     """
     recorder = Recorder(db)
+    body_error: BaseException | None = None
     async with httpx.AsyncClient() as client, trio.open_nursery() as services:
         services.start_soon(recorder.run)
         try:
@@ -675,18 +761,16 @@ async def open_executor(
                 )
                 if cancel_poll_interval and not math.isinf(cancel_poll_interval):
                     services.start_soon(executor._watch_cancellations, cancel_poll_interval)
-                yield executor
+                try:
+                    yield executor
+                except BaseException as exc:
+                    # The block's own error comes out as itself, not wrapped in the
+                    # nurseries' exception groups; the executions it leaves are cancelled.
+                    body_error = exc
+                    nursery.cancel_scope.cancel()
         finally:
             with trio.CancelScope(shield=True):
                 await recorder.drain()
             services.cancel_scope.cancel()
-
-
-__all__ = [
-    "Event",
-    "ExecutionHandle",
-    "Executor",
-    "ExecutorStatistics",
-    "NotFound",
-    "open_executor",
-]
+    if body_error is not None:
+        raise body_error

@@ -16,7 +16,7 @@ import json
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, Union
+from typing import Any
 
 from engine.errors import ExpressionError
 
@@ -69,7 +69,7 @@ class Compare:
     right: Node
 
 
-Node = Union[Literal, Ref, Not, BoolOp, Compare]
+Node = Literal | Ref | Not | BoolOp | Compare
 
 
 # ---------------------------------------------------------------------------
@@ -184,8 +184,7 @@ class _Parser:
     def ref(self, root: str) -> Ref:
         if root not in ROOTS:
             raise ExpressionError(
-                f"unknown name {root!r} in {self.text!r}; expressions read only "
-                + ", ".join(ROOTS)
+                f"unknown name {root!r} in {self.text!r}; expressions read only " + ", ".join(ROOTS)
             )
         path: list[str | int] = [root]
         while (tok := self.peek()) is not None and tok[0] == "op" and tok[1] in (".", "["):

@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy import event, exc as sa_exc
+from sqlalchemy import event
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Engine, make_url
 from sqlmodel import JSON, Field, Index, Session, SQLModel, col, func, select
 
@@ -30,7 +31,16 @@ from engine.errors import NotFound, SchemaError, StoreError
 SCHEMA_VERSION = 1
 
 EXECUTION_STATUSES = ("queued", "running", "succeeded", "failed", "cancelled", "timed_out")
-STEP_STATUSES = ("pending", "running", "waiting", "succeeded", "failed", "skipped", "cancelled", "timed_out")
+STEP_STATUSES = (
+    "pending",
+    "running",
+    "waiting",
+    "succeeded",
+    "failed",
+    "skipped",
+    "cancelled",
+    "timed_out",
+)
 FINISHED = frozenset({"succeeded", "failed", "cancelled", "timed_out"})
 
 
@@ -92,9 +102,7 @@ class Execution(ExecutionBase, table=True):
 
 class StepRun(SQLModel, table=True):
     __tablename__ = "step_run"
-    __table_args__ = (
-        Index("ux_step_run_key", "execution_id", "step_id", "attempt", unique=True),
-    )
+    __table_args__ = (Index("ux_step_run_key", "execution_id", "step_id", "attempt", unique=True),)
     id: int | None = Field(default=None, primary_key=True)
     execution_id: int = Field(foreign_key="execution.id", ondelete="CASCADE")
     step_id: str = Field(max_length=200)
@@ -189,18 +197,28 @@ def open_store(url: str, *, create: bool = True) -> Store:
     try:
         parsed = make_url(url)
     except sa_exc.ArgumentError:
-        raise StoreError(f"{url!r} is not a database URL; write e.g. sqlite:///path/to/file.db") from None
+        raise StoreError(
+            f"{url!r} is not a database URL; write e.g. sqlite:///path/to/file.db"
+        ) from None
     if parsed.get_backend_name() == "sqlite":
         _prepare_sqlite_file(parsed.database)
         engine = sa.create_engine(
-            url, connect_args={"check_same_thread": False, "timeout": 10}, pool_size=8, max_overflow=8
+            url,
+            connect_args={"check_same_thread": False, "timeout": 10},
+            pool_size=8,
+            max_overflow=8,
         )
         event.listen(engine, "connect", _on_sqlite_connect)
         event.listen(engine, "begin", _on_sqlite_begin)
     else:
         try:
             engine = sa.create_engine(url, pool_pre_ping=True, pool_size=8, max_overflow=8)
-        except (sa_exc.ArgumentError, ImportError, sa_exc.NoSuchModuleError) as exc:
+        except sa_exc.NoSuchModuleError:
+            raise StoreError(
+                f"cannot use {_safe(url)}: unknown database {parsed.get_backend_name()!r};"
+                " use sqlite:///PATH or postgresql://HOST/NAME"
+            ) from None
+        except (sa_exc.ArgumentError, ImportError) as exc:
             raise StoreError(f"cannot use {_safe(url)}: {exc}") from None
     store = Store(url=url, engine=engine)
     try:
@@ -260,7 +278,9 @@ def _check_schema(store: Store, *, create: bool) -> None:
                 )
             else:
                 SQLModel.metadata.create_all(conn)
-                conn.execute(sa.insert(Meta).values(key="schema_version", value=str(SCHEMA_VERSION)))
+                conn.execute(
+                    sa.insert(Meta).values(key="schema_version", value=str(SCHEMA_VERSION))
+                )
     except SchemaError:
         raise
     except sa_exc.DBAPIError as exc:
@@ -278,7 +298,9 @@ def translate_errors(store: Store) -> Iterator[None]:
     try:
         yield
     except sa_exc.DBAPIError as exc:
-        raise StoreError(f"database error on {store.path or _safe(store.url)}: {_reason(exc)}") from None
+        raise StoreError(
+            f"database error on {store.path or _safe(store.url)}: {_reason(exc)}"
+        ) from None
 
 
 # ---------------------------------------------------------------------------
@@ -361,7 +383,7 @@ def list_workflows(
         rows = session.exec(query.order_by(Workflow.name).offset(offset).limit(limit)).all()
         total = session.exec(count).one()
         ids = [r.id for r in rows]
-        last: dict[int, tuple[str, datetime | None]] = {}
+        last: dict[int, tuple[str | None, datetime | None]] = {}
         tallies: dict[int, tuple[int, int]] = {}
         if ids:
             latest = (
@@ -390,9 +412,9 @@ def list_workflows(
     summaries = []
     for row in rows:
         assert row.id is not None
-        status, when = last.get(row.id, (None, None))
+        last_status, last_at = last.get(row.id) or (None, None)
         runs, ok = tallies.get(row.id, (0, 0))
-        summaries.append(WorkflowSummary(row, status, when, runs, ok))
+        summaries.append(WorkflowSummary(row, last_status, last_at, runs, ok))
     return summaries, total
 
 
@@ -419,14 +441,20 @@ def remove_workflow(store: Store, name: str) -> int:
         busy = session.exec(
             select(func.count())
             .select_from(Execution)
-            .where(Execution.workflow_id == row.id, col(Execution.status).in_(("queued", "running")))
+            .where(
+                Execution.workflow_id == row.id, col(Execution.status).in_(("queued", "running"))
+            )
         ).one()
         if busy:
-            raise StoreError(f"workflow {name!r} has {busy} execution(s) queued or running; cancel them first")
-        ids = select(Execution.id).where(Execution.workflow_id == row.id)
+            raise StoreError(
+                f"workflow {name!r} has {busy} execution(s) queued or running; cancel them first"
+            )
+        ids = select(Execution.id).where(col(Execution.workflow_id) == row.id)
         session.execute(sa.delete(LogLine).where(col(LogLine.execution_id).in_(ids)))
         session.execute(sa.delete(StepRun).where(col(StepRun.execution_id).in_(ids)))
-        removed = session.execute(sa.delete(Execution).where(Execution.workflow_id == row.id)).rowcount  # type: ignore[attr-defined]
+        removed = session.execute(
+            sa.delete(Execution).where(col(Execution.workflow_id) == row.id)
+        ).rowcount  # type: ignore[attr-defined]
         session.delete(row)
     return int(removed or 0)
 
@@ -476,14 +504,18 @@ def list_executions(
         if workflow:
             where.append(col(Execution.workflow_name) == workflow)
         rows = session.exec(
-            select(Execution).where(*where).order_by(col(Execution.id).desc()).offset(offset).limit(limit)
+            select(Execution)
+            .where(*where)
+            .order_by(col(Execution.id).desc())
+            .offset(offset)
+            .limit(limit)
         ).all()
         total = session.exec(select(func.count()).select_from(Execution).where(*where)).one()
     return list(rows), total
 
 
 def step_runs(store: Store, execution_id: int, *, latest_only: bool = False) -> list[StepRun]:
-    """The step runs of an execution in file order; with ``latest_only``, each step's last attempt."""
+    """An execution's step runs in file order (``latest_only``: each step's last attempt)."""
     with translate_errors(store), store.session() as session:
         rows = session.exec(
             select(StepRun)
@@ -508,7 +540,9 @@ def log_lines(
 ) -> list[LogLine]:
     """Lines after ``after_seq`` in order; page with the last line's ``seq``."""
     with translate_errors(store), store.session() as session:
-        query = select(LogLine).where(LogLine.execution_id == execution_id, col(LogLine.seq) > after_seq)
+        query = select(LogLine).where(
+            LogLine.execution_id == execution_id, col(LogLine.seq) > after_seq
+        )
         if step_id is not None:
             query = query.where(LogLine.step_id == step_id)
         return list(session.exec(query.order_by(col(LogLine.seq)).limit(limit)).all())
@@ -540,7 +574,9 @@ def cancel_requested(store: Store, ids: Iterable[int]) -> list[int]:
     with translate_errors(store), store.engine.connect() as conn:
         return list(
             conn.execute(
-                select(Execution.id).where(col(Execution.id).in_(ids), col(Execution.cancel_requested))
+                select(Execution.id).where(
+                    col(Execution.id).in_(ids), col(Execution.cancel_requested)
+                )
             ).scalars()
         )
 
@@ -560,13 +596,23 @@ class Batch:
     executions: dict[int, dict[str, Any]]
 
     def __len__(self) -> int:
-        return len(self.step_inserts) + len(self.step_updates) + len(self.logs) + len(self.executions)
+        return (
+            len(self.step_inserts) + len(self.step_updates) + len(self.logs) + len(self.executions)
+        )
 
 
 _STEP_TABLE = StepRun.__table__  # type: ignore[attr-defined]
 _LOG_TABLE = LogLine.__table__  # type: ignore[attr-defined]
 _EXEC_TABLE = Execution.__table__  # type: ignore[attr-defined]
-_STEP_FIELDS = ("status", "started_at", "finished_at", "duration_ms", "exit_code", "output", "error")
+_STEP_FIELDS = (
+    "status",
+    "started_at",
+    "finished_at",
+    "duration_ms",
+    "exit_code",
+    "output",
+    "error",
+)
 _STEP_UPDATE = (
     _STEP_TABLE.update()
     .where(
@@ -599,7 +645,9 @@ def write_batch(store: Store, batch: Batch) -> None:
         if batch.logs:
             conn.execute(_LOG_TABLE.insert(), batch.logs)
         for execution_id, values in batch.executions.items():
-            conn.execute(_EXEC_TABLE.update().where(_EXEC_TABLE.c.id == execution_id).values(values))
+            conn.execute(
+                _EXEC_TABLE.update().where(_EXEC_TABLE.c.id == execution_id).values(values)
+            )
 
 
 # ---------------------------------------------------------------------------
@@ -654,7 +702,9 @@ def stats(store: Store, *, since: datetime | None = None) -> Stats:
         func.coalesce(
             func.sum(sa.case((e.status.in_(("failed", "timed_out")), 1), else_=0)), 0
         ).label("failed"),
-        func.coalesce(func.sum(sa.case((e.status == "cancelled", 1), else_=0)), 0).label("cancelled"),
+        func.coalesce(func.sum(sa.case((e.status == "cancelled", 1), else_=0)), 0).label(
+            "cancelled"
+        ),
         func.avg(e.duration_ms).label("avg"),
     ).where(e.status.in_(tuple(FINISHED)))
     if since is not None:
@@ -715,10 +765,14 @@ def health(store: Store) -> Health:
     url = _safe(store.url)
     try:
         with store.engine.connect() as conn:
-            value = conn.execute(select(Meta.value).where(Meta.key == "schema_version")).scalar_one_or_none()
+            value = conn.execute(
+                select(Meta.value).where(Meta.key == "schema_version")
+            ).scalar_one_or_none()
             size: int | None = None
             if not store.is_sqlite and store.engine.dialect.name == "postgresql":
-                size = conn.execute(sa.text("SELECT pg_database_size(current_database())")).scalar_one()
+                size = conn.execute(
+                    sa.text("SELECT pg_database_size(current_database())")
+                ).scalar_one()
     except sa_exc.DBAPIError as exc:
         return Health(url, False, None, None, None, _reason(exc))
     path = store.path

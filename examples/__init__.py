@@ -1,0 +1,1 @@
+"""Example workflows that run offline on a fresh machine, and the Python they call."""

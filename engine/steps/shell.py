@@ -88,7 +88,9 @@ async def execute(ctx: StepContext, step: Step) -> Outcome:
     script, nodes = compile_command(expressions.template(step.run))
     env = dict(ctx.environ)
     for i, node in enumerate(nodes):
-        env[f"WFE_EXPR_{i}"] = expressions.to_text(expressions.evaluate(node, ctx.expression_context))
+        env[f"WFE_EXPR_{i}"] = expressions.to_text(
+            expressions.evaluate(node, ctx.expression_context)
+        )
     for key, value in step.env.items():
         env[key] = ctx.render_text(value)
 
@@ -157,7 +159,9 @@ async def execute(ctx: StepContext, step: Step) -> Outcome:
     if code != 0:
         detail = f": {last_stderr[0][:300]}" if last_stderr else ""
         if code is not None and code < 0:
-            raise StepError(f"killed by signal {signal.Signals(-code).name}{detail}", exit_code=code)
+            raise StepError(
+                f"killed by signal {signal.Signals(-code).name}{detail}", exit_code=code
+            )
         raise StepError(f"exited with code {code}{detail}", exit_code=code)
     return Outcome(output=output, exit_code=code)
 
@@ -174,7 +178,8 @@ def _signal_group(pgid: int, sig: int) -> bool:
 
 
 async def _wait_group_gone(pgid: int) -> None:
-    while _signal_group(pgid, 0):
+    # No event tells when the last member of a process group exits: poll.
+    while _signal_group(pgid, 0):  # noqa: ASYNC110
         await trio.sleep(0.05)
 
 
@@ -192,4 +197,3 @@ async def _close(proc: trio.Process) -> None:
         if stream is not None:
             with trio.CancelScope(shield=True):
                 await stream.aclose()
-

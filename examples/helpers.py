@@ -1,0 +1,114 @@
+"""Python the example workflows call (``python: examples.helpers:NAME``).
+
+Run as ``python -m examples.helpers serve --port N`` it is the little HTTP service the
+``service-check`` example starts in a parallel step.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import socket
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+
+def file_digest(path: str) -> dict[str, Any]:
+    data = Path(path).read_bytes()
+    return {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
+
+
+def total(parts: list[Any]) -> dict[str, int]:
+    return {"total": sum(int(p) for p in parts), "parts": len(parts)}
+
+
+def wait_for_port(port: int | str, timeout: float = 10.0) -> dict[str, Any]:
+    deadline = time.monotonic() + float(timeout)
+    tries = 0
+    while True:
+        tries += 1
+        try:
+            with socket.create_connection(("127.0.0.1", int(port)), timeout=1):
+                return {"port": int(port), "tries": tries}
+        except OSError:
+            if time.monotonic() > deadline:
+                raise TimeoutError(
+                    f"nothing listens on 127.0.0.1:{port} after {timeout}s"
+                ) from None
+            time.sleep(0.05)
+
+
+def summarise_order(order: dict[str, Any]) -> str:
+    return f"order {order['id']}: {order['quantity']} x {order['item']}"
+
+
+class _Handler(BaseHTTPRequestHandler):
+    orders = 0
+
+    def log_message(self, format: str, *args: Any) -> None:
+        print(f"{self.command} {self.path}", flush=True)
+
+    def _reply(self, status: int, body: dict[str, Any]) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_GET(self) -> None:
+        if self.path == "/health":
+            self._reply(200, {"status": "ok"})
+        else:
+            self._reply(404, {"error": "not found"})
+
+    def do_POST(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        payload = json.loads(self.rfile.read(length) or b"{}")
+        if self.path == "/orders":
+            _Handler.orders += 1
+            self._reply(201, {"id": _Handler.orders, **payload})
+        elif self.path == "/shutdown":
+            self._reply(200, {"status": "stopping"})
+            threading.Thread(target=self.server.shutdown).start()
+        else:
+            self._reply(404, {"error": "not found"})
+
+
+def serve(port: int, idle_timeout: float) -> None:
+    server = ThreadingHTTPServer(("127.0.0.1", port), _Handler)
+    last = [time.monotonic()]
+
+    def watchdog() -> None:
+        while True:
+            time.sleep(0.2)
+            if time.monotonic() - last[0] > idle_timeout:
+                print(f"idle for {idle_timeout}s, stopping", flush=True)
+                server.shutdown()
+                return
+
+    original = server.finish_request
+
+    def finish_request(request: Any, client_address: Any) -> None:
+        last[0] = time.monotonic()
+        original(request, client_address)
+
+    server.finish_request = finish_request  # type: ignore[method-assign]
+    threading.Thread(target=watchdog, daemon=True).start()
+    print(f"listening on 127.0.0.1:{port}", flush=True)
+    server.serve_forever(poll_interval=0.1)
+    server.server_close()
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(prog="python -m examples.helpers")
+    sub = parser.add_subparsers(dest="command", required=True)
+    s = sub.add_parser("serve", help="serve the example HTTP API on 127.0.0.1")
+    s.add_argument("--port", type=int, required=True)
+    s.add_argument("--idle-timeout", type=float, default=20.0)
+    args = parser.parse_args()
+    serve(args.port, args.idle_timeout)

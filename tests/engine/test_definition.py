@@ -1,0 +1,252 @@
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from engine import definition
+from engine.errors import DefinitionError, InvalidParams
+
+
+def parse(text: str) -> definition.Workflow:
+    return definition.parse(textwrap.dedent(text), "wf.yaml")
+
+
+def problems(text: str) -> list[str]:
+    with pytest.raises(DefinitionError) as info:
+        parse(text)
+    return [str(p) for p in info.value.problems]
+
+
+def test_parse_fills_implicit_needs() -> None:
+    wf = parse(
+        """
+        name: order
+        steps:
+          - {id: a, log: one}
+          - {id: b, log: two}
+          - {id: c, needs: [], log: three}
+          - {id: d, needs: [b, c], log: four}
+          - {id: e, log: five}
+        """
+    )
+    assert wf.dependencies() == {"a": [], "b": ["a"], "c": [], "d": ["b", "c"], "e": ["d"]}
+
+
+def test_parse_reads_every_field() -> None:
+    wf = parse(
+        """
+        name: full
+        description: all of it
+        params: {target: /tmp, notify: true, n: 2}
+        env: {TZ: UTC, N: 3}
+        secrets: [TOKEN]
+        schedule: {cron: "0 2 * * *", timezone: Europe/Paris, catchup: all}
+        timeout: 1h30m
+        concurrency: 2
+        steps:
+          - id: dump
+            run: echo ${{ params.target }}
+            timeout: 10m
+            retry: {attempts: 3, delay: 5s, backoff: 2, max_delay: 8s}
+            env: {A: "1"}
+            continue_on_error: true
+          - id: size
+            python: os.path:getsize
+            with: {path: "${{ params.target }}"}
+          - id: tell
+            if: ${{ params.notify }}
+            http: {method: post, url: "http://127.0.0.1:9/x", json: {bytes: "${{ steps.size.output }}"}, expect: [200, 204]}
+          - id: settle
+            needs: []
+            sleep: 500ms
+        """
+    )
+    assert wf.timeout == 5400
+    assert wf.env == {"TZ": "UTC", "N": "3"}
+    assert wf.schedule == definition.Schedule(
+        cron="0 2 * * *", timezone="Europe/Paris", catchup="all"
+    )
+    dump = wf.step("dump")
+    assert (dump.kind, dump.timeout, dump.continue_on_error) == ("run", 600, True)
+    assert [dump.retry.delay_before(a) for a in (2, 3, 4)] == [5, 8, 8]
+    tell = wf.step("tell")
+    assert tell.http is not None and tell.http.method == "POST" and tell.http.expect == [200, 204]
+    assert wf.step("settle").sleep == 0.5
+
+
+@pytest.mark.parametrize(
+    ("value", "seconds"),
+    [(90, 90.0), ("1.5", 1.5), ("500ms", 0.5), ("10s", 10.0), ("1h30m", 5400.0), ("2d", 172800.0)],
+)
+def test_parse_duration_accepts_units(value: object, seconds: float) -> None:
+    assert definition.parse_duration(value) == seconds
+
+
+@pytest.mark.parametrize("value", ["10x", "", "-5", True, "5 parsecs", -1])
+def test_parse_duration_refuses_nonsense(value: object) -> None:
+    with pytest.raises(ValueError, match="duration"):
+        definition.parse_duration(value)
+
+
+# -- every bad input names file, line and field ----------------------------------
+
+
+def test_malformed_yaml_names_line() -> None:
+    assert problems("name: a\nsteps: [ {id: x, log: 1\n") == [
+        "wf.yaml:3: malformed YAML: while parsing a flow mapping (from line 2) expected ',' or '}', but got '<stream end>'"
+    ]
+
+
+def test_duplicate_yaml_key_is_refused() -> None:
+    assert problems("name: a\nname: b\nsteps: [{id: x, log: y}]\n") == [
+        "wf.yaml:2: malformed YAML: duplicate key 'name'"
+    ]
+
+
+def test_unknown_key_lists_expected_keys() -> None:
+    (p,) = problems(
+        """
+        name: a
+        steps:
+          - id: x
+            log: y
+            retries: 3
+        """
+    )
+    assert p.startswith(
+        "wf.yaml:6: steps[x].retries: unknown key 'retries'; expected one of: id, name, needs, run,"
+    )
+
+
+def test_unknown_top_level_key() -> None:
+    assert problems("name: a\nsteps: [{id: x, log: y}]\ntriggers: []\n")[0].startswith(
+        "wf.yaml:3: triggers: unknown key 'triggers'"
+    )
+
+
+def test_step_without_action() -> None:
+    assert problems("name: a\nsteps:\n  - id: x\n    needs: []\n") == [
+        "wf.yaml:3: steps[x]: the step has no action; give one of run, python, http, sleep, log"
+    ]
+
+
+def test_step_with_two_actions() -> None:
+    assert problems("name: a\nsteps:\n  - id: x\n    run: true\n    log: y\n") == [
+        "wf.yaml:3: steps[x]: the step has run and log; give exactly one action"
+    ]
+
+
+def test_unknown_needs() -> None:
+    assert problems(
+        "name: a\nsteps:\n  - {id: x, log: y}\n  - id: z\n    needs: [x, nope]\n    log: y\n"
+    ) == ["wf.yaml:5: steps[z].needs: unknown step 'nope'; steps are: x, z"]
+
+
+def test_cycle() -> None:
+    assert problems(
+        "name: a\nsteps:\n  - id: x\n    needs: [z]\n    log: y\n  - id: y\n    needs: [x]\n    log: y\n  - id: z\n    log: y\n"
+    ) == ["wf.yaml:4: steps[x].needs: dependency cycle: x -> z -> y -> x"]
+
+
+def test_duplicate_step_ids() -> None:
+    assert problems("name: a\nsteps:\n  - {id: x, log: y}\n  - id: x\n    log: z\n") == [
+        "wf.yaml:4: steps[x].id: duplicate step id 'x' (first at steps[0])"
+    ]
+
+
+def test_bad_duration() -> None:
+    assert problems("name: a\nsteps:\n  - id: x\n    log: y\n    timeout: soon\n") == [
+        "wf.yaml:5: steps[x].timeout: 'soon' is not a duration; write e.g. 30s, 5m, 1h30m or 500ms"
+    ]
+
+
+def test_bad_cron() -> None:
+    assert problems("name: a\nschedule: '61 * * * *'\nsteps: [{id: x, log: y}]\n") == [
+        "wf.yaml:2: schedule.cron: '61 * * * *' is not a cron expression; write e.g. '0 2 * * *'"
+    ]
+
+
+def test_bad_time_zone() -> None:
+    assert problems(
+        "name: a\nschedule: {cron: '* * * * *', timezone: Mars/Base}\nsteps: [{id: x, log: y}]\n"
+    ) == [
+        "wf.yaml:2: schedule.timezone: 'Mars/Base' is not a time zone; write e.g. UTC or Europe/Paris"
+    ]
+
+
+def test_expression_with_unknown_param() -> None:
+    assert problems(
+        "name: a\nparams: {target: x}\nsteps:\n  - id: x\n    run: echo ${{ params.targt }}\n"
+    ) == ["wf.yaml:5: steps[x].run: params.targt names an unknown parameter (params: target)"]
+
+
+def test_expression_with_unknown_step() -> None:
+    assert problems("name: a\nsteps:\n  - id: x\n    log: ${{ steps.nope.output }}\n") == [
+        "wf.yaml:4: steps[x].log: steps.nope.output names an unknown step 'nope'"
+    ]
+
+
+def test_expression_reading_a_step_that_runs_later() -> None:
+    assert problems(
+        "name: a\nsteps:\n  - id: x\n    log: ${{ steps.y.output }}\n  - id: y\n    log: z\n"
+    ) == [
+        "wf.yaml:4: steps[x].log: steps.y.output: step 'y' does not run before 'x'; add it to needs"
+    ]
+
+
+def test_expression_syntax_error_in_if() -> None:
+    assert problems("name: a\nsteps:\n  - id: x\n    if: params.a ==\n    log: z\n") == [
+        "wf.yaml:4: steps[x].if: unexpected end of expression 'params.a =='"
+    ]
+
+
+def test_undeclared_secret() -> None:
+    assert problems("name: a\nsteps:\n  - id: x\n    run: echo ${{ secrets.TOKEN }}\n") == [
+        "wf.yaml:4: steps[x].run: secrets.TOKEN is not declared under secrets: (declared: none)"
+    ]
+
+
+def test_non_json_param_default() -> None:
+    assert problems("name: a\nparams: {day: 2020-01-01}\nsteps: [{id: x, log: y}]\n") == [
+        "wf.yaml:2: params: the default of 'day' is date datetime.date(2020, 1, 1), which is not JSON; quote it to make it a string"
+    ]
+
+
+def test_missing_steps_and_bad_name() -> None:
+    assert problems("name: 'bad name'\n") == [
+        "wf.yaml:1: name: 'bad name' is not a workflow name; use letters, digits, - and _",
+        "wf.yaml:1: 'steps' is required",
+    ]
+
+
+def test_not_a_mapping() -> None:
+    assert problems("- just\n- a list\n") == [
+        "wf.yaml:1: a workflow file is a mapping with name and steps"
+    ]
+
+
+def test_load_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(
+        DefinitionError, match=r"nope.yaml: cannot read the file: No such file or directory$"
+    ):
+        definition.load(tmp_path / "nope.yaml")
+
+
+def test_merge_params_refuses_unknown_and_non_json() -> None:
+    wf = parse("name: a\nparams: {n: 1}\nsteps: [{id: x, log: y}]\n")
+    assert wf.merge_params({"n": 5}) == {"n": 5}
+    with pytest.raises(
+        InvalidParams, match=r"^workflow 'a' has no parameter 'm' \(its parameters: n\)$"
+    ):
+        wf.merge_params({"m": 1})
+    with pytest.raises(InvalidParams, match="not JSON"):
+        wf.merge_params({"n": object()})
+
+
+def test_bundled_examples_are_valid() -> None:
+    files = definition.workflow_files(Path(__file__).parents[2] / "examples")
+    assert len(files) >= 4
+    for f in files:
+        definition.load(f)

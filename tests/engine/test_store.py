@@ -1,0 +1,211 @@
+from __future__ import annotations
+
+import os
+import sqlite3
+import stat
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from engine import store
+from engine.errors import NotFound, SchemaError, StoreError
+from tests.conftest import add
+
+WF = """
+name: wf
+steps:
+  - {id: a, log: one}
+"""
+
+
+def test_open_store_creates_owner_only_file_with_pragmas(tmp_path: Path) -> None:
+    path = tmp_path / "deep" / "wfe.db"
+    db = store.open_store(f"sqlite:///{path}")
+    try:
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+        with db.engine.connect() as conn:
+            pragma = {
+                name: conn.exec_driver_sql(f"PRAGMA {name}").scalar()
+                for name in (
+                    "journal_mode",
+                    "synchronous",
+                    "temp_store",
+                    "busy_timeout",
+                    "mmap_size",
+                )
+            }
+        assert pragma == {
+            "journal_mode": "wal",
+            "synchronous": 1,
+            "temp_store": 2,
+            "busy_timeout": 10000,
+            "mmap_size": 268435456,
+        }
+    finally:
+        db.close()
+
+
+def test_open_store_creates_the_seed_indexes(db: store.Store) -> None:
+    inspector = sa.inspect(db.engine)
+    indexes = {
+        i["name"]: i["column_names"]
+        for t in ("workflow", "execution")
+        for i in inspector.get_indexes(t)
+    }
+    assert indexes["ix_workflow_is_active"] == ["is_active"]
+    assert indexes["ix_workflow_updated_at"] == ["updated_at"]
+    assert indexes["ix_execution_status"] == ["status"]
+    assert indexes["ix_execution_started_at"] == ["started_at"]
+    assert indexes["ix_execution_workflow_status"] == ["workflow_id", "status"]
+
+
+def test_open_store_refuses_newer_schema(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'x.db'}"
+    store.open_store(url).close()
+    with sqlite3.connect(tmp_path / "x.db") as conn:
+        conn.execute("UPDATE wfe_meta SET value = '99' WHERE key = 'schema_version'")
+    with pytest.raises(
+        SchemaError,
+        match=r"was written by a newer WorkflowEngine \(schema 99; this one knows up to 1\); upgrade wfe to use it$",
+    ):
+        store.open_store(url)
+
+
+def test_open_store_refuses_a_file_that_is_not_a_database(tmp_path: Path) -> None:
+    path = tmp_path / "notes.db"
+    path.write_text("these are my notes, not a database\n" * 100)
+    with pytest.raises(
+        StoreError, match=r"^cannot open the database .*notes.db: file is not a database$"
+    ):
+        store.open_store(f"sqlite:///{path}")
+
+
+def test_open_store_refuses_a_foreign_database(tmp_path: Path) -> None:
+    path = tmp_path / "other.db"
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE customers (id INTEGER)")
+    with pytest.raises(SchemaError, match=r"holds other tables \(customers…\)"):
+        store.open_store(f"sqlite:///{path}")
+
+
+@pytest.mark.skipif(
+    os.geteuid() == 0, reason="root can write to read-only folders, so the error cannot happen"
+)
+def test_open_store_in_unwritable_folder(tmp_path: Path) -> None:
+    folder = tmp_path / "ro"
+    folder.mkdir(mode=0o500)
+    with pytest.raises(StoreError, match=r"^cannot create the database .*: Permission denied$"):
+        store.open_store(f"sqlite:///{folder / 'sub' / 'x.db'}")
+
+
+def test_open_store_in_a_path_blocked_by_a_file(tmp_path: Path) -> None:
+    # Works as root too: a regular file where the data folder should be.
+    (tmp_path / "blocker").write_text("")
+    with pytest.raises(
+        StoreError,
+        match=r"^cannot create the database .*blocker/x.db: (File exists|Not a directory)$",
+    ):
+        store.open_store(f"sqlite:///{tmp_path / 'blocker' / 'x.db'}")
+
+
+def test_open_store_bad_url() -> None:
+    with pytest.raises(
+        StoreError,
+        match=r"^cannot use nonsense://: unknown database 'nonsense'; use sqlite:///PATH or postgresql://HOST/NAME$",
+    ):
+        store.open_store("nonsense://")
+
+
+def test_save_workflows_bumps_version_only_on_change(db: store.Store) -> None:
+    from engine import definition
+
+    v1 = definition.parse(WF, "wf.yaml")
+    assert [s.change for s in store.save_workflows(db, [(v1, None)])] == ["created"]
+    assert [s.change for s in store.save_workflows(db, [(v1, None)])] == ["unchanged"]
+    v2 = definition.parse(WF.replace("one", "two"), "wf.yaml")
+    saved = store.save_workflows(db, [(v2, None)])
+    assert [(s.change, s.workflow.version) for s in saved] == [("updated", 2)]
+    assert "two" in store.get_workflow(db, "wf").definition
+
+
+def test_execution_keeps_the_version_it_ran(db: store.Store) -> None:
+    from engine import definition
+
+    add(db, WF)
+    e = store.create_execution(db, store.get_workflow(db, "wf"), {})
+    store.save_workflows(db, [(definition.parse(WF.replace("one", "two")), None)])
+    assert store.get_execution(db, e.id or 0).version == 1
+    assert store.get_workflow(db, "wf").version == 2
+
+
+def test_set_active_and_remove(db: store.Store) -> None:
+    add(db, WF)
+    assert store.set_active(db, "wf", False).is_active is False
+    e = store.create_execution(db, store.get_workflow(db, "wf"), {})
+    store.request_cancel(db, e.id or 0)
+    assert store.remove_workflow(db, "wf") == 1
+    with pytest.raises(NotFound, match=r"^no workflow named 'wf'"):
+        store.get_workflow(db, "wf")
+
+
+def test_remove_refuses_while_running(db: store.Store) -> None:
+    add(db, WF)
+    e = store.create_execution(db, store.get_workflow(db, "wf"), {})
+    with pytest.raises(
+        StoreError,
+        match=r"^workflow 'wf' has 1 execution\(s\) queued or running; cancel them first$",
+    ):
+        store.remove_workflow(db, "wf")
+    assert store.get_execution(db, e.id or 0).status == "queued"
+
+
+def test_request_cancel_of_queued_and_finished(db: store.Store) -> None:
+    add(db, WF)
+    e = store.create_execution(db, store.get_workflow(db, "wf"), {})
+    assert store.request_cancel(db, e.id or 0) == "queued"
+    assert store.get_execution(db, e.id or 0).status == "cancelled"
+    assert store.request_cancel(db, e.id or 0) == "cancelled"
+
+
+def test_stats_counts_in_one_query(db: store.Store) -> None:
+    add(db, WF)
+    wf = store.get_workflow(db, "wf")
+    statuses = ["succeeded", "succeeded", "succeeded", "failed", "running", "queued", "cancelled"]
+    with db.engine.begin() as conn:
+        for i, status in enumerate(statuses):
+            conn.execute(
+                sa.insert(store.Execution.__table__).values(  # type: ignore[attr-defined]
+                    workflow_id=wf.id,
+                    workflow_name="wf",
+                    version=1,
+                    params={},
+                    status=status,
+                    trigger="t",
+                    cancel_requested=False,
+                    queued_at=store.utcnow(),
+                    started_at=store.utcnow(),
+                    duration_ms=100.0 * (i + 1) if status in store.FINISHED else None,
+                )
+            )
+    statements: list[str] = []
+    sa.event.listen(db.engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
+    s = store.stats(db)
+    assert len([q for q in statements if q.lstrip().upper().startswith("SELECT")]) == 1
+    assert (
+        s.workflows,
+        s.active_workflows,
+        s.running,
+        s.queued,
+        s.succeeded,
+        s.failed,
+        s.cancelled,
+    ) == (1, 1, 1, 1, 3, 1, 1)
+    assert s.success_rate == 0.75
+    assert s.average_duration_ms == pytest.approx((100 + 200 + 300 + 400 + 700) / 5)
+
+
+def test_health_reports_size_and_schema(db: store.Store) -> None:
+    h = store.health(db)
+    assert h.reachable and h.schema_version == store.SCHEMA_VERSION
+    assert h.size_bytes and h.size_bytes > 0 and h.free_disk_bytes and h.free_disk_bytes > 0
