@@ -227,6 +227,34 @@ class _Run:
 
 
 @dataclass(frozen=True)
+class _Plan:
+    """A workflow's step graph, worked out once per definition."""
+
+    by_id: dict[str, definition.Step]
+    positions: dict[str, int]
+    needs: dict[str, list[str]]
+    dependents: dict[str, list[str]]
+    waiting: dict[str, int]
+    roots: list[str]
+
+    @classmethod
+    def of(cls, wf: definition.Workflow) -> _Plan:
+        needs = wf.dependencies()
+        dependents: dict[str, list[str]] = {s.id: [] for s in wf.steps}
+        for sid, required in needs.items():
+            for need in required:
+                dependents[need].append(sid)
+        return cls(
+            by_id={s.id: s for s in wf.steps},
+            positions={s.id: i for i, s in enumerate(wf.steps)},
+            needs=needs,
+            dependents=dependents,
+            waiting={sid: len(required) for sid, required in needs.items()},
+            roots=[sid for sid, required in needs.items() if not required],
+        )
+
+
+@dataclass(frozen=True)
 class ExecutionHandle:
     """An execution the executor has accepted: its id, and a way to wait for its end."""
 
@@ -278,6 +306,7 @@ class Executor:
         self._environ = dict(environ)
         self._runs: dict[int, _Run] = {}
         self._definitions: dict[str, definition.Workflow] = {}
+        self._plans: dict[str, _Plan] = {}
         self._steps_done = 0
         self._recent: collections.deque[tuple[int, int]] = collections.deque(maxlen=64)
 
@@ -351,6 +380,12 @@ class Executor:
             wf = definition.parse(row.definition, f"{row.name} (v{row.version})")
             self._definitions[row.digest] = wf
         return wf
+
+    def _plan(self, wf: definition.Workflow) -> _Plan:
+        plan = self._plans.get(wf.digest)
+        if plan is None:
+            plan = self._plans[wf.digest] = _Plan.of(wf)
+        return plan
 
     def _secrets(self, wf: definition.Workflow) -> dict[str, str]:
         missing = [s for s in wf.secrets if s not in self._environ]
@@ -495,69 +530,51 @@ class Executor:
                 )
 
     async def _run_steps(self, run: _Run) -> None:
-        wf = run.workflow
-        deps = wf.dependencies()
-        dependents: dict[str, list[str]] = {s.id: [] for s in wf.steps}
-        for sid, needs in deps.items():
-            for need in needs:
-                dependents[need].append(sid)
-        waiting = {sid: len(needs) for sid, needs in deps.items()}
-        positions = {s.id: i for i, s in enumerate(wf.steps)}
-        by_id = {s.id: s for s in wf.steps}
+        plan = self._plan(run.workflow)
+        waiting = dict(plan.waiting)
         limiter = trio.CapacityLimiter(self._max_parallel_steps)
-        context = {
+        context: dict[str, Any] = {
             "params": run.params,
-            "env": {**self._environ, **wf.env},
+            "env": {**self._environ, **run.workflow.env},
             "secrets": run.secrets,
             "steps": {},
             "execution": {"id": run.id},
         }
+        environ = self._step_environ(run)
 
         async with trio.open_nursery() as nursery:
 
-            def finished(step_id: str) -> None:
-                for nxt in dependents[step_id]:
-                    waiting[nxt] -= 1
-                    if waiting[nxt] == 0:
-                        nursery.start_soon(
-                            self._run_step,
-                            run,
-                            by_id[nxt],
-                            positions[nxt],
-                            deps[nxt],
-                            context,
-                            limiter,
-                            finished,
-                        )
+            async def follow(first: str) -> None:
+                current: str | None = first
+                while current is not None:
+                    await self._run_step(run, plan, current, context, environ, limiter)
+                    done, current = current, None
+                    for nxt in plan.dependents[done]:
+                        waiting[nxt] -= 1
+                        if waiting[nxt] == 0:
+                            if current is None:
+                                current = nxt
+                            else:
+                                nursery.start_soon(follow, nxt)
 
-            for step in wf.steps:
-                if waiting[step.id] == 0:
-                    nursery.start_soon(
-                        self._run_step,
-                        run,
-                        step,
-                        positions[step.id],
-                        deps[step.id],
-                        context,
-                        limiter,
-                        finished,
-                    )
+            for root in plan.roots:
+                nursery.start_soon(follow, root)
 
     async def _run_step(
         self,
         run: _Run,
-        step: definition.Step,
-        position: int,
-        needs: list[str],
+        plan: _Plan,
+        step_id: str,
         context: dict[str, Any],
+        environ: Mapping[str, str],
         limiter: trio.CapacityLimiter,
-        finished: Callable[[str], None],
     ) -> None:
         rec = self._recorder
+        step = plan.by_id[step_id]
         row: dict[str, Any] = {
             "execution_id": run.id,
-            "step_id": step.id,
-            "position": position,
+            "step_id": step_id,
+            "position": plan.positions[step_id],
             "attempt": 1,
             "status": "pending",
             "started_at": None,
@@ -567,58 +584,59 @@ class Executor:
             "output": None,
             "error": None,
         }
-        run.results[step.id] = row
+        run.results[step_id] = row
 
-        def settle(status: str, error: str | None = None) -> None:
-            row.update(status=status, finished_at=store.utcnow(), error=error)
-            rec.step(
-                dict(row),
-                Event(
+        def record(status: str, error: str | None = None) -> None:
+            row["status"], row["error"] = status, error
+            if status != "running":
+                row["finished_at"] = store.utcnow()
+            event = None
+            if rec.listeners:
+                event = Event(
                     "step",
                     run.id,
                     status=status,
-                    step_id=step.id,
+                    step_id=step_id,
                     attempt=row["attempt"],
                     text=error,
-                ),
-            )
+                )
+            rec.step(dict(row), event)
 
-        if any(n in run.blocked for n in needs):
-            run.blocked.add(step.id)
-            settle("skipped", "a step it needs did not succeed")
-            context["steps"][step.id] = {"output": None, "status": "skipped"}
-            finished(step.id)
+        def conclude(status: str, error: str | None = None) -> None:
+            """A step that ends without running: skipped, or failed by its condition."""
+            record(status, error)
+            if status == "failed":
+                run.blocked.add(step_id)
+            context["steps"][step_id] = {"output": None, "status": status}
+
+        if any(n in run.blocked for n in plan.needs[step_id]):
+            run.blocked.add(step_id)
+            conclude("skipped", "a step it needs did not succeed")
             return
         if step.if_ is not None:
             try:
-                go = (
-                    expressions.truthy(step.if_)
+                go = expressions.truthy(
+                    step.if_
                     if isinstance(step.if_, bool)
-                    else expressions.truthy(
-                        expressions.evaluate(expressions.condition(step.if_), context)
-                    )
+                    else expressions.evaluate(expressions.condition(step.if_), context)
                 )
             except EngineError as exc:
-                run.blocked.add(step.id)
-                settle("failed", run.mask(f"if: {exc}"))
-                context["steps"][step.id] = {"output": None, "status": "failed"}
-                finished(step.id)
+                conclude("failed", run.mask(f"if: {exc}"))
                 return
             if not go:
-                settle("skipped", "its condition was false")
-                context["steps"][step.id] = {"output": None, "status": "skipped"}
-                finished(step.id)
+                conclude("skipped", "its condition was false")
                 return
 
         execute = steps.KINDS[step.kind]
         retry = step.retry
         status = "failed"
+        error: str | None = None
         for attempt in range(1, retry.attempts + 1):
             if attempt > 1:
                 delay = retry.delay_before(attempt)
                 self._log(
                     run,
-                    step.id,
+                    step_id,
                     f"attempt {attempt} of {retry.attempts} in {definition.format_duration(delay)}",
                     "system",
                 )
@@ -627,28 +645,23 @@ class Executor:
                 start = trio.current_time()
                 row.update(
                     attempt=attempt,
-                    status="running",
                     started_at=store.utcnow(),
                     finished_at=None,
                     duration_ms=None,
                     exit_code=None,
                     output=None,
-                    error=None,
                 )
-                rec.step(
-                    dict(row),
-                    Event("step", run.id, status="running", step_id=step.id, attempt=attempt),
-                )
+                record("running")
                 ctx = steps.StepContext(
                     execution_id=run.id,
-                    step_id=step.id,
+                    step_id=step_id,
                     expression_context=context,
-                    environ=self._step_environ(run),
-                    emit=functools.partial(self._emit, run, step.id),
+                    environ=environ,
+                    emit=functools.partial(self._emit, run, step_id),
                     http_client=self._http,
                     kill_grace=self._kill_grace,
                 )
-                error: str | None = None
+                error = None
                 try:
                     if step.timeout is not None:
                         with trio.fail_after(step.timeout):
@@ -659,9 +672,8 @@ class Executor:
                     row.update(output=run.mask_value(outcome.output), exit_code=outcome.exit_code)
                 except trio.TooSlowError:
                     status = "timed_out"
-                    error = (
-                        f"ran past its timeout of {definition.format_duration(step.timeout or 0)}"
-                    )
+                    limit = definition.format_duration(step.timeout or 0)
+                    error = f"ran past its timeout of {limit}"
                 except StepTimeout as exc:
                     status, error = "timed_out", str(exc)
                 except StepError as exc:
@@ -670,22 +682,19 @@ class Executor:
                 except EngineError as exc:
                     status, error = "failed", str(exc)
                 row["duration_ms"] = (trio.current_time() - start) * 1000
-                settle(status, run.mask(error) if error else None)
+                record(status, run.mask(error) if error else None)
                 self._count_step()
             if status == "succeeded":
                 break
             if attempt < retry.attempts:
+                what = status.replace("_", " ")
                 self._log(
-                    run,
-                    step.id,
-                    f"attempt {attempt} {status.replace('_', ' ')}: {run.mask(error or '')}",
-                    "system",
+                    run, step_id, f"attempt {attempt} {what}: {run.mask(error or '')}", "system"
                 )
 
         if status != "succeeded" and not step.continue_on_error:
-            run.blocked.add(step.id)
-        context["steps"][step.id] = {"output": row["output"], "status": status}
-        finished(step.id)
+            run.blocked.add(step_id)
+        context["steps"][step_id] = {"output": row["output"], "status": status}
 
     def _step_environ(self, run: _Run) -> dict[str, str]:
         env = {**self._environ, **run.workflow.env}

@@ -12,6 +12,7 @@ template (a string with ``${{ … }}`` parts) is parsed into literal and express
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Iterator, Mapping
@@ -326,6 +327,7 @@ def to_text(value: Any) -> str:
     return json.dumps(value)
 
 
+@functools.lru_cache(maxsize=4096)
 def template(text: str) -> Template:
     parts: list[str | Node] = []
     pos = 0
@@ -341,6 +343,7 @@ def template(text: str) -> Template:
     return Template(tuple(parts) or ("",))
 
 
+@functools.lru_cache(maxsize=1024)
 def condition(text: str) -> Node:
     """An ``if:`` value: ``${{ expr }}`` or a bare expression."""
     stripped = text.strip()

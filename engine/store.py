@@ -113,7 +113,7 @@ class StepRun(SQLModel, table=True):
     finished_at: datetime | None = None
     duration_ms: float | None = None
     exit_code: int | None = None
-    output: Any = Field(default=None, sa_type=JSON)
+    output: Any = Field(default=None, sa_type=JSON, nullable=True)
     error: str | None = None
 
 
@@ -301,6 +301,8 @@ def translate_errors(store: Store) -> Iterator[None]:
         raise StoreError(
             f"database error on {store.path or _safe(store.url)}: {_reason(exc)}"
         ) from None
+    except sqlite3.Error as exc:  # the SQLite hot path uses the driver directly
+        raise StoreError(f"database error on {store.path or _safe(store.url)}: {exc}") from None
 
 
 # ---------------------------------------------------------------------------
@@ -627,27 +629,118 @@ _STEP_UPDATE = (
 def write_batch(store: Store, batch: Batch) -> None:
     """Write one batch in one transaction (the executor's group commit)."""
     with translate_errors(store), store.engine.begin() as conn:
+        if store.is_sqlite:
+            _write_sqlite(conn, batch)
+        else:
+            _write_core(conn, batch)
+
+
+_STEP_COLUMNS = ("execution_id", "step_id", "position", "attempt", *_STEP_FIELDS)
+_LOG_COLUMNS = ("execution_id", "step_id", "seq", "time", "stream", "text")
+
+
+def _insert_sql(table: str, columns: Sequence[str]) -> str:
+    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
+
+
+_SQLITE_STEP_INSERT = _insert_sql("step_run", _STEP_COLUMNS)
+_SQLITE_STEP_UPDATE = (
+    f"UPDATE step_run SET {', '.join(f'{c} = ?' for c in _STEP_FIELDS)}"
+    " WHERE execution_id = ? AND step_id = ? AND attempt = ?"
+)
+_SQLITE_LOG_INSERT = _insert_sql("log_line", _LOG_COLUMNS)
+
+
+def _sqlite_time(value: datetime | None) -> str | None:
+    # The text SQLAlchemy's SQLite DATETIME writes and reads back, in UTC.
+    if value is None:
+        return None
+    if value.utcoffset():
+        value = value.astimezone(UTC)
+    return value.strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
+def _sqlite_json(value: Any) -> str | None:
+    return None if value is None else json.dumps(value)
+
+
+def _step_values(r: Mapping[str, Any]) -> tuple[Any, ...]:
+    return (
+        r["status"],
+        _sqlite_time(r["started_at"]),
+        _sqlite_time(r["finished_at"]),
+        r["duration_ms"],
+        r["exit_code"],
+        _sqlite_json(r["output"]),
+        r["error"],
+    )
+
+
+def _write_sqlite(conn: sa.Connection, batch: Batch) -> None:
+    """The hot path on SQLite: plain executemany on the driver, no per-row ORM work.
+
+    SQLAlchemy's per-row processing holds the GIL that the trio thread needs; this
+    writes the same text SQLAlchemy would, about three times faster.
+    """
+    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
         if batch.step_inserts:
-            conn.execute(_STEP_TABLE.insert(), batch.step_inserts)
-        if batch.step_updates:
-            conn.execute(
-                _STEP_UPDATE,
+            cursor.executemany(
+                _SQLITE_STEP_INSERT,
                 [
-                    {
-                        "k_execution_id": r["execution_id"],
-                        "k_step_id": r["step_id"],
-                        "k_attempt": r["attempt"],
-                        **{f: r.get(f) for f in _STEP_FIELDS},
-                    }
+                    (r["execution_id"], r["step_id"], r["position"], r["attempt"], *_step_values(r))
+                    for r in batch.step_inserts
+                ],
+            )
+        if batch.step_updates:
+            cursor.executemany(
+                _SQLITE_STEP_UPDATE,
+                [
+                    (*_step_values(r), r["execution_id"], r["step_id"], r["attempt"])
                     for r in batch.step_updates
                 ],
             )
         if batch.logs:
-            conn.execute(_LOG_TABLE.insert(), batch.logs)
-        for execution_id, values in batch.executions.items():
-            conn.execute(
-                _EXEC_TABLE.update().where(_EXEC_TABLE.c.id == execution_id).values(values)
+            cursor.executemany(
+                _SQLITE_LOG_INSERT,
+                [
+                    (
+                        r["execution_id"],
+                        r["step_id"],
+                        r["seq"],
+                        _sqlite_time(r["time"]),
+                        r["stream"],
+                        r["text"],
+                    )
+                    for r in batch.logs
+                ],
             )
+    finally:
+        cursor.close()
+    for execution_id, values in batch.executions.items():
+        conn.execute(_EXEC_TABLE.update().where(_EXEC_TABLE.c.id == execution_id).values(values))
+
+
+def _write_core(conn: sa.Connection, batch: Batch) -> None:
+    if batch.step_inserts:
+        conn.execute(_STEP_TABLE.insert(), batch.step_inserts)
+    if batch.step_updates:
+        conn.execute(
+            _STEP_UPDATE,
+            [
+                {
+                    "k_execution_id": r["execution_id"],
+                    "k_step_id": r["step_id"],
+                    "k_attempt": r["attempt"],
+                    **{f: r.get(f) for f in _STEP_FIELDS},
+                }
+                for r in batch.step_updates
+            ],
+        )
+    if batch.logs:
+        conn.execute(_LOG_TABLE.insert(), batch.logs)
+    for execution_id, values in batch.executions.items():
+        conn.execute(_EXEC_TABLE.update().where(_EXEC_TABLE.c.id == execution_id).values(values))
 
 
 # ---------------------------------------------------------------------------
