@@ -661,6 +661,31 @@ def health(ctx: click.Context, as_json: bool) -> None:
         raise click.exceptions.Exit(EXIT_FAILED)
 
 
+@main.command()
+@click.option(
+    "--quick", is_flag=True, help="Fewer runs and no dashboard-at-scale scenario (under 30 s)."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the report as one JSON object.")
+@click.pass_context
+def bench(ctx: click.Context, quick: bool, as_json: bool) -> None:
+    """Measure throughput, latency, memory and concurrency on a temporary store.
+
+    Runs on a fresh temporary SQLite file unless --db names an empty database; the
+    seed's published figures and a direct trio + sqlite3 floor are shown alongside.
+    """
+    from engine import bench as benchmark
+
+    def progress(what: str) -> None:
+        if not as_json:
+            click.echo(f"  {what}…", err=True)
+
+    report = benchmark.run(quick=quick, url=ctx.obj.get("db"), progress=progress)
+    if as_json:
+        _json(report.as_dict())
+    else:
+        click.echo(benchmark.format_table(report))
+
+
 def run_main() -> None:  # pragma: no cover - the console script
     main(prog_name="wfe")
 

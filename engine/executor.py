@@ -14,7 +14,7 @@ import functools
 import math
 import os
 import sys
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -80,6 +80,7 @@ class Recorder:
         self._in_db: set[_StepKey] = set()
         self._logs: list[dict[str, Any]] = []
         self._executions: dict[int, dict[str, Any]] = {}
+        self._finished: list[tuple[int, str]] = []
         self._events: list[Event] = []
         self._wakeup = trio.Event()
         self._lock = trio.Lock()
@@ -109,9 +110,17 @@ class Recorder:
         self._wakeup.set()
 
     def execution(
-        self, execution_id: int, values: Mapping[str, Any], event: Event | None = None
+        self,
+        execution_id: int,
+        values: Mapping[str, Any],
+        event: Event | None = None,
+        *,
+        finished_workflow: int | None = None,
     ) -> None:
+        """Change an execution; ``finished_workflow`` counts its end in the workflow's tally."""
         self._executions.setdefault(execution_id, {}).update(values)
+        if finished_workflow is not None:
+            self._finished.append((finished_workflow, values["status"]))
         if event is not None:
             self._events.append(event)
         self._wakeup.set()
@@ -151,6 +160,7 @@ class Recorder:
             step_updates=list(self._updates.values()),
             logs=self._logs,
             executions=self._executions,
+            finished=self._finished,
         )
         events = self._events
         for key, row in self._inserts.items():
@@ -159,13 +169,8 @@ class Recorder:
         for key, row in self._updates.items():
             if row["status"] in _SETTLED:
                 self._in_db.discard(key)
-        self._inserts, self._updates, self._logs, self._executions, self._events = (
-            {},
-            {},
-            [],
-            {},
-            [],
-        )
+        self._inserts, self._updates, self._logs, self._executions = {}, {}, [], {}
+        self._events, self._finished = [], []
         if len(batch):
             try:
                 await trio.to_thread.run_sync(
@@ -194,6 +199,7 @@ _BLOCKING = frozenset({"failed", "timed_out", "cancelled"})
 @dataclass(eq=False)
 class _Run:
     id: int
+    workflow_id: int
     workflow: definition.Workflow
     params: dict[str, Any]
     secrets: dict[str, str]
@@ -236,6 +242,7 @@ class _Plan:
     dependents: dict[str, list[str]]
     waiting: dict[str, int]
     roots: list[str]
+    kinds: dict[str, str]
 
     @classmethod
     def of(cls, wf: definition.Workflow) -> _Plan:
@@ -251,6 +258,7 @@ class _Plan:
             dependents=dependents,
             waiting={sid: len(required) for sid, required in needs.items()},
             roots=[sid for sid, required in needs.items() if not required],
+            kinds={s.id: s.kind for s in wf.steps},
         )
 
 
@@ -269,6 +277,11 @@ class ExecutionHandle:
     @property
     def status(self) -> str:
         return self._run.status
+
+    @property
+    def finished(self) -> bool:
+        """True once the execution's end is committed to the store."""
+        return self._run.done.is_set()
 
     @property
     def error(self) -> str | None:
@@ -327,22 +340,31 @@ class Executor:
             NotFound: no such workflow.
             InvalidParams: the parameters do not fit, or a secret is not set.
         """
+        return (await self.start_many(name, [params or {}], trigger=trigger))[0]
+
+    async def start_many(
+        self, name: str, params: Sequence[Mapping[str, Any]], *, trigger: str = "manual"
+    ) -> list[ExecutionHandle]:
+        """Queue several executions of one workflow in one transaction, and start them."""
         row = await trio.to_thread.run_sync(store.get_workflow, self.store, name)
         if not row.is_active:
             raise InvalidParams(
                 f"workflow {name!r} is disabled; `wfe workflow enable {name}` first"
             )
         wf = self._definition(row)
-        merged = wf.merge_params(params or {})
+        merged = [wf.merge_params(p) for p in params]
         secrets = self._secrets(wf)
-        execution = await trio.to_thread.run_sync(
-            store.create_execution, self.store, row, merged, trigger
+        rows = await trio.to_thread.run_sync(
+            store.create_executions, self.store, row, merged, trigger
         )
-        assert execution.id is not None
-        run = _Run(execution.id, wf, merged, secrets, trigger)
-        self._runs[run.id] = run
-        self._nursery.start_soon(self._run_execution, run)
-        return ExecutionHandle(run.id, run)
+        handles = []
+        for execution, values in zip(rows, merged, strict=True):
+            assert execution.id is not None and row.id is not None
+            run = _Run(execution.id, row.id, wf, values, secrets, trigger)
+            self._runs[run.id] = run
+            self._nursery.start_soon(self._run_execution, run)
+            handles.append(ExecutionHandle(run.id, run))
+        return handles
 
     async def run(
         self, name: str, params: Mapping[str, Any] | None = None, *, trigger: str = "manual"
@@ -487,6 +509,7 @@ class Executor:
                     Event(
                         "execution", run.id, status=run.status, duration_ms=duration, text=run.error
                     ),
+                    finished_workflow=run.workflow_id,
                 )
                 try:
                     await rec.sync()
@@ -627,7 +650,9 @@ class Executor:
                 conclude("skipped", "its condition was false")
                 return
 
-        execute = steps.KINDS[step.kind]
+        kind = plan.kinds[step_id]
+        execute = steps.KINDS[kind]
+        instant = kind in steps.INSTANT
         retry = step.retry
         status = "failed"
         error: str | None = None
@@ -651,7 +676,8 @@ class Executor:
                     exit_code=None,
                     output=None,
                 )
-                record("running")
+                if not instant:
+                    record("running")
                 ctx = steps.StepContext(
                     execution_id=run.id,
                     step_id=step_id,

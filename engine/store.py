@@ -9,13 +9,14 @@ Times are aware UTC datetimes (SQLModel stores them as UTC and gives them back s
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
 import sqlite3
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -64,6 +65,11 @@ class WorkflowBase(SQLModel):
     source_path: str | None = None
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
+    # Kept up to date as executions start and finish, so that a page of workflows with
+    # their last run and success rate never scans the executions table.
+    last_execution_id: int | None = None
+    runs: int = 0
+    succeeded: int = 0
 
 
 class Workflow(WorkflowBase, table=True):
@@ -384,39 +390,20 @@ def list_workflows(
             count = count.where(col(Workflow.name).ilike(like))
         rows = session.exec(query.order_by(Workflow.name).offset(offset).limit(limit)).all()
         total = session.exec(count).one()
-        ids = [r.id for r in rows]
-        last: dict[int, tuple[str | None, datetime | None]] = {}
-        tallies: dict[int, tuple[int, int]] = {}
-        if ids:
-            latest = (
-                select(Execution.workflow_id, func.max(Execution.id).label("id"))
-                .where(col(Execution.workflow_id).in_(ids))
-                .group_by(col(Execution.workflow_id))
-                .subquery()
-            )
+        last_ids = [r.last_execution_id for r in rows if r.last_execution_id is not None]
+        last = {
+            wid: (status, when)
             for wid, status, when in session.exec(
-                select(Execution.workflow_id, Execution.status, Execution.queued_at).join(
-                    latest, col(Execution.id) == latest.c.id
+                select(Execution.workflow_id, Execution.status, Execution.queued_at).where(
+                    col(Execution.id).in_(last_ids)
                 )
-            ):
-                last[wid] = (status, when)
-            finished = col(Execution.status).in_(("succeeded", "failed", "timed_out"))
-            for wid, runs, ok in session.exec(
-                select(
-                    Execution.workflow_id,
-                    func.count(),
-                    func.sum(sa.case((col(Execution.status) == "succeeded", 1), else_=0)),
-                )
-                .where(col(Execution.workflow_id).in_(ids), finished)
-                .group_by(col(Execution.workflow_id))
-            ):
-                tallies[wid] = (runs, int(ok or 0))
+            )
+        }
     summaries = []
     for row in rows:
         assert row.id is not None
         last_status, last_at = last.get(row.id) or (None, None)
-        runs, ok = tallies.get(row.id, (0, 0))
-        summaries.append(WorkflowSummary(row, last_status, last_at, runs, ok))
+        summaries.append(WorkflowSummary(row, last_status, last_at, row.runs, row.succeeded))
     return summaries, total
 
 
@@ -469,17 +456,34 @@ def remove_workflow(store: Store, name: str) -> int:
 def create_execution(
     store: Store, workflow: Workflow, params: Mapping[str, Any], trigger: str = "manual"
 ) -> Execution:
+    return create_executions(store, workflow, [params], trigger)[0]
+
+
+def create_executions(
+    store: Store, workflow: Workflow, params: Sequence[Mapping[str, Any]], trigger: str = "manual"
+) -> list[Execution]:
+    """Queue executions of one workflow in one transaction."""
+    now = utcnow()
     with translate_errors(store), store.session() as session, session.begin():
-        row = Execution(
-            workflow_id=workflow.id or 0,
-            workflow_name=workflow.name,
-            version=workflow.version,
-            params=dict(params),
-            trigger=trigger,
-        )
-        session.add(row)
+        rows = [
+            Execution(
+                workflow_id=workflow.id or 0,
+                workflow_name=workflow.name,
+                version=workflow.version,
+                params=dict(p),
+                trigger=trigger,
+                queued_at=now,
+            )
+            for p in params
+        ]
+        session.add_all(rows)
         session.flush()
-    return row
+        session.execute(
+            sa.update(Workflow)
+            .where(col(Workflow.id) == workflow.id)
+            .values(last_execution_id=max(r.id or 0 for r in rows))
+        )
+    return rows
 
 
 def get_execution(store: Store, execution_id: int) -> Execution:
@@ -596,6 +600,7 @@ class Batch:
     step_updates: list[dict[str, Any]]
     logs: list[dict[str, Any]]
     executions: dict[int, dict[str, Any]]
+    finished: list[tuple[int, str]] = field(default_factory=list)  # (workflow id, status)
 
     def __len__(self) -> int:
         return (
@@ -606,6 +611,7 @@ class Batch:
 _STEP_TABLE = StepRun.__table__  # type: ignore[attr-defined]
 _LOG_TABLE = LogLine.__table__  # type: ignore[attr-defined]
 _EXEC_TABLE = Execution.__table__  # type: ignore[attr-defined]
+_WORKFLOW_TABLE = Workflow.__table__  # type: ignore[attr-defined]
 _STEP_FIELDS = (
     "status",
     "started_at",
@@ -639,16 +645,33 @@ _STEP_COLUMNS = ("execution_id", "step_id", "position", "attempt", *_STEP_FIELDS
 _LOG_COLUMNS = ("execution_id", "step_id", "seq", "time", "stream", "text")
 
 
-def _insert_sql(table: str, columns: Sequence[str]) -> str:
-    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
+@functools.lru_cache(maxsize=64)
+def _insert_sql(table: str, columns: tuple[str, ...], rows: int) -> str:
+    one = f"({', '.join('?' * len(columns))})"
+    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES {', '.join([one] * rows)}"
 
 
-_SQLITE_STEP_INSERT = _insert_sql("step_run", _STEP_COLUMNS)
+def _insert_rows(
+    cursor: Any, table: str, columns: tuple[str, ...], rows: Sequence[tuple[Any, ...]]
+) -> None:
+    """Insert with multi-row VALUES statements, in chunks of powers of two.
+
+    ``executemany`` steps SQLite once per row and hands the GIL back and forth each
+    time, which starves the trio thread; one statement per chunk steps once. Powers of
+    two keep the number of distinct statements (and prepared-statement cache) small.
+    """
+    i = 0
+    while i < len(rows):
+        size = min(256, 1 << ((len(rows) - i).bit_length() - 1))
+        chunk = rows[i : i + size]
+        cursor.execute(_insert_sql(table, columns, size), [v for row in chunk for v in row])
+        i += size
+
+
 _SQLITE_STEP_UPDATE = (
     f"UPDATE step_run SET {', '.join(f'{c} = ?' for c in _STEP_FIELDS)}"
     " WHERE execution_id = ? AND step_id = ? AND attempt = ?"
 )
-_SQLITE_LOG_INSERT = _insert_sql("log_line", _LOG_COLUMNS)
 
 
 def _sqlite_time(value: datetime | None) -> str | None:
@@ -657,7 +680,7 @@ def _sqlite_time(value: datetime | None) -> str | None:
         return None
     if value.utcoffset():
         value = value.astimezone(UTC)
-    return value.strftime("%Y-%m-%d %H:%M:%S.%f")
+    return value.replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
 def _sqlite_json(value: Any) -> str | None:
@@ -685,8 +708,10 @@ def _write_sqlite(conn: sa.Connection, batch: Batch) -> None:
     cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     try:
         if batch.step_inserts:
-            cursor.executemany(
-                _SQLITE_STEP_INSERT,
+            _insert_rows(
+                cursor,
+                "step_run",
+                _STEP_COLUMNS,
                 [
                     (r["execution_id"], r["step_id"], r["position"], r["attempt"], *_step_values(r))
                     for r in batch.step_inserts
@@ -701,8 +726,10 @@ def _write_sqlite(conn: sa.Connection, batch: Batch) -> None:
                 ],
             )
         if batch.logs:
-            cursor.executemany(
-                _SQLITE_LOG_INSERT,
+            _insert_rows(
+                cursor,
+                "log_line",
+                _LOG_COLUMNS,
                 [
                     (
                         r["execution_id"],
@@ -717,8 +744,7 @@ def _write_sqlite(conn: sa.Connection, batch: Batch) -> None:
             )
     finally:
         cursor.close()
-    for execution_id, values in batch.executions.items():
-        conn.execute(_EXEC_TABLE.update().where(_EXEC_TABLE.c.id == execution_id).values(values))
+    _write_executions(conn, batch)
 
 
 def _write_core(conn: sa.Connection, batch: Batch) -> None:
@@ -739,8 +765,25 @@ def _write_core(conn: sa.Connection, batch: Batch) -> None:
         )
     if batch.logs:
         conn.execute(_LOG_TABLE.insert(), batch.logs)
+    _write_executions(conn, batch)
+
+
+def _write_executions(conn: sa.Connection, batch: Batch) -> None:
     for execution_id, values in batch.executions.items():
         conn.execute(_EXEC_TABLE.update().where(_EXEC_TABLE.c.id == execution_id).values(values))
+    tally: dict[int, list[int]] = {}
+    for workflow_id, status in batch.finished:
+        if status in ("succeeded", "failed", "timed_out"):
+            counts = tally.setdefault(workflow_id, [0, 0])
+            counts[0] += 1
+            counts[1] += status == "succeeded"
+    w = _WORKFLOW_TABLE.c
+    for workflow_id, (runs, ok) in tally.items():
+        conn.execute(
+            _WORKFLOW_TABLE.update()
+            .where(w.id == workflow_id)
+            .values(runs=w.runs + runs, succeeded=w.succeeded + ok)
+        )
 
 
 # ---------------------------------------------------------------------------

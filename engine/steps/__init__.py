@@ -24,4 +24,8 @@ KINDS: dict[str, Callable[[StepContext, Step], Awaitable[Outcome]]] = {
     "log": simple.log,
 }
 
-__all__ = ["KINDS", "Outcome", "StepContext"]
+# Kinds that finish without waiting on anything: nobody could ever see them running, so
+# the executor records only their end.
+INSTANT = frozenset({"log"})
+
+__all__ = ["INSTANT", "KINDS", "Outcome", "StepContext"]

@@ -1,0 +1,32 @@
+"""`wfe bench --quick` keeps working. It asserts the report's shape, never a timing."""
+
+from __future__ import annotations
+
+import json
+
+SCENARIOS = {"throughput", "large_workflow", "memory", "concurrency", "shell", "floor"}
+
+
+def test_bench_quick_reports_every_scenario(wfe) -> None:
+    proc = wfe("bench", "--quick", "--json", timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)
+    assert report["quick"] is True
+    assert set(report["scenarios"]) == SCENARIOS
+    for name, s in report["scenarios"].items():
+        assert s["runs"] >= 1 and s["min"] <= s["median"] <= s["max"], name
+        assert s["median"] > 0 or name == "memory", name
+    assert report["scenarios"]["throughput"]["seed"] == 856.90
+    assert report["scenarios"]["throughput"]["floor_ratio"] > 0
+    assert report["scenarios"]["concurrency"]["executions"] == 1000
+    assert report["scenarios"]["concurrency"]["peak_running"] > 1
+    assert report["scenarios"]["shell"]["plain_spawns_per_s"] > 0
+
+
+def test_bench_refuses_a_database_with_workflows(wfe, tmp_path) -> None:
+    wf = tmp_path / "w.yaml"
+    wf.write_text("name: w\nsteps: [{id: a, log: x}]\n")
+    assert wfe("workflow", "add", str(wf)).returncode == 0
+    proc = wfe("--db", wfe.env["WFE_DATABASE_URL"], "bench", "--quick")
+    assert proc.returncode == 1
+    assert "wfe bench needs an empty database" in proc.stderr and "Traceback" not in proc.stderr
