@@ -1,0 +1,1 @@
+"""The Textual console over the engine: ``wfe`` with no arguments opens it."""

@@ -134,16 +134,13 @@ def _plain_status(status: str | None) -> str:
     return f"{STATUS_STYLE.get(status, ('?', ''))[0]} {status}"
 
 
-def _parse_params(pairs: Sequence[str]) -> dict[str, Any]:
-    params: dict[str, Any] = {}
+def _parse_params(pairs: Sequence[str]) -> dict[str, str]:
+    params: dict[str, str] = {}
     for pair in pairs:
         key, sep, raw = pair.partition("=")
         if not sep or not key:
             raise InvalidParams(f"-p {pair!r}: write -p name=value")
-        try:
-            params[key] = json.loads(raw)
-        except ValueError:
-            params[key] = raw
+        params[key] = raw
     return params
 
 
@@ -378,7 +375,7 @@ def workflow_remove(ctx: click.Context, name: str, yes: bool) -> None:
     "params",
     multiple=True,
     metavar="NAME=VALUE",
-    help="Override a parameter (repeatable); VALUE is JSON or a string.",
+    help="Override a parameter (repeatable); VALUE is read as the default's type.",
 )
 @click.option("--quiet", "-q", is_flag=True, help="Show step results only, not their log lines.")
 @click.option("--max-parallel-steps", default=16, show_default=True, type=click.IntRange(1))
@@ -392,8 +389,10 @@ def run(
     """
     from engine import executor
 
-    given = _parse_params(params)
+    raw = _parse_params(params)
     with _store(ctx) as db:
+        row = store.get_workflow(db, name)
+        given = definition.parse(row.definition, name).coerce_params(raw)
 
         def show(event: executor.Event) -> None:
             if event.kind == "log" and not quiet:

@@ -27,7 +27,7 @@ from pydantic import (
 )
 
 from engine import expressions
-from engine.errors import DefinitionError, ExpressionError, Problem
+from engine.errors import DefinitionError, ExpressionError, InvalidParams, Problem
 
 ACTIONS = ("run", "python", "http", "sleep", "log")
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
@@ -254,10 +254,16 @@ class Workflow(_Model):
             previous = step.id
         return deps
 
-    def merge_params(self, given: Mapping[str, Any]) -> dict[str, Any]:
-        """Defaults overridden by ``given``; unknown names are refused."""
-        from engine.errors import InvalidParams
+    def coerce_params(self, raw: Mapping[str, str]) -> dict[str, Any]:
+        """Text values (``-p name=value``, a form) read as their defaults' types, merged.
 
+        ``-p files=3`` is the number 3 when the default is a number, and ``-p tag=1.0``
+        stays the string "1.0" when the default is a string.
+        """
+        self._refuse_unknown(raw)
+        return self.merge_params({k: _coerce(k, v, self.params[k]) for k, v in raw.items()})
+
+    def _refuse_unknown(self, given: Mapping[str, Any]) -> None:
         unknown = sorted(set(given) - set(self.params))
         if unknown:
             known = ", ".join(sorted(self.params)) or "none"
@@ -265,6 +271,10 @@ class Workflow(_Model):
                 f"workflow {self.name!r} has no parameter {', '.join(map(repr, unknown))}"
                 f" (its parameters: {known})"
             )
+
+    def merge_params(self, given: Mapping[str, Any]) -> dict[str, Any]:
+        """Defaults overridden by ``given``; unknown names are refused."""
+        self._refuse_unknown(given)
         merged = dict(self.params)
         for key, value in given.items():
             try:
@@ -273,6 +283,41 @@ class Workflow(_Model):
                 raise InvalidParams(str(exc)) from None
             merged[key] = value
         return merged
+
+
+def _coerce(name: str, raw: str, default: Any) -> Any:
+    """A text value read as the type of the parameter's default."""
+    text = raw.strip()
+    try:
+        if isinstance(default, bool):
+            lowered = text.lower()
+            if lowered in ("true", "yes", "on", "1"):
+                return True
+            if lowered in ("false", "no", "off", "0"):
+                return False
+            raise ValueError
+        if isinstance(default, int):
+            return int(text)
+        if isinstance(default, float):
+            return float(text)
+        if isinstance(default, list | dict):
+            value = json.loads(text)
+            if not isinstance(value, type(default)):
+                raise ValueError
+            return value
+        if default is None:
+            try:
+                return json.loads(text)
+            except ValueError:
+                return raw
+    except ValueError:
+        kind = {bool: "true or false", int: "a whole number", float: "a number"}.get(
+            type(default), f"JSON {type(default).__name__}"
+        )
+        raise InvalidParams(
+            f"parameter {name!r} expects {kind} (its default is {json.dumps(default)}), not {raw!r}"
+        ) from None
+    return raw
 
 
 def _stringify_env(v: Any) -> Any:

@@ -1,0 +1,241 @@
+"""The console: a thin App that registers themes, installs screens and binds the globals."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from importlib import resources
+from typing import ClassVar
+
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.widgets import Static
+
+from console import config as settings
+from console import palettes
+from console.host import EngineHost
+from console.screens.dashboard import DashboardScreen
+from console.screens.execution_detail import ExecutionDetailScreen
+from console.screens.executions import ExecutionsScreen
+from console.screens.health import HealthScreen
+from console.screens.workflow_detail import WorkflowDetailScreen
+from console.screens.workflows import WorkflowsScreen
+from console.widgets.command_modal import CommandModal
+from console.widgets.confirm_modal import ConfirmModal
+from console.widgets.help_modal import HelpModal
+from console.widgets.params_modal import ParamsModal
+from engine import bench, definition, store
+from engine.errors import EngineError
+
+STYLESHEET = str(resources.files("themes").joinpath("console.tcss"))
+
+
+class WorkflowConsole(App[int]):
+    TITLE = "WorkflowEngine"
+    CSS_PATH = STYLESHEET
+    MODES: ClassVar = {
+        "dashboard": DashboardScreen,
+        "workflows": WorkflowsScreen,
+        "executions": ExecutionsScreen,
+        "health": HealthScreen,
+    }
+    BINDINGS = [
+        Binding("q", "quit", "Quit", id="app.quit"),
+        Binding("question_mark", "help", "Help", id="app.help"),
+        Binding("colon", "command", "Go to", id="app.command", show=False),
+        Binding("1", "switch_mode('dashboard')", "Dashboard", id="app.dashboard", show=False),
+        Binding("2", "switch_mode('workflows')", "Workflows", id="app.workflows", show=False),
+        Binding("3", "switch_mode('executions')", "Executions", id="app.executions", show=False),
+        Binding("4", "switch_mode('health')", "Health", id="app.health", show=False),
+    ]
+
+    def __init__(
+        self,
+        db: store.Store,
+        *,
+        clock: Callable[[], datetime] = store.utcnow,
+        memory: Callable[[], int] = bench.rss_bytes,
+        config: settings.Config | None = None,
+    ) -> None:
+        super().__init__()
+        self.db = db
+        self.clock = clock
+        self.memory = memory
+        self.config = config if config is not None else settings.load()
+        self.host = EngineHost(db, on_change=self._engine_changed, on_crash=self._engine_crashed)
+        for theme in palettes.load_themes():
+            self.register_theme(theme)
+        self.theme = (
+            self.config.theme
+            if self.config.theme in self.available_themes
+            else settings.DEFAULT_THEME
+        )
+        if self.config.keys:
+            self.set_keymap(self.config.keys)
+
+    def on_mount(self) -> None:
+        self.host.start()
+        self.switch_mode("dashboard")
+        if self.config.problem:
+            self.notify(self.config.problem, severity="warning")
+
+    def watch_theme(self, theme: str) -> None:
+        if theme != self.config.theme:
+            self.config.theme = theme
+            settings.save(self.config)
+
+    # -- engine ------------------------------------------------------------------------
+
+    def _engine_changed(self) -> None:
+        pass  # screens poll the store at their own pace; nothing to push per event
+
+    def _engine_crashed(self, error: BaseException) -> None:
+        self.call_later(
+            self.notify, f"The embedded executor stopped: {error}", severity="error", timeout=30
+        )
+
+    async def action_quit(self) -> None:
+        await self.host.stop()
+        self.exit(0)
+
+    # -- navigation -----------------------------------------------------------------------
+
+    def open_workflow(self, name: str) -> None:
+        self.push_screen(WorkflowDetailScreen(name))
+
+    def open_execution(self, execution_id: int) -> None:
+        self.push_screen(ExecutionDetailScreen(execution_id))
+
+    def action_command(self) -> None:
+        def go(choice: tuple[str, str | None] | None) -> None:
+            if choice is None:
+                return
+            view, argument = choice
+            self.switch_mode(view)
+            screen = self.screen
+            if isinstance(screen, ExecutionsScreen):
+                status = argument if argument in store.EXECUTION_STATUSES else None
+                workflow = argument if argument and status is None else None
+                screen.set_filters(status, workflow)
+            elif isinstance(screen, WorkflowsScreen):
+                screen.search = argument
+                screen.page_start = 0
+                screen.refresh_data()
+
+        self.push_screen(CommandModal(), go)
+
+    def action_help(self) -> None:
+        screen = self.screen
+        rows: list[tuple[str, str, str]] = []
+        seen: set[str] = set()
+        for binding in [*getattr(screen, "BINDINGS", []), *self.BINDINGS]:
+            if not isinstance(binding, Binding) or binding.id in seen:
+                continue
+            seen.add(binding.id or binding.key)
+            key = self._keymap.get(binding.id or "", binding.key) if binding.id else binding.key
+            rows.append((key, binding.description or binding.action, binding.id or ""))
+        rows.append(("ctrl+p", "Command palette (themes, screens)", ""))
+        self.push_screen(HelpModal(type(screen).__name__.removesuffix("Screen"), rows))
+
+    # -- actions shared by screens ----------------------------------------------------------
+
+    def ask_and_run(self, name: str, defaults: dict[str, object] | None = None) -> None:
+        try:
+            row = store.get_workflow(self.db, name)
+            wf = definition.parse(row.definition, name)
+        except EngineError as exc:
+            self.notify(str(exc), severity="error")
+            return
+        if not row.is_active:
+            self.notify(f"{name} is disabled; press a to enable it", severity="warning")
+            return
+
+        def start(values: dict[str, object] | None) -> None:
+            if values is None:
+                return
+
+            def reply(result: int | EngineError) -> None:
+                if isinstance(result, EngineError):
+                    self.call_later(self.notify, str(result), severity="error")
+                else:
+                    self.call_later(self.notify, f"Started execution {result} of {name}")
+
+            if not self.host.start_execution(name, values, reply):
+                self.notify("The embedded executor is not running", severity="error")
+
+        self.push_screen(ParamsModal(wf, defaults), start)
+
+    def ask_and_cancel(self, execution_id: int) -> None:
+        def answer(yes: bool | None) -> None:
+            if not yes:
+                return
+            if self.host.cancel(execution_id):
+                self.notify(f"Cancelling execution {execution_id}")
+                return
+            try:
+                previous = store.request_cancel(self.db, execution_id)
+            except EngineError as exc:
+                self.notify(str(exc), severity="error")
+                return
+            if previous in store.FINISHED:
+                self.notify(
+                    f"Execution {execution_id} had already finished ({previous})",
+                    severity="warning",
+                )
+            elif previous == "queued":
+                self.notify(f"Execution {execution_id} cancelled")
+            else:
+                self.notify(
+                    f"Cancel requested; its runner stops execution {execution_id} within seconds"
+                )
+
+        self.push_screen(ConfirmModal(f"Cancel execution {execution_id}?", yes="Cancel it"), answer)
+
+    def rerun(self, execution_id: int) -> None:
+        try:
+            e = store.get_execution(self.db, execution_id)
+        except EngineError as exc:
+            self.notify(str(exc), severity="error")
+            return
+        self.ask_and_run(e.workflow_name, dict(e.params))
+
+
+class StoreErrorApp(App[int]):
+    """Shown when the store cannot be opened: the reason, then any key quits (exit 1)."""
+
+    BINDINGS = [Binding("q,escape,enter", "leave", "Quit", id="error.quit")]
+
+    def __init__(self, message: str) -> None:
+        super().__init__()
+        self.message = message
+
+    def compose(self) -> ComposeResult:
+        yield Static(
+            f"[b]wfe cannot open its store[/b]\n\n{self.message}\n\nPress q to quit.",
+            id="store-error",
+        )
+
+    def on_key(self) -> None:
+        self.exit(1)
+
+    def action_leave(self) -> None:
+        self.exit(1)
+
+
+def run(url: str) -> int:
+    """Open the console on the store at ``url``; the process's exit status."""
+    try:
+        db = store.open_store(url)
+    except EngineError as exc:
+        StoreErrorApp(str(exc)).run()
+        return 1
+    try:
+        code = WorkflowConsole(db).run()
+    finally:
+        db.close()
+    return code or 0
+
+
+def _screens() -> list[type[Screen[None]]]:
+    return [DashboardScreen, WorkflowsScreen, ExecutionsScreen, HealthScreen]

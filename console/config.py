@@ -1,0 +1,69 @@
+"""The console's settings: ``config.toml`` under the user config folder.
+
+```toml
+theme = "wfe-dark"          # or wfe-light, wfe-ansi, or any Textual theme
+
+[keys]                      # binding id = keys, to remap any binding
+"executions.cancel" = "x"
+```
+"""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from engine import settings
+
+DEFAULT_THEME = "wfe-dark"
+
+
+@dataclass
+class Config:
+    theme: str = DEFAULT_THEME
+    keys: dict[str, str] = field(default_factory=dict)
+    path: Path | None = None
+    problem: str | None = None  # why the file could not be read, shown once at start
+
+
+def default_path() -> Path:
+    return settings.config_dir() / "config.toml"
+
+
+def load(path: Path | None = None) -> Config:
+    path = path or default_path()
+    config = Config(path=path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return config
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        config.problem = f"{path}: {exc}; using the defaults"
+        return config
+    theme = data.get("theme", DEFAULT_THEME)
+    keys = data.get("keys", {})
+    if not isinstance(theme, str):
+        config.problem = f"{path}: theme: expected a name such as {DEFAULT_THEME!r}"
+    else:
+        config.theme = theme
+    if not isinstance(keys, dict) or not all(isinstance(v, str) for v in keys.values()):
+        config.problem = f'{path}: [keys]: expected binding ids = "keys"'
+    else:
+        config.keys = dict(keys)
+    return config
+
+
+def save(config: Config) -> None:
+    """Write the file (theme and keys); a failure to write is not worth a crash."""
+    path = config.path or default_path()
+    lines = [f"theme = {json.dumps(config.theme)}", ""]
+    if config.keys:
+        lines.append("[keys]")
+        lines.extend(f"{json.dumps(k)} = {json.dumps(v)}" for k, v in sorted(config.keys.items()))
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    except OSError:
+        pass

@@ -1,0 +1,120 @@
+"""The trio executor hosted in trio's guest mode on Textual's asyncio loop.
+
+Both share one thread, so nothing needs a lock. The UI asks the engine for work through
+the trio token (``run_sync_soon``); the engine tells the UI through callbacks that the
+app schedules with ``call_later``. Stopping cancels trio's root scope: the executions it
+was running are recorded ``cancelled`` before :meth:`EngineHost.stop` returns.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+import trio
+
+from engine import executor, store
+from engine.errors import EngineError
+
+
+class EngineHost:
+    def __init__(
+        self,
+        db: store.Store,
+        *,
+        on_change: Callable[[], None],
+        on_crash: Callable[[BaseException], None],
+    ) -> None:
+        self.db = db
+        self._on_change = on_change
+        self._on_crash = on_crash
+        self._executor: executor.Executor | None = None
+        self._token: trio.lowlevel.TrioToken | None = None
+        self._nursery: trio.Nursery | None = None
+        self._root = trio.CancelScope()
+        self._ready = asyncio.Event()
+        self._done = asyncio.Event()
+        self.running = False
+
+    # -- lifecycle ----------------------------------------------------------------
+
+    def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        self.running = True
+        trio.lowlevel.start_guest_run(
+            self._main,
+            run_sync_soon_threadsafe=loop.call_soon_threadsafe,
+            run_sync_soon_not_threadsafe=loop.call_soon,
+            done_callback=self._finished,
+            host_uses_signal_set_wakeup_fd=True,
+            restrict_keyboard_interrupt_to_checkpoints=True,
+        )
+
+    async def wait_ready(self) -> None:
+        await self._ready.wait()
+
+    async def stop(self) -> None:
+        """Cancel everything the embedded executor runs and wait until it is recorded."""
+        if not self.running:
+            return
+        if self._token is not None:
+            self._token.run_sync_soon(self._root.cancel)
+        await self._done.wait()
+
+    async def _main(self) -> None:
+        with self._root:
+            async with executor.open_executor(self.db) as ex, trio.open_nursery() as nursery:
+                self._executor = ex
+                self._nursery = nursery
+                self._token = trio.lowlevel.current_trio_token()
+                ex.add_listener(self._heard)
+                self._ready.set()
+                await trio.sleep_forever()
+
+    def _finished(self, outcome: Any) -> None:
+        self.running = False
+        self._executor = None
+        self._ready.set()
+        self._done.set()
+        error = getattr(outcome, "error", None)
+        if error is not None and not isinstance(error, trio.Cancelled):
+            self._on_crash(error)
+
+    def _heard(self, event: executor.Event) -> None:
+        if event.kind != "log":
+            self._on_change()
+
+    # -- requests from the UI -------------------------------------------------------
+
+    def statistics(self) -> executor.ExecutorStatistics | None:
+        return self._executor.statistics() if self._executor is not None else None
+
+    def submit(self, job: Callable[[executor.Executor], Awaitable[None]]) -> bool:
+        if self._token is None or self._nursery is None or self._executor is None:
+            return False
+        ex, nursery = self._executor, self._nursery
+        self._token.run_sync_soon(lambda: nursery.start_soon(job, ex))
+        return True
+
+    def start_execution(
+        self,
+        name: str,
+        params: Mapping[str, Any],
+        reply: Callable[[int | EngineError], None],
+    ) -> bool:
+        async def job(ex: executor.Executor) -> None:
+            try:
+                handle = await ex.start(name, params, trigger="console")
+            except EngineError as exc:
+                reply(exc)
+            else:
+                reply(handle.id)
+
+        return self.submit(job)
+
+    def cancel(self, execution_id: int) -> bool:
+        """Cancel an execution this console runs; False if it is not one of them."""
+        if self._executor is None:
+            return False
+        return self._executor.cancel(execution_id, "cancelled from the console")

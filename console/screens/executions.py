@@ -1,0 +1,160 @@
+"""Every execution, newest first, paged, filterable by status and workflow."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Input, Static
+
+from console import format
+from console.widgets import tables
+from engine import store
+from engine.errors import EngineError
+
+if TYPE_CHECKING:
+    from console.app import WorkflowConsole
+
+PAGE = 50
+STATUS_CYCLE = (None, *store.EXECUTION_STATUSES)
+
+
+class ExecutionsScreen(Screen[None]):
+    AUTO_FOCUS = "#table"
+    BINDINGS = [
+        Binding("slash", "filter", "Filter workflow", id="executions.filter"),
+        Binding("s", "cycle_status", "Status filter", id="executions.status"),
+        Binding("escape", "clear_filter", "Clear filters", id="executions.clear", show=False),
+        Binding("c", "cancel", "Cancel", id="executions.cancel"),
+        Binding("R", "rerun", "Re-run", id="executions.rerun"),
+        Binding("right_square_bracket", "page(1)", "Next page", id="executions.next_page"),
+        Binding("left_square_bracket", "page(-1)", "Prev page", id="executions.prev_page"),
+        Binding("j", "cursor(1)", "Down", id="executions.down", show=False),
+        Binding("k", "cursor(-1)", "Up", id="executions.up", show=False),
+        Binding("g", "edge(0)", "Top", id="executions.top", show=False),
+        Binding("G", "edge(1)", "Bottom", id="executions.bottom", show=False),
+    ]
+
+    app: WorkflowConsole
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.status: str | None = None
+        self.workflow: str | None = None
+        self.page_start = 0
+        self.total = 0
+
+    def compose(self) -> ComposeResult:
+        yield Static("Executions", classes="title", id="heading")
+        yield Input(placeholder="workflow name; Enter applies, Esc clears", id="filter")
+        yield DataTable(id="table", cursor_type="row", zebra_stripes=True)
+        yield Static("", classes="hint", id="pager")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        table = self.query_one(DataTable)
+        for key in ("id", "workflow", "status", "trigger", "started", "duration", "error"):
+            table.add_column(key, key=key)
+        self.refresh_data()
+        self.set_interval(1.0, self.refresh_data)
+
+    def set_filters(self, status: str | None = None, workflow: str | None = None) -> None:
+        self.status, self.workflow, self.page_start = status, workflow, 0
+        if self.is_mounted:
+            self.refresh_data()
+
+    def refresh_data(self) -> None:
+        try:
+            rows, self.total = store.list_executions(
+                self.app.db,
+                status=self.status,
+                workflow=self.workflow,
+                offset=self.page_start,
+                limit=PAGE,
+            )
+        except EngineError as exc:
+            self.notify(str(exc), severity="error")
+            return
+        now, v = self.app.clock(), self.app.theme_variables
+        tables.sync(
+            self.query_one(DataTable),
+            [
+                (
+                    str(e.id),
+                    [
+                        str(e.id),
+                        e.workflow_name,
+                        format.status(e.status, v),
+                        e.trigger,
+                        format.ago(e.started_at or e.queued_at, now),
+                        format.duration(e.duration_ms),
+                        (e.error or "")[:50],
+                    ],
+                )
+                for e in rows
+            ],
+        )
+        filters = [f for f in (self.status, self.workflow and f"workflow {self.workflow}") if f]
+        shown = (
+            f"{self.page_start + 1}-{self.page_start + len(rows)} of {self.total}"
+            if rows
+            else "none"
+        )
+        where = f" ({', '.join(filters)})" if filters else ""
+        self.query_one("#pager", Static).update(
+            f"{shown}{where}  ([ ] pages, s status, / workflow)"
+        )
+
+    def selected(self) -> int | None:
+        key = tables.selected(self.query_one(DataTable))
+        return int(key) if key else None
+
+    def action_filter(self) -> None:
+        box = self.query_one("#filter", Input)
+        box.add_class("visible")
+        box.focus()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        self.set_filters(self.status, event.value.strip() or None)
+        self.query_one(DataTable).focus()
+
+    def action_clear_filter(self) -> None:
+        box = self.query_one("#filter", Input)
+        box.value = ""
+        box.remove_class("visible")
+        self.query_one(DataTable).focus()
+        self.set_filters(None, None)
+
+    def action_cycle_status(self) -> None:
+        i = STATUS_CYCLE.index(self.status)
+        self.set_filters(STATUS_CYCLE[(i + 1) % len(STATUS_CYCLE)], self.workflow)
+
+    def action_page(self, step: int) -> None:
+        new = self.page_start + step * PAGE
+        if 0 <= new < max(self.total, 1):
+            self.page_start = new
+            self.refresh_data()
+
+    def action_cursor(self, step: int) -> None:
+        table = self.query_one(DataTable)
+        table.move_cursor(row=table.cursor_row + step)
+
+    def action_edge(self, end: int) -> None:
+        table = self.query_one(DataTable)
+        table.move_cursor(row=(table.row_count - 1) if end else 0)
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        if event.row_key.value is not None:
+            self.app.open_execution(int(event.row_key.value))
+
+    def action_cancel(self) -> None:
+        execution_id = self.selected()
+        if execution_id is not None:
+            self.app.ask_and_cancel(execution_id)
+
+    def action_rerun(self) -> None:
+        execution_id = self.selected()
+        if execution_id is not None:
+            self.app.rerun(execution_id)

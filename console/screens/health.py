@@ -1,0 +1,59 @@
+"""The store, the embedded executor and this process, at a glance."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from textual.app import ComposeResult
+from textual.containers import VerticalScroll
+from textual.screen import Screen
+from textual.widgets import Footer, Static
+
+from engine import store
+
+if TYPE_CHECKING:
+    from console.app import WorkflowConsole
+
+
+def _size(n: int | None) -> str:
+    return "-" if n is None else f"{n / 1e6:,.1f} MB"
+
+
+class HealthScreen(Screen[None]):
+    app: WorkflowConsole
+
+    def compose(self) -> ComposeResult:
+        yield Static("Health", classes="title")
+        with VerticalScroll(id="health-body"):
+            yield Static(id="health-store")
+            yield Static(id="health-executor")
+            yield Static(id="health-process")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.refresh_data()
+        self.set_interval(1.0, self.refresh_data)
+
+    def refresh_data(self) -> None:
+        h = store.health(self.app.db)
+        where = str(self.app.db.path) if self.app.db.path else h.url
+        state = "reachable" if h.reachable else f"UNREACHABLE: {h.error}"
+        self.query_one("#health-store", Static).update(
+            f"[b]Store[/b]\n  {where}\n  {state}; schema {h.schema_version}"
+            f" (this wfe: {store.SCHEMA_VERSION})\n  size {_size(h.size_bytes)};"
+            f" free disk {_size(h.free_disk_bytes)}\n"
+        )
+        s = self.app.host.statistics()
+        if s is None:
+            text = "[b]Executor[/b]\n  not running\n"
+        else:
+            text = (
+                f"[b]Executor[/b] (embedded)\n  running {s.running}, queued {s.queued}\n"
+                f"  limits: {s.max_concurrent_executions} executions,"
+                f" {s.max_parallel_steps} steps per execution\n"
+                f"  {s.steps_done:,} steps done, {s.steps_per_second:,.0f} steps/s\n"
+            )
+        self.query_one("#health-executor", Static).update(text)
+        self.query_one("#health-process", Static).update(
+            f"[b]Process[/b]\n  memory {_size(self.app.memory())}\n"
+        )

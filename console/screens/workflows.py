@@ -1,0 +1,175 @@
+"""Every workflow, paged and filterable; run, enable/disable and remove them here."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Input, Static
+
+from console import format
+from console.widgets import tables
+from console.widgets.confirm_modal import ConfirmModal
+from engine import store
+from engine.errors import EngineError
+
+if TYPE_CHECKING:
+    from console.app import WorkflowConsole
+
+PAGE = 50
+
+
+class WorkflowsScreen(Screen[None]):
+    AUTO_FOCUS = "#table"
+    BINDINGS = [
+        Binding("slash", "filter", "Filter", id="workflows.filter"),
+        Binding("escape", "clear_filter", "Clear filter", id="workflows.clear", show=False),
+        Binding("r", "run", "Run", id="workflows.run"),
+        Binding("a", "toggle_active", "Enable/disable", id="workflows.toggle"),
+        Binding("ctrl+d", "remove", "Remove", id="workflows.remove"),
+        Binding("right_square_bracket", "page(1)", "Next page", id="workflows.next_page"),
+        Binding("left_square_bracket", "page(-1)", "Prev page", id="workflows.prev_page"),
+        Binding("j", "cursor(1)", "Down", id="workflows.down", show=False),
+        Binding("k", "cursor(-1)", "Up", id="workflows.up", show=False),
+        Binding("g", "edge(0)", "Top", id="workflows.top", show=False),
+        Binding("G", "edge(1)", "Bottom", id="workflows.bottom", show=False),
+    ]
+
+    app: WorkflowConsole
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.search: str | None = None
+        self.page_start = 0
+        self.total = 0
+
+    def compose(self) -> ComposeResult:
+        yield Static("Workflows", classes="title", id="heading")
+        yield Input(placeholder="filter by name; Enter applies, Esc clears", id="filter")
+        yield DataTable(id="table", cursor_type="row", zebra_stripes=True)
+        yield Static("", classes="hint", id="pager")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        table = self.query_one(DataTable)
+        for key in ("name", "active", "version", "last run", "when", "success", "schedule"):
+            table.add_column(key, key=key)
+        self.refresh_data()
+        self.set_interval(1.0, self.refresh_data)
+
+    def refresh_data(self) -> None:
+        try:
+            page, self.total = store.list_workflows(
+                self.app.db, offset=self.page_start, limit=PAGE, search=self.search
+            )
+        except EngineError as exc:
+            self.notify(str(exc), severity="error")
+            return
+        now, v = self.app.clock(), self.app.theme_variables
+        tables.sync(
+            self.query_one(DataTable),
+            [
+                (
+                    s.workflow.name,
+                    [
+                        s.workflow.name,
+                        "yes" if s.workflow.is_active else "no",
+                        str(s.workflow.version),
+                        format.status(s.last_status, v),
+                        format.ago(s.last_run_at, now),
+                        format.percent(s.success_rate),
+                        s.workflow.schedule or "-",
+                    ],
+                )
+                for s in page
+            ],
+        )
+        shown = (
+            f"{self.page_start + 1}-{self.page_start + len(page)} of {self.total}"
+            if page
+            else "none"
+        )
+        where = f" matching {self.search!r}" if self.search else ""
+        self.query_one("#pager", Static).update(f"{shown}{where}  ([ ] pages, / filter)")
+
+    def selected(self) -> str | None:
+        return tables.selected(self.query_one(DataTable))
+
+    # -- actions -------------------------------------------------------------------
+
+    def action_filter(self) -> None:
+        box = self.query_one("#filter", Input)
+        box.add_class("visible")
+        box.focus()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        self.search = event.value.strip() or None
+        self.page_start = 0
+        self.query_one(DataTable).focus()
+        self.refresh_data()
+
+    def action_clear_filter(self) -> None:
+        box = self.query_one("#filter", Input)
+        box.value = ""
+        box.remove_class("visible")
+        self.search = None
+        self.query_one(DataTable).focus()
+        self.refresh_data()
+
+    def action_page(self, step: int) -> None:
+        new = self.page_start + step * PAGE
+        if 0 <= new < max(self.total, 1):
+            self.page_start = new
+            self.refresh_data()
+
+    def action_cursor(self, step: int) -> None:
+        table = self.query_one(DataTable)
+        table.move_cursor(row=table.cursor_row + step)
+
+    def action_edge(self, end: int) -> None:
+        table = self.query_one(DataTable)
+        table.move_cursor(row=(table.row_count - 1) if end else 0)
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        if event.row_key.value is not None:
+            self.app.open_workflow(event.row_key.value)
+
+    def action_run(self) -> None:
+        name = self.selected()
+        if name:
+            self.app.ask_and_run(name)
+
+    def action_toggle_active(self) -> None:
+        name = self.selected()
+        if not name:
+            return
+        try:
+            row = store.get_workflow(self.app.db, name)
+            store.set_active(self.app.db, name, not row.is_active)
+        except EngineError as exc:
+            self.notify(str(exc), severity="error")
+            return
+        self.notify(f"{name} {'disabled' if row.is_active else 'enabled'}")
+        self.refresh_data()
+
+    def action_remove(self) -> None:
+        name = self.selected()
+        if not name:
+            return
+
+        def answer(yes: bool | None) -> None:
+            if not yes:
+                return
+            try:
+                removed = store.remove_workflow(self.app.db, name)
+            except EngineError as exc:
+                self.notify(str(exc), severity="error")
+                return
+            self.notify(f"Removed {name} and {removed} execution(s)")
+            self.refresh_data()
+
+        self.app.push_screen(
+            ConfirmModal(f"Remove [b]{name}[/b] and all its executions?", yes="Remove"), answer
+        )
