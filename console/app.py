@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from functools import partial
 from datetime import datetime
 from importlib import resources
 from typing import ClassVar
 
-from textual.app import App, ComposeResult
+from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import Static
@@ -56,12 +57,16 @@ class WorkflowConsole(App[int]):
         *,
         clock: Callable[[], datetime] = store.utcnow,
         memory: Callable[[], int] = bench.rss_bytes,
+        health: Callable[[store.Store], store.Health] = store.health,
         config: settings.Config | None = None,
+        embedded_executor: bool = True,
     ) -> None:
         super().__init__()
         self.db = db
         self.clock = clock
         self.memory = memory
+        self.health = health
+        self.embedded_executor = embedded_executor
         self.config = config if config is not None else settings.load()
         self.host = EngineHost(db, on_change=self._engine_changed, on_crash=self._engine_crashed)
         for theme in palettes.load_themes():
@@ -75,7 +80,8 @@ class WorkflowConsole(App[int]):
             self.set_keymap(self.config.keys)
 
     def on_mount(self) -> None:
-        self.host.start()
+        if self.embedded_executor:
+            self.host.start()
         self.switch_mode("dashboard")
         if self.config.problem:
             self.notify(self.config.problem, severity="warning")
@@ -84,6 +90,19 @@ class WorkflowConsole(App[int]):
         if theme != self.config.theme:
             self.config.theme = theme
             settings.save(self.config)
+
+    def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        for name in ("wfe-dark", "wfe-light", "wfe-ansi"):
+            yield SystemCommand(
+                f"Theme: {name}",
+                f"Use the {name} palette (remembered)",
+                partial(setattr, self, "theme", name),
+            )
+        for view in self.MODES:
+            yield SystemCommand(
+                f"Go to: {view}", f"Show the {view} view", partial(self.switch_mode, view)
+            )
 
     # -- engine ------------------------------------------------------------------------
 
@@ -97,7 +116,7 @@ class WorkflowConsole(App[int]):
 
     async def action_quit(self) -> None:
         await self.host.stop()
-        self.exit(0)
+        self.exit(0, return_code=0)
 
     # -- navigation -----------------------------------------------------------------------
 
@@ -108,11 +127,11 @@ class WorkflowConsole(App[int]):
         self.push_screen(ExecutionDetailScreen(execution_id))
 
     def action_command(self) -> None:
-        def go(choice: tuple[str, str | None] | None) -> None:
+        async def go(choice: tuple[str, str | None] | None) -> None:
             if choice is None:
                 return
             view, argument = choice
-            self.switch_mode(view)
+            await self.switch_mode(view)
             screen = self.screen
             if isinstance(screen, ExecutionsScreen):
                 status = argument if argument in store.EXECUTION_STATUSES else None
@@ -217,10 +236,10 @@ class StoreErrorApp(App[int]):
         )
 
     def on_key(self) -> None:
-        self.exit(1)
+        self.exit(1, return_code=1)
 
     def action_leave(self) -> None:
-        self.exit(1)
+        self.exit(1, return_code=1)
 
 
 def run(url: str) -> int:

@@ -42,6 +42,10 @@ class ExecutionDetailScreen(Screen[None]):
         Binding("c", "cancel", "Cancel", id="execution.cancel"),
         Binding("R", "rerun", "Re-run", id="execution.rerun"),
         Binding("tab", "app.focus_next", "Switch pane", id="execution.focus", show=False),
+        Binding("j", "cursor(1)", "Down", id="execution.down", show=False),
+        Binding("k", "cursor(-1)", "Up", id="execution.up", show=False),
+        Binding("g", "edge(0)", "Top", id="execution.top", show=False),
+        Binding("G", "edge(1)", "Bottom", id="execution.bottom", show=False),
     ]
 
     app: WorkflowConsole
@@ -213,6 +217,20 @@ class ExecutionDetailScreen(Screen[None]):
             self.redraw_log()
             return
         self.app.pop_screen()
+
+    def action_cursor(self, step: int) -> None:
+        if isinstance(self.focused, RichLog):
+            self.focused.scroll_relative(y=step, animate=False)
+            return
+        table = self.query_one(DataTable)
+        table.move_cursor(row=table.cursor_row + step)
+
+    def action_edge(self, end: int) -> None:
+        if isinstance(self.focused, RichLog):
+            (self.focused.scroll_end if end else self.focused.scroll_home)(animate=False)
+            return
+        table = self.query_one(DataTable)
+        table.move_cursor(row=(table.row_count - 1) if end else 0)
 
     def action_toggle_follow(self) -> None:
         self.follow = not self.follow

@@ -35,7 +35,7 @@ class HealthScreen(Screen[None]):
         self.set_interval(1.0, self.refresh_data)
 
     def refresh_data(self) -> None:
-        h = store.health(self.app.db)
+        h = self.app.health(self.app.db)
         where = str(self.app.db.path) if self.app.db.path else h.url
         state = "reachable" if h.reachable else f"UNREACHABLE: {h.error}"
         self.query_one("#health-store", Static).update(

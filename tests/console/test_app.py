@@ -1,0 +1,467 @@
+"""Pilot tests: every binding and action of the console, on a real SQLite store."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import tomllib
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from textual.pilot import Pilot
+from textual.widgets import DataTable, Input, RichLog, Static
+
+from console.app import StoreErrorApp, WorkflowConsole, run
+from console.screens.dashboard import DashboardScreen
+from console.screens.execution_detail import ExecutionDetailScreen
+from console.screens.executions import ExecutionsScreen
+from console.screens.health import HealthScreen
+from console.screens.workflow_detail import WorkflowDetailScreen
+from console.screens.workflows import WorkflowsScreen
+from console.widgets.command_modal import CommandModal
+from console.widgets.confirm_modal import ConfirmModal
+from console.widgets.help_modal import HelpModal
+from console.widgets.params_modal import ParamsModal
+from engine import store
+
+Scenario = Callable[[WorkflowConsole, Pilot[Any]], Awaitable[None]]
+
+
+def drive(app: WorkflowConsole, scenario: Scenario, size: tuple[int, int] = (120, 40)) -> None:
+    async def main() -> None:
+        async with app.run_test(size=size) as pilot:
+            await pilot.pause()
+            await scenario(app, pilot)
+            if app.is_running:
+                await pilot.press("q")
+                await pilot.pause()
+
+    asyncio.run(main())
+
+
+async def wait_for(pilot: Pilot[Any], predicate: Callable[[], bool], timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "condition not met in time"
+        await pilot.pause(0.05)
+
+
+def rows(table: DataTable[Any]) -> list[list[str]]:
+    return [[str(c) for c in table.get_row_at(i)] for i in range(table.row_count)]
+
+
+def notes(app: WorkflowConsole) -> list[str]:
+    return [n.message for n in app._notifications]
+
+
+# -- first run and navigation ------------------------------------------------------------
+
+
+def test_empty_store_offers_the_examples_and_i_imports_them(db: store.Store, make_app) -> None:
+    async def scenario(app: WorkflowConsole, pilot: Pilot[Any]) -> None:
+        assert isinstance(app.screen, DashboardScreen)
+        empty = app.screen.query_one("#empty", Static)
+        assert "Press i to import the bundled examples" in str(empty.render())
+        await pilot.press("i")
+        await pilot.pause()
+        assert store.list_workflows(db)[1] == 4
+        assert not app.screen.query_one("#empty", Static).display
+        assert "Imported 4 example workflow(s)" in notes(app)
+
+    drive(make_app(db, embedded=False), scenario)
+
+
+def test_number_keys_switch_views_and_q_quits(seeded: store.Store, make_app) -> None:
+    async def scenario(app: WorkflowConsole, pilot: Pilot[Any]) -> None:
+        for key, screen in [
+            ("2", WorkflowsScreen),
+            ("3", ExecutionsScreen),
+            ("4", HealthScreen),
+            ("1", DashboardScreen),
+        ]:
+            await pilot.press(key)
+            await pilot.pause()
+            assert isinstance(app.screen, screen), key
+        await pilot.press("q")
+        await pilot.pause()
+        assert app.return_code == 0
+        assert not app.host.running
+
+    drive(make_app(seeded), scenario)
+
+
+def test_colon_jumps_to_a_filtered_view(seeded: store.Store, make_app) -> None:
+    async def scenario(app: WorkflowConsole, pilot: Pilot[Any]) -> None:
+        await pilot.press("colon")
+        assert isinstance(app.screen, CommandModal)
+        await pilot.press(*"executions failed", "enter")
+        await pilot.pause()
+        assert isinstance(app.screen, ExecutionsScreen)
+        assert [r[0] for r in rows(app.screen.query_one(DataTable))] == ["3"]
+        await pilot.press("colon", *"nonsense", "enter")
+        await pilot.pause()
+        assert "no view 'nonsense'" in str(app.screen.query_one("#error", Static).render())
+        await pilot.press("escape", "colon", *"work fan", "enter")
+        await pilot.pause()
+        assert isinstance(app.screen, WorkflowsScreen)
+        assert [r[0] for r in rows(app.screen.query_one(DataTable))] == ["fan-out"]
+
+    drive(make_app(seeded, embedded=False), scenario)
+
+
+def test_question_mark_lists_every_binding_of_the_screen(seeded: store.Store, make_app) -> None:
+    async def scenario(app: WorkflowConsole, pilot: Pilot[Any]) -> None:
+        await pilot.press("2", "question_mark")
+        await pilot.pause()
+        assert isinstance(app.screen, HelpModal)
+        ids = {row[2] for row in app.screen.rows}
+        assert {
+            "workflows.run",
+            "workflows.toggle",
+            "workflows.remove",
+            "workflows.filter",
+            "app.quit",
+            "app.help",
+        } <= ids
+        await pilot.press("escape")
+        await pilot.pause()
+        assert isinstance(app.screen, WorkflowsScreen)
+
+    drive(make_app(seeded, embedded=False), scenario)
+
+
+def test_keys_can_be_remapped_by_id(seeded: store.Store, make_app) -> None:
+    async def scenario(app: WorkflowConsole, pilot: Pilot[Any]) -> None:
+        await pilot.press("2", "x")
+        await pilot.pause()
+        assert isinstance(app.screen, ParamsModal)
+
+    drive(make_app(seeded, embedded=False, keys={"workflows.run": "x"}), scenario)
+
+
+def test_theme_choice_is_remembered(seeded: store.Store, make_app, tmp_path: Path) -> None:
+    async def scenario(app: WorkflowConsole, pilot: Pilot[Any]) -> None:
+        assert {"wfe-dark", "wfe-light", "wfe-ansi"} <= set(app.available_themes)
+        await pilot.press("ctrl+p")
+        await pilot.pause()
+        await pilot.press(*"theme: wfe-ansi")
+        await pilot.pause(0.5)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.theme == "wfe-ansi")
+
+    drive(make_app(seeded, embedded=False), scenario)
+    saved = tomllib.loads((tmp_path / "config.toml").read_text())
+    assert saved["theme"] == "wfe-ansi"
+
+
+# -- workflows --------------------------------------------------------------------------
+
+
+def test_workflows_filter_cursor_and_detail(seeded: store.Store, make_app) -> None:
+    async def scenario(app: WorkflowConsole, pilot: Pilot[Any]) -> None:
+        await pilot.press("2")
+        await pilot.pause()
+        table = app.screen.query_one(DataTable)
+        assert [r[0] for r in rows(table)] == [
+            "fan-out",
+            "flaky-retry",
+            "release-artifact",
+            "service-check",
+        ]
+        await pilot.press("G")
+        assert table.cursor_row == 3
+        await pilot.press("k")
+        assert table.cursor_row == 2
+        await pilot.press("g")
+        assert table.cursor_row == 0
+        await pilot.press("j")
+        assert table.cursor_row == 1
+        await pilot.press("slash", *"serv", "enter")
+        await pilot.pause()
+        assert [r[0] for r in rows(table)] == ["service-check"]
+        await pilot.press("escape")
+        await pilot.pause()
+        assert table.row_count == 4
+        assert table.cursor_row == 3  # the cursor stays on the row it was on
+        await pilot.press("enter")
+        await pilot.pause()
+        assert isinstance(app.screen, WorkflowDetailScreen)
+        assert app.screen.workflow_name == "service-check"
+        assert "wait-ready" in app.screen.definition_text
+        await pilot.press("escape")
+        await pilot.pause()
+        assert isinstance(app.screen, WorkflowsScreen)
+
+    drive(make_app(seeded, embedded=False), scenario)
+
+
+def test_toggle_active_and_remove_with_confirmation(seeded: store.Store, make_app) -> None:
+    async def scenario(app: WorkflowConsole, pilot: Pilot[Any]) -> None:
+        await pilot.press("2", "a")
+        await pilot.pause()
+        assert store.get_workflow(seeded, "fan-out").is_active is False
+        await pilot.press("a")
+        await pilot.pause()
+        assert store.get_workflow(seeded, "fan-out").is_active is True
+        await pilot.press("ctrl+d")
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmModal)
+        await pilot.press("n")
+        await pilot.pause()
+        assert store.list_workflows(seeded)[1] == 4
+        await pilot.press("ctrl+d", "y")
+        await pilot.pause()
+        assert [w.workflow.name for w in store.list_workflows(seeded)[0]] == [
+            "flaky-retry",
+            "release-artifact",
+            "service-check",
+        ]
+        assert [r[0] for r in rows(app.screen.query_one(DataTable))][0] == "flaky-retry"
+
+    drive(make_app(seeded, embedded=False), scenario)
+
+
+def test_workflow_removed_while_on_screen_disappears_quietly(seeded: store.Store, make_app) -> None:
+    async def scenario(app: WorkflowConsole, pilot: Pilot[Any]) -> None:
+        await pilot.press("2", "enter")
+        await pilot.pause()
+        assert isinstance(app.screen, WorkflowDetailScreen)
+        store.remove_workflow(seeded, "fan-out")  # from "another terminal"
+        await wait_for(pilot, lambda: isinstance(app.screen, WorkflowsScreen))
+        await wait_for(
+            pilot, lambda: "fan-out" not in [r[0] for r in rows(app.screen.query_one(DataTable))]
+        )
+        assert "Workflow fan-out was removed" in notes(app)
+
+    drive(make_app(seeded, embedded=False), scenario)
+
+
+def test_run_modal_refuses_a_bad_param_then_runs_and_the_log_is_complete(
+    db: store.Store, make_app, tmp_path: Path
+) -> None:
+    from tests.conftest import add
+
+    add(
+        db,
+        f"""
+        name: count
+        params: {{times: 3, dir: {tmp_path}}}
+        steps:
+          - id: loop
+            run: for i in $(seq 1 ${{{{ params.times }}}}); do echo "line $i"; done
+          - id: done
+            log: "counted ${{{{ params.times }}}}"
+        """,
+    )
+
+    async def scenario(app: WorkflowConsole, pilot: Pilot[Any]) -> None:
+        await app.host.wait_ready()
+        await pilot.press("2", "r")
+        await pilot.pause()
+        assert isinstance(app.screen, ParamsModal)
+        times = app.screen.query_one("#param-times", Input)
+        times.value = "lots"
+        await pilot.press("enter")
+        await pilot.pause()
+        error = str(app.screen.query_one("#error", Static).render())
+        assert "parameter 'times' expects a whole number (its default is 3), not 'lots'" in error
+        times.value = "5"
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: store.list_executions(db)[1] == 1)
+        execution = store.list_executions(db)[0][0]
+        await wait_for(
+            pilot, lambda: store.get_execution(db, execution.id or 0).status == "succeeded"
+        )
+        assert store.get_execution(db, execution.id or 0).params == {
+            "times": 5,
+            "dir": str(tmp_path),
+        }
+        await pilot.press("3", "enter")
+        await pilot.pause()
+        assert isinstance(app.screen, ExecutionDetailScreen)
+        log = app.screen.query_one(RichLog)
+        await wait_for(pilot, lambda: len(log.lines) == 6)
+        text = [strip.text for strip in log.lines]
+        assert [t.split(maxsplit=1)[1] for t in text] == [
+            "line 1",
+            "line 2",
+            "line 3",
+            "line 4",
+            "line 5",
+            "counted 5",
+        ]
+
+    drive(make_app(db), scenario)
+
+
+# -- executions ---------------------------------------------------------------------------
+
+
+def test_executions_status_and_workflow_filters(seeded: store.Store, make_app) -> None:
+    async def scenario(app: WorkflowConsole, pilot: Pilot[Any]) -> None:
+        await pilot.press("3")
+        await pilot.pause()
+        table = app.screen.query_one(DataTable)
+        assert [r[0] for r in rows(table)] == ["5", "4", "3", "2", "1"]
+        await pilot.press("s")  # queued
+        await pilot.pause()
+        assert table.row_count == 0
+        await pilot.press("s", "s")  # running, then succeeded
+        await pilot.pause()
+        assert [r[0] for r in rows(table)] == ["5", "2", "1"]
+        await pilot.press("slash", *"flaky-retry", "enter")
+        await pilot.pause()
+        assert [r[0] for r in rows(table)] == ["5"]
+        await pilot.press("escape")
+        await pilot.pause()
+        assert table.row_count == 5
+
+    drive(make_app(seeded, embedded=False), scenario)
+
+
+def test_cancel_of_a_finished_execution_says_so(seeded: store.Store, make_app) -> None:
+    async def scenario(app: WorkflowConsole, pilot: Pilot[Any]) -> None:
+        await pilot.press("3", "c")
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmModal)
+        await pilot.press("y")
+        await pilot.pause()
+        assert "Execution 5 had already finished (succeeded)" in notes(app)
+
+    drive(make_app(seeded, embedded=False), scenario)
+
+
+def test_cancel_a_running_execution_from_the_console(db: store.Store, make_app) -> None:
+    from tests.conftest import add
+
+    add(db, "name: slow\nsteps:\n  - {id: s, run: sleep 60}\n")
+
+    async def scenario(app: WorkflowConsole, pilot: Pilot[Any]) -> None:
+        await app.host.wait_ready()
+        await pilot.press("2", "r", "enter")
+        await wait_for(pilot, lambda: store.list_executions(db, status="running")[1] == 1)
+        await pilot.press("3", "c", "y")
+        await wait_for(pilot, lambda: store.list_executions(db, status="cancelled")[1] == 1)
+        assert store.list_executions(db)[0][0].error == "cancelled from the console"
+
+    drive(make_app(db), scenario)
+
+
+def test_rerun_offers_the_same_params(seeded: store.Store, make_app) -> None:
+    from engine import definition
+
+    with seeded.engine.begin() as conn:
+        conn.exec_driver_sql("UPDATE execution SET params = '{\"succeed_on\": 2}' WHERE id = 5")
+
+    async def scenario(app: WorkflowConsole, pilot: Pilot[Any]) -> None:
+        await pilot.press("3", "R")
+        await pilot.pause()
+        assert isinstance(app.screen, ParamsModal)
+        assert app.screen.query_one("#param-succeed_on", Input).value == "2"
+        assert isinstance(app.screen.workflow, definition.Workflow)
+        await pilot.press("escape")
+
+    drive(make_app(seeded, embedded=False), scenario)
+
+
+def test_quitting_cancels_what_the_console_runs(db: store.Store, make_app) -> None:
+    from tests.conftest import add
+
+    add(db, "name: slow\nsteps:\n  - {id: s, run: sleep 60}\n")
+
+    async def scenario(app: WorkflowConsole, pilot: Pilot[Any]) -> None:
+        await app.host.wait_ready()
+        await pilot.press("2", "r", "enter")
+        await wait_for(pilot, lambda: store.list_executions(db, status="running")[1] == 1)
+        await pilot.press("q")
+        await pilot.pause()
+
+    drive(make_app(db), scenario)
+    (e,) = store.list_executions(db)[0]
+    assert e.status == "cancelled"
+
+
+# -- execution detail ----------------------------------------------------------------------
+
+
+def test_execution_detail_log_bindings(seeded: store.Store, make_app) -> None:
+    async def scenario(app: WorkflowConsole, pilot: Pilot[Any]) -> None:
+        await pilot.press("3", "enter")
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, ExecutionDetailScreen)
+        log = screen.query_one(RichLog)
+        assert len(log.lines) == 8
+        assert [r[0] for r in rows(screen.query_one(DataTable))] == ["flaky", "report", "tidy"]
+        await pilot.press("j", "enter")  # narrow the log to `report`
+        await pilot.pause()
+        assert len(log.lines) == 1 and "report" in log.lines[0].text
+        await pilot.press("escape")  # clears the narrowing, stays
+        await pilot.pause()
+        assert isinstance(app.screen, ExecutionDetailScreen) and len(log.lines) == 8
+        await pilot.press("f")
+        assert screen.follow is False and log.auto_scroll is False
+        await pilot.press("f")
+        assert screen.follow is True
+        await pilot.press("w")
+        await pilot.pause()
+        assert log.wrap is True
+        await pilot.press("w")
+        await pilot.pause()
+        assert log.wrap is False
+        await pilot.press("slash", *"upstream", "enter")
+        await pilot.pause()
+        assert screen.pattern == "upstream" and screen.match_index == 0
+        await pilot.press("n")
+        assert screen.match_index == 1
+        await pilot.press("N")
+        assert screen.match_index == 0
+        await pilot.press("m")
+        await pilot.pause()
+        assert len(log.lines) == 4 and all("upstream" in s.text for s in log.lines)
+        await pilot.press("escape")
+        await pilot.pause()
+        assert len(log.lines) == 8 and screen.pattern is None
+        await pilot.press("escape")
+        await pilot.pause()
+        assert isinstance(app.screen, ExecutionsScreen)
+
+    drive(make_app(seeded, embedded=False), scenario)
+
+
+def test_health_screen_shows_store_executor_and_memory(seeded: store.Store, make_app) -> None:
+    async def scenario(app: WorkflowConsole, pilot: Pilot[Any]) -> None:
+        await app.host.wait_ready()
+        await pilot.press("4")
+        await pilot.pause(1.2)
+        text = " ".join(str(w.render()) for w in app.screen.query(Static))
+        assert "schema 1" in text and "1.2 MB" in text
+        assert "limits: 50 executions, 16 steps per execution" in text
+        assert "memory 42.0 MB" in text
+
+    drive(make_app(seeded), scenario)
+
+
+# -- a store that cannot be opened -----------------------------------------------------------
+
+
+def test_store_that_cannot_be_opened_shows_an_error_and_exits_1(tmp_path: Path) -> None:
+    bad = tmp_path / "notes.db"
+    bad.write_text("not a database " * 200)
+
+    async def main() -> int | None:
+        from engine.errors import StoreError
+
+        try:
+            store.open_store(f"sqlite:///{bad}")
+        except StoreError as exc:
+            app = StoreErrorApp(str(exc))
+        async with app.run_test(size=(80, 24)) as pilot:
+            shown = str(app.query_one("#store-error", Static).render())
+            assert "file is not a database" in shown
+            await pilot.press("q")
+        return app.return_code
+
+    assert asyncio.run(main()) == 1
+    assert callable(run)
