@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from functools import partial
 from datetime import datetime
+from functools import partial
 from importlib import resources
 from typing import ClassVar
 

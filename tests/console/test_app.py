@@ -217,7 +217,7 @@ def test_toggle_active_and_remove_with_confirmation(seeded: store.Store, make_ap
             "release-artifact",
             "service-check",
         ]
-        assert [r[0] for r in rows(app.screen.query_one(DataTable))][0] == "flaky-retry"
+        assert next(r[0] for r in rows(app.screen.query_one(DataTable))) == "flaky-retry"
 
     drive(make_app(seeded, embedded=False), scenario)
 
