@@ -354,7 +354,10 @@ class _LineList(list[Any]):
     item_lines: list[int]
 
 
-class _Loader(yaml.SafeLoader):
+_Base: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _Loader(_Base):  # type: ignore[valid-type,misc]
     """A SafeLoader that remembers lines and refuses duplicate keys."""
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> Any:
@@ -551,7 +554,7 @@ def _check_graph(wf: Workflow, data: Any, file: str) -> Iterator[Problem]:
         line, field = where(seen[cycle[0]], "needs")
         yield Problem(file, line, field, "dependency cycle: " + " -> ".join(cycle))
         return
-    ancestors = _ancestors(deps)
+    runs_before = _Reachability(deps)
     for i, step in enumerate(wf.steps):
         for key, tmpl_text in _templated_fields(step):
             try:
@@ -566,7 +569,7 @@ def _check_graph(wf: Workflow, data: Any, file: str) -> Iterator[Problem]:
                 continue
             for node in nodes:
                 for ref in expressions.refs(node):
-                    message = _check_ref(ref, wf, step, ancestors[step.id])
+                    message = _check_ref(ref, wf, step, runs_before)
                     if message:
                         line, field = where(i, key)
                         yield Problem(file, line, field, message)
@@ -603,7 +606,9 @@ def _templated_fields(step: Step) -> Iterator[tuple[str, str]]:
         yield "if", step.if_
 
 
-def _check_ref(ref: expressions.Ref, wf: Workflow, step: Step, ancestors: set[str]) -> str | None:
+def _check_ref(
+    ref: expressions.Ref, wf: Workflow, step: Step, runs_before: _Reachability
+) -> str | None:
     root, rest = ref.path[0], ref.path[1:]
     if root == "params":
         if not rest or rest[0] not in wf.params:
@@ -623,13 +628,13 @@ def _check_ref(ref: expressions.Ref, wf: Workflow, step: Step, ancestors: set[st
         if not rest:
             return f"{ref}: write steps.ID.output or steps.ID.status"
         target = str(rest[0])
-        if target not in {s.id for s in wf.steps}:
+        if not runs_before.knows(target):
             return f"{ref} names an unknown step {target!r}"
         if len(rest) < 2 or rest[1] not in ("output", "status"):
             return f"{ref}: a step exposes only .output and .status"
         if rest[1] == "status" and len(rest) > 2:
             return f"{ref}: .status has no fields"
-        if target == step.id or target not in ancestors:
+        if target == step.id or not runs_before(target, step.id):
             return f"{ref}: step {target!r} does not run before {step.id!r}; add it to needs"
     return None
 
@@ -658,20 +663,50 @@ def _find_cycle(deps: dict[str, list[str]], known: Mapping[str, int]) -> list[st
     return None
 
 
-def _ancestors(deps: dict[str, list[str]]) -> dict[str, set[str]]:
-    memo: dict[str, set[str]] = {}
+class _Reachability:
+    """Does step A always finish before step B? (Is A an ancestor of B?)
 
-    def of(node: str) -> set[str]:
-        if node not in memo:
-            memo[node] = set()
-            for d in deps.get(node, []):
-                if d in deps:
-                    memo[node] |= {d} | of(d)
-        return memo[node]
+    Each step's ancestors are one integer used as a bit set, built in dependency
+    order: linear in the steps, where a set per step would be quadratic on a long chain.
+    """
 
-    for node in deps:
-        of(node)
-    return memo
+    def __init__(self, deps: dict[str, list[str]]) -> None:
+        self._index = {step: i for i, step in enumerate(deps)}
+        self._bits: dict[str, int] = {}
+        for step in _topological(deps):
+            bits = 0
+            for need in deps[step]:
+                if need in self._index:
+                    bits |= self._bits.get(need, 0) | (1 << self._index[need])
+            self._bits[step] = bits
+
+    def knows(self, step: str) -> bool:
+        return step in self._index
+
+    def __call__(self, ancestor: str, step: str) -> bool:
+        index = self._index.get(ancestor)
+        return index is not None and bool(self._bits.get(step, 0) >> index & 1)
+
+
+def _topological(deps: dict[str, list[str]]) -> list[str]:
+    """Steps with each after the steps it needs (the graph has no cycle by now)."""
+    order: list[str] = []
+    done: set[str] = set()
+    entered: set[str] = set()  # guards against a loop (duplicate ids make one)
+    for root in deps:
+        stack: list[tuple[str, bool]] = [(root, False)]
+        while stack:
+            node, expanded = stack.pop()
+            if expanded:
+                done.add(node)
+                order.append(node)
+                continue
+            if node in done or node in entered or node not in deps:
+                continue
+            entered.add(node)
+            stack.append((node, True))
+            stack.extend((need, False) for need in deps[node] if need not in entered)
+    return order
 
 
 def load(path: str | Path) -> Workflow:

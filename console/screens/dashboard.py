@@ -73,6 +73,8 @@ class DashboardScreen(Screen[None]):
     def tick(self) -> None:
         stats = self.app.host.statistics()
         self.rates.append(stats.steps_per_second if stats else 0.0)
+        if not self.is_current:
+            return
         self.query_one(Sparkline).data = list(self.rates)
         self.query_one("#rate-label", Static).update(
             f"steps/s (last minute; now {self.rates[-1]:,.0f})"

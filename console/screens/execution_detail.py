@@ -60,7 +60,8 @@ class ExecutionDetailScreen(Screen[None]):
         self.only_matching = False
         self.follow = True
         self.match_index = -1
-        self.finished = False
+        self.is_over = False
+        self.step_order: list[str] | None = None
 
     def compose(self) -> ComposeResult:
         yield Static(f"Execution {self.execution_id}", classes="title", id="heading")
@@ -83,6 +84,8 @@ class ExecutionDetailScreen(Screen[None]):
     # -- data --------------------------------------------------------------------------
 
     def refresh_steps(self) -> None:
+        if not self.is_current or (self.is_over and self.query_one(DataTable).row_count):
+            return  # out of sight, or finished and shown
         db = self.app.db
         try:
             e = store.get_execution(db, self.execution_id)
@@ -95,7 +98,7 @@ class ExecutionDetailScreen(Screen[None]):
             self.notify(str(exc), severity="error")
             return
         v = self.app.theme_variables
-        self.finished = e.status in store.FINISHED
+        self.is_over = e.status in store.FINISHED
         heading = f"Execution {e.id}  {e.workflow_name} v{e.version}  "
         self.query_one("#heading", Static).update(
             Text(heading)
@@ -104,13 +107,16 @@ class ExecutionDetailScreen(Screen[None]):
             + (Text(f"  {e.error}", style="bold") if e.error else Text(""))
         )
         rows = {r.step_id: r for r in runs}
-        order = list(rows)
-        try:
-            wf = store.get_workflow(db, e.workflow_name)
-            if wf.version == e.version:
-                order = [s.id for s in definition.parse(wf.definition, wf.name).steps]
-        except EngineError:
-            pass
+        if self.step_order is None:
+            # Steps that have not started yet come from the definition, read once.
+            self.step_order = []
+            try:
+                wf = store.get_workflow(db, e.workflow_name)
+                if wf.version == e.version:
+                    self.step_order = [s.id for s in definition.parse(wf.definition, wf.name).steps]
+            except EngineError:
+                pass
+        order = self.step_order or list(rows)
         now = self.app.clock()
         table_rows = []
         for step_id in order:

@@ -66,6 +66,8 @@ class ExecutionsScreen(Screen[None]):
             self.refresh_data()
 
     def refresh_data(self) -> None:
+        if not self.is_current:
+            return  # a view out of sight costs nothing
         try:
             rows, self.total = store.list_executions(
                 self.app.db,

@@ -35,8 +35,10 @@ class HealthScreen(Screen[None]):
         self.set_interval(1.0, self.refresh_data)
 
     def refresh_data(self) -> None:
+        if not self.is_current:
+            return  # a view out of sight costs nothing
         h = self.app.health(self.app.db)
-        where = str(self.app.db.path) if self.app.db.path else h.url
+        where = h.url
         state = "reachable" if h.reachable else f"UNREACHABLE: {h.error}"
         self.query_one("#health-store", Static).update(
             f"[b]Store[/b]\n  {where}\n  {state}; schema {h.schema_version}"

@@ -53,6 +53,8 @@ class WorkflowDetailScreen(Screen[None]):
         self.app.theme_changed_signal.subscribe(self, lambda _theme: self.show_source(force=True))
 
     def refresh_data(self) -> None:
+        if not self.is_current:
+            return  # a view out of sight costs nothing
         db = self.app.db
         try:
             row = store.get_workflow(db, self.workflow_name)

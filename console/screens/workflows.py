@@ -60,6 +60,8 @@ class WorkflowsScreen(Screen[None]):
         self.set_interval(1.0, self.refresh_data)
 
     def refresh_data(self) -> None:
+        if not self.is_current:
+            return  # a view out of sight costs nothing
         try:
             page, self.total = store.list_workflows(
                 self.app.db, offset=self.page_start, limit=PAGE, search=self.search

@@ -95,7 +95,7 @@ def test_parse_duration_refuses_nonsense(value: object) -> None:
 
 def test_malformed_yaml_names_line() -> None:
     assert problems("name: a\nsteps: [ {id: x, log: 1\n") == [
-        "wf.yaml:3: malformed YAML: while parsing a flow mapping (from line 2) expected ',' or '}', but got '<stream end>'"
+        "wf.yaml:3: malformed YAML: while parsing a flow mapping (from line 2) did not find expected ',' or '}'"
     ]
 
 

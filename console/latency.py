@@ -1,0 +1,114 @@
+"""How fast the console shows a key's effect while a 10,000-step workflow runs.
+
+    python -m console.latency [--steps 10000] [--presses 40]
+
+End to end, as a user sees it: the real ``wfe`` console runs in tmux (which must be
+installed) on a temporary store; a workflow of ``--steps`` steps (log lines and 1 ms
+sleeps, so it keeps the executor and the log busy for a while) is started from the
+console; then keys switch between views and each is timed from ``send-keys`` until the
+terminal shows the new view (``capture-pane``, polled every millisecond or so).
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from engine import definition, store
+
+SESSION = "wfe-latency"
+WORKFLOWS = "[ ] pages, / filter"  # text only the workflows view shows
+EXECUTIONS = "s status, / workflow"  # and the executions view
+
+
+def _tmux(*args: str) -> str:
+    return subprocess.run(["tmux", *args], capture_output=True, text=True, check=False).stdout
+
+
+def _screen() -> str:
+    return _tmux("capture-pane", "-p", "-t", SESSION)
+
+
+def _wait_for(text: str, timeout: float = 10.0) -> float:
+    start = time.perf_counter()
+    while text not in _screen():
+        if time.perf_counter() - start > timeout:
+            raise TimeoutError(f"the console never showed {text!r}:\n{_screen()}")
+    return time.perf_counter() - start
+
+
+def measure(steps: int, presses: int) -> dict[str, float]:
+    if shutil.which("tmux") is None:
+        raise SystemExit("tmux is needed: apt-get install tmux")
+    with tempfile.TemporaryDirectory(prefix="wfe-latency-") as tmp:
+        url = f"sqlite:///{Path(tmp) / 'latency.db'}"
+        db = store.open_store(url)
+        body = "".join(
+            f"  - {{id: s{i}, log: 'step {i}'}}\n" if i % 2 else f"  - {{id: s{i}, sleep: 1ms}}\n"
+            for i in range(steps)
+        )
+        store.save_workflows(db, [(definition.parse(f"name: big\nsteps:\n{body}"), None)])
+        _tmux("kill-session", "-t", SESSION)
+        # A running tmux server keeps its own environment: pass ours in the command.
+        command = (
+            f"env WFE_DATABASE_URL={shlex.quote(url)} XDG_CONFIG_HOME={shlex.quote(tmp)}"
+            f" {shlex.quote(sys.executable)} -m engine.cli; sleep 5"
+        )
+        subprocess.run(
+            ["tmux", "new-session", "-d", "-s", SESSION, "-x", "120", "-y", "40", command],
+            check=True,
+        )
+        try:
+            _wait_for("WorkflowEngine")
+            _tmux("send-keys", "-t", SESSION, "2")
+            _wait_for(WORKFLOWS)
+            _tmux("send-keys", "-t", SESSION, "r")
+            _wait_for("Run big")
+            _tmux("send-keys", "-t", SESSION, "Enter")
+            _wait_for("Started execution")
+            times: list[float] = []
+            for i in range(presses):
+                key, shows = ("3", EXECUTIONS) if i % 2 == 0 else ("2", WORKFLOWS)
+                start = time.perf_counter()
+                _tmux("send-keys", "-t", SESSION, key)
+                _wait_for(shows)
+                times.append((time.perf_counter() - start) * 1000)
+            running = store.list_executions(db, status="running")[1]
+            _tmux("send-keys", "-t", SESSION, "q")
+            time.sleep(1)
+        finally:
+            _tmux("kill-session", "-t", SESSION)
+            db.close()
+    times.sort()
+    return {
+        "p50_ms": statistics.median(times),
+        "p99_ms": times[min(len(times) - 1, int(len(times) * 0.99))],
+        "max_ms": times[-1],
+        "presses": presses,
+        "running_at_end": running,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m console.latency")
+    parser.add_argument("--steps", type=int, default=10_000)
+    parser.add_argument("--presses", type=int, default=40)
+    args = parser.parse_args()
+    r = measure(args.steps, args.presses)
+    state = "still running" if r["running_at_end"] else "finished before the last press"
+    print(
+        f"key press -> effect shown, while a {args.steps:,}-step workflow runs ({state}):"
+        f" p50 {r['p50_ms']:.1f} ms, p99 {r['p99_ms']:.1f} ms, max {r['max_ms']:.1f} ms"
+        f" over {r['presses']} presses"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,42 @@
+"""What each screen looks like, at 80x24 and 120x40, in the dark and the ANSI theme.
+
+Seeded data, a fixed clock and a fixed health probe: nothing in the picture depends on
+the wall clock or the machine. Update with `pytest --snapshot-update` after a deliberate
+change, and look at the report before committing.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from textual.pilot import Pilot
+
+from engine import store
+
+SCREENS: dict[str, tuple[str, ...]] = {
+    "dashboard": (),
+    "workflows": ("2",),
+    "workflow_detail": ("2", "enter"),
+    "executions": ("3",),
+    "execution_detail": ("3", "enter"),
+    "health": ("4",),
+}
+
+
+@pytest.mark.parametrize("theme", ["wfe-dark", "wfe-ansi"])
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)], ids=["80x24", "120x40"])
+@pytest.mark.parametrize("screen", list(SCREENS))
+def test_screen_snapshot(
+    screen: str, size: tuple[int, int], theme: str, seeded: store.Store, make_app, snap_compare
+) -> None:
+    app = make_app(seeded, embedded=False, theme=theme)
+
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await pilot.pause()
+        for key in SCREENS[screen]:
+            await pilot.press(key)
+            await pilot.pause()
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=size, run_before=run_before)
