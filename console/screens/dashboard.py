@@ -43,10 +43,10 @@ class DashboardScreen(Screen[None]):
         yield Static("WorkflowEngine", classes="title")
         with Horizontal(id="panels"):
             yield StatPanel("workflows", id="p-workflows")
-            yield StatPanel("running / queued", id="p-running")
-            yield StatPanel("ok / failed 24h", id="p-outcomes")
+            yield StatPanel("run / queue", id="p-running")
+            yield StatPanel("24h ok/fail", id="p-outcomes")
             yield StatPanel("success 24h", id="p-rate")
-            yield StatPanel("avg duration", id="p-duration")
+            yield StatPanel("avg time", id="p-duration")
         with Vertical(id="rate"):
             yield Static("steps/s", classes="stat-label", id="rate-label")
             yield Sparkline(list(self.rates), summary_function=max)
