@@ -65,6 +65,8 @@ Listener = Callable[[Event], None]
 
 _StepKey = tuple[int, str, int]
 
+GATHER = 0.002  # seconds a background flush waits for more changes
+
 
 class Recorder:
     """Collects writes and commits them in batches on one worker thread.
@@ -142,6 +144,9 @@ class Recorder:
     async def run(self) -> None:
         while True:
             await self._wakeup.wait()
+            # Let a little more gather: a short step's start and end then share one row
+            # and one commit. Whoever needs it durable now calls sync() and skips this.
+            await trio.sleep(GATHER)
             self._wakeup = trio.Event()
             async with self._lock:
                 await self._flush_locked()

@@ -12,6 +12,7 @@ its step.
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import signal
@@ -29,8 +30,13 @@ MAX_LOG_LINES = 20_000
 MAX_LINE = 16 * 1024
 
 
+@functools.cache
+def _bash() -> str | None:
+    return shutil.which("bash")
+
+
 def shell_argv(script: str) -> list[str]:
-    bash = shutil.which("bash")
+    bash = _bash()
     if bash:
         return [bash, "--noprofile", "--norc", "-eo", "pipefail", "-c", script]
     return ["/bin/sh", "-ec", script]
