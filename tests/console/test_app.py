@@ -465,3 +465,34 @@ def test_store_that_cannot_be_opened_shows_an_error_and_exits_1(tmp_path: Path) 
 
     assert asyncio.run(main()) == 1
     assert callable(run)
+
+
+def test_lists_page_with_brackets(db: store.Store, make_app) -> None:
+    from engine import definition
+
+    store.save_workflows(
+        db,
+        [
+            (definition.parse(f"name: w{i:02d}\nsteps: [{{id: a, log: x}}]\n"), None)
+            for i in range(60)
+        ],
+    )
+
+    async def scenario(app: WorkflowConsole, pilot: Pilot[Any]) -> None:
+        await pilot.press("2")
+        await pilot.pause()
+        table = app.screen.query_one(DataTable)
+        pager = app.screen.query_one("#pager", Static)
+        assert table.row_count == 50 and str(pager.render()).startswith("1-50 of 60")
+        await pilot.press("right_square_bracket")
+        await pilot.pause()
+        assert [r[0] for r in rows(table)] == [f"w{i}" for i in range(50, 60)]
+        assert str(pager.render()).startswith("51-60 of 60")
+        await pilot.press("right_square_bracket")  # no page past the last
+        await pilot.pause()
+        assert str(pager.render()).startswith("51-60 of 60")
+        await pilot.press("left_square_bracket")
+        await pilot.pause()
+        assert table.row_count == 50 and rows(table)[0][0] == "w00"
+
+    drive(make_app(db, embedded=False), scenario)
