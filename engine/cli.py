@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 import click
 import trio
 
-from engine import definition, settings, store
+from engine import definition, settings, store, worker
 from engine.errors import DefinitionError, EngineError, InvalidParams, Problem
 
 T = TypeVar("T")
@@ -378,10 +378,16 @@ def workflow_remove(ctx: click.Context, name: str, yes: bool) -> None:
     help="Override a parameter (repeatable); VALUE is read as the default's type.",
 )
 @click.option("--quiet", "-q", is_flag=True, help="Show step results only, not their log lines.")
+@click.option("--detach", is_flag=True, help="Queue it for a `wfe worker` and print its id.")
 @click.option("--max-parallel-steps", default=16, show_default=True, type=click.IntRange(1))
 @click.pass_context
 def run(
-    ctx: click.Context, name: str, params: tuple[str, ...], quiet: bool, max_parallel_steps: int
+    ctx: click.Context,
+    name: str,
+    params: tuple[str, ...],
+    quiet: bool,
+    detach: bool,
+    max_parallel_steps: int,
 ) -> None:
     """Run a workflow in the foreground; ctrl-c cancels it.
 
@@ -393,6 +399,16 @@ def run(
     with _store(ctx) as db:
         row = store.get_workflow(db, name)
         given = definition.parse(row.definition, name).coerce_params(raw)
+        if detach:
+            if not row.is_active:
+                raise InvalidParams(
+                    f"workflow {name!r} is disabled; `wfe workflow enable {name}` first"
+                )
+            execution = store.create_execution(db, row, given, trigger="detached")
+            click.echo(execution.id)
+            if not store.live_workers(db, lease=worker.LEASE):
+                click.echo("no worker is running; start one with `wfe worker`", err=True)
+            return
 
         def show(event: executor.Event) -> None:
             if event.kind == "log" and not quiet:
@@ -438,6 +454,32 @@ def run(
     )
     if status != "succeeded":
         raise click.exceptions.Exit(EXIT_CANCELLED if status == "cancelled" else EXIT_FAILED)
+
+
+@main.command("worker")
+@click.option(
+    "--concurrency",
+    default=8,
+    show_default=True,
+    type=click.IntRange(1),
+    help="Executions at once.",
+)
+@click.option(
+    "--grace",
+    default="10s",
+    show_default=True,
+    help="How long running executions get to finish on SIGTERM.",
+)
+@click.pass_context
+def worker_command(ctx: click.Context, concurrency: int, grace: str) -> None:
+    """Claim queued executions and run them, until SIGTERM or ctrl-c."""
+    try:
+        grace_seconds = definition.parse_duration(grace)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--grace") from None
+    with _store(ctx) as db:
+        options = worker.WorkerOptions(concurrency=concurrency, grace=grace_seconds)
+        trio.run(lambda: worker.serve(db, options, say=lambda line: click.echo(line, err=True)))
 
 
 @main.command()

@@ -371,6 +371,33 @@ class Executor:
             handles.append(ExecutionHandle(run.id, run))
         return handles
 
+    async def start_existing(self, execution_id: int) -> ExecutionHandle:
+        """Run an execution already queued in the store (claimed by a worker).
+
+        An execution that cannot start (its workflow gone or disabled, a secret missing)
+        is recorded ``failed`` with the reason, never left queued.
+        """
+        row = await trio.to_thread.run_sync(store.get_execution, self.store, execution_id)
+        try:
+            wf_row = await trio.to_thread.run_sync(
+                store.get_workflow, self.store, row.workflow_name
+            )
+            wf = self._definition(wf_row)
+            secrets = self._secrets(wf)
+            params = wf.merge_params(row.params)
+        except EngineError as exc:
+            self._recorder.execution(
+                execution_id,
+                {"status": "failed", "finished_at": store.utcnow(), "error": str(exc)},
+            )
+            await self._recorder.sync()
+            raise
+        assert wf_row.id is not None
+        run = _Run(execution_id, wf_row.id, wf, params, secrets, row.trigger)
+        self._runs[run.id] = run
+        self._nursery.start_soon(self._run_execution, run)
+        return ExecutionHandle(run.id, run)
+
     async def run(
         self, name: str, params: Mapping[str, Any] | None = None, *, trigger: str = "manual"
     ) -> ExecutionHandle:

@@ -89,6 +89,7 @@ class ExecutionBase(SQLModel):
     status: str = Field(default="queued", max_length=16)
     trigger: str = Field(default="manual", max_length=32)
     cancel_requested: bool = False
+    worker: str | None = Field(default=None, max_length=100)  # who claimed it, if a worker did
     queued_at: datetime = Field(default_factory=utcnow)
     started_at: datetime | None = None
     finished_at: datetime | None = None
@@ -135,6 +136,19 @@ class LogLine(SQLModel, table=True):
     text: str
 
 
+class Worker(SQLModel, table=True):
+    """A ``wfe worker`` process, alive while its heartbeat is fresh."""
+
+    __tablename__ = "worker"
+    id: str = Field(primary_key=True, max_length=100)
+    host: str = Field(max_length=200)
+    pid: int
+    concurrency: int
+    started_at: datetime = Field(default_factory=utcnow)
+    heartbeat_at: datetime = Field(default_factory=utcnow)
+    stopped_at: datetime | None = None
+
+
 class Meta(SQLModel, table=True):
     __tablename__ = "wfe_meta"
     key: str = Field(primary_key=True, max_length=64)
@@ -163,7 +177,21 @@ class Store:
         return Path(database) if self.is_sqlite and database and database != ":memory:" else None
 
     def session(self) -> Session:
+        """For reading."""
         return Session(self.engine, expire_on_commit=False)
+
+    @functools.cached_property
+    def writer(self) -> Engine:
+        """The engine for transactions that write.
+
+        On SQLite they begin with ``BEGIN IMMEDIATE``: a transaction that reads and then
+        writes would otherwise fail at once with "database is locked" when another
+        process wrote in between, instead of waiting its turn.
+        """
+        return self.engine.execution_options(wfe_write=True)
+
+    def write_session(self) -> Session:
+        return Session(self.writer, expire_on_commit=False)
 
     def close(self) -> None:
         self.engine.dispose()
@@ -190,7 +218,8 @@ def _on_sqlite_connect(dbapi_connection: sqlite3.Connection, _record: Any) -> No
 
 
 def _on_sqlite_begin(conn: sa.Connection) -> None:
-    conn.exec_driver_sql("BEGIN")
+    immediate = conn.get_execution_options().get("wfe_write", False)
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
 def open_store(url: str, *, create: bool = True) -> Store:
@@ -260,7 +289,7 @@ def _prepare_sqlite_file(database: str | None) -> None:
 def _check_schema(store: Store, *, create: bool) -> None:
     where = store.path or _safe(store.url)
     try:
-        with store.engine.begin() as conn:
+        with store.writer.begin() as conn:
             tables = set(sa.inspect(conn).get_table_names())
             if "wfe_meta" in tables:
                 row = conn.execute(
@@ -328,7 +357,7 @@ def save_workflows(store: Store, items: Sequence[tuple[Any, str | None]]) -> lis
     A changed definition bumps the version; an unchanged one is left alone.
     """
     results: list[Saved] = []
-    with translate_errors(store), store.session() as session, session.begin():
+    with translate_errors(store), store.write_session() as session, session.begin():
         for wf, path in items:
             row = session.exec(select(Workflow).where(Workflow.name == wf.name)).first()
             schedule = wf.schedule.cron if wf.schedule else None
@@ -408,7 +437,7 @@ def list_workflows(
 
 
 def set_active(store: Store, name: str, active: bool) -> Workflow:
-    with translate_errors(store), store.session() as session, session.begin():
+    with translate_errors(store), store.write_session() as session, session.begin():
         row = session.exec(select(Workflow).where(Workflow.name == name)).first()
         if row is None:
             raise NotFound(f"no workflow named {name!r}")
@@ -423,7 +452,7 @@ def remove_workflow(store: Store, name: str) -> int:
 
     Refused while one of its executions is queued or running.
     """
-    with translate_errors(store), store.session() as session, session.begin():
+    with translate_errors(store), store.write_session() as session, session.begin():
         row = session.exec(select(Workflow).where(Workflow.name == name)).first()
         if row is None:
             raise NotFound(f"no workflow named {name!r}")
@@ -464,7 +493,7 @@ def create_executions(
 ) -> list[Execution]:
     """Queue executions of one workflow in one transaction."""
     now = utcnow()
-    with translate_errors(store), store.session() as session, session.begin():
+    with translate_errors(store), store.write_session() as session, session.begin():
         rows = [
             Execution(
                 workflow_id=workflow.id or 0,
@@ -559,7 +588,7 @@ def request_cancel(store: Store, execution_id: int) -> str:
 
     Returns the status it had: a finished execution is left as it is.
     """
-    with translate_errors(store), store.session() as session, session.begin():
+    with translate_errors(store), store.write_session() as session, session.begin():
         row = session.get(Execution, execution_id)
         if row is None:
             raise NotFound(f"no execution {execution_id}")
@@ -585,6 +614,96 @@ def cancel_requested(store: Store, ids: Iterable[int]) -> list[int]:
                 )
             ).scalars()
         )
+
+
+# ---------------------------------------------------------------------------
+# Workers: heartbeats and the claim
+# ---------------------------------------------------------------------------
+
+
+def heartbeat(store: Store, worker: Worker, *, stopped: bool = False) -> None:
+    """Record that ``worker`` is alive (or, with ``stopped``, that it has stopped)."""
+    now = utcnow()
+    with translate_errors(store), store.write_session() as session, session.begin():
+        row = session.get(Worker, worker.id)
+        if row is None:
+            row = Worker.model_validate(worker.model_dump())
+        row.heartbeat_at = now
+        row.stopped_at = now if stopped else None
+        session.add(row)
+
+
+def live_workers(store: Store, *, lease: float) -> list[Worker]:
+    """Workers whose heartbeat is younger than ``lease`` seconds and that have not stopped."""
+    since = utcnow() - timedelta(seconds=lease)
+    with translate_errors(store), store.session() as session:
+        return list(
+            session.exec(
+                select(Worker).where(
+                    col(Worker.heartbeat_at) >= since, col(Worker.stopped_at).is_(None)
+                )
+            ).all()
+        )
+
+
+def claim(store: Store, worker_id: str, limit: int) -> list[int]:
+    """Take up to ``limit`` queued executions for ``worker_id``, oldest first.
+
+    Atomic across processes: on SQLite a ``BEGIN IMMEDIATE`` transaction takes the write
+    lock before reading, so two workers never claim the same execution. (PostgreSQL will
+    use ``FOR UPDATE SKIP LOCKED`` here.)
+    """
+    if limit <= 0:
+        return []
+    with translate_errors(store):
+        if store.is_sqlite:
+            raw = store.engine.raw_connection()
+            try:
+                cursor = raw.cursor()
+                # A plain read first: an idle worker polls often, and must not take the
+                # write lock each time to find nothing.
+                waiting = cursor.execute(
+                    "SELECT 1 FROM execution WHERE status = 'queued' AND worker IS NULL LIMIT 1"
+                ).fetchone()
+                if waiting is None:
+                    cursor.close()
+                    return []
+                cursor.execute("BEGIN IMMEDIATE")
+                ids = [
+                    row[0]
+                    for row in cursor.execute(
+                        "SELECT id FROM execution WHERE status = 'queued' AND worker IS NULL"
+                        " ORDER BY id LIMIT ?",
+                        (limit,),
+                    )
+                ]
+                if ids:
+                    marks = ", ".join("?" * len(ids))
+                    cursor.execute(
+                        f"UPDATE execution SET worker = ? WHERE id IN ({marks})", (worker_id, *ids)
+                    )
+                raw.commit()
+                cursor.close()
+            except BaseException:
+                raw.rollback()
+                raise
+            finally:
+                raw.close()
+            return ids
+        with store.engine.begin() as conn:
+            e = _EXEC_TABLE.c
+            ids = list(
+                conn.execute(
+                    sa.select(e.id)
+                    .where(e.status == "queued", e.worker.is_(None))
+                    .order_by(e.id)
+                    .limit(limit)
+                    .with_for_update(skip_locked=True)
+                ).scalars()
+            )
+            if ids:
+                conn.execute(_EXEC_TABLE.update().where(e.id.in_(ids)).values(worker=worker_id))
+            return ids
 
 
 # ---------------------------------------------------------------------------
@@ -634,7 +753,7 @@ _STEP_UPDATE = (
 
 def write_batch(store: Store, batch: Batch) -> None:
     """Write one batch in one transaction (the executor's group commit)."""
-    with translate_errors(store), store.engine.begin() as conn:
+    with translate_errors(store), store.writer.begin() as conn:
         if store.is_sqlite:
             _write_sqlite(conn, batch)
         else:

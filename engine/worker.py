@@ -1,0 +1,104 @@
+"""``wfe worker``: a long-running process that claims queued executions and runs them.
+
+Any number of workers share one store. Each records a heartbeat every few seconds,
+claims what it has room for (atomically; see :func:`engine.store.claim`) and runs it on
+its own executor under the same limits as the console. SIGTERM or SIGINT stops the
+claiming, gives running executions a grace period, then cancels and records what is left.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import trio
+
+from engine import executor, store
+from engine.errors import EngineError
+
+HEARTBEAT = 2.0  # seconds between heartbeats
+LEASE = 15.0  # a worker silent for this long is taken for dead
+
+
+@dataclass(frozen=True)
+class WorkerOptions:
+    concurrency: int = 8
+    grace: float = 10.0
+    poll_interval: float = 0.02
+    heartbeat_interval: float = HEARTBEAT
+
+
+def new_identity(concurrency: int) -> store.Worker:
+    host = socket.gethostname()
+    pid = os.getpid()
+    return store.Worker(
+        id=f"{host}:{pid}:{uuid.uuid4().hex[:6]}", host=host, pid=pid, concurrency=concurrency
+    )
+
+
+async def serve(
+    db: store.Store,
+    options: WorkerOptions = WorkerOptions(),
+    *,
+    say: Callable[[str], None] = lambda line: None,
+    stop: trio.Event | None = None,
+) -> int:
+    """Claim and run executions until stopped; the number of executions it ran."""
+    me = new_identity(options.concurrency)
+    stop = stop or trio.Event()
+    await trio.to_thread.run_sync(store.heartbeat, db, me)
+    say(f"worker {me.id} started (concurrency {options.concurrency})")
+    active: dict[int, executor.ExecutionHandle] = {}
+    ran = 0
+
+    async with (
+        executor.open_executor(db, max_concurrent_executions=options.concurrency) as ex,
+        trio.open_nursery() as services,
+    ):
+
+        async def beat() -> None:
+            while True:
+                await trio.sleep(options.heartbeat_interval)
+                await trio.to_thread.run_sync(store.heartbeat, db, me)
+
+        async def signals() -> None:
+            with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as received:
+                async for signum in received:
+                    say(f"{signal.Signals(signum).name}: no new work; {len(active)} running")
+                    stop.set()
+
+        services.start_soon(beat)
+        services.start_soon(signals)
+
+        while not stop.is_set():
+            for execution_id in [i for i, h in active.items() if h.finished]:
+                del active[execution_id]
+            room = options.concurrency - len(active)
+            if room > 0:
+                ids = await trio.to_thread.run_sync(store.claim, db, me.id, room)
+                for execution_id in ids:
+                    try:
+                        active[execution_id] = await ex.start_existing(execution_id)
+                        ran += 1
+                    except EngineError as exc:
+                        say(f"execution {execution_id} cannot run: {exc}")
+            with trio.move_on_after(options.poll_interval):
+                await stop.wait()
+
+        # Shutting down: let running executions finish within the grace period.
+        with trio.move_on_after(options.grace):
+            for handle in list(active.values()):
+                await handle.wait()
+        left = [h for h in active.values() if not h.finished]
+        for handle in left:
+            ex.cancel(handle.id, "cancelled: the worker stopped")
+        for handle in left:
+            await handle.wait()
+        services.cancel_scope.cancel()
+    await trio.to_thread.run_sync(lambda: store.heartbeat(db, me, stopped=True))
+    say(f"worker {me.id} stopped after {ran} execution(s)")
+    return ran

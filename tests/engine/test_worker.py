@@ -1,0 +1,130 @@
+"""Workers as real processes on a real SQLite file, stopped with real signals."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from engine import definition, store
+from tests.conftest import REPO
+
+
+def start_worker(wfe, *args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "engine.cli", "worker", *args],
+        env=wfe.env,
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def wait_until(predicate, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.05)
+
+
+def open_db(wfe) -> store.Store:
+    return store.open_store(wfe.env["WFE_DATABASE_URL"])
+
+
+def test_three_workers_run_each_of_300_executions_exactly_once(wfe, tmp_path: Path) -> None:
+    ticks = tmp_path / "ticks"
+    db = open_db(wfe)
+    wf = definition.parse(
+        f'name: tick\nsteps:\n  - {{id: a, run: "echo $WFE_EXECUTION_ID >> {ticks}"}}\n'
+    )
+    store.save_workflows(db, [(wf, None)])
+    store.create_executions(db, store.get_workflow(db, "tick"), [{}] * 300)
+    workers = [start_worker(wfe, "--concurrency", "8") for _ in range(3)]
+    try:
+        wait_until(lambda: store.list_executions(db, status="succeeded")[1] == 300, timeout=120)
+    finally:
+        for w in workers:
+            w.send_signal(signal.SIGTERM)
+        logs = [w.communicate(timeout=30)[1] for w in workers]
+    lines = ticks.read_text().split()
+    assert sorted(map(int, lines)) == list(range(1, 301))  # each once, none twice
+    assert store.list_executions(db, status="queued")[1] == 0
+    assert store.list_executions(db, status="running")[1] == 0
+    ran = [int(log.strip().splitlines()[-1].split()[-2]) for log in logs]
+    assert sum(ran) == 300, logs
+    assert all("Traceback" not in log and "locked" not in log for log in logs), logs
+    db.close()
+
+
+def test_detach_queues_and_a_worker_runs_it(wfe, tmp_path: Path) -> None:
+    f = tmp_path / "hello.yaml"
+    f.write_text(
+        "name: hello\nparams: {who: x}\nsteps:\n  - {id: a, log: 'hi ${{ params.who }}'}\n"
+    )
+    wfe("workflow", "add", str(f))
+    proc = wfe("run", "hello", "--detach", "-p", "who=there")
+    assert proc.returncode == 0
+    execution_id = int(proc.stdout.strip())
+    assert "no worker is running" in proc.stderr
+    worker = start_worker(wfe)
+    try:
+        wait_until(
+            lambda: (
+                json.loads(wfe("executions", "show", str(execution_id), "--json").stdout)["status"]
+                == "succeeded"
+            )
+        )
+    finally:
+        worker.send_signal(signal.SIGINT)
+        worker.communicate(timeout=30)
+    assert worker.returncode == 0
+    assert "hi there" in wfe("logs", str(execution_id)).stdout
+
+
+def test_sigterm_gives_a_grace_period_then_cancels(wfe, tmp_path: Path) -> None:
+    f = tmp_path / "slow.yaml"
+    marker = tmp_path / "started"
+    f.write_text(f"name: slow\nsteps:\n  - {{id: s, run: 'touch {marker}; sleep 60'}}\n")
+    wfe("workflow", "add", str(f))
+    execution_id = int(wfe("run", "slow", "--detach").stdout)
+    worker = start_worker(wfe, "--grace", "1s")
+    wait_until(marker.exists)
+    sent = time.monotonic()
+    worker.send_signal(signal.SIGTERM)
+    _, err = worker.communicate(timeout=30)
+    took = time.monotonic() - sent
+    assert worker.returncode == 0, err
+    assert took < 1 + 1 + 5, took  # the grace, a second, and the kill grace of the shell step
+    shown = json.loads(wfe("executions", "show", str(execution_id), "--json").stdout)
+    assert (shown["status"], shown["error"]) == ("cancelled", "cancelled: the worker stopped")
+    assert "SIGTERM: no new work; 1 running" in err
+
+
+def test_cancel_reaches_the_worker(wfe, tmp_path: Path) -> None:
+    f = tmp_path / "slow.yaml"
+    marker = tmp_path / "started"
+    f.write_text(f"name: slow\nsteps:\n  - {{id: s, run: 'touch {marker}; sleep 60'}}\n")
+    wfe("workflow", "add", str(f))
+    execution_id = int(wfe("run", "slow", "--detach").stdout)
+    worker = start_worker(wfe)
+    try:
+        wait_until(marker.exists)
+        asked = time.monotonic()
+        assert "cancel requested" in wfe("cancel", str(execution_id)).stdout
+        wait_until(
+            lambda: (
+                json.loads(wfe("executions", "show", str(execution_id), "--json").stdout)["status"]
+                == "cancelled"
+            ),
+            timeout=10,
+        )
+        assert time.monotonic() - asked < 2 + 1.5  # within two seconds, plus a CLI start-up
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        worker.communicate(timeout=30)
+    ps = subprocess.run(["pgrep", "-f", f"touch {marker}"], capture_output=True, text=True)
+    assert ps.stdout.strip() == ""  # its child processes are gone
