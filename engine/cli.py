@@ -470,15 +470,28 @@ def run(
     show_default=True,
     help="How long running executions get to finish on SIGTERM.",
 )
+@click.option(
+    "--lease",
+    default=f"{worker.LEASE:g}s",
+    show_default=True,
+    help="A worker silent this long is taken for dead.",
+)
 @click.pass_context
-def worker_command(ctx: click.Context, concurrency: int, grace: str) -> None:
+def worker_command(ctx: click.Context, concurrency: int, grace: str, lease: str) -> None:
     """Claim queued executions and run them, until SIGTERM or ctrl-c."""
-    try:
-        grace_seconds = definition.parse_duration(grace)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="--grace") from None
+    durations = {}
+    for name, value in (("--grace", grace), ("--lease", lease)):
+        try:
+            durations[name] = definition.parse_duration(value)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint=name) from None
+    options = worker.WorkerOptions(
+        concurrency=concurrency,
+        grace=durations["--grace"],
+        lease=durations["--lease"],
+        heartbeat_interval=min(worker.HEARTBEAT, durations["--lease"] / 3),
+    )
     with _store(ctx) as db:
-        options = worker.WorkerOptions(concurrency=concurrency, grace=grace_seconds)
         trio.run(lambda: worker.serve(db, options, say=lambda line: click.echo(line, err=True)))
 
 

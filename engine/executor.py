@@ -75,14 +75,16 @@ class Recorder:
     many changes and at rest a change is written at once.
     """
 
-    def __init__(self, db: store.Store) -> None:
+    def __init__(self, db: store.Store, owner: str | None = None) -> None:
         self._db = db
+        self.owner = owner  # a worker's id: its writes are fenced to what it still owns
+        self.on_fenced: Callable[[set[int]], None] = lambda ids: None
         self._inserts: dict[_StepKey, dict[str, Any]] = {}
         self._updates: dict[_StepKey, dict[str, Any]] = {}
         self._in_db: set[_StepKey] = set()
         self._logs: list[dict[str, Any]] = []
         self._executions: dict[int, dict[str, Any]] = {}
-        self._finished: list[tuple[int, str]] = []
+        self._finished: list[tuple[int, int, str]] = []
         self._events: list[Event] = []
         self._wakeup = trio.Event()
         self._lock = trio.Lock()
@@ -95,8 +97,11 @@ class Recorder:
 
     # -- submitting ---------------------------------------------------------
 
-    def step(self, row: dict[str, Any], event: Event | None = None) -> None:
+    def step(self, row: dict[str, Any], event: Event | None = None, *, in_db: bool = False) -> None:
+        """Insert or update a step run; ``in_db`` says a row for it exists already."""
         key = (row["execution_id"], row["step_id"], row["attempt"])
+        if in_db:
+            self._in_db.add(key)
         if key in self._in_db:
             self._updates[key] = row
         else:
@@ -122,7 +127,7 @@ class Recorder:
         """Change an execution; ``finished_workflow`` counts its end in the workflow's tally."""
         self._executions.setdefault(execution_id, {}).update(values)
         if finished_workflow is not None:
-            self._finished.append((finished_workflow, values["status"]))
+            self._finished.append((execution_id, finished_workflow, values["status"]))
         if event is not None:
             self._events.append(event)
         self._wakeup.set()
@@ -166,6 +171,7 @@ class Recorder:
             logs=self._logs,
             executions=self._executions,
             finished=self._finished,
+            owner=self.owner,
         )
         events = self._events
         for key, row in self._inserts.items():
@@ -178,13 +184,15 @@ class Recorder:
         self._events, self._finished = [], []
         if len(batch):
             try:
-                await trio.to_thread.run_sync(
+                fenced = await trio.to_thread.run_sync(
                     store.write_batch, self._db, batch, limiter=self._thread_limiter
                 )
             except StoreError as exc:
                 self.error = exc
                 raise
             self.batches += 1
+            if fenced:
+                self.on_fenced(fenced)
         self._committed = number
         for ev in events:
             for listener in self.listeners:
@@ -218,6 +226,8 @@ class _Run:
     blocked: set[str] = field(default_factory=set)
     log_seq: int = 0
     started: float | None = None
+    # On a take-over: each step's last recorded attempt (status, attempt, output).
+    prior: dict[str, tuple[str, int, Any]] = field(default_factory=dict)
 
     def mask(self, text: str) -> str:
         for value in self.secrets.values():
@@ -371,7 +381,7 @@ class Executor:
             handles.append(ExecutionHandle(run.id, run))
         return handles
 
-    async def start_existing(self, execution_id: int) -> ExecutionHandle:
+    async def start_existing(self, execution_id: int, *, resume: bool = False) -> ExecutionHandle:
         """Run an execution already queued in the store (claimed by a worker).
 
         An execution that cannot start (its workflow gone or disabled, a secret missing)
@@ -394,6 +404,14 @@ class Executor:
             raise
         assert wf_row.id is not None
         run = _Run(execution_id, wf_row.id, wf, params, secrets, row.trigger)
+        if resume:
+            runs = await trio.to_thread.run_sync(
+                lambda: store.step_runs(self.store, execution_id, latest_only=True)
+            )
+            run.prior = {r.step_id: (r.status, r.attempt, r.output) for r in runs}
+            run.log_seq = await trio.to_thread.run_sync(
+                store.last_log_seq, self.store, execution_id
+            )
         self._runs[run.id] = run
         self._nursery.start_soon(self._run_execution, run)
         return ExecutionHandle(run.id, run)
@@ -596,6 +614,9 @@ class Executor:
             "execution": {"id": run.id},
         }
         environ = self._step_environ(run)
+        ready = list(plan.roots)
+        if run.prior:
+            ready = self._restore(run, plan, context, waiting)
 
         async with trio.open_nursery() as nursery:
 
@@ -612,8 +633,51 @@ class Executor:
                             else:
                                 nursery.start_soon(follow, nxt)
 
-            for root in plan.roots:
+            for root in ready:
                 nursery.start_soon(follow, root)
+
+    def _restore(
+        self, run: _Run, plan: _Plan, context: dict[str, Any], waiting: dict[str, int]
+    ) -> list[str]:
+        """Take up an execution where its dead owner left it; the steps ready to run.
+
+        Finished steps keep their results and are never run again; a step that was
+        running is run again as its next attempt.
+        """
+        finished: set[str] = set()
+        for step_id, (status, _attempt, output) in run.prior.items():
+            if step_id in plan.by_id and status not in _SETTLED:
+                # Its owner died while it ran: close that attempt; the next one runs.
+                self._recorder.step(
+                    {
+                        "execution_id": run.id,
+                        "step_id": step_id,
+                        "position": plan.positions[step_id],
+                        "attempt": _attempt,
+                        "status": "failed",
+                        "started_at": None,
+                        "finished_at": store.utcnow(),
+                        "duration_ms": None,
+                        "exit_code": None,
+                        "output": None,
+                        "error": "its runner stopped responding; taken over",
+                    },
+                    in_db=True,
+                )
+            if step_id not in plan.by_id or status not in _SETTLED:
+                continue
+            finished.add(step_id)
+            context["steps"][step_id] = {"output": output, "status": status}
+            run.results[step_id] = {"status": status, "attempt": _attempt, "error": None}
+            failed = status in _BLOCKING and not plan.by_id[step_id].continue_on_error
+            if failed or (
+                status == "skipped" and any(n in run.blocked for n in plan.needs[step_id])
+            ):
+                run.blocked.add(step_id)
+        for step_id in finished:
+            for nxt in plan.dependents[step_id]:
+                waiting[nxt] -= 1
+        return [s for s in plan.by_id if s not in finished and waiting[s] == 0]
 
     async def _run_step(
         self,
@@ -688,7 +752,11 @@ class Executor:
         retry = step.retry
         status = "failed"
         error: str | None = None
-        for attempt in range(1, retry.attempts + 1):
+        first = 1
+        if step_id in run.prior:
+            # It was running when its owner died: this is its next attempt.
+            first = run.prior[step_id][1] + 1
+        for attempt in range(first, max(retry.attempts, first) + 1):
             if attempt > 1:
                 delay = retry.delay_before(attempt)
                 self._log(
@@ -744,7 +812,7 @@ class Executor:
                 self._count_step()
             if status == "succeeded":
                 break
-            if attempt < retry.attempts:
+            if attempt < max(retry.attempts, first):
                 what = status.replace("_", " ")
                 self._log(
                     run, step_id, f"attempt {attempt} {what}: {run.mask(error or '')}", "system"
@@ -781,6 +849,11 @@ class Executor:
             else None,
         )
 
+    def _lost(self, execution_ids: set[int]) -> None:
+        """Another worker took these over: stop them here; the fence drops our writes."""
+        for execution_id in execution_ids:
+            self.cancel(execution_id, "lease lost to another worker")
+
     async def _watch_cancellations(self, interval: float) -> None:
         """Honour ``wfe cancel`` from other processes."""
         while True:
@@ -803,6 +876,7 @@ async def open_executor(
     kill_grace: float = 5.0,
     cancel_poll_interval: float = 1.0,
     environ: Mapping[str, str] | None = None,
+    owner: str | None = None,
 ) -> AsyncIterator[Executor]:
     """Open an executor that owns its nursery.
 
@@ -810,7 +884,7 @@ async def open_executor(
     raises, they are cancelled and recorded ``cancelled``. Either way everything is
     committed before this returns.
     """
-    recorder = Recorder(db)
+    recorder = Recorder(db, owner)
     body_error: BaseException | None = None
     async with httpx.AsyncClient() as client, trio.open_nursery() as services:
         services.start_soon(recorder.run)
@@ -826,6 +900,7 @@ async def open_executor(
                     kill_grace=kill_grace,
                     environ=os.environ if environ is None else environ,
                 )
+                recorder.on_fenced = executor._lost
                 if cancel_poll_interval and not math.isinf(cancel_poll_interval):
                     services.start_soon(executor._watch_cancellations, cancel_poll_interval)
                 try:

@@ -646,6 +646,44 @@ def live_workers(store: Store, *, lease: float) -> list[Worker]:
         )
 
 
+def take_over(store: Store, worker_id: str, *, lease: float, limit: int) -> list[int]:
+    """Claim executions whose worker has stopped or gone silent for ``lease`` seconds.
+
+    They are resumed by the new owner; from this commit on, the old owner's writes to
+    them are fenced off (see :func:`write_batch`).
+    """
+    if limit <= 0:
+        return []
+    stale = utcnow() - timedelta(seconds=lease)
+    e, w = _EXEC_TABLE.c, Worker.__table__.c  # type: ignore[attr-defined]
+    alive = sa.select(w.id).where(w.heartbeat_at >= stale, w.stopped_at.is_(None))
+    with translate_errors(store), store.writer.begin() as conn:
+        ids = list(
+            conn.execute(
+                sa.select(e.id)
+                .where(
+                    e.status.in_(("queued", "running")),
+                    e.worker.is_not(None),
+                    e.worker != worker_id,
+                    e.worker.not_in(alive),
+                )
+                .order_by(e.id)
+                .limit(limit)
+            ).scalars()
+        )
+        if ids:
+            conn.execute(_EXEC_TABLE.update().where(e.id.in_(ids)).values(worker=worker_id))
+    return ids
+
+
+def last_log_seq(store: Store, execution_id: int) -> int:
+    with translate_errors(store), store.engine.connect() as conn:
+        value = conn.execute(
+            sa.select(func.max(LogLine.seq)).where(col(LogLine.execution_id) == execution_id)
+        ).scalar_one_or_none()
+    return int(value or 0)
+
+
 def claim(store: Store, worker_id: str, limit: int) -> list[int]:
     """Take up to ``limit`` queued executions for ``worker_id``, oldest first.
 
@@ -719,7 +757,9 @@ class Batch:
     step_updates: list[dict[str, Any]]
     logs: list[dict[str, Any]]
     executions: dict[int, dict[str, Any]]
-    finished: list[tuple[int, str]] = field(default_factory=list)  # (workflow id, status)
+    # (execution id, workflow id, status) of executions that ended, for the tallies
+    finished: list[tuple[int, int, str]] = field(default_factory=list)
+    owner: str | None = None  # the worker writing it: rows of executions it lost are dropped
 
     def __len__(self) -> int:
         return (
@@ -751,13 +791,38 @@ _STEP_UPDATE = (
 )
 
 
-def write_batch(store: Store, batch: Batch) -> None:
-    """Write one batch in one transaction (the executor's group commit)."""
+def write_batch(store: Store, batch: Batch) -> set[int]:
+    """Write one batch in one transaction (the executor's group commit).
+
+    Returns the executions whose rows were dropped because ``batch.owner`` no longer owns
+    them (another worker took them over): the fence.
+    """
     with translate_errors(store), store.writer.begin() as conn:
+        fenced = _fence(conn, batch) if batch.owner is not None else set()
         if store.is_sqlite:
             _write_sqlite(conn, batch)
         else:
             _write_core(conn, batch)
+    return fenced
+
+
+def _fence(conn: sa.Connection, batch: Batch) -> set[int]:
+    ids = {r["execution_id"] for r in (*batch.step_inserts, *batch.step_updates, *batch.logs)}
+    ids |= set(batch.executions)
+    if not ids:
+        return set()
+    e = _EXEC_TABLE.c
+    owned = set(
+        conn.execute(sa.select(e.id).where(e.id.in_(ids), e.worker == batch.owner)).scalars()
+    )
+    lost = ids - owned
+    if lost:
+        batch.step_inserts = [r for r in batch.step_inserts if r["execution_id"] not in lost]
+        batch.step_updates = [r for r in batch.step_updates if r["execution_id"] not in lost]
+        batch.logs = [r for r in batch.logs if r["execution_id"] not in lost]
+        batch.executions = {k: v for k, v in batch.executions.items() if k not in lost}
+        batch.finished = [f for f in batch.finished if f[0] not in lost]
+    return lost
 
 
 _STEP_COLUMNS = ("execution_id", "step_id", "position", "attempt", *_STEP_FIELDS)
@@ -891,7 +956,7 @@ def _write_executions(conn: sa.Connection, batch: Batch) -> None:
     for execution_id, values in batch.executions.items():
         conn.execute(_EXEC_TABLE.update().where(_EXEC_TABLE.c.id == execution_id).values(values))
     tally: dict[int, list[int]] = {}
-    for workflow_id, status in batch.finished:
+    for _execution_id, workflow_id, status in batch.finished:
         if status in ("succeeded", "failed", "timed_out"):
             counts = tally.setdefault(workflow_id, [0, 0])
             counts[0] += 1

@@ -30,6 +30,7 @@ class WorkerOptions:
     grace: float = 10.0
     poll_interval: float = 0.02
     heartbeat_interval: float = HEARTBEAT
+    lease: float = LEASE
 
 
 def new_identity(concurrency: int) -> store.Worker:
@@ -56,14 +57,44 @@ async def serve(
     ran = 0
 
     async with (
-        executor.open_executor(db, max_concurrent_executions=options.concurrency) as ex,
+        executor.open_executor(
+            db, max_concurrent_executions=options.concurrency, owner=me.id
+        ) as ex,
         trio.open_nursery() as services,
     ):
 
         async def beat() -> None:
+            last_ok = trio.current_time()
             while True:
                 await trio.sleep(options.heartbeat_interval)
-                await trio.to_thread.run_sync(store.heartbeat, db, me)
+                try:
+                    await trio.to_thread.run_sync(store.heartbeat, db, me)
+                    last_ok = trio.current_time()
+                except EngineError as exc:
+                    if trio.current_time() - last_ok > options.lease:
+                        # Others will take our work over now: stop, recording nothing.
+                        say(f"no heartbeat for {options.lease:g}s ({exc}); stopping")
+                        stop.set()
+                        for handle in list(active.values()):
+                            ex.cancel(handle.id, "cancelled: its worker lost the store")
+                        return
+                    continue
+                await adopt()
+
+        async def adopt() -> None:
+            """Take over what dead workers left behind, while there is room."""
+            room = options.concurrency - sum(1 for h in active.values() if not h.finished)
+            ids = await trio.to_thread.run_sync(
+                lambda: store.take_over(db, me.id, lease=options.lease, limit=room)
+            )
+            nonlocal ran
+            for execution_id in ids:
+                say(f"taking over execution {execution_id}")
+                try:
+                    active[execution_id] = await ex.start_existing(execution_id, resume=True)
+                    ran += 1
+                except EngineError as exc:
+                    say(f"execution {execution_id} cannot run: {exc}")
 
         async def signals() -> None:
             with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as received:
@@ -71,6 +102,7 @@ async def serve(
                     say(f"{signal.Signals(signum).name}: no new work; {len(active)} running")
                     stop.set()
 
+        await adopt()  # the next worker to start takes over what the dead left
         services.start_soon(beat)
         services.start_soon(signals)
 

@@ -128,3 +128,76 @@ def test_cancel_reaches_the_worker(wfe, tmp_path: Path) -> None:
         worker.communicate(timeout=30)
     ps = subprocess.run(["pgrep", "-f", f"touch {marker}"], capture_output=True, text=True)
     assert ps.stdout.strip() == ""  # its child processes are gone
+
+
+def test_kill_9_mid_step_another_worker_finishes_exactly_once(wfe, tmp_path: Path) -> None:
+    effects = tmp_path / "effects"
+    running = tmp_path / "b-running"
+    f = tmp_path / "three.yaml"
+    f.write_text(
+        f"""name: three
+steps:
+  - id: a
+    run: echo a >> {effects}
+  - id: b
+    run: |
+      echo b >> {effects}
+      if [ ! -e {running} ]; then touch {running}; sleep 60; fi
+  - id: c
+    run: echo c >> {effects}
+"""
+    )
+    wfe("workflow", "add", str(f))
+    execution_id = int(wfe("run", "three", "--detach").stdout)
+    first = start_worker(wfe, "--lease", "1s")
+    wait_until(running.exists)
+    first.kill()  # SIGKILL: no chance to record anything
+    first.communicate(timeout=10)
+    db = open_db(wfe)
+    assert store.get_execution(db, execution_id).status == "running"
+    second = start_worker(wfe, "--lease", "1s")
+    try:
+        wait_until(lambda: store.get_execution(db, execution_id).status == "succeeded", timeout=30)
+    finally:
+        second.send_signal(signal.SIGTERM)
+        _, err = second.communicate(timeout=30)
+    assert f"taking over execution {execution_id}" in err
+    # a finished before the crash: never run again. b was running: run again. c once.
+    assert effects.read_text().split() == ["a", "b", "b", "c"]
+    attempts = [(r.step_id, r.attempt, r.status) for r in store.step_runs(db, execution_id)]
+    assert attempts == [
+        ("a", 1, "succeeded"),
+        ("b", 1, "failed"),
+        ("b", 2, "succeeded"),
+        ("c", 1, "succeeded"),
+    ]
+    db.close()
+    subprocess.run(["pkill", "-f", f"touch {running}"], check=False)  # the dead worker's orphan
+
+
+def test_a_worker_that_lost_its_lease_cannot_overwrite_the_new_owner(wfe, tmp_path: Path) -> None:
+    import trio
+
+    from engine import executor
+
+    db = open_db(wfe)
+    wf = definition.parse("name: w\nsteps:\n  - {id: a, log: x}\n")
+    store.save_workflows(db, [(wf, None)])
+    (execution,) = store.create_executions(db, store.get_workflow(db, "w"), [{}])
+    assert store.claim(db, "old", 1) == [execution.id]
+    with db.writer.begin() as conn:  # another worker took it over
+        conn.exec_driver_sql(
+            "UPDATE execution SET worker = 'new', status = 'succeeded' WHERE id = ?",
+            (execution.id,),
+        )
+
+    async def old_worker_runs_it() -> str:
+        async with executor.open_executor(db, owner="old", cancel_poll_interval=float("inf")) as ex:
+            handle = await ex.start_existing(execution.id or 0)
+            return await handle.wait()
+
+    trio.run(old_worker_runs_it)
+    after = store.get_execution(db, execution.id or 0)
+    assert (after.status, after.worker) == ("succeeded", "new")
+    assert store.step_runs(db, execution.id or 0) == []  # none of the old owner's rows landed
+    db.close()
