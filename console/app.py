@@ -26,7 +26,7 @@ from console.widgets.command_modal import CommandModal
 from console.widgets.confirm_modal import ConfirmModal
 from console.widgets.help_modal import HelpModal
 from console.widgets.params_modal import ParamsModal
-from engine import bench, definition, store
+from engine import bench, definition, store, worker
 from engine.errors import EngineError
 
 STYLESHEET = str(resources.files("themes").joinpath("console.tcss"))
@@ -180,6 +180,15 @@ class WorkflowConsole(App[int]):
                 else:
                     self.call_later(self.notify, f"Started execution {result} of {name}")
 
+            if not self.config.run_in_console and store.live_workers(self.db, lease=worker.LEASE):
+                # Workers are alive: they run it, and it outlives this console.
+                try:
+                    queued = store.create_execution(self.db, row, values, trigger="console")
+                except EngineError as exc:
+                    self.notify(str(exc), severity="error")
+                    return
+                self.notify(f"Queued execution {queued.id} of {name} for the workers")
+                return
             if not self.host.start_execution(name, values, reply):
                 self.notify("The embedded executor is not running", severity="error")
 

@@ -2,6 +2,7 @@
 
 ```toml
 theme = "wfe-dark"          # or wfe-light, wfe-ansi, or any Textual theme
+run_in_console = false      # true: run here even when `wfe worker`s are alive
 
 [keys]                      # binding id = keys, to remap any binding
 "executions.cancel" = "x"
@@ -24,6 +25,8 @@ DEFAULT_THEME = "wfe-dark"
 class Config:
     theme: str = DEFAULT_THEME
     keys: dict[str, str] = field(default_factory=dict)
+    # Run executions started here in the console even when workers are alive.
+    run_in_console: bool = False
     path: Path | None = None
     problem: str | None = None  # why the file could not be read, shown once at start
 
@@ -42,6 +45,7 @@ def load(path: Path | None = None) -> Config:
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         config.problem = f"{path}: {exc}; using the defaults"
         return config
+    config.run_in_console = bool(data.get("run_in_console", False))
     theme = data.get("theme", DEFAULT_THEME)
     keys = data.get("keys", {})
     if not isinstance(theme, str):
@@ -58,7 +62,10 @@ def load(path: Path | None = None) -> Config:
 def save(config: Config) -> None:
     """Write the file (theme and keys); a failure to write is not worth a crash."""
     path = config.path or default_path()
-    lines = [f"theme = {json.dumps(config.theme)}", ""]
+    lines = [f"theme = {json.dumps(config.theme)}"]
+    if config.run_in_console:
+        lines.append("run_in_console = true")
+    lines.append("")
     if config.keys:
         lines.append("[keys]")
         lines.extend(f"{json.dumps(k)} = {json.dumps(v)}" for k, v in sorted(config.keys.items()))

@@ -9,7 +9,7 @@ from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
-from engine import store
+from engine import store, worker
 
 if TYPE_CHECKING:
     from console.app import WorkflowConsole
@@ -55,6 +55,15 @@ class HealthScreen(Screen[None]):
                 f" {s.max_parallel_steps} steps per execution\n"
                 f"  {s.steps_done:,} steps done, {s.steps_per_second:,.0f} steps/s\n"
             )
+        workers = store.live_workers(self.app.db, lease=worker.LEASE)
+        now = self.app.clock()
+        if workers:
+            text += f"\n[b]Workers[/b] ({len(workers)} alive; new executions go to them)\n"
+            for w in workers:
+                age = (now - w.heartbeat_at).total_seconds()
+                text += f"  {w.id}  concurrency {w.concurrency}, heartbeat {max(age, 0):.0f}s ago\n"
+        else:
+            text += "\n[b]Workers[/b]\n  none alive; executions started here run in this console\n"
         self.query_one("#health-executor", Static).update(text)
         self.query_one("#health-process", Static).update(
             f"[b]Process[/b]\n  memory {_size(self.app.memory())}\n"

@@ -496,3 +496,26 @@ def test_lists_page_with_brackets(db: store.Store, make_app) -> None:
         assert table.row_count == 50 and rows(table)[0][0] == "w00"
 
     drive(make_app(db, embedded=False), scenario)
+
+
+def test_new_executions_go_to_live_workers(db: store.Store, make_app) -> None:
+    from tests.conftest import add
+
+    add(db, "name: job\nsteps:\n  - {id: s, log: x}\n")
+    store.heartbeat(
+        db, store.Worker(id="other-host:1:abc", host="other-host", pid=1, concurrency=4)
+    )
+
+    async def scenario(app: WorkflowConsole, pilot: Pilot[Any]) -> None:
+        await app.host.wait_ready()
+        await pilot.press("2", "r", "enter")
+        await wait_for(pilot, lambda: store.list_executions(db)[1] == 1)
+        (e,) = store.list_executions(db)[0]
+        assert (e.status, e.worker, e.trigger) == ("queued", None, "console")
+        assert f"Queued execution {e.id} of job for the workers" in notes(app)
+        await pilot.press("4")
+        await pilot.pause(1.2)
+        text = " ".join(str(w.render()) for w in app.screen.query(Static))
+        assert "other-host:1:abc" in text and "1 alive" in text
+
+    drive(make_app(db), scenario)
