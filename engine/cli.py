@@ -720,8 +720,11 @@ def health(ctx: click.Context, as_json: bool) -> None:
     "--quick", is_flag=True, help="Fewer runs and no dashboard-at-scale scenario (under 30 s)."
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the report as one JSON object.")
+@click.option(
+    "--workers", "with_workers", is_flag=True, help="Also time real `wfe worker` processes."
+)
 @click.pass_context
-def bench(ctx: click.Context, quick: bool, as_json: bool) -> None:
+def bench(ctx: click.Context, quick: bool, as_json: bool, with_workers: bool) -> None:
     """Measure throughput, latency, memory and concurrency on a temporary store.
 
     Runs on a fresh temporary SQLite file unless --db names an empty database; the
@@ -734,6 +737,9 @@ def bench(ctx: click.Context, quick: bool, as_json: bool) -> None:
             click.echo(f"  {what}…", err=True)
 
     report = benchmark.run(quick=quick, url=ctx.obj.get("db"), progress=progress)
+    if with_workers:
+        progress("workers")
+        report.results.extend(benchmark.workers())
     if as_json:
         _json(report.as_dict())
     else:

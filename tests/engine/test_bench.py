@@ -30,3 +30,12 @@ def test_bench_refuses_a_database_with_workflows(wfe, tmp_path) -> None:
     proc = wfe("--db", wfe.env["WFE_DATABASE_URL"], "bench", "--quick")
     assert proc.returncode == 1
     assert "wfe bench needs an empty database" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_bench_workers_reports_latency_and_rate() -> None:
+    from engine import bench
+
+    latency, rate = bench.workers(samples=3, executions=20)
+    assert latency.name == "detach_to_first_step" and latency.median > 0
+    assert latency.extra["p99_ms"] >= latency.median
+    assert rate.name == "two_workers" and rate.median > 0
