@@ -8,6 +8,7 @@ batched writes) in the same process, so ratios hold on a noisy machine.
 
 from __future__ import annotations
 
+import functools
 import gc
 import os
 import platform
@@ -554,6 +555,10 @@ def _wait(predicate: Callable[[], bool], timeout: float = 60.0) -> None:
         time.sleep(0.002)
 
 
+def _has_steps(db: store.Store, execution_id: int) -> bool:
+    return bool(store.step_runs(db, execution_id))
+
+
 def workers(*, samples: int = 30, executions: int = 500) -> list[Result]:
     """Real worker processes on a temporary SQLite file."""
     import signal
@@ -570,7 +575,7 @@ def workers(*, samples: int = 30, executions: int = 500) -> list[Result]:
             for _ in range(samples):
                 queued = store.create_execution(db, row, {}, trigger="detached")
                 assert queued.id is not None
-                _wait(lambda q=queued.id: bool(store.step_runs(db, q)))
+                _wait(functools.partial(_has_steps, db, queued.id))
                 (step,) = store.step_runs(db, queued.id)
                 assert step.started_at is not None or step.finished_at is not None
                 began = step.started_at or step.finished_at
