@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import signal
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from importlib import metadata
@@ -393,8 +393,6 @@ def run(
 
     Exits 0 when it succeeds, 1 when it fails or times out, 130 when cancelled.
     """
-    from engine import executor
-
     raw = _parse_params(params)
     with _store(ctx) as db:
         row = store.get_workflow(db, name)
@@ -410,50 +408,104 @@ def run(
                 click.echo("no worker is running; start one with `wfe worker`", err=True)
             return
 
-        def show(event: executor.Event) -> None:
-            if event.kind == "log" and not quiet:
-                colour = (
-                    "red"
-                    if event.stream == "stderr"
-                    else ("bright_black" if event.stream == "system" else None)
-                )
-                click.secho(f"    {event.step_id or '':<12} | {event.text}", fg=colour)
-            elif event.kind == "step" and event.status != "running":
-                detail = f"  {event.text}" if event.text and event.status != "succeeded" else ""
-                attempt = (
-                    f" (attempt {event.attempt})" if event.attempt and event.attempt > 1 else ""
-                )
-                click.echo(f"  {_status(event.status)}  {event.step_id}{attempt}{detail}")
-            elif event.kind == "step" and event.status == "running" and not quiet:
-                click.secho(f"  ▶ {event.step_id}", fg="cyan")
+        _follow(db, lambda ex: ex.start(name, given), name, quiet, max_parallel_steps)
 
-        async def main_task() -> tuple[int, str, str | None, float | None]:
-            async with executor.open_executor(db, max_parallel_steps=max_parallel_steps) as ex:
-                ex.add_listener(show)
-                handle = await ex.start(name, given)
-                click.secho(f"execution {handle.id} of {name}", bold=True)
-                async with trio.open_nursery() as nursery:
 
-                    async def on_signal() -> None:
-                        with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-                            async for signum in signals:
-                                how = "ctrl-c" if signum == signal.SIGINT else "SIGTERM"
-                                click.secho(f"cancelling ({how})…", fg="yellow", err=True)
-                                ex.cancel(handle.id, f"cancelled by {how}")
+def _follow(
+    db: store.Store,
+    start: Callable[[Any], Awaitable[Any]],
+    name: str,
+    quiet: bool,
+    max_parallel_steps: int = 16,
+) -> None:
+    """Run an execution in the foreground with live progress; exit with its outcome."""
+    from engine import executor
 
-                    nursery.start_soon(on_signal)
-                    status = await handle.wait()
-                    nursery.cancel_scope.cancel()
-                row = await trio.to_thread.run_sync(store.get_execution, db, handle.id)
-                return handle.id, status, row.error, row.duration_ms
+    def show(event: executor.Event) -> None:
+        if event.kind == "log" and not quiet:
+            colour = (
+                "red"
+                if event.stream == "stderr"
+                else ("bright_black" if event.stream == "system" else None)
+            )
+            click.secho(f"    {event.step_id or '':<12} | {event.text}", fg=colour)
+        elif event.kind == "step" and event.status != "running":
+            detail = f"  {event.text}" if event.text and event.status != "succeeded" else ""
+            attempt = f" (attempt {event.attempt})" if event.attempt and event.attempt > 1 else ""
+            click.echo(f"  {_status(event.status)}  {event.step_id}{attempt}{detail}")
+        elif event.kind == "step" and event.status == "running" and not quiet:
+            click.secho(f"  ▶ {event.step_id}", fg="cyan")
 
-        execution_id, status, error, duration = trio.run(main_task)
+    async def main_task() -> tuple[int, str, str | None, float | None]:
+        async with executor.open_executor(db, max_parallel_steps=max_parallel_steps) as ex:
+            ex.add_listener(show)
+            handle = await start(ex)
+            click.secho(f"execution {handle.id} of {name}", bold=True)
+            async with trio.open_nursery() as nursery:
+
+                async def on_signal() -> None:
+                    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+                        async for signum in signals:
+                            how = "ctrl-c" if signum == signal.SIGINT else "SIGTERM"
+                            click.secho(f"cancelling ({how})…", fg="yellow", err=True)
+                            ex.cancel(handle.id, f"cancelled by {how}")
+
+                nursery.start_soon(on_signal)
+                status = await handle.wait()
+                nursery.cancel_scope.cancel()
+            row = await trio.to_thread.run_sync(store.get_execution, db, handle.id)
+            return handle.id, status, row.error, row.duration_ms
+
+    execution_id, status, error, duration = trio.run(main_task)
     click.echo(
         f"{_status(status)}  execution {execution_id} in {_ms(duration)}"
         + (f": {error}" if error and status != "succeeded" else "")
     )
     if status != "succeeded":
         raise click.exceptions.Exit(EXIT_CANCELLED if status == "cancelled" else EXIT_FAILED)
+
+
+@main.command()
+@click.argument("execution_id", type=int)
+@click.option(
+    "--from", "from_step", metavar="STEP", help="Reuse the outputs of the steps before STEP."
+)
+@click.option("--detach", is_flag=True, help="Queue it for a `wfe worker` and print its id.")
+@click.option("--quiet", "-q", is_flag=True, help="Show step results only, not their log lines.")
+@click.pass_context
+def rerun(
+    ctx: click.Context, execution_id: int, from_step: str | None, detach: bool, quiet: bool
+) -> None:
+    """Run an execution again with the same params, from the start or from STEP."""
+    with _store(ctx) as db:
+        new = store.rerun(db, execution_id, from_step)
+        assert new.id is not None
+        if detach:
+            click.echo(new.id)
+            return
+        _follow(db, lambda ex: ex.start_existing(new.id, resume=True), new.workflow_name, quiet)
+
+
+@main.command()
+@click.option(
+    "--older-than",
+    "older_than",
+    default="30d",
+    show_default=True,
+    help="Age of finished executions to delete.",
+)
+@click.pass_context
+def prune(ctx: click.Context, older_than: str) -> None:
+    """Delete finished executions older than this, with their steps and logs."""
+    try:
+        age = definition.parse_duration(older_than)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--older-than") from None
+    with _store(ctx) as db:
+        removed = store.prune(db, older_than=age)
+    click.echo(
+        f"removed {removed} execution(s) finished more than {definition.format_duration(age)} ago"
+    )
 
 
 @main.command("worker")
@@ -476,11 +528,19 @@ def run(
     show_default=True,
     help="A worker silent this long is taken for dead.",
 )
+@click.option(
+    "--retention",
+    default="30d",
+    show_default=True,
+    help="Prune finished executions older than this (0: keep all).",
+)
 @click.pass_context
-def worker_command(ctx: click.Context, concurrency: int, grace: str, lease: str) -> None:
+def worker_command(
+    ctx: click.Context, concurrency: int, grace: str, lease: str, retention: str
+) -> None:
     """Claim queued executions and run them, until SIGTERM or ctrl-c."""
     durations = {}
-    for name, value in (("--grace", grace), ("--lease", lease)):
+    for name, value in (("--grace", grace), ("--lease", lease), ("--retention", retention)):
         try:
             durations[name] = definition.parse_duration(value)
         except ValueError as exc:
@@ -489,6 +549,7 @@ def worker_command(ctx: click.Context, concurrency: int, grace: str, lease: str)
         concurrency=concurrency,
         grace=durations["--grace"],
         lease=durations["--lease"],
+        retention=durations["--retention"],
         heartbeat_interval=min(worker.HEARTBEAT, durations["--lease"] / 3),
     )
     with _store(ctx) as db:

@@ -616,6 +616,87 @@ def cancel_requested(store: Store, ids: Iterable[int]) -> list[int]:
         )
 
 
+def rerun(store: Store, execution_id: int, from_step: str | None = None) -> Execution:
+    """Queue a new execution with the same params.
+
+    With ``from_step``, the steps that neither are it nor follow from it keep the results
+    they had (copied, never run again); the executor resumes from there.
+    """
+    from engine import definition  # the store otherwise knows nothing of definitions
+
+    old = get_execution(store, execution_id)
+    workflow = get_workflow(store, old.workflow_name)
+    keep: set[str] = set()
+    if from_step is not None:
+        wf = definition.parse(workflow.definition, workflow.name)
+        deps = wf.dependencies()
+        if from_step not in deps:
+            raise NotFound(
+                f"workflow {wf.name!r} has no step {from_step!r} (steps: {', '.join(deps)})"
+            )
+        downstream = {from_step}
+        changed = True
+        while changed:
+            changed = False
+            for sid, needs in deps.items():
+                if sid not in downstream and downstream.intersection(needs):
+                    downstream.add(sid)
+                    changed = True
+        keep = set(deps) - downstream
+    (new,) = create_executions(store, workflow, [old.params], trigger=f"rerun of {execution_id}")
+    if keep:
+        reused = [
+            r
+            for r in step_runs(store, execution_id, latest_only=True)
+            if r.step_id in keep and r.status in ("succeeded", "skipped")
+        ]
+        with translate_errors(store), store.writer.begin() as conn:
+            if reused:
+                conn.execute(
+                    _STEP_TABLE.insert(),
+                    [
+                        {
+                            "execution_id": new.id,
+                            "step_id": r.step_id,
+                            "position": r.position,
+                            "attempt": 1,
+                            "status": r.status,
+                            "started_at": r.started_at,
+                            "finished_at": r.finished_at,
+                            "duration_ms": r.duration_ms,
+                            "exit_code": r.exit_code,
+                            "output": r.output,
+                            "error": f"reused from execution {execution_id}",
+                        }
+                        for r in reused
+                    ],
+                )
+    return new
+
+
+def prune(store: Store, *, older_than: float, batch: int = 1000) -> int:
+    """Delete executions finished more than ``older_than`` seconds ago, in batches."""
+    cutoff = utcnow() - timedelta(seconds=older_than)
+    e = _EXEC_TABLE.c
+    removed = 0
+    while True:
+        with translate_errors(store), store.writer.begin() as conn:
+            ids = list(
+                conn.execute(
+                    sa.select(e.id)
+                    .where(e.status.in_(tuple(FINISHED)), e.finished_at < cutoff)
+                    .order_by(e.id)
+                    .limit(batch)
+                ).scalars()
+            )
+            if not ids:
+                return removed
+            conn.execute(_LOG_TABLE.delete().where(_LOG_TABLE.c.execution_id.in_(ids)))
+            conn.execute(_STEP_TABLE.delete().where(_STEP_TABLE.c.execution_id.in_(ids)))
+            conn.execute(_EXEC_TABLE.delete().where(e.id.in_(ids)))
+        removed += len(ids)
+
+
 # ---------------------------------------------------------------------------
 # Workers: heartbeats and the claim
 # ---------------------------------------------------------------------------

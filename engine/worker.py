@@ -31,6 +31,8 @@ class WorkerOptions:
     poll_interval: float = 0.02
     heartbeat_interval: float = HEARTBEAT
     lease: float = LEASE
+    retention: float = 30 * 86400.0  # finished executions older than this are pruned; 0 keeps all
+    prune_every: float = 3600.0
 
 
 def new_identity(concurrency: int) -> store.Worker:
@@ -102,7 +104,17 @@ async def serve(
                     say(f"{signal.Signals(signum).name}: no new work; {len(active)} running")
                     stop.set()
 
+        async def retain() -> None:
+            while options.retention > 0:
+                removed = await trio.to_thread.run_sync(
+                    lambda: store.prune(db, older_than=options.retention)
+                )
+                if removed:
+                    say(f"pruned {removed} execution(s) past the retention")
+                await trio.sleep(options.prune_every)
+
         await adopt()  # the next worker to start takes over what the dead left
+        services.start_soon(retain)
         services.start_soon(beat)
         services.start_soon(signals)
 
@@ -114,7 +126,8 @@ async def serve(
                 ids = await trio.to_thread.run_sync(store.claim, db, me.id, room)
                 for execution_id in ids:
                     try:
-                        active[execution_id] = await ex.start_existing(execution_id)
+                        # resume: a re-run from a step arrives with its reused results
+                        active[execution_id] = await ex.start_existing(execution_id, resume=True)
                         ran += 1
                     except EngineError as exc:
                         say(f"execution {execution_id} cannot run: {exc}")

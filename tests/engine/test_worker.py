@@ -201,3 +201,61 @@ def test_a_worker_that_lost_its_lease_cannot_overwrite_the_new_owner(wfe, tmp_pa
     assert (after.status, after.worker) == ("succeeded", "new")
     assert store.step_runs(db, execution.id or 0) == []  # none of the old owner's rows landed
     db.close()
+
+
+def test_rerun_from_a_failed_step_reuses_what_came_before(wfe, tmp_path: Path) -> None:
+    effects = tmp_path / "effects"
+    gate = tmp_path / "gate"
+    f = tmp_path / "pipeline.yaml"
+    f.write_text(
+        f"""name: pipeline
+steps:
+  - id: fetch
+    run: echo fetch >> {effects}; echo data-1
+  - id: build
+    run: echo build >> {effects}; test -e {gate}; echo "built ${{{{ steps.fetch.output }}}}"
+  - id: ship
+    log: "shipping ${{{{ steps.build.output }}}}"
+"""
+    )
+    wfe("workflow", "add", str(f))
+    assert wfe("run", "pipeline").returncode == 1  # build fails: no gate yet
+    gate.write_text("")
+    proc = wfe("rerun", "1", "--from", "build")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert effects.read_text().split() == ["fetch", "build", "build"]  # fetch reused, not re-run
+    shown = json.loads(wfe("executions", "show", "2", "--json").stdout)
+    assert shown["trigger"] == "rerun of 1"
+    steps = {s["step_id"]: s for s in shown["steps"]}
+    assert (
+        steps["fetch"]["output"] == "data-1"
+        and steps["fetch"]["error"] == "reused from execution 1"
+    )
+    assert steps["ship"]["output"] == "shipping built data-1"
+    proc = wfe("rerun", "1", "--from", "nope")
+    assert proc.returncode == 1 and "has no step 'nope' (steps: fetch, build, ship)" in proc.stderr
+
+
+def test_prune_deletes_old_finished_executions_in_batches(wfe, tmp_path: Path) -> None:
+    db = open_db(wfe)
+    store.save_workflows(db, [(definition.parse("name: w\nsteps:\n  - {id: a, log: x}\n"), None)])
+    rows = store.create_executions(db, store.get_workflow(db, "w"), [{}] * 5)
+    with db.writer.begin() as conn:
+        for r in rows[:3]:
+            conn.exec_driver_sql(
+                "UPDATE execution SET status = 'succeeded', finished_at = '2020-01-01 00:00:00.000000'"
+                " WHERE id = ?",
+                (r.id,),
+            )
+            conn.exec_driver_sql(
+                "INSERT INTO log_line (execution_id, step_id, seq, time, stream, text)"
+                " VALUES (?, 'a', 1, '2020-01-01 00:00:00.000000', 'log', 'x')",
+                (r.id,),
+            )
+    assert store.prune(db, older_than=30 * 86400, batch=2) == 3
+    assert store.list_executions(db)[1] == 2  # the queued ones stay
+    with db.engine.connect() as conn:
+        assert conn.exec_driver_sql("SELECT count(*) FROM log_line").scalar() == 0
+    proc = wfe("prune", "--older-than", "1d")
+    assert proc.returncode == 0 and proc.stdout.startswith("removed 0 execution(s)")
+    db.close()
