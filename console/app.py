@@ -7,6 +7,7 @@ from datetime import datetime
 from functools import partial
 from importlib import resources
 from typing import ClassVar
+from zoneinfo import ZoneInfo
 
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
@@ -26,7 +27,7 @@ from console.widgets.command_modal import CommandModal
 from console.widgets.confirm_modal import ConfirmModal
 from console.widgets.help_modal import HelpModal
 from console.widgets.params_modal import ParamsModal
-from engine import bench, definition, store, worker
+from engine import bench, definition, scheduler, store, worker
 from engine.errors import EngineError
 
 STYLESHEET = str(resources.files("themes").joinpath("console.tcss"))
@@ -159,10 +160,30 @@ class WorkflowConsole(App[int]):
 
     # -- actions shared by screens ----------------------------------------------------------
 
+    def definition(self, row: store.Workflow) -> definition.Workflow:
+        """A workflow's parsed definition, parsed once per version."""
+        cache: dict[str, definition.Workflow] = self.__dict__.setdefault("_definitions", {})
+        if row.digest not in cache:
+            cache[row.digest] = definition.parse(row.definition, row.name)
+        return cache[row.digest]
+
+    def schedule_text(self, row: store.Workflow) -> str:
+        if not row.schedule:
+            return "-"
+        try:
+            schedule = self.definition(row).schedule
+        except EngineError:
+            return row.schedule
+        if schedule is None:
+            return "-"
+        zone = ZoneInfo(schedule.timezone)
+        upcoming = scheduler.next_tick(schedule, self.clock()).astimezone(zone)
+        return f"{schedule.cron}  next {upcoming:%a %H:%M %Z}"
+
     def ask_and_run(self, name: str, defaults: dict[str, object] | None = None) -> None:
         try:
             row = store.get_workflow(self.db, name)
-            wf = definition.parse(row.definition, name)
+            wf = self.definition(row)
         except EngineError as exc:
             self.notify(str(exc), severity="error")
             return

@@ -70,6 +70,8 @@ class WorkflowBase(SQLModel):
     last_execution_id: int | None = None
     runs: int = 0
     succeeded: int = 0
+    # The last schedule tick considered; missed ticks are counted from here.
+    last_scheduled_at: datetime | None = None
 
 
 class Workflow(WorkflowBase, table=True):
@@ -147,6 +149,15 @@ class Worker(SQLModel, table=True):
     started_at: datetime = Field(default_factory=utcnow)
     heartbeat_at: datetime = Field(default_factory=utcnow)
     stopped_at: datetime | None = None
+
+
+class Lease(SQLModel, table=True):
+    """A named lease (the scheduler's leadership): one holder until it expires."""
+
+    __tablename__ = "lease"
+    name: str = Field(primary_key=True, max_length=64)
+    holder: str = Field(max_length=100)
+    expires_at: datetime
 
 
 class Meta(SQLModel, table=True):
@@ -672,6 +683,63 @@ def rerun(store: Store, execution_id: int, from_step: str | None = None) -> Exec
                     ],
                 )
     return new
+
+
+def acquire_lease(store: Store, name: str, holder: str, *, ttl: float) -> bool:
+    """Take or renew lease ``name`` for ``ttl`` seconds; False while someone else holds it."""
+    now = utcnow()
+    with translate_errors(store), store.write_session() as session, session.begin():
+        lease = session.get(Lease, name)
+        if lease is not None and lease.holder != holder and lease.expires_at > now:
+            return False
+        if lease is None:
+            lease = Lease(name=name, holder=holder, expires_at=now)
+        lease.holder, lease.expires_at = holder, now + timedelta(seconds=ttl)
+        session.add(lease)
+    return True
+
+
+def scheduled_workflows(store: Store) -> list[Workflow]:
+    with translate_errors(store), store.session() as session:
+        return list(
+            session.exec(
+                select(Workflow).where(col(Workflow.schedule).is_not(None), col(Workflow.is_active))
+            ).all()
+        )
+
+
+def fire_schedule(
+    store: Store, workflow: Workflow, ticks: Sequence[datetime], considered: datetime
+) -> list[Execution]:
+    """Queue one execution per tick and move the workflow's schedule mark, together."""
+    rows: list[Execution] = []
+    with translate_errors(store), store.write_session() as session, session.begin():
+        current = session.get(Workflow, workflow.id)
+        if current is None or current.last_scheduled_at != workflow.last_scheduled_at:
+            return []  # someone else fired these ticks
+        for tick in ticks:
+            params = definition_params(current)
+            row = Execution(
+                workflow_id=current.id or 0,
+                workflow_name=current.name,
+                version=current.version,
+                params=params,
+                trigger=f"schedule {tick:%Y-%m-%d %H:%M}",
+            )
+            session.add(row)
+            rows.append(row)
+        session.flush()
+        if rows:
+            current.last_execution_id = max(r.id or 0 for r in rows)
+        current.last_scheduled_at = considered
+        session.add(current)
+    return rows
+
+
+def definition_params(workflow: Workflow) -> dict[str, Any]:
+    from engine import definition
+
+    return dict(definition.parse(workflow.definition, workflow.name).params)
 
 
 def prune(store: Store, *, older_than: float, batch: int = 1000) -> int:

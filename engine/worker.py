@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import trio
 
-from engine import executor, store
+from engine import executor, scheduler, store
 from engine.errors import EngineError
 
 HEARTBEAT = 2.0  # seconds between heartbeats
@@ -115,6 +115,7 @@ async def serve(
 
         await adopt()  # the next worker to start takes over what the dead left
         services.start_soon(retain)
+        services.start_soon(lambda: scheduler.run(db, me.id, say=say))
         services.start_soon(beat)
         services.start_soon(signals)
 

@@ -82,7 +82,7 @@ class WorkflowsScreen(Screen[None]):
                         format.status(s.last_status, v),
                         format.ago(s.last_run_at, now),
                         format.percent(s.success_rate),
-                        s.workflow.schedule or "-",
+                        self.app.schedule_text(s.workflow),
                     ],
                 )
                 for s in page

@@ -519,3 +519,20 @@ def test_new_executions_go_to_live_workers(db: store.Store, make_app) -> None:
         assert "other-host:1:abc" in text and "1 alive" in text
 
     drive(make_app(db), scenario)
+
+
+def test_workflows_show_the_next_scheduled_run(db: store.Store, make_app) -> None:
+    from tests.conftest import add
+
+    add(
+        db,
+        "name: nightly\nschedule: {cron: '0 2 * * *', timezone: Europe/Paris}\nsteps:\n  - {id: s, log: x}\n",
+    )
+
+    async def scenario(app: WorkflowConsole, pilot: Pilot[Any]) -> None:
+        await pilot.press("2")
+        await pilot.pause()
+        (row,) = rows(app.screen.query_one(DataTable))
+        assert row[-1] == "0 2 * * *  next Sat 02:00 CET"  # the clock says Fri 27 Nov, 12:00 UTC
+
+    drive(make_app(db, embedded=False), scenario)

@@ -1,0 +1,91 @@
+"""Schedules: ``schedule:`` cron strings fire executions, once per tick, by one process.
+
+Every worker runs :func:`run`; a lease in the store (``scheduler``) makes exactly one of
+them the leader, which fires the ticks. After downtime, ``catchup`` decides what the
+missed ticks do: ``skip`` drops them, ``latest`` (the default) fires the last one once,
+``all`` fires every one.
+"""
+
+from __future__ import annotations
+
+import zoneinfo
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+import trio
+from croniter import croniter
+
+from engine import definition, store
+from engine.errors import EngineError
+
+LEASE_NAME = "scheduler"
+ON_TIME = timedelta(seconds=90)  # a tick this recent is "now", not missed
+MAX_CATCHUP = 1000
+
+
+def ticks_between(
+    schedule: definition.Schedule, after: datetime, until: datetime
+) -> list[datetime]:
+    """The schedule's ticks in (after, until], in UTC."""
+    zone = zoneinfo.ZoneInfo(schedule.timezone)
+    it = croniter(schedule.cron, after.astimezone(zone))
+    out: list[datetime] = []
+    while len(out) < MAX_CATCHUP:
+        tick = it.get_next(datetime).astimezone(UTC)
+        if tick > until:
+            break
+        out.append(tick)
+    return out
+
+
+def next_tick(schedule: definition.Schedule, after: datetime) -> datetime:
+    zone = zoneinfo.ZoneInfo(schedule.timezone)
+    return croniter(schedule.cron, after.astimezone(zone)).get_next(datetime).astimezone(UTC)
+
+
+def due(schedule: definition.Schedule, after: datetime, now: datetime) -> list[datetime]:
+    """The ticks to fire now, by the schedule's catch-up policy."""
+    ticks = ticks_between(schedule, after, now)
+    on_time = [t for t in ticks if now - t <= ON_TIME]
+    if schedule.catchup == "all":
+        return ticks
+    if schedule.catchup == "latest":
+        return ticks[-1:]
+    return on_time[-1:]
+
+
+def fire(db: store.Store, now: datetime) -> list[store.Execution]:
+    """Fire what is due for every active scheduled workflow (the leader calls this)."""
+    fired: list[store.Execution] = []
+    for row in store.scheduled_workflows(db):
+        wf = definition.parse(row.definition, row.name)
+        if wf.schedule is None:
+            continue
+        if row.last_scheduled_at is None:
+            # First sight of this schedule: start counting from now, fire nothing missed.
+            fired += store.fire_schedule(db, row, [], now)
+            continue
+        fired += store.fire_schedule(db, row, due(wf.schedule, row.last_scheduled_at, now), now)
+    return fired
+
+
+async def run(
+    db: store.Store,
+    holder: str,
+    *,
+    interval: float = 1.0,
+    clock: Callable[[], datetime] = store.utcnow,
+    say: Callable[[str], None] = lambda line: None,
+) -> None:
+    """Fire schedules while this process holds the scheduler lease."""
+    while True:
+        try:
+            leader = await trio.to_thread.run_sync(
+                lambda: store.acquire_lease(db, LEASE_NAME, holder, ttl=max(10.0, 5 * interval))
+            )
+            if leader:
+                for e in await trio.to_thread.run_sync(fire, db, clock()):
+                    say(f"schedule: queued execution {e.id} of {e.workflow_name} ({e.trigger})")
+        except EngineError as exc:
+            say(f"schedule: {exc}")
+        await trio.sleep(interval)
