@@ -536,3 +536,46 @@ def test_workflows_show_the_next_scheduled_run(db: store.Store, make_app) -> Non
         assert row[-1] == "0 2 * * *  next Sat 02:00 CET"  # the clock says Fri 27 Nov, 12:00 UTC
 
     drive(make_app(db, embedded=False), scenario)
+
+
+def test_console_reads_while_two_workers_write_at_full_speed(db: store.Store, make_app) -> None:
+    import signal
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO, add
+
+    add(db, "name: burst\nsteps:\n  - {id: a, log: one}\n  - {id: b, log: two}\n")
+    store.create_executions(db, store.get_workflow(db, "burst"), [{}] * 1500)
+    url = str(db.url)
+    workers = [
+        subprocess.Popen(
+            [sys.executable, "-m", "engine.cli", "--db", url, "worker", "--concurrency", "16"],
+            cwd=REPO,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+
+    async def scenario(app: WorkflowConsole, pilot: Pilot[Any]) -> None:
+        deadline = time.monotonic() + 120
+        while store.stats(db).succeeded < 1500:
+            assert time.monotonic() < deadline
+            for key in ("1", "3", "2", "4"):
+                await pilot.press(key)
+                refresh = getattr(app.screen, "refresh_data", None)
+                if refresh is not None:
+                    refresh()  # read now, not only on the view's own timer
+                await pilot.pause(0.05)
+        problems = [n for n in notes(app) if "locked" in n or "error" in n.lower()]
+        assert problems == []
+
+    try:
+        drive(make_app(db, embedded=False), scenario)
+    finally:
+        for w in workers:
+            w.send_signal(signal.SIGTERM)
+        errors = [w.communicate(timeout=60)[1] for w in workers]
+    assert all("locked" not in e and "Traceback" not in e for e in errors), errors
