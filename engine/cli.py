@@ -573,6 +573,65 @@ def cancel(ctx: click.Context, execution_id: int) -> None:
         click.echo(f"execution {execution_id} had already finished ({previous})")
 
 
+# -- approvals ---------------------------------------------------------------
+
+
+def _decider() -> str:
+    import getpass
+    import socket
+
+    try:
+        return f"{getpass.getuser()}@{socket.gethostname()}"
+    except (KeyError, OSError):
+        return socket.gethostname()
+
+
+@main.command()
+@click.argument("execution_id", type=int)
+@click.argument("step")
+@click.option("--reason", help="Why (shown in the log).")
+@click.pass_context
+def approve(ctx: click.Context, execution_id: int, step: str, reason: str | None) -> None:
+    """Approve an approval step that is waiting."""
+    with _store(ctx) as db:
+        store.decide(db, execution_id, step, approve=True, reason=reason, by=_decider())
+    click.echo(f"approved execution {execution_id} step {step}")
+
+
+@main.command()
+@click.argument("execution_id", type=int)
+@click.argument("step")
+@click.option("--reason", help="Why (shown in the log and the step's error).")
+@click.pass_context
+def reject(ctx: click.Context, execution_id: int, step: str, reason: str | None) -> None:
+    """Reject an approval step that is waiting; the step fails."""
+    with _store(ctx) as db:
+        store.decide(db, execution_id, step, approve=False, reason=reason, by=_decider())
+    click.echo(f"rejected execution {execution_id} step {step}")
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def approvals(ctx: click.Context, as_json: bool) -> None:
+    """Approval steps waiting for a decision."""
+    with _store(ctx) as db:
+        rows = store.pending_approvals(db)
+    if as_json:
+        _json([r.model_dump() for r in rows])
+        return
+    if not rows:
+        click.echo("Nothing waits for approval.")
+        return
+    _table(
+        ["execution", "workflow", "step", "asked", "prompt"],
+        [
+            [r.execution_id, r.workflow_name, r.step_id, _local(r.requested_at), r.prompt[:60]]
+            for r in rows
+        ],
+    )
+
+
 # -- executions --------------------------------------------------------------
 
 

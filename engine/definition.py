@@ -29,7 +29,7 @@ from pydantic import (
 from engine import expressions
 from engine.errors import DefinitionError, ExpressionError, InvalidParams, Problem
 
-ACTIONS = ("run", "python", "http", "sleep", "log")
+ACTIONS = ("run", "python", "http", "sleep", "log", "approval")
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
 DEFAULT_TIMEOUT = 30 * 60.0
 
@@ -113,6 +113,16 @@ class Http(_Model):
         return self
 
 
+class Approval(_Model):
+    prompt: str
+    timeout: Duration | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _short_form(cls, data: Any) -> Any:
+        return {"prompt": data} if isinstance(data, str) else data
+
+
 class Schedule(_Model):
     cron: str
     timezone: str = "UTC"
@@ -144,6 +154,7 @@ class Step(_Model):
     http: Http | None = None
     sleep: Duration | str | None = None
     log: str | None = None
+    approval: Approval | None = None
     with_: dict[str, Any] = Field(default_factory=dict, alias="with")
     timeout: Duration | None = None
     retry: Retry = Field(default_factory=Retry)
@@ -501,6 +512,7 @@ _NESTED: dict[str, type[BaseModel]] = {
     "retry": Retry,
     "http": Http,
     "schedule": Schedule,
+    "approval": Approval,
 }
 
 
@@ -593,6 +605,8 @@ def _templated_fields(step: Step) -> Iterator[tuple[str, str]]:
             yield key, value
     if isinstance(step.sleep, str):
         yield "sleep", step.sleep
+    if step.approval is not None:
+        yield "approval", step.approval.prompt
     if step.http is not None:
         for text in strings(
             [step.http.url, step.http.headers, step.http.json_body, step.http.body]

@@ -226,6 +226,8 @@ class _Run:
     blocked: set[str] = field(default_factory=set)
     log_seq: int = 0
     started: float | None = None
+    holding: bool = False  # does it hold a global execution slot now
+    waiting: int = 0  # its steps waiting for a human, which hold no slot
     # On a take-over: each step's last recorded attempt (status, attempt, output).
     prior: dict[str, tuple[str, int, Any]] = field(default_factory=dict)
 
@@ -433,6 +435,10 @@ class Executor:
         run.scope.cancel()
         return True
 
+    def busy(self) -> int:
+        """Executions holding or waiting for a slot (not those idle, waiting for a human)."""
+        return sum(1 for r in self._runs.values() if r.waiting == 0)
+
     def statistics(self) -> ExecutorStatistics:
         running = sum(1 for r in self._runs.values() if r.status == "running")
         return ExecutorStatistics(
@@ -500,7 +506,9 @@ class Executor:
         ended_normally = False
         try:
             with run.scope:
-                async with self._global:
+                await self._global.acquire_on_behalf_of(run)
+                run.holding = True
+                try:
                     limiter = self._limiter_for(run.workflow)
                     if limiter is not None:
                         await limiter.acquire_on_behalf_of(run)
@@ -524,6 +532,10 @@ class Executor:
                     finally:
                         if limiter is not None:
                             limiter.release_on_behalf_of(run)
+                finally:
+                    if run.holding:
+                        self._global.release_on_behalf_of(run)
+                        run.holding = False
             if run.scope.cancelled_caught:
                 run.status = "cancelled"
                 run.error = run.cancel_reason or "cancelled"
@@ -777,7 +789,7 @@ class Executor:
                     output=None,
                 )
                 if not instant:
-                    record("running")
+                    record("waiting" if kind == "approval" else "running")
                 ctx = steps.StepContext(
                     execution_id=run.id,
                     step_id=step_id,
@@ -786,6 +798,9 @@ class Executor:
                     emit=functools.partial(self._emit, run, step_id),
                     http_client=self._http,
                     kill_grace=self._kill_grace,
+                    db=self.store,
+                    workflow_name=run.workflow.name,
+                    idle=functools.partial(self._idle, run),
                 )
                 error = None
                 try:
@@ -848,6 +863,22 @@ class Executor:
             if self._recorder.listeners
             else None,
         )
+
+    @asynccontextmanager
+    async def _idle(self, run: _Run) -> AsyncIterator[None]:
+        """Give the execution's slot back while a step waits for a human."""
+        run.waiting += 1
+        if run.waiting == 1 and run.holding:
+            self._global.release_on_behalf_of(run)
+            run.holding = False
+        try:
+            yield
+        finally:
+            run.waiting -= 1
+            if run.waiting == 0 and not run.holding:
+                with trio.CancelScope(shield=True):
+                    await self._global.acquire_on_behalf_of(run)
+                run.holding = True
 
     def _lost(self, execution_ids: set[int]) -> None:
         """Another worker took these over: stop them here; the fence drops our writes."""

@@ -151,6 +151,21 @@ class Worker(SQLModel, table=True):
     stopped_at: datetime | None = None
 
 
+class ApprovalRequest(SQLModel, table=True):
+    """A human's decision an ``approval`` step waits for; it outlives restarts."""
+
+    __tablename__ = "approval"
+    execution_id: int = Field(primary_key=True, foreign_key="execution.id", ondelete="CASCADE")
+    step_id: str = Field(primary_key=True, max_length=200)
+    workflow_name: str = Field(max_length=200)
+    prompt: str
+    status: str = Field(default="pending", max_length=16)  # pending, approved, rejected
+    reason: str | None = None
+    decided_by: str | None = Field(default=None, max_length=200)
+    requested_at: datetime = Field(default_factory=utcnow)
+    decided_at: datetime | None = None
+
+
 class Lease(SQLModel, table=True):
     """A named lease (the scheduler's leadership): one holder until it expires."""
 
@@ -683,6 +698,59 @@ def rerun(store: Store, execution_id: int, from_step: str | None = None) -> Exec
                     ],
                 )
     return new
+
+
+def request_approval(
+    store: Store, execution_id: int, step_id: str, workflow_name: str, prompt: str
+) -> ApprovalRequest:
+    """The approval a step waits for: created once, found again after a restart."""
+    with translate_errors(store), store.write_session() as session, session.begin():
+        row = session.get(ApprovalRequest, (execution_id, step_id))
+        if row is None:
+            row = ApprovalRequest(
+                execution_id=execution_id,
+                step_id=step_id,
+                workflow_name=workflow_name,
+                prompt=prompt,
+            )
+            session.add(row)
+    return row
+
+
+def get_approval(store: Store, execution_id: int, step_id: str) -> ApprovalRequest:
+    with translate_errors(store), store.session() as session:
+        row = session.get(ApprovalRequest, (execution_id, step_id))
+    if row is None:
+        raise NotFound(f"execution {execution_id} has no approval step {step_id!r} waiting")
+    return row
+
+
+def decide(
+    store: Store, execution_id: int, step_id: str, *, approve: bool, reason: str | None, by: str
+) -> ApprovalRequest:
+    """Approve or reject a pending approval; refused once it is decided."""
+    with translate_errors(store), store.write_session() as session, session.begin():
+        row = session.get(ApprovalRequest, (execution_id, step_id))
+        if row is None:
+            raise NotFound(f"execution {execution_id} has no approval step {step_id!r} waiting")
+        if row.status != "pending":
+            raise StoreError(f"execution {execution_id} step {step_id!r} was already {row.status}")
+        row.status = "approved" if approve else "rejected"
+        row.reason, row.decided_by, row.decided_at = reason, by, utcnow()
+        session.add(row)
+    return row
+
+
+def pending_approvals(store: Store, *, limit: int = 50) -> list[ApprovalRequest]:
+    with translate_errors(store), store.session() as session:
+        return list(
+            session.exec(
+                select(ApprovalRequest)
+                .where(ApprovalRequest.status == "pending")
+                .order_by(col(ApprovalRequest.requested_at))
+                .limit(limit)
+            ).all()
+        )
 
 
 def acquire_lease(store: Store, name: str, holder: str, *, ttl: float) -> bool:

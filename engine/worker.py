@@ -85,7 +85,7 @@ async def serve(
 
         async def adopt() -> None:
             """Take over what dead workers left behind, while there is room."""
-            room = options.concurrency - sum(1 for h in active.values() if not h.finished)
+            room = options.concurrency - ex.busy()
             ids = await trio.to_thread.run_sync(
                 lambda: store.take_over(db, me.id, lease=options.lease, limit=room)
             )
@@ -122,7 +122,8 @@ async def serve(
         while not stop.is_set():
             for execution_id in [i for i, h in active.items() if h.finished]:
                 del active[execution_id]
-            room = options.concurrency - len(active)
+            # Executions waiting for a human hold no slot, so they do not count.
+            room = options.concurrency - ex.busy()
             if room > 0:
                 ids = await trio.to_thread.run_sync(store.claim, db, me.id, room)
                 for execution_id in ids:

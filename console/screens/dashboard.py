@@ -15,6 +15,7 @@ from textual.widgets import DataTable, Footer, Sparkline, Static
 
 from console import format
 from console.widgets import tables
+from console.widgets.confirm_modal import ConfirmModal
 from console.widgets.stat_panel import StatPanel
 from engine import definition, store
 from engine.errors import EngineError
@@ -31,6 +32,8 @@ class DashboardScreen(Screen[None]):
         Binding("i", "import_examples", "Import examples", id="dashboard.import"),
         Binding("enter", "open", "Open", id="dashboard.open", show=False),
         Binding("tab", "app.focus_next", "Next table", id="dashboard.next", show=False),
+        Binding("A", "decide(True)", "Approve", id="dashboard.approve"),
+        Binding("X", "decide(False)", "Reject", id="dashboard.reject"),
     ]
 
     app: WorkflowConsole
@@ -51,6 +54,10 @@ class DashboardScreen(Screen[None]):
             yield Static("steps/s", classes="stat-label", id="rate-label")
             yield Sparkline(list(self.rates), summary_function=max)
         yield Static("", id="empty", classes="empty")
+        yield Static(
+            "Waiting for approval (A approves, X rejects)", classes="hint", id="approvals-title"
+        )
+        yield DataTable(id="approvals", cursor_type="row", zebra_stripes=True)
         yield Static("Recent executions", classes="hint")
         yield DataTable(id="recent", cursor_type="row", zebra_stripes=True)
         yield Static("Workflows", classes="hint")
@@ -64,6 +71,9 @@ class DashboardScreen(Screen[None]):
         recent.add_column("status", key="status")
         recent.add_column("started", key="started")
         recent.add_column("duration", key="duration")
+        approvals = self.query_one("#approvals", DataTable)
+        for key in ("execution", "workflow", "step", "asked", "prompt"):
+            approvals.add_column(key, key=key)
         wfs = self.query_one("#workflows", DataTable)
         for key in ("name", "active", "last run", "when", "success"):
             wfs.add_column(key, key=key)
@@ -87,6 +97,7 @@ class DashboardScreen(Screen[None]):
             s = store.stats(db, since=self.app.clock() - timedelta(hours=24))
             recent, _ = store.list_executions(db, limit=10)
             workflows, _ = store.list_workflows(db, limit=10)
+            waiting = store.pending_approvals(db, limit=10)
         except EngineError as exc:
             self.notify(str(exc), severity="error")
             return
@@ -107,6 +118,25 @@ class DashboardScreen(Screen[None]):
         else:
             empty.display = False
         v = self.app.theme_variables
+        approvals = self.query_one("#approvals", DataTable)
+        tables.sync(
+            approvals,
+            [
+                (
+                    f"{a.execution_id}/{a.step_id}",
+                    [
+                        str(a.execution_id),
+                        a.workflow_name,
+                        a.step_id,
+                        format.ago(a.requested_at, now),
+                        a.prompt[:50],
+                    ],
+                )
+                for a in waiting
+            ],
+        )
+        approvals.display = bool(waiting)
+        self.query_one("#approvals-title", Static).display = bool(waiting)
         tables.sync(
             self.query_one("#recent", DataTable),
             [
@@ -153,6 +183,37 @@ class DashboardScreen(Screen[None]):
         table = self.focused
         if isinstance(table, DataTable) and table.row_count:
             table.action_select_cursor()
+
+    def action_decide(self, approve: bool) -> None:
+        key = tables.selected(self.query_one("#approvals", DataTable))
+        if key is None:
+            self.notify("Nothing waits for approval")
+            return
+        execution_id, step_id = key.split("/", 1)
+        verb = "Approve" if approve else "Reject"
+
+        def answer(yes: bool | None) -> None:
+            if not yes:
+                return
+            try:
+                store.decide(
+                    self.app.db,
+                    int(execution_id),
+                    step_id,
+                    approve=approve,
+                    reason=None,
+                    by="console",
+                )
+            except EngineError as exc:
+                self.notify(str(exc), severity="warning")
+                return
+            self.notify(f"{verb}d execution {execution_id} step {step_id}")
+            self.refresh_data()
+
+        self.app.push_screen(
+            ConfirmModal(f"{verb} execution {execution_id}, step [b]{step_id}[/b]?", yes=verb),
+            answer,
+        )
 
     def action_import_examples(self) -> None:
         folder = resources.files("examples")

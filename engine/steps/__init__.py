@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
-from engine.steps import http, python, shell, simple
+from engine.steps import approval, http, python, shell, simple
 from engine.steps.context import Outcome, StepContext
 
 if TYPE_CHECKING:
@@ -22,6 +22,7 @@ KINDS: dict[str, Callable[[StepContext, Step], Awaitable[Outcome]]] = {
     "http": http.execute,
     "sleep": simple.sleep,
     "log": simple.log,
+    "approval": approval.execute,
 }
 
 # Kinds that finish without waiting on anything: nobody could ever see them running, so

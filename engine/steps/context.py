@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,6 +32,9 @@ class StepContext:
     http_client: httpx.AsyncClient
     kill_grace: float = 5.0
     secret_env: Mapping[str, str] = field(default_factory=dict)
+    db: Any = None  # the store, for steps that wait on it (approval)
+    workflow_name: str = ""
+    idle: Callable[[], AbstractAsyncContextManager[None]] | None = None
 
     def render(self, value: Any) -> Any:
         """Render templates inside ``value`` (strings, lists and mappings)."""

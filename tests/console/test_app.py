@@ -579,3 +579,26 @@ def test_console_reads_while_two_workers_write_at_full_speed(db: store.Store, ma
             w.send_signal(signal.SIGTERM)
         errors = [w.communicate(timeout=60)[1] for w in workers]
     assert all("locked" not in e and "Traceback" not in e for e in errors), errors
+
+
+def test_dashboard_lists_and_decides_approvals(db: store.Store, make_app) -> None:
+    from tests.conftest import add
+
+    add(db, "name: deploy\nsteps:\n  - {id: gate, approval: 'Ship it?'}\n")
+    e = store.create_execution(db, store.get_workflow(db, "deploy"), {})
+    store.request_approval(db, e.id or 0, "gate", "deploy", "Ship it?")
+
+    async def scenario(app: WorkflowConsole, pilot: Pilot[Any]) -> None:
+        table = app.screen.query_one("#approvals", DataTable)
+        row = rows(table)[0]
+        assert table.display and (row[0], row[2], row[4]) == (str(e.id), "gate", "Ship it?")
+        await pilot.press("A")
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmModal)
+        await pilot.press("y")
+        await pilot.pause()
+        assert store.get_approval(db, e.id or 0, "gate").status == "approved"
+        assert store.get_approval(db, e.id or 0, "gate").decided_by == "console"
+        assert not app.screen.query_one("#approvals", DataTable).display
+
+    drive(make_app(db, embedded=False), scenario)

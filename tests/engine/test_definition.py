@@ -128,7 +128,7 @@ def test_unknown_top_level_key() -> None:
 
 def test_step_without_action() -> None:
     assert problems("name: a\nsteps:\n  - id: x\n    needs: []\n") == [
-        "wf.yaml:3: steps[x]: the step has no action; give one of run, python, http, sleep, log"
+        "wf.yaml:3: steps[x]: the step has no action; give one of run, python, http, sleep, log, approval"
     ]
 
 

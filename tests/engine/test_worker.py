@@ -259,3 +259,94 @@ def test_prune_deletes_old_finished_executions_in_batches(wfe, tmp_path: Path) -
     proc = wfe("prune", "--older-than", "1d")
     assert proc.returncode == 0 and proc.stdout.startswith("removed 0 execution(s)")
     db.close()
+
+
+APPROVAL = """name: deploy
+steps:
+  - id: build
+    log: built
+  - id: gate
+    approval: {{prompt: "Ship build to production?", timeout: {timeout}}}
+  - id: ship
+    log: "shipping, approved by ${{{{ steps.gate.output.approved_by }}}}"
+"""
+
+
+def test_approval_decided_from_a_second_process_while_the_worker_waits(wfe, tmp_path: Path) -> None:
+    f = tmp_path / "deploy.yaml"
+    f.write_text(APPROVAL.format(timeout="1h"))
+    wfe("workflow", "add", str(f))
+    execution_id = int(wfe("run", "deploy", "--detach").stdout)
+    worker = start_worker(wfe, "--concurrency", "1")
+    try:
+        wait_until(lambda: "Ship build to production?" in wfe("approvals").stdout)
+        shown = json.loads(wfe("executions", "show", str(execution_id), "--json").stdout)
+        assert {s["step_id"]: s["status"] for s in shown["steps"]}["gate"] == "waiting"
+        # It holds no slot: another execution runs on this one-slot worker meanwhile.
+        other = int(wfe("run", "deploy", "--detach").stdout)
+        wait_until(
+            lambda: (
+                "waiting"
+                in json.dumps(
+                    json.loads(wfe("executions", "show", str(other), "--json").stdout)["steps"]
+                )
+            )
+        )
+        assert wfe("approve", str(execution_id), "gate", "--reason", "looks good").returncode == 0
+        wait_until(
+            lambda: (
+                json.loads(wfe("executions", "show", str(execution_id), "--json").stdout)["status"]
+                == "succeeded"
+            )
+        )
+        proc = wfe("approve", str(execution_id), "gate")
+        assert proc.returncode == 1 and "was already approved" in proc.stderr
+        assert wfe("reject", str(other), "gate", "--reason", "not today").returncode == 0
+        wait_until(
+            lambda: (
+                json.loads(wfe("executions", "show", str(other), "--json").stdout)["status"]
+                == "failed"
+            )
+        )
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        worker.communicate(timeout=30)
+    log = wfe("logs", str(execution_id)).stdout
+    assert "shipping, approved by " in log
+    failed = json.loads(wfe("executions", "show", str(other), "--json").stdout)
+    assert failed["error"].startswith("step 'gate' failed: rejected by ") and failed[
+        "error"
+    ].endswith(": not today")
+
+
+def test_approval_times_out_and_fails_the_step(wfe, tmp_path: Path) -> None:
+    f = tmp_path / "deploy.yaml"
+    f.write_text(APPROVAL.format(timeout="1s"))
+    wfe("workflow", "add", str(f))
+    proc = wfe("run", "deploy")
+    assert proc.returncode == 1
+    assert "step 'gate' timed out: no decision within 1s" in proc.stdout
+
+
+def test_a_waiting_approval_survives_a_restart(wfe, tmp_path: Path) -> None:
+    f = tmp_path / "deploy.yaml"
+    f.write_text(APPROVAL.format(timeout="1h"))
+    wfe("workflow", "add", str(f))
+    execution_id = int(wfe("run", "deploy", "--detach").stdout)
+    first = start_worker(wfe, "--lease", "1s")
+    wait_until(lambda: "Ship build" in wfe("approvals").stdout)
+    first.kill()
+    first.communicate(timeout=10)
+    assert wfe("approve", str(execution_id), "gate").returncode == 0  # decided while nobody runs it
+    second = start_worker(wfe, "--lease", "1s")
+    try:
+        wait_until(
+            lambda: (
+                json.loads(wfe("executions", "show", str(execution_id), "--json").stdout)["status"]
+                == "succeeded"
+            ),
+            timeout=30,
+        )
+    finally:
+        second.send_signal(signal.SIGTERM)
+        second.communicate(timeout=30)
