@@ -230,6 +230,7 @@ class _Run:
     waiting: int = 0  # its steps waiting for a human, which hold no slot
     # On a take-over: each step's last recorded attempt (status, attempt, output).
     prior: dict[str, tuple[str, int, Any]] = field(default_factory=dict)
+    prior_started: dict[str, Any] = field(default_factory=dict)
 
     def mask(self, text: str) -> str:
         for value in self.secrets.values():
@@ -411,6 +412,7 @@ class Executor:
                 lambda: store.step_runs(self.store, execution_id, latest_only=True)
             )
             run.prior = {r.step_id: (r.status, r.attempt, r.output) for r in runs}
+            run.prior_started = {r.step_id: r.started_at for r in runs}
             run.log_seq = await trio.to_thread.run_sync(
                 store.last_log_seq, self.store, execution_id
             )
@@ -667,7 +669,7 @@ class Executor:
                         "position": plan.positions[step_id],
                         "attempt": _attempt,
                         "status": "failed",
-                        "started_at": None,
+                        "started_at": run.prior_started.get(step_id),
                         "finished_at": store.utcnow(),
                         "duration_ms": None,
                         "exit_code": None,

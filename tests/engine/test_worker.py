@@ -171,6 +171,9 @@ steps:
         ("b", 2, "succeeded"),
         ("c", 1, "succeeded"),
     ]
+    abandoned = store.step_runs(db, execution_id)[1]
+    assert abandoned.error == "its runner stopped responding; taken over"
+    assert abandoned.started_at is not None and abandoned.finished_at is not None
     db.close()
     subprocess.run(["pkill", "-f", f"touch {running}"], check=False)  # the dead worker's orphan
 
