@@ -330,6 +330,7 @@ def _check_schema(store: Store, *, create: bool) -> None:
                         f" this one knows up to {SCHEMA_VERSION}); upgrade wfe to use it"
                     )
                 SQLModel.metadata.create_all(conn)
+                _check_columns(conn, where)
             elif tables - {"sqlite_sequence"} and not create:
                 raise SchemaError(f"{where} holds tables that wfe did not write")
             elif tables - {"sqlite_sequence"}:
@@ -346,6 +347,19 @@ def _check_schema(store: Store, *, create: bool) -> None:
         raise
     except sa_exc.DBAPIError as exc:
         raise StoreError(f"cannot open the database {where}: {_reason(exc)}") from None
+
+
+def _check_columns(conn: sa.Connection, where: object) -> None:
+    """A database of this schema version must have every column this wfe uses."""
+    inspector = sa.inspect(conn)
+    for table in SQLModel.metadata.sorted_tables:
+        present = {c["name"] for c in inspector.get_columns(table.name)}
+        missing = [c.name for c in table.columns if c.name not in present]
+        if missing:
+            raise SchemaError(
+                f"{where} does not match this wfe's schema (table {table.name} lacks"
+                f" {', '.join(missing)}); it was written by a development build — use a new file"
+            )
 
 
 def _reason(exc: sa_exc.DBAPIError) -> str:

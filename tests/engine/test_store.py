@@ -209,3 +209,12 @@ def test_health_reports_size_and_schema(db: store.Store) -> None:
     h = store.health(db)
     assert h.reachable and h.schema_version == store.SCHEMA_VERSION
     assert h.size_bytes and h.size_bytes > 0 and h.free_disk_bytes and h.free_disk_bytes > 0
+
+
+def test_open_store_refuses_a_database_missing_columns(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    store.open_store(url).close()
+    with sqlite3.connect(tmp_path / "old.db") as conn:
+        conn.execute("ALTER TABLE workflow DROP COLUMN last_scheduled_at")
+    with pytest.raises(SchemaError, match=r"table workflow lacks last_scheduled_at\)"):
+        store.open_store(url)
