@@ -65,7 +65,7 @@ Listener = Callable[[Event], None]
 
 _StepKey = tuple[int, str, int]
 
-GATHER = 0.002  # seconds a background flush waits for more changes
+GATHER = 0.005  # seconds a background flush waits for more changes
 
 
 class Recorder:
