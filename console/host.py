@@ -9,13 +9,19 @@ was running are recorded ``cancelled`` before :meth:`EngineHost.stop` returns.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import trio
 
-from engine import executor, store
+from engine import executor, scheduler, store, worker
 from engine.errors import EngineError
+
+
+def executor_room(ex: executor.Executor) -> int:
+    stats = ex.statistics()
+    return max(0, stats.max_concurrent_executions - ex.busy())
 
 
 class EngineHost:
@@ -36,6 +42,7 @@ class EngineHost:
         self._ready = asyncio.Event()
         self._done = asyncio.Event()
         self.running = False
+        self.identity = worker.new_identity(50, kind="console")
 
     # -- lifecycle ----------------------------------------------------------------
 
@@ -63,14 +70,48 @@ class EngineHost:
         await self._done.wait()
 
     async def _main(self) -> None:
-        with self._root:
-            async with executor.open_executor(self.db) as ex, trio.open_nursery() as nursery:
-                self._executor = ex
-                self._nursery = nursery
-                self._token = trio.lowlevel.current_trio_token()
-                ex.add_listener(self._heard)
-                self._ready.set()
-                await trio.sleep_forever()
+        me = self.identity
+        try:
+            await trio.to_thread.run_sync(store.heartbeat, self.db, me)
+            with self._root:
+                async with (
+                    executor.open_executor(self.db, owner=me.id) as ex,
+                    trio.open_nursery() as nursery,
+                ):
+                    self._executor = ex
+                    self._nursery = nursery
+                    self._token = trio.lowlevel.current_trio_token()
+                    ex.add_listener(self._heard)
+                    nursery.start_soon(
+                        lambda: worker.keep_alive(self.db, me, on_lost=self._root.cancel)
+                    )
+                    nursery.start_soon(lambda: scheduler.run(self.db, me.id))
+                    nursery.start_soon(self._run_queued, ex)
+                    self._ready.set()
+                    await trio.sleep_forever()
+        finally:
+            with trio.CancelScope(shield=True), contextlib.suppress(EngineError):
+                await trio.to_thread.run_sync(
+                    lambda: store.heartbeat(self.db, me, stopped=True)
+                )
+
+    async def _run_queued(self, ex: executor.Executor) -> None:
+        """With no worker alive, the console runs what is queued (schedules included)."""
+        while True:
+            await trio.sleep(0.5)
+            try:
+                if await trio.to_thread.run_sync(
+                    lambda: store.live_workers(self.db, lease=worker.LEASE)
+                ):
+                    continue
+                claimed = await trio.to_thread.run_sync(
+                    store.claim, self.db, self.identity.id, executor_room(ex)
+                )
+                for execution_id in claimed:
+                    await ex.start_existing(execution_id, resume=True)
+                    self._on_change()
+            except EngineError:
+                continue
 
     def _finished(self, outcome: Any) -> None:
         self.running = False

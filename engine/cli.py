@@ -436,12 +436,30 @@ def _follow(
         elif event.kind == "step" and event.status == "running" and not quiet:
             click.secho(f"  ▶ {event.step_id}", fg="cyan")
 
+    # This process holds a lease like a worker: if it dies, a worker takes over.
+    me = worker.new_identity(1, kind="run")
+
     async def main_task() -> tuple[int, str, str | None, float | None]:
-        async with executor.open_executor(db, max_parallel_steps=max_parallel_steps) as ex:
+        await trio.to_thread.run_sync(store.heartbeat, db, me)
+        try:
+            return await run_it()
+        finally:
+            with trio.CancelScope(shield=True):
+                await trio.to_thread.run_sync(lambda: store.heartbeat(db, me, stopped=True))
+
+    async def run_it() -> tuple[int, str, str | None, float | None]:
+        async with executor.open_executor(
+            db, max_parallel_steps=max_parallel_steps, owner=me.id
+        ) as ex:
             ex.add_listener(show)
             handle = await start(ex)
             click.secho(f"execution {handle.id} of {name}", bold=True)
             async with trio.open_nursery() as nursery:
+                nursery.start_soon(
+                    lambda: worker.keep_alive(
+                        db, me, on_lost=lambda: ex.cancel(handle.id, "cancelled: lost the store")
+                    )
+                )
 
                 async def on_signal() -> None:
                     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:

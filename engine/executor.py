@@ -327,6 +327,7 @@ class Executor:
         environ: Mapping[str, str],
     ) -> None:
         self.store = db
+        self.owner = recorder.owner
         self._recorder = recorder
         self._nursery = nursery
         self._http = http_client
@@ -373,7 +374,7 @@ class Executor:
         merged = [wf.merge_params(p) for p in params]
         secrets = self._secrets(wf)
         rows = await trio.to_thread.run_sync(
-            store.create_executions, self.store, row, merged, trigger
+            lambda: store.create_executions(self.store, row, merged, trigger, owner=self.owner)
         )
         handles = []
         for execution, values in zip(rows, merged, strict=True):

@@ -143,6 +143,7 @@ class Worker(SQLModel, table=True):
 
     __tablename__ = "worker"
     id: str = Field(primary_key=True, max_length=100)
+    kind: str = Field(default="worker", max_length=16)  # worker, console or run
     host: str = Field(max_length=200)
     pid: int
     concurrency: int
@@ -529,9 +530,14 @@ def create_execution(
 
 
 def create_executions(
-    store: Store, workflow: Workflow, params: Sequence[Mapping[str, Any]], trigger: str = "manual"
+    store: Store,
+    workflow: Workflow,
+    params: Sequence[Mapping[str, Any]],
+    trigger: str = "manual",
+    *,
+    owner: str | None = None,
 ) -> list[Execution]:
-    """Queue executions of one workflow in one transaction."""
+    """Queue executions of one workflow in one transaction (``owner``: already claimed)."""
     now = utcnow()
     with translate_errors(store), store.write_session() as session, session.begin():
         rows = [
@@ -542,6 +548,7 @@ def create_executions(
                 params=dict(p),
                 trigger=trigger,
                 queued_at=now,
+                worker=owner,
             )
             for p in params
         ]
@@ -864,17 +871,16 @@ def heartbeat(store: Store, worker: Worker, *, stopped: bool = False) -> None:
         session.add(row)
 
 
-def live_workers(store: Store, *, lease: float) -> list[Worker]:
-    """Workers whose heartbeat is younger than ``lease`` seconds and that have not stopped."""
+def live_workers(store: Store, *, lease: float, kind: str | None = "worker") -> list[Worker]:
+    """Runners of ``kind`` (any kind: None) whose heartbeat is younger than ``lease`` s."""
     since = utcnow() - timedelta(seconds=lease)
     with translate_errors(store), store.session() as session:
-        return list(
-            session.exec(
-                select(Worker).where(
-                    col(Worker.heartbeat_at) >= since, col(Worker.stopped_at).is_(None)
-                )
-            ).all()
+        query = select(Worker).where(
+            col(Worker.heartbeat_at) >= since, col(Worker.stopped_at).is_(None)
         )
+        if kind is not None:
+            query = query.where(Worker.kind == kind)
+        return list(session.exec(query).all())
 
 
 def take_over(store: Store, worker_id: str, *, lease: float, limit: int) -> list[int]:
@@ -1043,10 +1049,12 @@ def _fence(conn: sa.Connection, batch: Batch) -> set[int]:
     if not ids:
         return set()
     e = _EXEC_TABLE.c
-    owned = set(
-        conn.execute(sa.select(e.id).where(e.id.in_(ids), e.worker == batch.owner)).scalars()
+    # Lost: claimed by someone else since. (Unclaimed ones are nobody else's.)
+    lost = set(
+        conn.execute(
+            sa.select(e.id).where(e.id.in_(ids), e.worker.is_not(None), e.worker != batch.owner)
+        ).scalars()
     )
-    lost = ids - owned
     if lost:
         batch.step_inserts = [r for r in batch.step_inserts if r["execution_id"] not in lost]
         batch.step_updates = [r for r in batch.step_updates if r["execution_id"] not in lost]

@@ -35,12 +35,39 @@ class WorkerOptions:
     prune_every: float = 3600.0
 
 
-def new_identity(concurrency: int) -> store.Worker:
+def new_identity(concurrency: int, kind: str = "worker") -> store.Worker:
+    """Who this process is in the store: workers, consoles and `wfe run` all hold leases."""
     host = socket.gethostname()
     pid = os.getpid()
+    prefix = "" if kind == "worker" else f"{kind}:"
     return store.Worker(
-        id=f"{host}:{pid}:{uuid.uuid4().hex[:6]}", host=host, pid=pid, concurrency=concurrency
+        id=f"{prefix}{host}:{pid}:{uuid.uuid4().hex[:6]}",
+        kind=kind,
+        host=host,
+        pid=pid,
+        concurrency=concurrency,
     )
+
+
+async def keep_alive(
+    db: store.Store,
+    me: store.Worker,
+    *,
+    on_lost: Callable[[], object],
+    interval: float = HEARTBEAT,
+    lease: float = LEASE,
+) -> None:
+    """Heartbeat until cancelled; if the store is out of reach for a lease, ``on_lost``."""
+    last_ok = trio.current_time()
+    while True:
+        await trio.sleep(interval)
+        try:
+            await trio.to_thread.run_sync(store.heartbeat, db, me)
+            last_ok = trio.current_time()
+        except EngineError:
+            if trio.current_time() - last_ok > lease:
+                on_lost()
+                return
 
 
 async def serve(

@@ -353,3 +353,47 @@ def test_a_waiting_approval_survives_a_restart(wfe, tmp_path: Path) -> None:
     finally:
         second.send_signal(signal.SIGTERM)
         second.communicate(timeout=30)
+
+
+def test_a_killed_foreground_run_is_taken_over_by_a_worker(wfe, tmp_path: Path) -> None:
+    effects = tmp_path / "effects"
+    running = tmp_path / "running"
+    f = tmp_path / "two.yaml"
+    f.write_text(
+        f"""name: two
+steps:
+  - id: a
+    run: |
+      echo a >> {effects}
+      if [ ! -e {running} ]; then touch {running}; sleep 60; fi
+  - id: b
+    run: echo b >> {effects}
+"""
+    )
+    wfe("workflow", "add", str(f))
+    run = subprocess.Popen(
+        [sys.executable, "-m", "engine.cli", "run", "two"],
+        env=wfe.env,
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    wait_until(running.exists)
+    run.kill()
+    run.communicate(timeout=10)
+    db = open_db(wfe)
+    (execution,) = store.list_executions(db)[0]
+    assert execution.status == "running" and execution.worker is not None
+    assert execution.worker.startswith("run:")
+    worker = start_worker(wfe, "--lease", "1s")
+    try:
+        wait_until(
+            lambda: store.get_execution(db, execution.id or 0).status == "succeeded", timeout=30
+        )
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        worker.communicate(timeout=30)
+    assert effects.read_text().split() == ["a", "a", "b"]
+    db.close()
+    subprocess.run(["pkill", "-f", f"touch {running}"], check=False)
