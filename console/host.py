@@ -91,9 +91,7 @@ class EngineHost:
                     await trio.sleep_forever()
         finally:
             with trio.CancelScope(shield=True), contextlib.suppress(EngineError):
-                await trio.to_thread.run_sync(
-                    lambda: store.heartbeat(self.db, me, stopped=True)
-                )
+                await trio.to_thread.run_sync(lambda: store.heartbeat(self.db, me, stopped=True))
 
     async def _run_queued(self, ex: executor.Executor) -> None:
         """With no worker alive, the console runs what is queued (schedules included)."""

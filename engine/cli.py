@@ -405,7 +405,10 @@ def run(
             execution = store.create_execution(db, row, given, trigger="detached")
             click.echo(execution.id)
             if not store.live_workers(db, lease=worker.LEASE):
-                click.echo("no worker is running; start one with `wfe worker`", err=True)
+                click.echo(
+                    "no worker is running; `wfe worker` (or an open console) will run it",
+                    err=True,
+                )
             return
 
         _follow(db, lambda ex: ex.start(name, given), name, quiet, max_parallel_steps)
