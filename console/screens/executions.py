@@ -10,6 +10,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, Static
 
 from console import format
+from console.screens import paged
 from console.widgets import tables
 from engine import store
 from engine.errors import EngineError
@@ -17,11 +18,11 @@ from engine.errors import EngineError
 if TYPE_CHECKING:
     from console.app import WorkflowConsole
 
-PAGE = 50
+PAGE = paged.PAGE
 STATUS_CYCLE = (None, *store.EXECUTION_STATUSES)
 
 
-class ExecutionsScreen(Screen[None]):
+class ExecutionsScreen(paged.PagedList, Screen[None]):
     AUTO_FOCUS = "#table"
     BINDINGS = [
         Binding("slash", "filter", "Filter workflow", id="executions.filter"),
@@ -29,12 +30,7 @@ class ExecutionsScreen(Screen[None]):
         Binding("escape", "clear_filter", "Clear filters", id="executions.clear", show=False),
         Binding("c", "cancel", "Cancel", id="executions.cancel"),
         Binding("R", "rerun", "Re-run", id="executions.rerun"),
-        Binding("right_square_bracket", "page(1)", "Next page", id="executions.next_page"),
-        Binding("left_square_bracket", "page(-1)", "Prev page", id="executions.prev_page"),
-        Binding("j", "cursor(1)", "Down", id="executions.down", show=False),
-        Binding("k", "cursor(-1)", "Up", id="executions.up", show=False),
-        Binding("g", "edge(0)", "Top", id="executions.top", show=False),
-        Binding("G", "edge(1)", "Bottom", id="executions.bottom", show=False),
+        *paged.navigation("executions"),
     ]
 
     app: WorkflowConsole
@@ -113,39 +109,17 @@ class ExecutionsScreen(Screen[None]):
         key = tables.selected(self.query_one(DataTable))
         return int(key) if key else None
 
-    def action_filter(self) -> None:
-        box = self.query_one("#filter", Input)
-        box.add_class("visible")
-        box.focus()
-
     def on_input_submitted(self, event: Input.Submitted) -> None:
         self.set_filters(self.status, event.value.strip() or None)
         self.query_one(DataTable).focus()
 
     def action_clear_filter(self) -> None:
-        box = self.query_one("#filter", Input)
-        box.value = ""
-        box.remove_class("visible")
-        self.query_one(DataTable).focus()
+        self.hide_filter()
         self.set_filters(None, None)
 
     def action_cycle_status(self) -> None:
         i = STATUS_CYCLE.index(self.status)
         self.set_filters(STATUS_CYCLE[(i + 1) % len(STATUS_CYCLE)], self.workflow)
-
-    def action_page(self, step: int) -> None:
-        new = self.page_start + step * PAGE
-        if 0 <= new < max(self.total, 1):
-            self.page_start = new
-            self.refresh_data()
-
-    def action_cursor(self, step: int) -> None:
-        table = self.query_one(DataTable)
-        table.move_cursor(row=table.cursor_row + step)
-
-    def action_edge(self, end: int) -> None:
-        table = self.query_one(DataTable)
-        table.move_cursor(row=(table.row_count - 1) if end else 0)
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         if event.row_key.value is not None:

@@ -10,6 +10,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, Static
 
 from console import format
+from console.screens import paged
 from console.widgets import tables
 from console.widgets.confirm_modal import ConfirmModal
 from engine import store
@@ -18,10 +19,10 @@ from engine.errors import EngineError
 if TYPE_CHECKING:
     from console.app import WorkflowConsole
 
-PAGE = 50
+PAGE = paged.PAGE
 
 
-class WorkflowsScreen(Screen[None]):
+class WorkflowsScreen(paged.PagedList, Screen[None]):
     AUTO_FOCUS = "#table"
     BINDINGS = [
         Binding("slash", "filter", "Filter", id="workflows.filter"),
@@ -29,12 +30,7 @@ class WorkflowsScreen(Screen[None]):
         Binding("r", "run", "Run", id="workflows.run"),
         Binding("a", "toggle_active", "Enable/disable", id="workflows.toggle"),
         Binding("ctrl+d", "remove", "Remove", id="workflows.remove"),
-        Binding("right_square_bracket", "page(1)", "Next page", id="workflows.next_page"),
-        Binding("left_square_bracket", "page(-1)", "Prev page", id="workflows.prev_page"),
-        Binding("j", "cursor(1)", "Down", id="workflows.down", show=False),
-        Binding("k", "cursor(-1)", "Up", id="workflows.up", show=False),
-        Binding("g", "edge(0)", "Top", id="workflows.top", show=False),
-        Binding("G", "edge(1)", "Bottom", id="workflows.bottom", show=False),
+        *paged.navigation("workflows"),
     ]
 
     app: WorkflowConsole
@@ -101,11 +97,6 @@ class WorkflowsScreen(Screen[None]):
 
     # -- actions -------------------------------------------------------------------
 
-    def action_filter(self) -> None:
-        box = self.query_one("#filter", Input)
-        box.add_class("visible")
-        box.focus()
-
     def on_input_submitted(self, event: Input.Submitted) -> None:
         self.search = event.value.strip() or None
         self.page_start = 0
@@ -113,26 +104,9 @@ class WorkflowsScreen(Screen[None]):
         self.refresh_data()
 
     def action_clear_filter(self) -> None:
-        box = self.query_one("#filter", Input)
-        box.value = ""
-        box.remove_class("visible")
+        self.hide_filter()
         self.search = None
-        self.query_one(DataTable).focus()
         self.refresh_data()
-
-    def action_page(self, step: int) -> None:
-        new = self.page_start + step * PAGE
-        if 0 <= new < max(self.total, 1):
-            self.page_start = new
-            self.refresh_data()
-
-    def action_cursor(self, step: int) -> None:
-        table = self.query_one(DataTable)
-        table.move_cursor(row=table.cursor_row + step)
-
-    def action_edge(self, end: int) -> None:
-        table = self.query_one(DataTable)
-        table.move_cursor(row=(table.row_count - 1) if end else 0)
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         if event.row_key.value is not None:
