@@ -504,7 +504,14 @@ def rerun(
         if detach:
             click.echo(new.id)
             return
-        _follow(db, lambda ex: ex.start_existing(new.id, resume=True), new.workflow_name, quiet)
+        execution_id = new.id
+
+        async def start(ex: Any) -> Any:
+            # Lease it to this process first, as `wfe run` does its own.
+            await trio.to_thread.run_sync(store.assign, db, execution_id, ex.owner)
+            return await ex.start_existing(execution_id, resume=True)
+
+        _follow(db, start, new.workflow_name, quiet)
 
 
 @main.command()

@@ -883,6 +883,17 @@ def live_workers(store: Store, *, lease: float, kind: str | None = "worker") -> 
         return list(session.exec(query).all())
 
 
+def assign(store: Store, execution_id: int, owner: str | None) -> None:
+    """Lease a queued, unclaimed execution to ``owner`` (the process about to run it)."""
+    e = _EXEC_TABLE.c
+    with translate_errors(store), store.writer.begin() as conn:
+        conn.execute(
+            _EXEC_TABLE.update()
+            .where(e.id == execution_id, e.worker.is_(None), e.status == "queued")
+            .values(worker=owner)
+        )
+
+
 def take_over(store: Store, worker_id: str, *, lease: float, limit: int) -> list[int]:
     """Claim executions whose worker has stopped or gone silent for ``lease`` seconds.
 
