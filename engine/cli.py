@@ -614,6 +614,14 @@ def _decider() -> str:
         return socket.gethostname()
 
 
+def _decide(
+    ctx: click.Context, execution_id: int, step: str, reason: str | None, *, approve: bool
+) -> None:
+    with _store(ctx) as db:
+        store.decide(db, execution_id, step, approve=approve, reason=reason, by=_decider())
+    click.echo(f"{'approved' if approve else 'rejected'} execution {execution_id} step {step}")
+
+
 @main.command()
 @click.argument("execution_id", type=int)
 @click.argument("step")
@@ -621,9 +629,7 @@ def _decider() -> str:
 @click.pass_context
 def approve(ctx: click.Context, execution_id: int, step: str, reason: str | None) -> None:
     """Approve an approval step that is waiting."""
-    with _store(ctx) as db:
-        store.decide(db, execution_id, step, approve=True, reason=reason, by=_decider())
-    click.echo(f"approved execution {execution_id} step {step}")
+    _decide(ctx, execution_id, step, reason, approve=True)
 
 
 @main.command()
@@ -633,9 +639,7 @@ def approve(ctx: click.Context, execution_id: int, step: str, reason: str | None
 @click.pass_context
 def reject(ctx: click.Context, execution_id: int, step: str, reason: str | None) -> None:
     """Reject an approval step that is waiting; the step fails."""
-    with _store(ctx) as db:
-        store.decide(db, execution_id, step, approve=False, reason=reason, by=_decider())
-    click.echo(f"rejected execution {execution_id} step {step}")
+    _decide(ctx, execution_id, step, reason, approve=False)
 
 
 @main.command()

@@ -31,6 +31,10 @@ def wait_until(predicate, timeout: float = 60.0) -> None:
         time.sleep(0.05)
 
 
+def status(wfe, execution_id: int) -> str:
+    return str(json.loads(wfe("executions", "show", str(execution_id), "--json").stdout)["status"])
+
+
 def open_db(wfe) -> store.Store:
     return store.open_store(wfe.env["WFE_DATABASE_URL"])
 
@@ -72,12 +76,7 @@ def test_detach_queues_and_a_worker_runs_it(wfe, tmp_path: Path) -> None:
     assert "no worker is running" in proc.stderr
     worker = start_worker(wfe)
     try:
-        wait_until(
-            lambda: (
-                json.loads(wfe("executions", "show", str(execution_id), "--json").stdout)["status"]
-                == "succeeded"
-            )
-        )
+        wait_until(lambda: status(wfe, execution_id) == "succeeded")
     finally:
         worker.send_signal(signal.SIGINT)
         worker.communicate(timeout=30)
@@ -116,10 +115,7 @@ def test_cancel_reaches_the_worker(wfe, tmp_path: Path) -> None:
         asked = time.monotonic()
         assert "cancel requested" in wfe("cancel", str(execution_id)).stdout
         wait_until(
-            lambda: (
-                json.loads(wfe("executions", "show", str(execution_id), "--json").stdout)["status"]
-                == "cancelled"
-            ),
+            lambda: status(wfe, execution_id) == "cancelled",
             timeout=10,
         )
         assert time.monotonic() - asked < 2 + 1.5  # within two seconds, plus a CLI start-up
@@ -297,21 +293,11 @@ def test_approval_decided_from_a_second_process_while_the_worker_waits(wfe, tmp_
             )
         )
         assert wfe("approve", str(execution_id), "gate", "--reason", "looks good").returncode == 0
-        wait_until(
-            lambda: (
-                json.loads(wfe("executions", "show", str(execution_id), "--json").stdout)["status"]
-                == "succeeded"
-            )
-        )
+        wait_until(lambda: status(wfe, execution_id) == "succeeded")
         proc = wfe("approve", str(execution_id), "gate")
         assert proc.returncode == 1 and "was already approved" in proc.stderr
         assert wfe("reject", str(other), "gate", "--reason", "not today").returncode == 0
-        wait_until(
-            lambda: (
-                json.loads(wfe("executions", "show", str(other), "--json").stdout)["status"]
-                == "failed"
-            )
-        )
+        wait_until(lambda: status(wfe, other) == "failed")
     finally:
         worker.send_signal(signal.SIGTERM)
         worker.communicate(timeout=30)
@@ -345,10 +331,7 @@ def test_a_waiting_approval_survives_a_restart(wfe, tmp_path: Path) -> None:
     second = start_worker(wfe, "--lease", "1s")
     try:
         wait_until(
-            lambda: (
-                json.loads(wfe("executions", "show", str(execution_id), "--json").stdout)["status"]
-                == "succeeded"
-            ),
+            lambda: status(wfe, execution_id) == "succeeded",
             timeout=30,
         )
     finally:
