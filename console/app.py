@@ -27,7 +27,7 @@ from console.widgets.command_modal import CommandModal
 from console.widgets.confirm_modal import ConfirmModal
 from console.widgets.help_modal import HelpModal
 from console.widgets.params_modal import ParamsModal
-from engine import bench, definition, scheduler, store, worker
+from engine import bench, definition, scheduler, store
 from engine.errors import EngineError
 
 STYLESHEET = str(resources.files("themes").joinpath("console.tcss"))
@@ -201,7 +201,7 @@ class WorkflowConsole(App[int]):
                 else:
                     self.call_later(self.notify, f"Started execution {result} of {name}")
 
-            if not self.config.run_in_console and store.live_workers(self.db, lease=worker.LEASE):
+            if not self.config.run_in_console and store.live_workers(self.db):
                 # Workers are alive: they run it, and it outlives this console.
                 try:
                     queued = store.create_execution(self.db, row, values, trigger="console")

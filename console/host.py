@@ -98,9 +98,7 @@ class EngineHost:
         while True:
             await trio.sleep(0.5)
             try:
-                if await trio.to_thread.run_sync(
-                    lambda: store.live_workers(self.db, lease=worker.LEASE)
-                ):
+                if await trio.to_thread.run_sync(lambda: store.live_workers(self.db)):
                     continue
                 claimed = await trio.to_thread.run_sync(
                     store.claim, self.db, self.identity.id, executor_room(ex)

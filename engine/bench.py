@@ -570,7 +570,7 @@ def workers(*, samples: int = 30, executions: int = 500) -> list[Result]:
         row = store.get_workflow(db, "one")
         procs = [_start_worker(url, 8)]
         try:
-            _wait(lambda: bool(store.live_workers(db, lease=15)))
+            _wait(lambda: bool(store.live_workers(db)))
             latencies = []
             for _ in range(samples):
                 queued = store.create_execution(db, row, {}, trigger="detached")
@@ -582,7 +582,7 @@ def workers(*, samples: int = 30, executions: int = 500) -> list[Result]:
                 assert began is not None
                 latencies.append((began - queued.queued_at).total_seconds() * 1000)
             procs.append(_start_worker(url, 8))
-            _wait(lambda: len(store.live_workers(db, lease=15)) == 2)
+            _wait(lambda: len(store.live_workers(db)) == 2)
             start = time.perf_counter()
             store.create_executions(db, row, [{}] * executions, trigger="detached")
             _wait(lambda: store.stats(db).succeeded == samples + executions, timeout=300)

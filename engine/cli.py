@@ -404,7 +404,7 @@ def run(
                 )
             execution = store.create_execution(db, row, given, trigger="detached")
             click.echo(execution.id)
-            if not store.live_workers(db, lease=worker.LEASE):
+            if not store.live_workers(db):
                 click.echo(
                     "no worker is running; `wfe worker` (or an open console) will run it",
                     err=True,
@@ -554,7 +554,7 @@ def prune(ctx: click.Context, older_than: str) -> None:
     "--lease",
     default=f"{worker.LEASE:g}s",
     show_default=True,
-    help="A worker silent this long is taken for dead.",
+    help="If this worker stays silent this long, others take its executions over.",
 )
 @click.option(
     "--retention",

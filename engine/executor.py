@@ -13,6 +13,7 @@ import collections
 import functools
 import math
 import os
+import socket
 import sys
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
@@ -24,6 +25,9 @@ import trio
 
 from engine import definition, expressions, steps, store
 from engine.errors import EngineError, InvalidParams, StepError, StepTimeout, StoreError
+from engine.steps import shell
+
+HOST = socket.gethostname()
 
 # ---------------------------------------------------------------------------
 # Events and statistics
@@ -231,6 +235,9 @@ class _Run:
     # On a take-over: each step's last recorded attempt (status, attempt, output).
     prior: dict[str, tuple[str, int, Any]] = field(default_factory=dict)
     prior_started: dict[str, Any] = field(default_factory=dict)
+    # Where the shells of steps that were running when the previous owner died run:
+    # step id -> (host, process group id)
+    prior_process: dict[str, tuple[str | None, int | None]] = field(default_factory=dict)
 
     def mask(self, text: str) -> str:
         for value in self.secrets.values():
@@ -414,6 +421,11 @@ class Executor:
             )
             run.prior = {r.step_id: (r.status, r.attempt, r.output) for r in runs}
             run.prior_started = {r.step_id: r.started_at for r in runs}
+            run.prior_process = {
+                r.step_id: (r.host, r.pid)
+                for r in runs
+                if r.pid is not None and r.status not in _SETTLED
+            }
             run.log_seq = await trio.to_thread.run_sync(
                 store.last_log_seq, self.store, execution_id
             )
@@ -614,6 +626,8 @@ class Executor:
                         "exit_code": None,
                         "output": None,
                         "error": f"execution {run.status.replace('_', ' ')}",
+                        "host": None,
+                        "pid": None,
                     }
                 )
 
@@ -631,6 +645,7 @@ class Executor:
         environ = self._step_environ(run)
         ready = list(plan.roots)
         if run.prior:
+            await self._end_orphans(run)
             ready = self._restore(run, plan, context, waiting)
 
         async with trio.open_nursery() as nursery:
@@ -650,6 +665,30 @@ class Executor:
 
             for root in ready:
                 nursery.start_soon(follow, root)
+
+    async def _end_orphans(self, run: _Run) -> None:
+        """End the shell processes the dead owner left running, before their steps rerun."""
+        for step_id, (host, pgid) in run.prior_process.items():
+            attempt = run.prior[step_id][1]
+            if pgid is None:
+                continue
+            if host != HOST:
+                self._log(
+                    run,
+                    step_id,
+                    f"attempt {attempt} ran on {host} as process group {pgid} when its runner"
+                    " stopped responding; it may still be running there",
+                    "system",
+                )
+                continue
+            token = f"{run.id}/{step_id}/{attempt}"
+            if await shell.end_orphans(pgid, token, self._kill_grace):
+                self._log(
+                    run,
+                    step_id,
+                    f"ended process group {pgid}, left running by attempt {attempt}'s runner",
+                    "system",
+                )
 
     def _restore(
         self, run: _Run, plan: _Plan, context: dict[str, Any], waiting: dict[str, int]
@@ -676,6 +715,8 @@ class Executor:
                         "exit_code": None,
                         "output": None,
                         "error": "its runner stopped responding; taken over",
+                        "host": run.prior_process.get(step_id, (None, None))[0],
+                        "pid": run.prior_process.get(step_id, (None, None))[1],
                     },
                     in_db=True,
                 )
@@ -717,6 +758,8 @@ class Executor:
             "exit_code": None,
             "output": None,
             "error": None,
+            "host": None,
+            "pid": None,
         }
         run.results[step_id] = row
 
@@ -735,6 +778,10 @@ class Executor:
                     text=error,
                 )
             rec.step(dict(row), event)
+
+        def started(pgid: int) -> None:
+            row["host"], row["pid"] = HOST, pgid
+            record(row["status"])
 
         def conclude(status: str, error: str | None = None) -> None:
             """A step that ends without running: skipped, or failed by its condition."""
@@ -790,6 +837,7 @@ class Executor:
                     duration_ms=None,
                     exit_code=None,
                     output=None,
+                    pid=None,
                 )
                 if not instant:
                     record("waiting" if kind == "approval" else "running")
@@ -804,6 +852,8 @@ class Executor:
                     db=self.store,
                     workflow_name=run.workflow.name,
                     idle=functools.partial(self._idle, run),
+                    attempt=attempt,
+                    started=started,
                 )
                 error = None
                 try:

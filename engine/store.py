@@ -29,7 +29,8 @@ from sqlmodel import JSON, Field, Index, Session, SQLModel, col, func, select
 
 from engine.errors import NotFound, SchemaError, StoreError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # engine/migrations/versions holds one revision per version
+DEFAULT_LEASE = 15.0  # seconds a runner's heartbeat holds its executions
 
 EXECUTION_STATUSES = ("queued", "running", "succeeded", "failed", "cancelled", "timed_out")
 STEP_STATUSES = (
@@ -124,6 +125,10 @@ class StepRun(SQLModel, table=True):
     exit_code: int | None = None
     output: Any = Field(default=None, sa_type=JSON, nullable=True)
     error: str | None = None
+    # Where a shell step's process group runs, so that whoever takes the execution over
+    # from a dead runner can end what the dead runner left behind.
+    host: str | None = Field(default=None, max_length=200)
+    pid: int | None = None
 
 
 class LogLine(SQLModel, table=True):
@@ -149,6 +154,9 @@ class Worker(SQLModel, table=True):
     concurrency: int
     started_at: datetime = Field(default_factory=utcnow)
     heartbeat_at: datetime = Field(default_factory=utcnow)
+    # Its heartbeat plus its own lease: until then nobody takes its work, whatever lease
+    # the others run with.
+    expires_at: datetime = Field(default_factory=utcnow)
     stopped_at: datetime | None = None
 
 
@@ -317,6 +325,10 @@ def _check_schema(store: Store, *, create: bool) -> None:
     where = store.path or _safe(store.url)
     try:
         with store.writer.begin() as conn:
+            if not store.is_sqlite:
+                # Two processes opening an older store at once: one upgrades, the other
+                # waits and finds it done. (On SQLite, BEGIN IMMEDIATE is that lock.)
+                conn.execute(sa.text("SELECT pg_advisory_xact_lock(7265100)"))
             tables = set(sa.inspect(conn).get_table_names())
             if "wfe_meta" in tables:
                 row = conn.execute(
@@ -330,7 +342,8 @@ def _check_schema(store: Store, *, create: bool) -> None:
                         f"{where} was written by a newer WorkflowEngine (schema {version};"
                         f" this one knows up to {SCHEMA_VERSION}); upgrade wfe to use it"
                     )
-                SQLModel.metadata.create_all(conn)
+                if version < SCHEMA_VERSION:
+                    _upgrade(conn, where, version)
                 _check_columns(conn, where)
             elif tables - {"sqlite_sequence"} and not create:
                 raise SchemaError(f"{where} holds tables that wfe did not write")
@@ -348,6 +361,23 @@ def _check_schema(store: Store, *, create: bool) -> None:
         raise
     except sa_exc.DBAPIError as exc:
         raise StoreError(f"cannot open the database {where}: {_reason(exc)}") from None
+
+
+def _upgrade(conn: sa.Connection, where: object, version: int) -> None:
+    """Migrate an older store to this schema, in the caller's transaction: whole or not at all."""
+    from engine import migrations
+
+    try:
+        migrations.upgrade(conn, version, SCHEMA_VERSION)
+    except Exception as exc:  # the database's or Alembic's: either way nothing was changed
+        reason = _reason(exc) if isinstance(exc, sa_exc.DBAPIError) else str(exc)
+        raise SchemaError(
+            f"{where} cannot be upgraded from schema {version} to {SCHEMA_VERSION}"
+            f" ({reason}); it was left as it was"
+        ) from None
+    conn.execute(
+        sa.update(Meta).where(col(Meta.key) == "schema_version").values(value=str(SCHEMA_VERSION))
+    )
 
 
 def _check_columns(conn: sa.Connection, where: object) -> None:
@@ -859,24 +889,26 @@ def prune(store: Store, *, older_than: float, batch: int = 1000) -> int:
 # ---------------------------------------------------------------------------
 
 
-def heartbeat(store: Store, worker: Worker, *, stopped: bool = False) -> None:
-    """Record that ``worker`` is alive (or, with ``stopped``, that it has stopped)."""
+def heartbeat(
+    store: Store, worker: Worker, *, lease: float = DEFAULT_LEASE, stopped: bool = False
+) -> None:
+    """Record that ``worker`` is alive for ``lease`` more seconds (or has ``stopped``)."""
     now = utcnow()
     with translate_errors(store), store.write_session() as session, session.begin():
         row = session.get(Worker, worker.id)
         if row is None:
             row = Worker.model_validate(worker.model_dump())
         row.heartbeat_at = now
+        row.expires_at = now + timedelta(seconds=lease)
         row.stopped_at = now if stopped else None
         session.add(row)
 
 
-def live_workers(store: Store, *, lease: float, kind: str | None = "worker") -> list[Worker]:
-    """Runners of ``kind`` (any kind: None) whose heartbeat is younger than ``lease`` s."""
-    since = utcnow() - timedelta(seconds=lease)
+def live_workers(store: Store, *, kind: str | None = "worker") -> list[Worker]:
+    """Runners of ``kind`` (any kind: None) whose lease has not expired."""
     with translate_errors(store), store.session() as session:
         query = select(Worker).where(
-            col(Worker.heartbeat_at) >= since, col(Worker.stopped_at).is_(None)
+            col(Worker.expires_at) >= utcnow(), col(Worker.stopped_at).is_(None)
         )
         if kind is not None:
             query = query.where(Worker.kind == kind)
@@ -894,17 +926,19 @@ def assign(store: Store, execution_id: int, owner: str | None) -> None:
         )
 
 
-def take_over(store: Store, worker_id: str, *, lease: float, limit: int) -> list[int]:
-    """Claim executions whose worker has stopped or gone silent for ``lease`` seconds.
+def take_over(store: Store, worker_id: str, *, limit: int) -> list[int]:
+    """Claim executions whose runner has stopped or let its lease expire.
+
+    Each runner's lease is its own (recorded with each heartbeat), so a taker started
+    with a shorter lease never takes work from a runner that is merely slower to beat.
 
     They are resumed by the new owner; from this commit on, the old owner's writes to
     them are fenced off (see :func:`write_batch`).
     """
     if limit <= 0:
         return []
-    stale = utcnow() - timedelta(seconds=lease)
     e, w = _EXEC_TABLE.c, Worker.__table__.c  # type: ignore[attr-defined]
-    alive = sa.select(w.id).where(w.heartbeat_at >= stale, w.stopped_at.is_(None))
+    alive = sa.select(w.id).where(w.expires_at >= utcnow(), w.stopped_at.is_(None))
     with translate_errors(store), store.writer.begin() as conn:
         ids = list(
             conn.execute(
@@ -1027,6 +1061,8 @@ _STEP_FIELDS = (
     "exit_code",
     "output",
     "error",
+    "host",
+    "pid",
 )
 _STEP_UPDATE = (
     _STEP_TABLE.update()
@@ -1130,6 +1166,8 @@ def _step_values(r: Mapping[str, Any]) -> tuple[Any, ...]:
         r["exit_code"],
         _sqlite_json(r["output"]),
         r["error"],
+        r["host"],
+        r["pid"],
     )
 
 

@@ -21,7 +21,7 @@ from engine import executor, scheduler, store
 from engine.errors import EngineError
 
 HEARTBEAT = 2.0  # seconds between heartbeats
-LEASE = 15.0  # a worker silent for this long is taken for dead
+LEASE = store.DEFAULT_LEASE  # a runner silent for this long is taken for dead
 
 
 @dataclass(frozen=True)
@@ -62,7 +62,7 @@ async def keep_alive(
     while True:
         await trio.sleep(interval)
         try:
-            await trio.to_thread.run_sync(store.heartbeat, db, me)
+            await trio.to_thread.run_sync(lambda: store.heartbeat(db, me, lease=lease))
             last_ok = trio.current_time()
         except EngineError:
             if trio.current_time() - last_ok > lease:
@@ -80,7 +80,7 @@ async def serve(
     """Claim and run executions until stopped; the number of executions it ran."""
     me = new_identity(options.concurrency)
     stop = stop or trio.Event()
-    await trio.to_thread.run_sync(store.heartbeat, db, me)
+    await trio.to_thread.run_sync(lambda: store.heartbeat(db, me, lease=options.lease))
     say(f"worker {me.id} started (concurrency {options.concurrency})")
     active: dict[int, executor.ExecutionHandle] = {}
     ran = 0
@@ -97,7 +97,9 @@ async def serve(
             while True:
                 await trio.sleep(options.heartbeat_interval)
                 try:
-                    await trio.to_thread.run_sync(store.heartbeat, db, me)
+                    await trio.to_thread.run_sync(
+                        lambda: store.heartbeat(db, me, lease=options.lease)
+                    )
                     last_ok = trio.current_time()
                 except EngineError as exc:
                     if trio.current_time() - last_ok > options.lease:
@@ -113,9 +115,7 @@ async def serve(
         async def adopt() -> None:
             """Take over what dead workers left behind, while there is room."""
             room = options.concurrency - ex.busy()
-            ids = await trio.to_thread.run_sync(
-                lambda: store.take_over(db, me.id, lease=options.lease, limit=room)
-            )
+            ids = await trio.to_thread.run_sync(lambda: store.take_over(db, me.id, limit=room))
             nonlocal ran
             for execution_id in ids:
                 say(f"taking over execution {execution_id}")

@@ -9,7 +9,7 @@ from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
-from engine import store, worker
+from engine import store
 
 if TYPE_CHECKING:
     from console.app import WorkflowConsole
@@ -55,7 +55,7 @@ class HealthScreen(Screen[None]):
                 f" {s.max_parallel_steps} steps per execution\n"
                 f"  {s.steps_done:,} steps done, {s.steps_per_second:,.0f} steps/s\n"
             )
-        workers = store.live_workers(self.app.db, lease=worker.LEASE)
+        workers = store.live_workers(self.app.db)
         now = self.app.clock()
         if workers:
             text += f"\n[b]Workers[/b] ({len(workers)} alive; new executions go to them)\n"

@@ -35,6 +35,14 @@ class StepContext:
     db: Any = None  # the store, for steps that wait on it (approval)
     workflow_name: str = ""
     idle: Callable[[], AbstractAsyncContextManager[None]] | None = None
+    attempt: int = 1
+    # A step that starts a process group says so: it is recorded on the step run.
+    started: Callable[[int], None] = lambda pgid: None
+
+    @property
+    def token(self) -> str:
+        """``WFE_STEP_RUN``'s value in a shell step's environment: which attempt it is."""
+        return f"{self.execution_id}/{self.step_id}/{self.attempt}"
 
     def render(self, value: Any) -> Any:
         """Render templates inside ``value`` (strings, lists and mappings)."""

@@ -8,6 +8,11 @@ The child runs in a new session (its own process group). When the step is cancel
 times out the whole group gets SIGTERM, then SIGKILL after a grace period; when the
 command ends, anything it left behind in its group gets the same, so no child outlives
 its step.
+
+Its environment carries ``WFE_STEP_RUN`` (execution/step/attempt), and the group's id is
+recorded on the step run: when its runner dies (kill -9), whoever takes the execution
+over on the same host ends the group — checking first, through ``/proc``, that the group
+still holds a process of that attempt, so a reused id is never signalled.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import shutil
 import signal
 import subprocess
 from collections.abc import Iterator
+from pathlib import Path
 
 import trio
 
@@ -26,6 +32,7 @@ from engine.definition import Step
 from engine.errors import StepError
 from engine.steps.context import OUTPUT_CAP, Outcome, StepContext, cap_text
 
+TOKEN = "WFE_STEP_RUN"
 MAX_LOG_LINES = 20_000
 MAX_LINE = 16 * 1024
 
@@ -99,6 +106,7 @@ async def execute(ctx: StepContext, step: Step) -> Outcome:
         )
     for key, value in step.env.items():
         env[key] = ctx.render_text(value)
+    env[TOKEN] = ctx.token
 
     try:
         proc = await trio.lowlevel.open_process(
@@ -141,6 +149,7 @@ async def execute(ctx: StepContext, step: Step) -> Outcome:
             take(stream, pending.decode(errors="replace"))
 
     pgid = proc.pid
+    ctx.started(pgid)
     try:
         async with trio.open_nursery() as nursery:
             assert proc.stdout is not None and proc.stderr is not None
@@ -203,3 +212,42 @@ async def _close(proc: trio.Process) -> None:
         if stream is not None:
             with trio.CancelScope(shield=True):
                 await stream.aclose()
+
+
+def _holds(pgid: int, token: str | None = None, proc: Path = Path("/proc")) -> bool:
+    """Whether process group ``pgid`` has a live member (started for ``token``, if given).
+
+    Reads ``/proc`` (Linux); zombies, which only wait for their parent to reap them, do
+    not count.
+    """
+    wanted = f"{TOKEN}={token}".encode()
+    try:
+        entries = os.listdir(proc)
+    except OSError:
+        return False  # no /proc: nothing can be checked, so nothing is signalled
+    for name in entries:
+        if not name.isdigit():
+            continue
+        try:
+            stat = (proc / name / "stat").read_bytes()
+            # After the command name in parentheses: state, ppid, pgrp, ...
+            state, _ppid, pgrp = stat[stat.rindex(b")") + 2 :].split()[:3]
+            if int(pgrp) != pgid or state in (b"Z", b"X"):
+                continue
+            if token is None or wanted in (proc / name / "environ").read_bytes().split(b"\0"):
+                return True
+        except (OSError, ValueError):
+            continue  # gone meanwhile, or not ours to read
+    return False
+
+
+async def end_orphans(pgid: int, token: str, grace: float) -> bool:
+    """End the process group a dead runner left for attempt ``token``; True if there was one."""
+    if not _holds(pgid, token):
+        return False
+    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 1.0)):
+        _signal_group(pgid, sig)
+        with trio.move_on_after(wait):
+            while _holds(pgid):  # noqa: ASYNC110 - no event tells when a group is gone
+                await trio.sleep(0.05)
+    return True

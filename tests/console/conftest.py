@@ -18,7 +18,9 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 
 def fixed_health(db: store.Store) -> store.Health:
-    return store.Health("sqlite:////data/workflow-engine.db", True, 1, 1_234_567, 80_000_000_000)
+    return store.Health(
+        "sqlite:////data/workflow-engine.db", True, store.SCHEMA_VERSION, 1_234_567, 80_000_000_000
+    )
 
 
 def seed(db: store.Store) -> None:

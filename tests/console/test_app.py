@@ -32,10 +32,15 @@ def drive(app: WorkflowConsole, scenario: Scenario, size: tuple[int, int] = (120
     async def main() -> None:
         async with app.run_test(size=size) as pilot:
             await pilot.pause()
-            await scenario(app, pilot)
-            if app.is_running:
-                await pilot.press("q")
-                await pilot.pause()
+            try:
+                await scenario(app, pilot)
+                if app.is_running:
+                    await pilot.press("q")
+                    await pilot.pause()
+            finally:
+                # A failed scenario must not leave trio running on a closed loop (the
+                # next test would hang).
+                await app.host.stop()
 
     asyncio.run(main())
 
@@ -436,7 +441,7 @@ def test_health_screen_shows_store_executor_and_memory(seeded: store.Store, make
         await pilot.press("4")
         await pilot.pause(1.2)
         text = " ".join(str(w.render()) for w in app.screen.query(Static))
-        assert "schema 1" in text and "1.2 MB" in text
+        assert f"schema {store.SCHEMA_VERSION}" in text and "1.2 MB" in text
         assert "limits: 50 executions, 16 steps per execution" in text
         assert "memory 42.0 MB" in text
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from engine import store
 from tests.conftest import REPO
 
 EXAMPLES = REPO / "examples"
@@ -269,7 +270,7 @@ def test_lists_paginate(wfe, tmp_path: Path) -> None:
 
 def test_health_and_database_file_mode(wfe, tmp_path: Path) -> None:
     health = json.loads(wfe("health", "--json").stdout)
-    assert health["reachable"] is True and health["schema_version"] == 1
+    assert health["reachable"] is True and health["schema_version"] == store.SCHEMA_VERSION
     assert health["process_rss_bytes"] > 0 and health["free_disk_bytes"] > 0
     assert os.stat(tmp_path / "cli.db").st_mode & 0o777 == 0o600
 

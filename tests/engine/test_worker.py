@@ -151,6 +151,7 @@ steps:
     first.communicate(timeout=10)
     db = open_db(wfe)
     assert store.get_execution(db, execution_id).status in ("queued", "running")
+    assert scripts_running(running) != ""  # its shell outlived it
     second = start_worker(wfe, "--lease", "1s")
     try:
         wait_until(lambda: store.get_execution(db, execution_id).status == "succeeded", timeout=30)
@@ -170,8 +171,41 @@ steps:
     abandoned = store.step_runs(db, execution_id)[1]
     assert abandoned.error == "its runner stopped responding; taken over"
     assert abandoned.started_at is not None and abandoned.finished_at is not None
+    assert abandoned.pid is not None and abandoned.host is not None
+    # The dead worker's shell (still sleeping) was ended before b ran again.
+    log = wfe("logs", str(execution_id)).stdout
+    assert f"ended process group {abandoned.pid}, left running by attempt 1's runner" in log
+    assert scripts_running(running) == ""
     db.close()
-    subprocess.run(["pkill", "-f", f"touch {running}"], check=False)  # the dead worker's orphan
+
+
+def scripts_running(marker: Path) -> str:
+    """The pids of processes running a step script that mentions ``marker``."""
+    found = subprocess.run(["pgrep", "-f", f"touch {marker}"], capture_output=True, text=True)
+    return found.stdout.strip()
+
+
+def test_a_short_lease_never_takes_work_from_a_runner_with_a_longer_one(wfe) -> None:
+    db = open_db(wfe)
+    wf = definition.parse("name: w\nsteps:\n  - {id: a, log: x}\n")
+    store.save_workflows(db, [(wf, None)])
+    (execution,) = store.create_executions(db, store.get_workflow(db, "w"), [{}])
+    slow = store.Worker(id="slow", host="h", pid=1, concurrency=1)
+    store.heartbeat(db, slow, lease=60)
+    assert store.claim(db, "slow", 1) == [execution.id]
+    with db.writer.begin() as conn:  # its last beat was 10 s ago: well within its lease
+        conn.exec_driver_sql(
+            "UPDATE worker SET heartbeat_at = datetime('now', '-10 seconds') WHERE id = 'slow'"
+        )
+    assert store.take_over(db, "quick", limit=10) == []
+    assert [w.id for w in store.live_workers(db)] == ["slow"]
+    with db.writer.begin() as conn:  # now its lease has run out
+        conn.exec_driver_sql(
+            "UPDATE worker SET expires_at = datetime('now', '-1 seconds') WHERE id = 'slow'"
+        )
+    assert store.take_over(db, "quick", limit=10) == [execution.id]
+    assert store.live_workers(db) == []
+    db.close()
 
 
 def test_a_worker_that_lost_its_lease_cannot_overwrite_the_new_owner(wfe, tmp_path: Path) -> None:
@@ -380,5 +414,5 @@ steps:
         worker.send_signal(signal.SIGTERM)
         worker.communicate(timeout=30)
     assert effects.read_text().split() == ["a", "a", "b"]
+    assert scripts_running(running) == ""  # the killed run's shell was ended by the worker
     db.close()
-    subprocess.run(["pkill", "-f", f"touch {running}"], check=False)
