@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable
 from datetime import datetime
 from functools import partial
@@ -9,13 +10,14 @@ from importlib import resources
 from typing import ClassVar
 from zoneinfo import ZoneInfo
 
+from textual import events
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import Static
 
 from console import config as settings
-from console import palettes
+from console import palettes, pauses
 from console.host import EngineHost
 from console.screens.dashboard import DashboardScreen
 from console.screens.execution_detail import ExecutionDetailScreen
@@ -70,6 +72,7 @@ class WorkflowConsole(App[int]):
         self.embedded_executor = embedded_executor
         self.config = config if config is not None else settings.load()
         self.host = EngineHost(db, on_change=self._engine_changed, on_crash=self._engine_crashed)
+        self.collector = pauses.CollectWhenIdle()
         for theme in palettes.load_themes():
             self.register_theme(theme)
         self.theme = (
@@ -84,8 +87,28 @@ class WorkflowConsole(App[int]):
         if self.embedded_executor:
             self.host.start()
         self.switch_mode("dashboard")
+        self.call_after_refresh(self.collector.start)
+        self.set_interval(1.0, self.collector.tick)
         if self.config.problem:
             self.notify(self.config.problem, severity="warning")
+
+    async def on_event(self, event: events.Event) -> None:
+        if isinstance(event, events.InputEvent):
+            self.collector.last_input = time.monotonic()
+        await super().on_event(event)
+
+    def on_unmount(self) -> None:
+        self.collector.stop()
+
+    def delay_update(self, delay: float = 0.05) -> None:
+        """Hold the screen back only briefly on a view switch.
+
+        Textual holds output for 50 ms on every mode switch to mask the new screen being
+        built: the whole of a key press's latency. Our views are built once and come back
+        drawn (their styles and rows kept, see ``console.screens.base``), so one frame
+        (about 16 ms) hides the rest.
+        """
+        super().delay_update(min(delay, 1 / 60))
 
     def watch_theme(self, theme: str) -> None:
         if theme != self.config.theme:

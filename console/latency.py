@@ -20,6 +20,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from engine import definition, store
 
@@ -44,7 +45,7 @@ def _wait_for(text: str, timeout: float = 10.0) -> float:
     return time.perf_counter() - start
 
 
-def measure(steps: int, presses: int) -> dict[str, float]:
+def measure(steps: int, presses: int) -> dict[str, Any]:
     if shutil.which("tmux") is None:
         raise SystemExit("tmux is needed: apt-get install tmux")
     with tempfile.TemporaryDirectory(prefix="wfe-latency-") as tmp:
@@ -86,8 +87,10 @@ def measure(steps: int, presses: int) -> dict[str, float]:
         finally:
             _tmux("kill-session", "-t", SESSION)
             db.close()
+    in_order = list(times)
     times.sort()
     return {
+        "times_ms": in_order,
         "p50_ms": statistics.median(times),
         "p99_ms": times[min(len(times) - 1, int(len(times) * 0.99))],
         "max_ms": times[-1],
@@ -100,8 +103,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m console.latency")
     parser.add_argument("--steps", type=int, default=10_000)
     parser.add_argument("--presses", type=int, default=40)
+    parser.add_argument("--raw", action="store_true", help="also print each press's time, in order")
     args = parser.parse_args()
     r = measure(args.steps, args.presses)
+    if args.raw:
+        print(" ".join(f"{t:.0f}" for t in r["times_ms"]))
     state = "still running" if r["running_at_end"] else "finished before the last press"
     print(
         f"key press -> effect shown, while a {args.steps:,}-step workflow runs ({state}):"

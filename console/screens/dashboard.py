@@ -10,12 +10,13 @@ from typing import TYPE_CHECKING, Any
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Sparkline, Static
+from textual.widgets import DataTable, Sparkline, Static
 
 from console import format
+from console.screens.base import View
 from console.widgets import tables
 from console.widgets.confirm_modal import ConfirmModal
+from console.widgets.key_bar import KeyBar
 from console.widgets.stat_panel import StatPanel
 from engine import definition, store
 from engine.errors import EngineError
@@ -26,7 +27,7 @@ if TYPE_CHECKING:
 PANEL_REFRESH = 1.0
 
 
-class DashboardScreen(Screen[None]):
+class DashboardScreen(View):
     AUTO_FOCUS = "#recent"
     BINDINGS = [
         Binding("i", "import_examples", "Import examples", id="dashboard.import"),
@@ -62,7 +63,7 @@ class DashboardScreen(Screen[None]):
         yield DataTable(id="recent", cursor_type="row", zebra_stripes=True)
         yield Static("Workflows", classes="hint")
         yield DataTable(id="workflows", cursor_type="row", zebra_stripes=True)
-        yield Footer()
+        yield KeyBar()
 
     def on_mount(self) -> None:
         recent = self.query_one("#recent", DataTable)

@@ -13,11 +13,12 @@ from typing import TYPE_CHECKING
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Input, RichLog, Static
+from textual.widgets import DataTable, Input, RichLog, Static
 
 from console import format
+from console.screens.base import View
 from console.widgets import tables
+from console.widgets.key_bar import KeyBar
 from engine import definition, store
 from engine.errors import EngineError, NotFound
 
@@ -29,7 +30,7 @@ LOG_BATCH = 2000
 LOG_INTERVAL = 0.1  # at most ten writes a second
 
 
-class ExecutionDetailScreen(Screen[None]):
+class ExecutionDetailScreen(View):
     AUTO_FOCUS = "#steps"
     BINDINGS = [
         Binding("escape", "back", "Back / clear", id="execution.back"),
@@ -69,7 +70,7 @@ class ExecutionDetailScreen(Screen[None]):
         yield Input(placeholder="search the log; Enter finds, Esc clears", id="filter")
         yield RichLog(id="log", max_lines=LOG_BUFFER, wrap=False, auto_scroll=True, markup=False)
         yield Static("", classes="hint", id="log-state")
-        yield Footer()
+        yield KeyBar()
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)

@@ -6,12 +6,13 @@ from typing import TYPE_CHECKING
 
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Input, Static
+from textual.widgets import DataTable, Input, Static
 
 from console import format
 from console.screens import paged
+from console.screens.base import View
 from console.widgets import tables
+from console.widgets.key_bar import KeyBar
 from engine import store
 from engine.errors import EngineError
 
@@ -22,7 +23,7 @@ PAGE = paged.PAGE
 STATUS_CYCLE = (None, *store.EXECUTION_STATUSES)
 
 
-class ExecutionsScreen(paged.PagedList, Screen[None]):
+class ExecutionsScreen(paged.PagedList, View):
     AUTO_FOCUS = "#table"
     BINDINGS = [
         Binding("slash", "filter", "Filter workflow", id="executions.filter"),
@@ -47,7 +48,7 @@ class ExecutionsScreen(paged.PagedList, Screen[None]):
         yield Input(placeholder="workflow name; Enter applies, Esc clears", id="filter")
         yield DataTable(id="table", cursor_type="row", zebra_stripes=True)
         yield Static("", classes="hint", id="pager")
-        yield Footer()
+        yield KeyBar()
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)

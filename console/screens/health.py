@@ -6,9 +6,10 @@ from typing import TYPE_CHECKING
 
 from textual.app import ComposeResult
 from textual.containers import VerticalScroll
-from textual.screen import Screen
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 
+from console.screens.base import View
+from console.widgets.key_bar import KeyBar
 from engine import store
 
 if TYPE_CHECKING:
@@ -19,7 +20,7 @@ def _size(n: int | None) -> str:
     return "-" if n is None else f"{n / 1e6:,.1f} MB"
 
 
-class HealthScreen(Screen[None]):
+class HealthScreen(View):
     app: WorkflowConsole
 
     def compose(self) -> ComposeResult:
@@ -28,7 +29,7 @@ class HealthScreen(Screen[None]):
             yield Static(id="health-store")
             yield Static(id="health-executor")
             yield Static(id="health-process")
-        yield Footer()
+        yield KeyBar()
 
     def on_mount(self) -> None:
         self.refresh_data()

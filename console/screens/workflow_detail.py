@@ -8,11 +8,12 @@ from rich.syntax import Syntax
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
-from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Static
+from textual.widgets import DataTable, Static
 
 from console import format
+from console.screens.base import View
 from console.widgets import tables
+from console.widgets.key_bar import KeyBar
 from engine import store
 from engine.errors import EngineError, NotFound
 
@@ -20,7 +21,7 @@ if TYPE_CHECKING:
     from console.app import WorkflowConsole
 
 
-class WorkflowDetailScreen(Screen[None]):
+class WorkflowDetailScreen(View):
     AUTO_FOCUS = "#runs"
     BINDINGS = [
         Binding("escape", "back", "Back", id="workflow.back"),
@@ -42,7 +43,7 @@ class WorkflowDetailScreen(Screen[None]):
             yield Static(id="source")
         yield Static("Recent executions", classes="hint")
         yield DataTable(id="runs", cursor_type="row", zebra_stripes=True)
-        yield Footer()
+        yield KeyBar()
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)

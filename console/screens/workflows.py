@@ -6,13 +6,14 @@ from typing import TYPE_CHECKING
 
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Input, Static
+from textual.widgets import DataTable, Input, Static
 
 from console import format
 from console.screens import paged
+from console.screens.base import View
 from console.widgets import tables
 from console.widgets.confirm_modal import ConfirmModal
+from console.widgets.key_bar import KeyBar
 from engine import store
 from engine.errors import EngineError
 
@@ -22,7 +23,7 @@ if TYPE_CHECKING:
 PAGE = paged.PAGE
 
 
-class WorkflowsScreen(paged.PagedList, Screen[None]):
+class WorkflowsScreen(paged.PagedList, View):
     AUTO_FOCUS = "#table"
     BINDINGS = [
         Binding("slash", "filter", "Filter", id="workflows.filter"),
@@ -46,7 +47,7 @@ class WorkflowsScreen(paged.PagedList, Screen[None]):
         yield Input(placeholder="filter by name; Enter applies, Esc clears", id="filter")
         yield DataTable(id="table", cursor_type="row", zebra_stripes=True)
         yield Static("", classes="hint", id="pager")
-        yield Footer()
+        yield KeyBar()
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)

@@ -160,6 +160,27 @@ def test_theme_choice_is_remembered(seeded: store.Store, make_app, tmp_path: Pat
     assert saved["theme"] == "wfe-ansi"
 
 
+def test_a_theme_change_reaches_views_seen_before_and_after(seeded: store.Store, make_app) -> None:
+    """Views come back without restyling (for speed): a new theme must still reach them."""
+
+    async def scenario(app: WorkflowConsole, pilot: Pilot[Any]) -> None:
+        await pilot.press("2")  # the workflows view exists, under the dark theme
+        await pilot.pause()
+        dark = app.screen.styles.background
+        await pilot.press("1")
+        await pilot.pause()
+        app.theme = "wfe-light"
+        await pilot.pause()
+        light = app.screen.styles.background
+        assert light != dark
+        for key in "234":  # seen before, then two never seen
+            await pilot.press(key)
+            await pilot.pause()
+            assert app.screen.styles.background == light, key
+
+    drive(make_app(seeded, embedded=False), scenario)
+
+
 # -- workflows --------------------------------------------------------------------------
 
 
