@@ -642,6 +642,70 @@ def step_runs(store: Store, execution_id: int, *, latest_only: bool = False) -> 
     return list(rows)
 
 
+@dataclass(frozen=True)
+class StepWindow:
+    """A page of an execution's steps, and where the whole execution stands."""
+
+    runs: list[StepRun]  # the last attempt of each step in the page, in file order
+    counts: dict[str, int]  # steps by status (their last attempt), over the execution
+    first_active: int | None  # position of the first step running or waiting, if any
+
+
+def step_window(store: Store, execution_id: int, *, start: int, limit: int) -> StepWindow:
+    """Steps at positions ``start`` to ``start + limit``, with the execution's tallies.
+
+    Three indexed queries however many steps the execution has: a console showing a
+    10,000-step execution reads a page, not the lot.
+    """
+    with translate_errors(store), store.engine.connect() as conn:
+        s = _STEP_TABLE.c
+        later = _STEP_TABLE.alias("later")
+        last_attempt = ~sa.exists().where(
+            later.c.execution_id == s.execution_id,
+            later.c.step_id == s.step_id,
+            later.c.attempt > s.attempt,
+        )
+        counts = {
+            status: int(n)
+            for status, n in conn.execute(
+                sa.select(s.status, func.count())
+                .where(s.execution_id == execution_id, last_attempt)
+                .group_by(s.status)
+            )
+        }
+        first_active = conn.execute(
+            sa.select(func.min(s.position)).where(
+                s.execution_id == execution_id, s.status.in_(("running", "waiting"))
+            )
+        ).scalar_one_or_none()
+    with translate_errors(store), store.session() as session:
+        rows = session.exec(
+            select(StepRun)
+            .where(
+                StepRun.execution_id == execution_id,
+                col(StepRun.position) >= start,
+                col(StepRun.position) < start + limit,
+            )
+            .order_by(col(StepRun.position), col(StepRun.attempt))
+        ).all()
+    last: dict[str, StepRun] = {}
+    for r in rows:
+        last[r.step_id] = r
+    return StepWindow(list(last.values()), counts, first_active)
+
+
+def log_tail(store: Store, execution_id: int, *, limit: int) -> list[LogLine]:
+    """The last ``limit`` lines of an execution's log, in order."""
+    with translate_errors(store), store.session() as session:
+        rows = session.exec(
+            select(LogLine)
+            .where(LogLine.execution_id == execution_id)
+            .order_by(col(LogLine.seq).desc())
+            .limit(limit)
+        ).all()
+    return list(reversed(rows))
+
+
 def log_lines(
     store: Store,
     execution_id: int,

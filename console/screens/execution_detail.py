@@ -1,8 +1,10 @@
 """One execution: its steps and its live log.
 
-The log is read from the store in batches (at most ten a second) into a bounded buffer;
-it follows new lines (``f``), wraps (``w``), searches (``/``, ``n``/``N``) and can show only
-the matching lines (``m``). Selecting a step narrows the log to it.
+The steps show a page at a time (``[``/``]``; while following, the page of the step that
+runs), read from the store a page at a time, so a 10,000-step execution opens as fast as
+a small one. The log is read in batches (at most ten a second) into a bounded buffer of
+its last lines; it follows new lines (``f``), wraps (``w``), searches (``/``, ``n``/``N``)
+and can show only the matching lines (``m``). Selecting a step narrows the log to it.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import DataTable, Input, RichLog, Static
+from textual.worker import Worker, WorkerState
 
 from console import format
 from console.screens.base import View
@@ -26,14 +29,18 @@ if TYPE_CHECKING:
     from console.app import WorkflowConsole
 
 LOG_BUFFER = 5000
-LOG_BATCH = 2000
+LOG_OPEN = 1000  # lines shown on opening: the last ones (about 50 ms to draw)
+LOG_BATCH = 200  # lines written per tick, 2,000 a second; a log faster than that skips ahead
 LOG_INTERVAL = 0.1  # at most ten writes a second
+STEP_PAGE = 100
+# (workflow, version, digest) -> its step ids in file order
+STEP_ORDERS: dict[tuple[str, int, str], list[str]] = {}
 
 
 class ExecutionDetailScreen(View):
     AUTO_FOCUS = "#steps"
     BINDINGS = [
-        Binding("escape", "back", "Back / clear", id="execution.back"),
+        Binding("escape,backspace", "back", "Back / clear", id="execution.back"),
         Binding("f", "toggle_follow", "Follow", id="execution.follow"),
         Binding("w", "toggle_wrap", "Wrap", id="execution.wrap"),
         Binding("slash", "search", "Search", id="execution.search"),
@@ -42,6 +49,8 @@ class ExecutionDetailScreen(View):
         Binding("m", "toggle_matching", "Only matches", id="execution.matching"),
         Binding("c", "cancel", "Cancel", id="execution.cancel"),
         Binding("R", "rerun", "Re-run", id="execution.rerun"),
+        Binding("right_square_bracket", "page(1)", "Next steps", id="execution.next_page"),
+        Binding("left_square_bracket", "page(-1)", "Prev steps", id="execution.prev_page"),
         Binding("tab", "app.focus_next", "Switch pane", id="execution.focus", show=False),
         Binding("j", "cursor(1)", "Down", id="execution.down", show=False),
         Binding("k", "cursor(-1)", "Up", id="execution.up", show=False),
@@ -63,6 +72,8 @@ class ExecutionDetailScreen(View):
         self.match_index = -1
         self.is_over = False
         self.step_order: list[str] | None = None
+        self.steps_start = 0
+        self.steps_shown = False
 
     def compose(self) -> ComposeResult:
         yield Static(f"Execution {self.execution_id}", classes="title", id="heading")
@@ -77,20 +88,22 @@ class ExecutionDetailScreen(View):
         for key in ("step", "status", "attempt", "started", "duration", "exit", "error"):
             table.add_column(key, key=key)
         self.refresh_steps()
-        self.pull_log()
+        self.run_worker(self._read_step_order, name="step-order", thread=True)
+        # The steps show first; the log's last lines (tens of ms to lay out) a frame later.
+        self.call_after_refresh(self.pull_log)
         self.set_interval(0.5, self.refresh_steps)
         self.set_interval(LOG_INTERVAL, self.pull_log)
         self.show_state()
 
     # -- data --------------------------------------------------------------------------
 
-    def refresh_steps(self) -> None:
-        if not self.is_current or (self.is_over and self.query_one(DataTable).row_count):
+    def refresh_steps(self, *, force: bool = False) -> None:
+        if not self.is_current or (self.is_over and self.steps_shown and not force):
             return  # out of sight, or finished and shown
         db = self.app.db
         try:
             e = store.get_execution(db, self.execution_id)
-            runs = store.step_runs(db, self.execution_id, latest_only=True)
+            window = self._step_window()
         except NotFound:
             self.notify(f"Execution {self.execution_id} no longer exists")
             self.app.pop_screen()
@@ -98,26 +111,37 @@ class ExecutionDetailScreen(View):
         except EngineError as exc:
             self.notify(str(exc), severity="error")
             return
+        if self.follow and window.first_active is not None and not force:
+            page_start = window.first_active // STEP_PAGE * STEP_PAGE
+            if page_start != self.steps_start:
+                self.steps_start = page_start
+                try:
+                    window = self._step_window()
+                except EngineError:
+                    return
         v = self.app.theme_variables
         self.is_over = e.status in store.FINISHED
         heading = f"Execution {e.id}  {e.workflow_name} v{e.version}  "
+        total = len(self.step_order or ()) or sum(window.counts.values())
+        tally = ", ".join(
+            f"{n:,} {status.replace('_', ' ')}" for status, n in sorted(window.counts.items())
+        )
+        where = ""
+        if total > STEP_PAGE:
+            end = min(total, self.steps_start + STEP_PAGE)
+            where = f"  steps {self.steps_start + 1:,}-{end:,} of {total:,} ([ ])"
         self.query_one("#heading", Static).update(
             Text(heading)
             + format.status(e.status, v)
             + Text(f"  {format.duration(e.duration_ms)}")
             + (Text(f"  {e.error}", style="bold") if e.error else Text(""))
+            + Text(f"{where}  {tally}", style="dim")
         )
-        rows = {r.step_id: r for r in runs}
-        if self.step_order is None:
-            # Steps that have not started yet come from the definition, read once.
-            self.step_order = []
-            try:
-                wf = store.get_workflow(db, e.workflow_name)
-                if wf.version == e.version:
-                    self.step_order = [s.id for s in definition.parse(wf.definition, wf.name).steps]
-            except EngineError:
-                pass
-        order = self.step_order or list(rows)
+        rows = {r.step_id: r for r in window.runs}
+        if self.step_order:
+            order = self.step_order[self.steps_start : self.steps_start + STEP_PAGE]
+        else:  # not read yet, or the workflow changed since: what was recorded
+            order = list(rows)
         now = self.app.clock()
         table_rows = []
         for step_id in order:
@@ -142,23 +166,71 @@ class ExecutionDetailScreen(View):
                 )
             )
         tables.sync(self.query_one(DataTable), table_rows)
+        self.steps_shown = True
+
+    def _step_window(self) -> store.StepWindow:
+        return store.step_window(
+            self.app.db, self.execution_id, start=self.steps_start, limit=STEP_PAGE
+        )
+
+    def _read_step_order(self) -> list[str]:
+        """The steps in file order, from the definition the execution ran.
+
+        Parsing a 10,000-step definition takes most of a second: it is done on a thread,
+        once per workflow version for the whole console, while the recorded steps show.
+        """
+        db = self.app.db
+        try:
+            e = store.get_execution(db, self.execution_id)
+            wf = store.get_workflow(db, e.workflow_name)
+            if wf.version != e.version:
+                return []
+            key = (wf.name, wf.version, wf.digest)
+            if key not in STEP_ORDERS:
+                STEP_ORDERS[key] = [s.id for s in definition.parse(wf.definition, wf.name).steps]
+            return STEP_ORDERS[key]
+        except EngineError:
+            return []
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.worker.name == "step-order" and event.state == WorkerState.SUCCESS:
+            self.step_order = event.worker.result
+            self.refresh_steps(force=True)
 
     def pull_log(self) -> None:
+        db = self.app.db
+        fresh: list[tuple[int, str | None, str, str]] = []
         try:
-            new = store.log_lines(
-                self.app.db, self.execution_id, after_seq=self.after_seq, limit=LOG_BATCH
-            )
+            if self.after_seq == 0:
+                # Opening: the last lines, not the whole log from its first line.
+                new = store.log_tail(db, self.execution_id, limit=LOG_OPEN)
+                if new and new[0].seq > 1:
+                    fresh.append(self._skipped(new[0].seq, new[0].seq - 1))
+            else:
+                new = store.log_lines(
+                    db, self.execution_id, after_seq=self.after_seq, limit=LOG_BATCH
+                )
+                if len(new) == LOG_BATCH and store.last_log_seq(db, self.execution_id) > (
+                    new[-1].seq + LOG_BATCH
+                ):
+                    # More arrives than can be drawn: skip to the newest lines.
+                    new = store.log_tail(db, self.execution_id, limit=LOG_BATCH)
+                    fresh.append(self._skipped(new[0].seq, new[0].seq - self.after_seq - 1))
         except EngineError:
             return
         if not new:
             return
         self.after_seq = new[-1].seq
-        fresh = [(line.seq, line.step_id, line.stream, line.text) for line in new]
+        fresh.extend((line.seq, line.step_id, line.stream, line.text) for line in new)
         self.buffer.extend(fresh)
-        log = self.query_one(RichLog)
-        for entry in fresh:
-            if self.shows(entry):
-                log.write(self.format_line(entry), scroll_end=self.follow)
+        shown = [self.format_line(entry) for entry in fresh if self.shows(entry)]
+        if shown:
+            # One write for the batch: Rich lays it out once, not line by line.
+            self.query_one(RichLog).write(Text("\n").join(shown), scroll_end=self.follow)
+
+    def _skipped(self, seq: int, n: int) -> tuple[int, str | None, str, str]:
+        text = f"[{n:,} lines not shown here; wfe logs {self.execution_id} prints them all]"
+        return (seq, None, "system", text)
 
     def shows(self, entry: tuple[int, str | None, str, str]) -> bool:
         if self.step_filter is not None and entry[1] != self.step_filter:
@@ -183,9 +255,9 @@ class ExecutionDetailScreen(View):
     def redraw_log(self) -> None:
         log = self.query_one(RichLog)
         log.clear()
-        for entry in self.buffer:
-            if self.shows(entry):
-                log.write(self.format_line(entry), scroll_end=self.follow)
+        shown = [self.format_line(entry) for entry in self.buffer if self.shows(entry)]
+        if shown:
+            log.write(Text("\n").join(shown), scroll_end=self.follow)
         self.show_state()
 
     def show_state(self) -> None:
@@ -286,6 +358,16 @@ class ExecutionDetailScreen(View):
 
     def action_cancel(self) -> None:
         self.app.ask_and_cancel(self.execution_id)
+
+    def action_page(self, direction: int) -> None:
+        total = len(self.step_order or [])
+        start = self.steps_start + direction * STEP_PAGE
+        if start < 0 or start >= total:
+            return
+        self.steps_start = start
+        if self.follow:  # reading another page: stop jumping to the running step
+            self.action_toggle_follow()
+        self.refresh_steps(force=True)
 
     def action_rerun(self) -> None:
         self.app.rerun(self.execution_id)

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 class WorkflowDetailScreen(View):
     AUTO_FOCUS = "#runs"
     BINDINGS = [
-        Binding("escape", "back", "Back", id="workflow.back"),
+        Binding("escape,backspace", "back", "Back", id="workflow.back"),
         Binding("r", "run", "Run", id="workflow.run"),
         Binding("a", "toggle_active", "Enable/disable", id="workflow.toggle"),
         Binding("tab", "app.focus_next", "Switch pane", id="workflow.focus", show=False),

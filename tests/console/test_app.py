@@ -456,6 +456,60 @@ def test_execution_detail_log_bindings(seeded: store.Store, make_app) -> None:
     drive(make_app(seeded, embedded=False), scenario)
 
 
+def test_a_big_execution_opens_a_page_of_steps_and_the_tail_of_its_log(
+    db: store.Store, make_app
+) -> None:
+    import trio
+
+    from console.screens import execution_detail
+    from engine import executor
+    from tests.conftest import add
+
+    steps = "".join(
+        f"  - {{id: s{i:03}, run: 'for n in 1 2 3 4 5 6; do echo {i}-$n; done'}}\n"
+        for i in range(250)
+    )
+    add(db, f"name: big\nsteps:\n{steps}")
+
+    async def run_it() -> None:
+        async with executor.open_executor(db) as ex:
+            await (await ex.start("big")).wait()
+
+    trio.run(run_it)  # 250 steps, 1,500 log lines
+    (execution,), _ = store.list_executions(db)
+
+    async def scenario(app: WorkflowConsole, pilot: Pilot[Any]) -> None:
+        screen = ExecutionDetailScreen(execution.id or 0)
+        await app.push_screen(screen)
+        await wait_for(pilot, lambda: screen.step_order is not None and screen.after_seq > 0)
+        await pilot.pause()
+        table = screen.query_one("#steps", DataTable)
+        heading = str(screen.query_one("#heading", Static).render())
+        assert "steps 1-100 of 250" in heading and "250 succeeded" in heading
+        assert table.row_count == 100 and rows(table)[0][0] == "s000"
+        await pilot.press("right_square_bracket")
+        await pilot.pause()
+        assert rows(table)[0][0] == "s100" and rows(table)[-1][0] == "s199"
+        assert "steps 101-200 of 250" in str(screen.query_one("#heading", Static).render())
+        await pilot.press("right_square_bracket", "right_square_bracket")  # the last page stays
+        await pilot.pause()
+        assert table.row_count == 50 and rows(table)[0][0] == "s200"
+        await pilot.press("left_square_bracket")
+        await pilot.pause()
+        assert rows(table)[0][0] == "s100"
+        # The log opens on its last lines and says where the rest is.
+        log = screen.query_one(RichLog)
+        shown = [strip.text for strip in log.lines]
+        assert len(shown) == execution_detail.LOG_OPEN + 1
+        assert f"[500 lines not shown here; wfe logs {execution.id} prints them all]" in shown[0]
+        assert shown[-1].endswith("249-6")
+        await pilot.press("backspace")
+        await pilot.pause()
+        assert not isinstance(app.screen, ExecutionDetailScreen)
+
+    drive(make_app(db, embedded=False), scenario)
+
+
 def test_health_screen_shows_store_executor_and_memory(seeded: store.Store, make_app) -> None:
     async def scenario(app: WorkflowConsole, pilot: Pilot[Any]) -> None:
         await app.host.wait_ready()
