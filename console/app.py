@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Iterable
 from datetime import datetime
@@ -64,7 +65,11 @@ class WorkflowConsole(App[int]):
         config: settings.Config | None = None,
         embedded_executor: bool = True,
     ) -> None:
-        super().__init__()
+        # NO_COLOR (no-color.org): no colour at all, not Textual's default of greys. The
+        # terminal's own colours (the ANSI theme) are then dropped by Textual's NoColor
+        # filter, and what colour showed is shown by text style (the cursor reversed).
+        self.colourless = "NO_COLOR" in os.environ
+        super().__init__(ansi_color=True if self.colourless else None)
         self.db = db
         self.clock = clock
         self.memory = memory
@@ -76,10 +81,14 @@ class WorkflowConsole(App[int]):
         for theme in palettes.load_themes():
             self.register_theme(theme)
         self.theme = (
-            self.config.theme
+            "wfe-ansi"
+            if self.colourless
+            else self.config.theme
             if self.config.theme in self.available_themes
             else settings.DEFAULT_THEME
         )
+        if self.colourless:
+            self.add_class("-no-color")
         if self.config.keys:
             self.set_keymap(self.config.keys)
 
@@ -111,7 +120,7 @@ class WorkflowConsole(App[int]):
         super().delay_update(min(delay, 1 / 60))
 
     def watch_theme(self, theme: str) -> None:
-        if theme != self.config.theme:
+        if theme != self.config.theme and not self.colourless:
             self.config.theme = theme
             settings.save(self.config)
 

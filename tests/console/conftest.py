@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -12,6 +13,10 @@ import pytest
 from console import config as console_config
 from console.app import WorkflowConsole
 from engine import definition, store
+
+# A developer's own NO_COLOR must not change what the tests draw (Rich reads it when a
+# console is made, some of them at import); test_terminal sets it where it is the subject.
+os.environ.pop("NO_COLOR", None)
 
 NOW = datetime(2026, 11, 27, 12, 0, 0, tzinfo=UTC)
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
