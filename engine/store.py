@@ -694,15 +694,15 @@ def step_window(store: Store, execution_id: int, *, start: int, limit: int) -> S
     return StepWindow(list(last.values()), counts, first_active)
 
 
-def log_tail(store: Store, execution_id: int, *, limit: int) -> list[LogLine]:
-    """The last ``limit`` lines of an execution's log, in order."""
+def log_tail(
+    store: Store, execution_id: int, *, limit: int, before_seq: int | None = None
+) -> list[LogLine]:
+    """The last ``limit`` lines of an execution's log (before ``before_seq``), in order."""
     with translate_errors(store), store.session() as session:
-        rows = session.exec(
-            select(LogLine)
-            .where(LogLine.execution_id == execution_id)
-            .order_by(col(LogLine.seq).desc())
-            .limit(limit)
-        ).all()
+        query = select(LogLine).where(LogLine.execution_id == execution_id)
+        if before_seq is not None:
+            query = query.where(col(LogLine.seq) < before_seq)
+        rows = session.exec(query.order_by(col(LogLine.seq).desc()).limit(limit)).all()
     return list(reversed(rows))
 
 

@@ -33,6 +33,7 @@ LOG_OPEN = 1000  # lines shown on opening: the last ones (about 50 ms to draw)
 LOG_BATCH = 200  # lines written per tick, 2,000 a second; a log faster than that skips ahead
 LOG_INTERVAL = 0.1  # at most ten writes a second
 STEP_PAGE = 100
+SKIPPED = "skipped"  # the stream of the line that says lines are not shown
 # (workflow, version, digest) -> its step ids in file order
 STEP_ORDERS: dict[tuple[str, int, str], list[str]] = {}
 
@@ -74,6 +75,8 @@ class ExecutionDetailScreen(View):
         self.step_order: list[str] | None = None
         self.steps_start = 0
         self.steps_shown = False
+        self.earliest_seq = 0  # the first log line held; earlier ones load on `g`
+        self.reading_back = False  # earlier lines shown: new ones wait until `f`
 
     def compose(self) -> ComposeResult:
         yield Static(f"Execution {self.execution_id}", classes="title", id="heading")
@@ -198,12 +201,16 @@ class ExecutionDetailScreen(View):
             self.refresh_steps(force=True)
 
     def pull_log(self) -> None:
+        if self.reading_back:
+            return
         db = self.app.db
         fresh: list[tuple[int, str | None, str, str]] = []
         try:
             if self.after_seq == 0:
                 # Opening: the last lines, not the whole log from its first line.
                 new = store.log_tail(db, self.execution_id, limit=LOG_OPEN)
+                if new:
+                    self.earliest_seq = new[0].seq
                 if new and new[0].seq > 1:
                     fresh.append(self._skipped(new[0].seq, new[0].seq - 1))
             else:
@@ -229,8 +236,37 @@ class ExecutionDetailScreen(View):
             self.query_one(RichLog).write(Text("\n").join(shown), scroll_end=self.follow)
 
     def _skipped(self, seq: int, n: int) -> tuple[int, str | None, str, str]:
-        text = f"[{n:,} lines not shown here; wfe logs {self.execution_id} prints them all]"
-        return (seq, None, "system", text)
+        text = f"[{n:,} lines not shown here: g on the log loads earlier ones;"
+        text += f" wfe logs {self.execution_id} prints them all]"
+        return (seq, None, SKIPPED, text)
+
+    def load_earlier(self) -> None:
+        """The log's previous lines, in place of the newest (the buffer stays bounded)."""
+        if self.earliest_seq <= 1:
+            return
+        try:
+            lines = store.log_tail(
+                self.app.db, self.execution_id, limit=LOG_OPEN, before_seq=self.earliest_seq
+            )
+        except EngineError as exc:
+            self.notify(str(exc), severity="error")
+            return
+        if not lines:
+            return
+        self.earliest_seq = lines[0].seq
+        entries: list[tuple[int, str | None, str, str]] = []
+        if lines[0].seq > 1:
+            entries.append(self._skipped(lines[0].seq, lines[0].seq - 1))
+        entries.extend((line.seq, line.step_id, line.stream, line.text) for line in lines)
+        held = [e for e in self.buffer if e[2] != SKIPPED]
+        entries.extend(held[: LOG_BUFFER - len(entries)])
+        self.buffer = deque(entries, maxlen=LOG_BUFFER)
+        self.reading_back = True
+        if self.follow:
+            self.follow = False
+            self.query_one(RichLog).auto_scroll = False
+        self.redraw_log()
+        self.query_one(RichLog).scroll_home(animate=False)
 
     def shows(self, entry: tuple[int, str | None, str, str]) -> bool:
         if self.step_filter is not None and entry[1] != self.step_filter:
@@ -245,7 +281,7 @@ class ExecutionDetailScreen(View):
         style = ""
         if stream == "stderr":
             style = format.rich_colour(v.get("error", "red"))
-        elif stream == "system":
+        elif stream in ("system", SKIPPED):
             style = "dim"
         line = Text(f"{(step_id or '-'):<12} ", style="dim") + Text(text, style=style)
         if self.pattern:
@@ -306,6 +342,9 @@ class ExecutionDetailScreen(View):
 
     def action_edge(self, end: int) -> None:
         if isinstance(self.focused, RichLog):
+            if not end and self.focused.scroll_y == 0 and self.earliest_seq > 1:
+                self.load_earlier()  # at the top already: go further back
+                return
             (self.focused.scroll_end if end else self.focused.scroll_home)(animate=False)
             return
         table = self.query_one(DataTable)
@@ -315,7 +354,14 @@ class ExecutionDetailScreen(View):
         self.follow = not self.follow
         log = self.query_one(RichLog)
         log.auto_scroll = self.follow
-        if self.follow:
+        if self.follow and self.reading_back:
+            # Back to the newest lines: reopen on the tail.
+            self.reading_back = False
+            self.after_seq = 0
+            self.buffer.clear()
+            log.clear()
+            self.pull_log()
+        elif self.follow:
             log.scroll_end(animate=False)
         self.show_state()
 

@@ -501,8 +501,20 @@ def test_a_big_execution_opens_a_page_of_steps_and_the_tail_of_its_log(
         log = screen.query_one(RichLog)
         shown = [strip.text for strip in log.lines]
         assert len(shown) == execution_detail.LOG_OPEN + 1
-        assert f"[500 lines not shown here; wfe logs {execution.id} prints them all]" in shown[0]
+        assert "[500 lines not shown here: g on the log loads earlier ones;" in shown[0]
         assert shown[-1].endswith("249-6")
+        # g at the top of the log loads the earlier lines; f goes back to the newest.
+        log.focus()
+        await pilot.press("g", "g")
+        await pilot.pause()
+        shown = [strip.text for strip in log.lines]
+        assert len(shown) == 1500 and shown[0].endswith("0-1") and shown[-1].endswith("249-6")
+        assert screen.follow is False
+        await pilot.press("f")
+        await pilot.pause()
+        shown = [strip.text for strip in log.lines]
+        assert len(shown) == execution_detail.LOG_OPEN + 1 and shown[-1].endswith("249-6")
+        screen.query_one(DataTable).focus()
         await pilot.press("backspace")
         await pilot.pause()
         assert not isinstance(app.screen, ExecutionDetailScreen)
