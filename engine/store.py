@@ -1125,8 +1125,6 @@ _STEP_FIELDS = (
     "exit_code",
     "output",
     "error",
-    "host",
-    "pid",
 )
 _STEP_UPDATE = (
     _STEP_TABLE.update()
@@ -1230,8 +1228,6 @@ def _step_values(r: Mapping[str, Any]) -> tuple[Any, ...]:
         r["exit_code"],
         _sqlite_json(r["output"]),
         r["error"],
-        r["host"],
-        r["pid"],
     )
 
 
@@ -1278,9 +1274,36 @@ def _write_sqlite(conn: sa.Connection, batch: Batch) -> None:
                     for r in batch.logs
                 ],
             )
+        processes = _processes(batch)
+        if processes:
+            cursor.executemany(_SQLITE_PROCESS_UPDATE, processes)
     finally:
         cursor.close()
     _write_executions(conn, batch)
+
+
+# Where a shell step's process group runs: only shell steps have one, so it is written
+# apart, and the rows of every other step carry nothing more.
+_SQLITE_PROCESS_UPDATE = (
+    "UPDATE step_run SET host = ?, pid = ? WHERE execution_id = ? AND step_id = ? AND attempt = ?"
+)
+_PROCESS_UPDATE = (
+    _STEP_TABLE.update()
+    .where(
+        _STEP_TABLE.c.execution_id == sa.bindparam("k_execution_id"),
+        _STEP_TABLE.c.step_id == sa.bindparam("k_step_id"),
+        _STEP_TABLE.c.attempt == sa.bindparam("k_attempt"),
+    )
+    .values(host=sa.bindparam("p_host"), pid=sa.bindparam("p_pid"))
+)
+
+
+def _processes(batch: Batch) -> list[tuple[Any, ...]]:
+    return [
+        (r["host"], r["pid"], r["execution_id"], r["step_id"], r["attempt"])
+        for r in (*batch.step_inserts, *batch.step_updates)
+        if r.get("pid") is not None
+    ]
 
 
 def _write_core(conn: sa.Connection, batch: Batch) -> None:
@@ -1301,6 +1324,21 @@ def _write_core(conn: sa.Connection, batch: Batch) -> None:
         )
     if batch.logs:
         conn.execute(_LOG_TABLE.insert(), batch.logs)
+    processes = _processes(batch)
+    if processes:
+        conn.execute(
+            _PROCESS_UPDATE,
+            [
+                dict(
+                    zip(
+                        ("p_host", "p_pid", "k_execution_id", "k_step_id", "k_attempt"),
+                        p,
+                        strict=True,
+                    )
+                )
+                for p in processes
+            ],
+        )
     _write_executions(conn, batch)
 
 
