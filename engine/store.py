@@ -123,7 +123,7 @@ class StepRun(SQLModel, table=True):
     finished_at: datetime | None = None
     duration_ms: float | None = None
     exit_code: int | None = None
-    output: Any = Field(default=None, sa_type=JSON, nullable=True)
+    output: Any = Field(default=None, sa_type=JSON(none_as_null=True), nullable=True)
     error: str | None = None
     # Where a shell step's process group runs, so that whoever takes the execution over
     # from a dead runner can end what the dead runner left behind.
@@ -1126,15 +1126,12 @@ _STEP_FIELDS = (
     "output",
     "error",
 )
-_STEP_UPDATE = (
-    _STEP_TABLE.update()
-    .where(
-        _STEP_TABLE.c.execution_id == sa.bindparam("k_execution_id"),
-        _STEP_TABLE.c.step_id == sa.bindparam("k_step_id"),
-        _STEP_TABLE.c.attempt == sa.bindparam("k_attempt"),
-    )
-    .values({f: sa.bindparam(f) for f in _STEP_FIELDS})
+_ONE_STEP_RUN = _STEP_TABLE.update().where(
+    _STEP_TABLE.c.execution_id == sa.bindparam("k_execution_id"),
+    _STEP_TABLE.c.step_id == sa.bindparam("k_step_id"),
+    _STEP_TABLE.c.attempt == sa.bindparam("k_attempt"),
 )
+_STEP_UPDATE = _ONE_STEP_RUN.values({f: sa.bindparam(f) for f in _STEP_FIELDS})
 
 
 def write_batch(store: Store, batch: Batch) -> set[int]:
@@ -1287,15 +1284,7 @@ def _write_sqlite(conn: sa.Connection, batch: Batch) -> None:
 _SQLITE_PROCESS_UPDATE = (
     "UPDATE step_run SET host = ?, pid = ? WHERE execution_id = ? AND step_id = ? AND attempt = ?"
 )
-_PROCESS_UPDATE = (
-    _STEP_TABLE.update()
-    .where(
-        _STEP_TABLE.c.execution_id == sa.bindparam("k_execution_id"),
-        _STEP_TABLE.c.step_id == sa.bindparam("k_step_id"),
-        _STEP_TABLE.c.attempt == sa.bindparam("k_attempt"),
-    )
-    .values(host=sa.bindparam("p_host"), pid=sa.bindparam("p_pid"))
-)
+_PROCESS_UPDATE = _ONE_STEP_RUN.values(host=sa.bindparam("p_host"), pid=sa.bindparam("p_pid"))
 
 
 def _processes(batch: Batch) -> list[tuple[Any, ...]]:

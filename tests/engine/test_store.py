@@ -4,11 +4,12 @@ import os
 import sqlite3
 import stat
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
 
-from engine import store
+from engine import definition, store
 from engine.errors import NotFound, SchemaError, StoreError
 from tests.conftest import add
 
@@ -281,3 +282,59 @@ def test_open_store_refuses_a_database_missing_columns(tmp_path: Path) -> None:
         conn.execute("ALTER TABLE workflow DROP COLUMN last_scheduled_at")
     with pytest.raises(SchemaError, match=r"table workflow lacks last_scheduled_at\)"):
         store.open_store(url)
+
+
+def test_the_portable_write_path_writes_what_the_sqlite_fast_path_does(tmp_path: Path) -> None:
+    """PostgreSQL takes store._write_core; SQLite the driver-level fast path. Same rows."""
+    from datetime import UTC, datetime
+
+    def batch(execution_id: int) -> store.Batch:
+        t = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
+        row = {
+            "execution_id": execution_id,
+            "step_id": "a",
+            "position": 0,
+            "attempt": 1,
+            "status": "running",
+            "started_at": t,
+            "finished_at": None,
+            "duration_ms": None,
+            "exit_code": None,
+            "output": None,
+            "error": None,
+            "host": "h",
+            "pid": 4242,
+        }
+        done = {**row, "step_id": "b", "position": 1, "status": "succeeded", "output": {"k": [1]}}
+        done.update(finished_at=t, duration_ms=1.5, exit_code=0, pid=None, host=None)
+        log = {"execution_id": execution_id, "step_id": "a", "seq": 1, "time": t}
+        return store.Batch(
+            step_inserts=[row, done],
+            step_updates=[],
+            logs=[{**log, "stream": "stdout", "text": "hello"}],
+            executions={execution_id: {"status": "running", "started_at": t}},
+        )
+
+    def written(path: Path, write: Any) -> list[Any]:
+        db = store.open_store(f"sqlite:///{path}")
+        try:
+            wf = definition.parse(WF, "wf.yaml")
+            store.save_workflows(db, [(wf, None)])
+            (execution,) = store.create_executions(db, store.get_workflow(db, "wf"), [{}])
+            with db.writer.begin() as conn:
+                write(conn, batch(execution.id or 0))
+            with db.engine.connect() as conn:
+                return [
+                    conn.exec_driver_sql(f"SELECT * FROM {table} ORDER BY 1").fetchall()
+                    for table in ("step_run", "log_line")
+                ] + [conn.exec_driver_sql("SELECT status, started_at FROM execution").fetchall()]
+        finally:
+            db.close()
+
+    fast = written(tmp_path / "fast.db", store._write_sqlite)
+    portable = written(tmp_path / "portable.db", store._write_core)
+    assert fast == portable
+    assert [(r[1], r[2], r[-2], r[-1]) for r in fast[0]] == [
+        (1, "a", "h", 4242),
+        (1, "b", None, None),
+    ]
