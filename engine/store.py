@@ -651,11 +651,14 @@ class StepWindow:
     first_active: int | None  # position of the first step running or waiting, if any
 
 
-def step_window(store: Store, execution_id: int, *, start: int, limit: int) -> StepWindow:
+def step_window(
+    store: Store, execution_id: int, *, start: int, limit: int, tally: bool = True
+) -> StepWindow:
     """Steps at positions ``start`` to ``start + limit``, with the execution's tallies.
 
-    Three indexed queries however many steps the execution has: a console showing a
-    10,000-step execution reads a page, not the lot.
+    Indexed queries however many steps the execution has: a console showing a 10,000-step
+    execution reads a page, not the lot. The tally still counts every step (some 30 ms
+    for 10,000): without ``tally`` it is left empty.
     """
     with translate_errors(store), store.engine.connect() as conn:
         s = _STEP_TABLE.c
@@ -665,14 +668,18 @@ def step_window(store: Store, execution_id: int, *, start: int, limit: int) -> S
             later.c.step_id == s.step_id,
             later.c.attempt > s.attempt,
         )
-        counts = {
-            status: int(n)
-            for status, n in conn.execute(
-                sa.select(s.status, func.count())
-                .where(s.execution_id == execution_id, last_attempt)
-                .group_by(s.status)
-            )
-        }
+        counts = (
+            {
+                status: int(n)
+                for status, n in conn.execute(
+                    sa.select(s.status, func.count())
+                    .where(s.execution_id == execution_id, last_attempt)
+                    .group_by(s.status)
+                )
+            }
+            if tally
+            else {}
+        )
         first_active = conn.execute(
             sa.select(func.min(s.position)).where(
                 s.execution_id == execution_id, s.status.in_(("running", "waiting"))

@@ -9,6 +9,7 @@ and can show only the matching lines (``m``). Selecting a step narrows the log t
 
 from __future__ import annotations
 
+import time
 from collections import deque
 from typing import TYPE_CHECKING
 
@@ -33,6 +34,7 @@ LOG_OPEN = 1000  # lines shown on opening: the last ones (about 50 ms to draw)
 LOG_BATCH = 200  # lines written per tick, 2,000 a second; a log faster than that skips ahead
 LOG_INTERVAL = 0.1  # at most ten writes a second
 STEP_PAGE = 100
+TALLY_EVERY = 2.0  # seconds between counts of all the steps by status
 SKIPPED = "skipped"  # the stream of the line that says lines are not shown
 # (workflow, version, digest) -> its step ids in file order
 STEP_ORDERS: dict[tuple[str, int, str], list[str]] = {}
@@ -75,6 +77,8 @@ class ExecutionDetailScreen(View):
         self.step_order: list[str] | None = None
         self.steps_start = 0
         self.steps_shown = False
+        self.counts: dict[str, int] = {}
+        self.tallied = -TALLY_EVERY
         self.earliest_seq = 0  # the first log line held; earlier ones load on `g`
         self.reading_back = False  # earlier lines shown: new ones wait until `f`
 
@@ -92,8 +96,10 @@ class ExecutionDetailScreen(View):
             table.add_column(key, key=key)
         self.refresh_steps()
         self.run_worker(self._read_step_order, name="step-order", thread=True)
-        # The steps show first; the log's last lines (tens of ms to lay out) a frame later.
+        # The steps show first; the log's last lines (tens of ms to lay out) and the
+        # tally a frame later.
         self.call_after_refresh(self.pull_log)
+        self.call_after_refresh(self.refresh_steps, force=True)
         self.set_interval(0.5, self.refresh_steps)
         self.set_interval(LOG_INTERVAL, self.pull_log)
         self.show_state()
@@ -125,9 +131,11 @@ class ExecutionDetailScreen(View):
         v = self.app.theme_variables
         self.is_over = e.status in store.FINISHED
         heading = f"Execution {e.id}  {e.workflow_name} v{e.version}  "
-        total = len(self.step_order or ()) or sum(window.counts.values())
+        if window.counts:
+            self.counts = window.counts
+        total = len(self.step_order or ()) or sum(self.counts.values())
         tally = ", ".join(
-            f"{n:,} {status.replace('_', ' ')}" for status, n in sorted(window.counts.items())
+            f"{n:,} {status.replace('_', ' ')}" for status, n in sorted(self.counts.items())
         )
         where = ""
         if total > STEP_PAGE:
@@ -172,8 +180,14 @@ class ExecutionDetailScreen(View):
         self.steps_shown = True
 
     def _step_window(self) -> store.StepWindow:
+        # The tally counts every step: at most every TALLY_EVERY seconds, and not for the
+        # first picture (it follows a frame later).
+        now = time.monotonic()
+        tally = self.steps_shown and now - self.tallied >= TALLY_EVERY
+        if tally:
+            self.tallied = now
         return store.step_window(
-            self.app.db, self.execution_id, start=self.steps_start, limit=STEP_PAGE
+            self.app.db, self.execution_id, start=self.steps_start, limit=STEP_PAGE, tally=tally
         )
 
     def _read_step_order(self) -> list[str]:
