@@ -33,6 +33,7 @@ from console.widgets.params_modal import ParamsModal
 from engine import bench, definition, scheduler, store
 from engine.errors import EngineError
 
+KEY_PRIORITY = 0.3  # seconds after a key during which the UI goes before the engine
 STYLESHEET = str(resources.files("themes").joinpath("console.tcss"))
 
 
@@ -76,8 +77,13 @@ class WorkflowConsole(App[int]):
         self.health = health
         self.embedded_executor = embedded_executor
         self.config = config if config is not None else settings.load()
-        self.host = EngineHost(db, on_change=self._engine_changed, on_crash=self._engine_crashed)
         self.collector = pauses.CollectWhenIdle()
+        self.host = EngineHost(
+            db,
+            on_change=self._engine_changed,
+            on_crash=self._engine_crashed,
+            busy=lambda: time.monotonic() - self.collector.last_input < KEY_PRIORITY,
+        )
         for theme in palettes.load_themes():
             self.register_theme(theme)
         self.theme = (

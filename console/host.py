@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import threading
+from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
@@ -24,6 +26,56 @@ def executor_room(ex: executor.Executor) -> int:
     return max(0, stats.max_concurrent_executions - ex.busy())
 
 
+# The embedded executor commits in fewer, larger batches than a worker's: its writer
+# thread then takes the GIL from the UI less often. Views poll the store every 0.1-1 s.
+GATHER = 0.05
+
+
+class GivesWay:
+    """Runs trio's guest-mode callbacks on the host loop, in order; later while keys come.
+
+    Each callback runs a slice of the engine. While ``busy()`` (a key was just pressed)
+    they wait ``delay`` seconds, so what the key set off in the UI runs first instead of
+    taking turns with the engine; otherwise they run as soon as the loop can.
+    """
+
+    def __init__(
+        self, loop: asyncio.AbstractEventLoop, busy: Callable[[], bool], delay: float = 0.004
+    ) -> None:
+        self._loop = loop
+        self._busy = busy
+        self._delay = delay
+        self._queue: deque[Callable[[], object]] = deque()
+        self._lock = threading.Lock()
+        self._armed = False
+
+    def run_soon(self, fn: Callable[[], object]) -> None:
+        """Thread-safe, as trio's guest mode requires."""
+        with self._lock:
+            self._queue.append(fn)
+            if self._armed:
+                return
+            self._armed = True
+        self._loop.call_soon_threadsafe(self._arm)
+
+    def _arm(self) -> None:
+        if self._busy():
+            self._loop.call_later(self._delay, self._drain)
+        else:
+            self._drain()
+
+    def _drain(self) -> None:
+        with self._lock:
+            batch = list(self._queue)
+            self._queue.clear()
+            self._armed = False
+        for fn in batch:
+            try:
+                fn()
+            except Exception as exc:  # as asyncio would: reported, the rest still run
+                self._loop.call_exception_handler({"message": "trio callback", "exception": exc})
+
+
 class EngineHost:
     def __init__(
         self,
@@ -31,8 +83,10 @@ class EngineHost:
         *,
         on_change: Callable[[], None],
         on_crash: Callable[[BaseException], None],
+        busy: Callable[[], bool] = lambda: False,
     ) -> None:
         self.db = db
+        self._busy = busy
         self._on_change = on_change
         self._on_crash = on_crash
         self._executor: executor.Executor | None = None
@@ -49,10 +103,11 @@ class EngineHost:
     def start(self) -> None:
         loop = asyncio.get_running_loop()
         self.running = True
+        gives_way = GivesWay(loop, self._busy)
         trio.lowlevel.start_guest_run(
             self._main,
-            run_sync_soon_threadsafe=loop.call_soon_threadsafe,
-            run_sync_soon_not_threadsafe=loop.call_soon,
+            run_sync_soon_threadsafe=gives_way.run_soon,
+            run_sync_soon_not_threadsafe=gives_way.run_soon,
             done_callback=self._finished,
             host_uses_signal_set_wakeup_fd=True,
             restrict_keyboard_interrupt_to_checkpoints=True,
@@ -75,7 +130,7 @@ class EngineHost:
             await trio.to_thread.run_sync(store.heartbeat, self.db, me)
             with self._root:
                 async with (
-                    executor.open_executor(self.db, owner=me.id) as ex,
+                    executor.open_executor(self.db, owner=me.id, gather=GATHER) as ex,
                     trio.open_nursery() as nursery,
                 ):
                     self._executor = ex

@@ -79,8 +79,9 @@ class Recorder:
     many changes and at rest a change is written at once.
     """
 
-    def __init__(self, db: store.Store, owner: str | None = None) -> None:
+    def __init__(self, db: store.Store, owner: str | None = None, gather: float = GATHER) -> None:
         self._db = db
+        self._gather = gather
         self.owner = owner  # a worker's id: its writes are fenced to what it still owns
         self.on_fenced: Callable[[set[int]], None] = lambda ids: None
         self._inserts: dict[_StepKey, dict[str, Any]] = {}
@@ -155,7 +156,7 @@ class Recorder:
             await self._wakeup.wait()
             # Let a little more gather: a short step's start and end then share one row
             # and one commit. Whoever needs it durable now calls sync() and skips this.
-            await trio.sleep(GATHER)
+            await trio.sleep(self._gather)
             self._wakeup = trio.Event()
             async with self._lock:
                 await self._flush_locked()
@@ -961,14 +962,19 @@ async def open_executor(
     cancel_poll_interval: float = 1.0,
     environ: Mapping[str, str] | None = None,
     owner: str | None = None,
+    gather: float = GATHER,
 ) -> AsyncIterator[Executor]:
     """Open an executor that owns its nursery.
+
+    ``gather`` is how long a background commit waits for more changes to join it: longer
+    makes fewer, larger commits (the console, which shares its thread with a UI, waits
+    longer than a worker).
 
     Leaving the block waits for the executions it started; if the block is cancelled or
     raises, they are cancelled and recorded ``cancelled``. Either way everything is
     committed before this returns.
     """
-    recorder = Recorder(db, owner)
+    recorder = Recorder(db, owner, gather)
     body_error: BaseException | None = None
     async with httpx.AsyncClient() as client, trio.open_nursery() as services:
         services.start_soon(recorder.run)

@@ -1,0 +1,40 @@
+"""How the console's host interleaves the engine (trio, as a guest) with the UI."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+from console.host import GivesWay
+
+
+def test_engine_callbacks_run_in_order_and_wait_while_keys_come() -> None:
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        busy = [False]
+        ran: list[object] = []
+        way = GivesWay(loop, lambda: busy[0], delay=0.05)
+
+        def boom() -> None:
+            raise RuntimeError("a broken callback")
+
+        loop.set_exception_handler(lambda _loop, context: ran.append("reported"))
+        way.run_soon(lambda: ran.append(1))
+        thread = threading.Thread(
+            target=lambda: [way.run_soon(lambda: ran.append(2)), way.run_soon(boom)]
+        )
+        thread.start()
+        thread.join()
+        way.run_soon(lambda: ran.append(3))
+        await asyncio.sleep(0.01)
+        assert ran == [1, 2, "reported", 3]  # in order; a failure does not stop the rest
+
+        busy[0] = True  # a key was just pressed: the engine waits its turn
+        way.run_soon(lambda: ran.append(4))
+        loop.call_soon(lambda: ran.append("ui"))
+        await asyncio.sleep(0.01)
+        assert ran[-1] == "ui"
+        await asyncio.sleep(0.06)
+        assert ran[-2:] == ["ui", 4]
+
+    asyncio.run(main())
