@@ -17,7 +17,7 @@ from typing import Any
 
 import trio
 
-from engine import executor, scheduler, store, worker
+from engine import definition, executor, scheduler, store, worker
 from engine.errors import EngineError
 
 
@@ -178,6 +178,10 @@ class EngineHost:
             self._on_change()
 
     # -- requests from the UI -------------------------------------------------------
+
+    def parsed(self, digest: str) -> definition.Workflow | None:
+        """A definition the embedded executor has parsed already, or None."""
+        return self._executor.parsed(digest) if self._executor is not None else None
 
     def statistics(self) -> executor.ExecutorStatistics | None:
         return self._executor.statistics() if self._executor is not None else None

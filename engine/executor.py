@@ -468,6 +468,10 @@ class Executor:
 
     # -- internals ----------------------------------------------------------
 
+    def parsed(self, digest: str) -> definition.Workflow | None:
+        """A definition this executor has parsed already (by digest), if any."""
+        return self._definitions.get(digest)
+
     def _definition(self, row: store.Workflow) -> definition.Workflow:
         wf = self._definitions.get(row.digest)
         if wf is None:

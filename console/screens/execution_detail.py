@@ -204,7 +204,9 @@ class ExecutionDetailScreen(View):
                 return []
             key = (wf.name, wf.version, wf.digest)
             if key not in STEP_ORDERS:
-                STEP_ORDERS[key] = [s.id for s in definition.parse(wf.definition, wf.name).steps]
+                # The console's own executor may have parsed it to run it: no second parse.
+                parsed = self.app.host.parsed(wf.digest) or definition.parse(wf.definition, wf.name)
+                STEP_ORDERS[key] = [s.id for s in parsed.steps]
             return STEP_ORDERS[key]
         except EngineError:
             return []
