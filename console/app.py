@@ -82,7 +82,7 @@ class WorkflowConsole(App[int]):
             db,
             on_change=self._engine_changed,
             on_crash=self._engine_crashed,
-            busy=lambda: time.monotonic() - self.collector.last_input < KEY_PRIORITY,
+            busy=self.key_just_pressed,
         )
         for theme in palettes.load_themes():
             self.register_theme(theme)
@@ -106,6 +106,10 @@ class WorkflowConsole(App[int]):
         self.set_interval(1.0, self.collector.tick)
         if self.config.problem:
             self.notify(self.config.problem, severity="warning")
+
+    def key_just_pressed(self) -> bool:
+        """Whether a key came in the last KEY_PRIORITY seconds: its work goes first."""
+        return time.monotonic() - self.collector.last_input < KEY_PRIORITY
 
     async def on_event(self, event: events.Event) -> None:
         if isinstance(event, events.InputEvent):

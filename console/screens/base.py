@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from textual import events
 from textual.screen import Screen
 
@@ -32,3 +34,16 @@ class View(Screen[None]):
 
     def on_screen_resume(self, event: events.ScreenResume) -> None:
         event.refresh_styles = False
+
+    def every(self, interval: float, refresh: Callable[[], object]) -> None:
+        """Run ``refresh`` every ``interval`` seconds, skipping a turn just after a key.
+
+        What a key sets off (a new screen, a popped one) then runs without a periodic
+        refresh taking its turn in between; the next turn catches up.
+        """
+
+        def turn() -> None:
+            if not getattr(self.app, "key_just_pressed", lambda: False)():
+                refresh()
+
+        self.set_interval(interval, turn)

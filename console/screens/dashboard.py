@@ -79,7 +79,7 @@ class DashboardScreen(View):
         for key in ("name", "active", "last run", "when", "success"):
             wfs.add_column(key, key=key)
         self.refresh_data()
-        self.set_interval(PANEL_REFRESH, self.tick)
+        self.every(PANEL_REFRESH, self.tick)
 
     def tick(self) -> None:
         stats = self.app.host.statistics()

@@ -100,8 +100,8 @@ class ExecutionDetailScreen(View):
         # tally a frame later.
         self.call_after_refresh(self.pull_log)
         self.call_after_refresh(self.refresh_steps, force=True)
-        self.set_interval(0.5, self.refresh_steps)
-        self.set_interval(LOG_INTERVAL, self.pull_log)
+        self.every(0.5, self.refresh_steps)
+        self.every(LOG_INTERVAL, self.pull_log)
         self.show_state()
 
     # -- data --------------------------------------------------------------------------

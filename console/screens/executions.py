@@ -55,7 +55,7 @@ class ExecutionsScreen(paged.PagedList, View):
         for key in ("id", "workflow", "status", "trigger", "started", "duration", "error"):
             table.add_column(key, key=key)
         self.refresh_data()
-        self.set_interval(1.0, self.refresh_data)
+        self.every(1.0, self.refresh_data)
 
     def set_filters(self, status: str | None = None, workflow: str | None = None) -> None:
         self.status, self.workflow, self.page_start = status, workflow, 0

@@ -33,7 +33,7 @@ class HealthScreen(View):
 
     def on_mount(self) -> None:
         self.refresh_data()
-        self.set_interval(1.0, self.refresh_data)
+        self.every(1.0, self.refresh_data)
 
     def refresh_data(self) -> None:
         if not self.is_current:

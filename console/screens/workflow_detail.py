@@ -50,7 +50,7 @@ class WorkflowDetailScreen(View):
         for key in ("id", "status", "trigger", "started", "duration", "error"):
             table.add_column(key, key=key)
         self.refresh_data()
-        self.set_interval(1.0, self.refresh_data)
+        self.every(1.0, self.refresh_data)
         self.app.theme_changed_signal.subscribe(self, lambda _theme: self.show_source(force=True))
 
     def refresh_data(self) -> None:

@@ -54,7 +54,7 @@ class WorkflowsScreen(paged.PagedList, View):
         for key in ("name", "active", "version", "last run", "when", "success", "schedule"):
             table.add_column(key, key=key)
         self.refresh_data()
-        self.set_interval(1.0, self.refresh_data)
+        self.every(1.0, self.refresh_data)
 
     def refresh_data(self) -> None:
         if not self.is_current:

@@ -38,3 +38,39 @@ def test_engine_callbacks_run_in_order_and_wait_while_keys_come() -> None:
         assert ran[-2:] == ["ui", 4]
 
     asyncio.run(main())
+
+
+def test_periodic_refreshes_skip_their_turn_just_after_a_key() -> None:
+    from textual.app import App
+
+    from console.screens.base import View
+
+    turns: list[bool] = []
+
+    class Counting(View):
+        def on_mount(self) -> None:
+            self.every(0.02, lambda: turns.append(self.app.pressed))  # type: ignore[attr-defined]
+
+    class Keys(App[None]):
+        pressed = False
+
+        def key_just_pressed(self) -> bool:
+            return self.pressed
+
+        def on_mount(self) -> None:
+            self.push_screen(Counting())
+
+    async def main() -> None:
+        app = Keys()
+        async with app.run_test() as pilot:
+            await pilot.pause(0.1)
+            assert turns and not any(turns)
+            app.pressed = True
+            seen = len(turns)
+            await pilot.pause(0.1)
+            assert len(turns) == seen  # no turn while a key's work goes first
+            app.pressed = False
+            await pilot.pause(0.1)
+            assert len(turns) > seen
+
+    asyncio.run(main())
