@@ -250,9 +250,10 @@ def test_toggle_active_and_remove_with_confirmation(seeded: store.Store, make_ap
 
 def test_workflow_removed_while_on_screen_disappears_quietly(seeded: store.Store, make_app) -> None:
     async def scenario(app: WorkflowConsole, pilot: Pilot[Any]) -> None:
-        await pilot.press("2", "enter")
-        await pilot.pause()
-        assert isinstance(app.screen, WorkflowDetailScreen)
+        await pilot.press("2")
+        await wait_for(pilot, lambda: app.screen.query_one(DataTable).row_count > 0)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, WorkflowDetailScreen))
         store.remove_workflow(seeded, "fan-out")  # from "another terminal"
         await wait_for(pilot, lambda: isinstance(app.screen, WorkflowsScreen))
         await wait_for(

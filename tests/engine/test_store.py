@@ -57,7 +57,12 @@ def test_open_store_creates_the_seed_indexes(db: store.Store) -> None:
     assert indexes["ix_workflow_is_active"] == ["is_active"]
     assert indexes["ix_workflow_updated_at"] == ["updated_at"]
     assert indexes["ix_execution_status"] == ["status"]
-    assert indexes["ix_execution_started_at"] == ["started_at"]
+    # The seed's started_at index, widened to cover the dashboard's tallies.
+    assert indexes["ix_execution_started_status_duration"] == [
+        "started_at",
+        "status",
+        "duration_ms",
+    ]
     assert indexes["ix_execution_workflow_status"] == ["workflow_id", "status"]
 
 
@@ -68,7 +73,8 @@ def test_open_store_refuses_newer_schema(tmp_path: Path) -> None:
         conn.execute("UPDATE wfe_meta SET value = '99' WHERE key = 'schema_version'")
     with pytest.raises(
         SchemaError,
-        match=r"was written by a newer WorkflowEngine \(schema 99; this one knows up to 2\); upgrade wfe to use it$",
+        match=rf"was written by a newer WorkflowEngine \(schema 99; this one knows up to"
+        rf" {store.SCHEMA_VERSION}\); upgrade wfe to use it$",
     ):
         store.open_store(url)
 
@@ -86,7 +92,7 @@ def test_open_store_upgrades_a_schema_1_store_keeping_its_data(tmp_path: Path) -
     url = _schema_1_store(tmp_path / "old.db")
     db = store.open_store(url)
     try:
-        assert store.health(db).schema_version == 2
+        assert store.health(db).schema_version == store.SCHEMA_VERSION
         (execution,), _total = store.list_executions(db)
         assert (execution.workflow_name, execution.status) == ("flaky-retry", "succeeded")
         runs = store.step_runs(db, execution.id or 0)
@@ -99,7 +105,7 @@ def test_open_store_upgrades_a_schema_1_store_keeping_its_data(tmp_path: Path) -
         db.close()
     assert (worker.expires_at - worker.heartbeat_at).total_seconds() == 15
     with sqlite3.connect(tmp_path / "old.db") as conn:
-        assert conn.execute("SELECT version_num FROM alembic_version").fetchall() == [("0002",)]
+        assert conn.execute("SELECT version_num FROM alembic_version").fetchall() == [("0003",)]
     store.open_store(url).close()  # opening it again changes nothing
 
 
@@ -125,7 +131,8 @@ def test_a_failed_upgrade_leaves_the_store_as_it_was(tmp_path: Path) -> None:
         conn.execute("ALTER TABLE step_run ADD COLUMN pid INTEGER")
     with pytest.raises(
         SchemaError,
-        match=r"old.db cannot be upgraded from schema 1 to 2 \(duplicate column name: pid\);"
+        match=rf"old.db cannot be upgraded from schema 1 to {store.SCHEMA_VERSION}"
+        r" \(duplicate column name: pid\);"
         r" it was left as it was$",
     ):
         store.open_store(url)
