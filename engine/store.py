@@ -636,12 +636,15 @@ def step_runs(store: Store, execution_id: int, *, latest_only: bool = False) -> 
             .where(StepRun.execution_id == execution_id)
             .order_by(col(StepRun.position), col(StepRun.attempt))
         ).all()
-    if latest_only:
-        last: dict[str, StepRun] = {}
-        for r in rows:
-            last[r.step_id] = r
-        return list(last.values())
-    return list(rows)
+    return _last_attempts(rows) if latest_only else list(rows)
+
+
+def _last_attempts(rows: Iterable[StepRun]) -> list[StepRun]:
+    """Each step's last attempt, from runs ordered by position then attempt."""
+    last: dict[str, StepRun] = {}
+    for r in rows:
+        last[r.step_id] = r
+    return list(last.values())
 
 
 @dataclass(frozen=True)
@@ -662,14 +665,15 @@ def step_window(
     execution reads a page, not the lot. The tally still counts every step (some 30 ms
     for 10,000): without ``tally`` it is left empty.
     """
-    with translate_errors(store), store.engine.connect() as conn:
-        s = _STEP_TABLE.c
-        later = _STEP_TABLE.alias("later")
-        last_attempt = ~sa.exists().where(
-            later.c.execution_id == s.execution_id,
-            later.c.step_id == s.step_id,
-            later.c.attempt > s.attempt,
-        )
+    s = _STEP_TABLE.c
+    later = _STEP_TABLE.alias("later")
+    last_attempt = ~sa.exists().where(
+        later.c.execution_id == s.execution_id,
+        later.c.step_id == s.step_id,
+        later.c.attempt > s.attempt,
+    )
+    with translate_errors(store), store.session() as session:  # one connection, one snapshot
+        conn = session.connection()
         counts = (
             {
                 status: int(n)
@@ -687,7 +691,6 @@ def step_window(
                 s.execution_id == execution_id, s.status.in_(("running", "waiting"))
             )
         ).scalar_one_or_none()
-    with translate_errors(store), store.session() as session:
         rows = session.exec(
             select(StepRun)
             .where(
@@ -697,10 +700,7 @@ def step_window(
             )
             .order_by(col(StepRun.position), col(StepRun.attempt))
         ).all()
-    last: dict[str, StepRun] = {}
-    for r in rows:
-        last[r.step_id] = r
-    return StepWindow(list(last.values()), counts, first_active)
+    return StepWindow(_last_attempts(rows), counts, first_active)
 
 
 def log_tail(
@@ -1280,7 +1280,7 @@ def _write_sqlite(conn: sa.Connection, batch: Batch) -> None:
                     for r in batch.logs
                 ],
             )
-        processes = _processes(batch)
+        processes = _processes((*batch.step_inserts, *batch.step_updates))
         if processes:
             cursor.executemany(_SQLITE_PROCESS_UPDATE, processes)
     finally:
@@ -1296,10 +1296,10 @@ _SQLITE_PROCESS_UPDATE = (
 _PROCESS_UPDATE = _ONE_STEP_RUN.values(host=sa.bindparam("p_host"), pid=sa.bindparam("p_pid"))
 
 
-def _processes(batch: Batch) -> list[tuple[Any, ...]]:
+def _processes(rows: Iterable[Mapping[str, Any]]) -> list[tuple[Any, ...]]:
     return [
         (r["host"], r["pid"], r["execution_id"], r["step_id"], r["attempt"])
-        for r in (*batch.step_inserts, *batch.step_updates)
+        for r in rows
         if r.get("pid") is not None
     ]
 
@@ -1322,7 +1322,7 @@ def _write_core(conn: sa.Connection, batch: Batch) -> None:
         )
     if batch.logs:
         conn.execute(_LOG_TABLE.insert(), batch.logs)
-    processes = _processes(batch)
+    processes = _processes(batch.step_updates)  # inserted rows carry theirs already
     if processes:
         conn.execute(
             _PROCESS_UPDATE,
