@@ -21,6 +21,18 @@ def db(tmp_path: Path) -> Iterator[store.Store]:
     s.close()
 
 
+def start_wfe(wfe, *args: str) -> subprocess.Popen[str]:
+    """``wfe ARGS`` as a real process on the test's store (``wfe``: the fixture)."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "engine.cli", *args],
+        env=wfe.env,
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
 def add(db: store.Store, text: str) -> definition.Workflow:
     wf = definition.parse(textwrap.dedent(text), "test.yaml")
     store.save_workflows(db, [(wf, None)])

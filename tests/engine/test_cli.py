@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from engine import store
-from tests.conftest import REPO
+from tests.conftest import REPO, start_wfe
 
 EXAMPLES = REPO / "examples"
 
@@ -164,14 +164,7 @@ def test_ctrl_c_cancels_the_execution_cleanly(wfe, tmp_path: Path) -> None:
     marker = tmp_path / "started"
     f.write_text(f"name: slow\nsteps:\n  - id: s\n    run: touch {marker}; sleep 60\n")
     wfe("workflow", "add", str(f))
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "engine.cli", "run", "slow"],
-        env=wfe.env,
-        cwd=REPO,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc = start_wfe(wfe, "run", "slow")
     deadline = time.monotonic() + 20
     while not marker.exists():
         assert time.monotonic() < deadline and proc.poll() is None
@@ -189,14 +182,7 @@ def test_cancel_from_another_process(wfe, tmp_path: Path) -> None:
     f = tmp_path / "slow.yaml"
     f.write_text("name: slow\nsteps:\n  - {id: s, run: sleep 60}\n")
     wfe("workflow", "add", str(f))
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "engine.cli", "run", "slow"],
-        env=wfe.env,
-        cwd=REPO,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc = start_wfe(wfe, "run", "slow")
     deadline = time.monotonic() + 20
     while (
         json.loads(wfe("executions", "list", "--json", "--status", "running").stdout)["total"] == 0

@@ -5,23 +5,15 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 from engine import definition, store
-from tests.conftest import REPO
+from tests.conftest import start_wfe
 
 
 def start_worker(wfe, *args: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "engine.cli", "worker", *args],
-        env=wfe.env,
-        cwd=REPO,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    return start_wfe(wfe, "worker", *args)
 
 
 def wait_until(predicate, timeout: float = 60.0) -> None:
@@ -389,14 +381,7 @@ steps:
 """
     )
     wfe("workflow", "add", str(f))
-    run = subprocess.Popen(
-        [sys.executable, "-m", "engine.cli", "run", "two"],
-        env=wfe.env,
-        cwd=REPO,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    run = start_wfe(wfe, "run", "two")
     wait_until(running.exists)
     run.kill()
     run.communicate(timeout=10)
