@@ -239,6 +239,7 @@ class _Run:
     # Where the shells of steps that were running when the previous owner died run:
     # step id -> (host, process group id)
     prior_process: dict[str, tuple[str | None, int | None]] = field(default_factory=dict)
+    taken_from: str | None = None  # the runner it was taken over from
 
     def mask(self, text: str) -> str:
         for value in self.secrets.values():
@@ -393,7 +394,9 @@ class Executor:
             handles.append(ExecutionHandle(run.id, run))
         return handles
 
-    async def start_existing(self, execution_id: int, *, resume: bool = False) -> ExecutionHandle:
+    async def start_existing(
+        self, execution_id: int, *, resume: bool = False, taken_from: str | None = None
+    ) -> ExecutionHandle:
         """Run an execution already queued in the store (claimed by a worker).
 
         An execution that cannot start (its workflow gone or disabled, a secret missing)
@@ -430,6 +433,7 @@ class Executor:
             run.log_seq = await trio.to_thread.run_sync(
                 store.last_log_seq, self.store, execution_id
             )
+            run.taken_from = taken_from
         self._runs[run.id] = run
         self._nursery.start_soon(self._run_execution, run)
         return ExecutionHandle(run.id, run)
@@ -649,8 +653,9 @@ class Executor:
         }
         environ = self._step_environ(run)
         ready = list(plan.roots)
-        if run.prior:
+        if run.prior or run.taken_from:
             await self._end_orphans(run)
+        if run.prior:
             ready = self._restore(run, plan, context, waiting)
 
         async with trio.open_nursery() as nursery:
@@ -672,7 +677,13 @@ class Executor:
                 nursery.start_soon(follow, root)
 
     async def _end_orphans(self, run: _Run) -> None:
-        """End the shell processes the dead owner left running, before their steps rerun."""
+        """End the shell processes the dead owner left running, before their steps rerun.
+
+        Recorded process groups first; then, on this host, any group whose environment
+        says the dead runner started it for this execution (it may have died before the
+        group was recorded).
+        """
+        ended: set[int] = set()
         for step_id, (host, pgid) in run.prior_process.items():
             attempt = run.prior[step_id][1]
             if pgid is None:
@@ -688,10 +699,25 @@ class Executor:
                 continue
             token = f"{run.id}/{step_id}/{attempt}"
             if await shell.end_orphans(pgid, token, self._kill_grace):
+                ended.add(pgid)
                 self._log(
                     run,
                     step_id,
                     f"ended process group {pgid}, left running by attempt {attempt}'s runner",
+                    "system",
+                )
+        if run.taken_from is None:
+            return
+        left = await trio.to_thread.run_sync(shell.groups_left_by, run.taken_from, run.id)
+        for pgid, token in left.items():
+            if pgid in ended:
+                continue
+            left_step, _, left_attempt = token.removeprefix(f"{run.id}/").rpartition("/")
+            if await shell.end_orphans(pgid, token, self._kill_grace):
+                self._log(
+                    run,
+                    left_step or None,
+                    f"ended process group {pgid}, left running by attempt {left_attempt}'s runner",
                     "system",
                 )
 
@@ -900,6 +926,10 @@ class Executor:
         env["WFE_EXECUTION_ID"] = str(run.id)
         env["WFE_WORKFLOW"] = run.workflow.name
         env["WFE_PYTHON"] = sys.executable
+        if self.owner is not None:
+            # With WFE_STEP_RUN, it finds a shell this runner leaves behind if it dies
+            # before the shell's process group is recorded.
+            env[shell.RUNNER] = self.owner
         return env
 
     def _emit(self, run: _Run, step_id: str, stream: str, text: str) -> None:

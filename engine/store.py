@@ -999,8 +999,10 @@ def assign(store: Store, execution_id: int, owner: str | None) -> None:
         )
 
 
-def take_over(store: Store, worker_id: str, *, limit: int) -> list[int]:
+def take_over(store: Store, worker_id: str, *, limit: int) -> dict[int, str]:
     """Claim executions whose runner has stopped or let its lease expire.
+
+    Returns each one's id with the runner it was taken from.
 
     Each runner's lease is its own (recorded with each heartbeat), so a taker started
     with a shorter lease never takes work from a runner that is merely slower to beat.
@@ -1009,13 +1011,13 @@ def take_over(store: Store, worker_id: str, *, limit: int) -> list[int]:
     them are fenced off (see :func:`write_batch`).
     """
     if limit <= 0:
-        return []
+        return {}
     e, w = _EXEC_TABLE.c, Worker.__table__.c  # type: ignore[attr-defined]
     alive = sa.select(w.id).where(w.expires_at >= utcnow(), w.stopped_at.is_(None))
     with translate_errors(store), store.writer.begin() as conn:
-        ids = list(
+        taken: dict[int, str] = dict(
             conn.execute(
-                sa.select(e.id)
+                sa.select(e.id, e.worker)
                 .where(
                     e.status.in_(("queued", "running")),
                     e.worker.is_not(None),
@@ -1024,11 +1026,11 @@ def take_over(store: Store, worker_id: str, *, limit: int) -> list[int]:
                 )
                 .order_by(e.id)
                 .limit(limit)
-            ).scalars()
+            ).all()
         )
-        if ids:
-            conn.execute(_EXEC_TABLE.update().where(e.id.in_(ids)).values(worker=worker_id))
-    return ids
+        if taken:
+            conn.execute(_EXEC_TABLE.update().where(e.id.in_(taken)).values(worker=worker_id))
+    return taken
 
 
 def last_log_seq(store: Store, execution_id: int) -> int:

@@ -115,12 +115,14 @@ async def serve(
         async def adopt() -> None:
             """Take over what dead workers left behind, while there is room."""
             room = options.concurrency - ex.busy()
-            ids = await trio.to_thread.run_sync(lambda: store.take_over(db, me.id, limit=room))
+            taken = await trio.to_thread.run_sync(lambda: store.take_over(db, me.id, limit=room))
             nonlocal ran
-            for execution_id in ids:
-                say(f"taking over execution {execution_id}")
+            for execution_id, runner in taken.items():
+                say(f"taking over execution {execution_id} from {runner}")
                 try:
-                    active[execution_id] = await ex.start_existing(execution_id, resume=True)
+                    active[execution_id] = await ex.start_existing(
+                        execution_id, resume=True, taken_from=runner
+                    )
                     ran += 1
                 except EngineError as exc:
                     say(f"execution {execution_id} cannot run: {exc}")

@@ -9,10 +9,12 @@ times out the whole group gets SIGTERM, then SIGKILL after a grace period; when 
 command ends, anything it left behind in its group gets the same, so no child outlives
 its step.
 
-Its environment carries ``WFE_STEP_RUN`` (execution/step/attempt), and the group's id is
-recorded on the step run: when its runner dies (kill -9), whoever takes the execution
-over on the same host ends the group — checking first, through ``/proc``, that the group
-still holds a process of that attempt, so a reused id is never signalled.
+Its environment carries ``WFE_STEP_RUN`` (execution/step/attempt) and ``WFE_RUNNER`` (the
+runner's id), and the group's id is recorded on the step run: when its runner dies
+(kill -9), whoever takes the execution over on the same host ends the group — checking
+first, through ``/proc``, that the group still holds a process of that attempt, so a
+reused id is never signalled. A group the runner had no time to record is found through
+``/proc`` by those two variables.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from engine.errors import StepError
 from engine.steps.context import OUTPUT_CAP, Outcome, StepContext, cap_text
 
 TOKEN = "WFE_STEP_RUN"
+RUNNER = "WFE_RUNNER"
 MAX_LOG_LINES = 20_000
 MAX_LINE = 16 * 1024
 
@@ -299,17 +302,12 @@ async def _start_on_a_thread(argv: list[str], env: dict[str, str]) -> trio.Proce
     )
 
 
-def _holds(pgid: int, token: str | None = None, proc: Path = Path("/proc")) -> bool:
-    """Whether process group ``pgid`` has a live member (started for ``token``, if given).
-
-    Reads ``/proc`` (Linux); zombies, which only wait for their parent to reap them, do
-    not count.
-    """
-    wanted = f"{TOKEN}={token}".encode()
+def _processes(proc: Path = Path("/proc")) -> Iterator[tuple[int, Path]]:
+    """Live processes (zombies excluded) as (process group id, /proc entry); Linux only."""
     try:
         entries = os.listdir(proc)
     except OSError:
-        return False  # no /proc: nothing can be checked, so nothing is signalled
+        return  # no /proc: nothing can be checked, so nothing is signalled
     for name in entries:
         if not name.isdigit():
             continue
@@ -317,13 +315,40 @@ def _holds(pgid: int, token: str | None = None, proc: Path = Path("/proc")) -> b
             stat = (proc / name / "stat").read_bytes()
             # After the command name in parentheses: state, ppid, pgrp, ...
             state, _ppid, pgrp = stat[stat.rindex(b")") + 2 :].split()[:3]
-            if int(pgrp) != pgid or state in (b"Z", b"X"):
-                continue
-            if token is None or wanted in (proc / name / "environ").read_bytes().split(b"\0"):
-                return True
         except (OSError, ValueError):
-            continue  # gone meanwhile, or not ours to read
-    return False
+            continue  # gone meanwhile
+        if state not in (b"Z", b"X"):
+            yield int(pgrp), proc / name
+
+
+def _environ(entry: Path) -> list[bytes]:
+    try:
+        return (entry / "environ").read_bytes().split(b"\0")
+    except OSError:
+        return []  # gone meanwhile, or not ours to read
+
+
+def _holds(pgid: int, token: str | None = None, proc: Path = Path("/proc")) -> bool:
+    """Whether process group ``pgid`` has a live member (started for ``token``, if given)."""
+    wanted = f"{TOKEN}={token}".encode()
+    return any(
+        pgrp == pgid and (token is None or wanted in _environ(entry))
+        for pgrp, entry in _processes(proc)
+    )
+
+
+def groups_left_by(runner: str, execution_id: int, proc: Path = Path("/proc")) -> dict[int, str]:
+    """The process groups ``runner`` started for an execution's shells: pgid -> token."""
+    mark = f"{RUNNER}={runner}".encode()
+    prefix = f"{TOKEN}={execution_id}/".encode()
+    found: dict[int, str] = {}
+    for pgrp, entry in _processes(proc):
+        env = _environ(entry)
+        if mark in env:
+            for item in env:
+                if item.startswith(prefix):
+                    found.setdefault(pgrp, item[len(TOKEN) + 1 :].decode(errors="replace"))
+    return found
 
 
 async def end_orphans(pgid: int, token: str, grace: float) -> bool:

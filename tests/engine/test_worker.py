@@ -189,13 +189,13 @@ def test_a_short_lease_never_takes_work_from_a_runner_with_a_longer_one(wfe) -> 
         conn.exec_driver_sql(
             "UPDATE worker SET heartbeat_at = datetime('now', '-10 seconds') WHERE id = 'slow'"
         )
-    assert store.take_over(db, "quick", limit=10) == []
+    assert store.take_over(db, "quick", limit=10) == {}
     assert [w.id for w in store.live_workers(db)] == ["slow"]
     with db.writer.begin() as conn:  # now its lease has run out
         conn.exec_driver_sql(
             "UPDATE worker SET expires_at = datetime('now', '-1 seconds') WHERE id = 'slow'"
         )
-    assert store.take_over(db, "quick", limit=10) == [execution.id]
+    assert store.take_over(db, "quick", limit=10) == {execution.id: "slow"}
     assert store.live_workers(db) == []
     db.close()
 
@@ -400,4 +400,37 @@ steps:
         worker.communicate(timeout=30)
     assert effects.read_text().split() == ["a", "a", "b"]
     assert scripts_running(running) == ""  # the killed run's shell was ended by the worker
+    db.close()
+
+
+def test_a_shell_its_dead_runner_never_recorded_is_found_and_ended(wfe, tmp_path: Path) -> None:
+    # A runner killed between starting a shell and committing its process group: nothing
+    # in the store says where the shell runs, only the shell's own environment does.
+    db = open_db(wfe)
+    wf = definition.parse("name: w\nsteps:\n  - {id: a, run: 'true'}\n")
+    store.save_workflows(db, [(wf, None)])
+    (execution,) = store.create_executions(db, store.get_workflow(db, "w"), [{}])
+    dead = store.Worker(id="run:elsewhere:1:dead00", host="h", pid=1, concurrency=1)
+    store.heartbeat(db, dead, lease=1)
+    assert store.claim(db, dead.id, 1) == [execution.id]
+    env = {"WFE_RUNNER": dead.id, "WFE_STEP_RUN": f"{execution.id}/a/1", "PATH": "/usr/bin:/bin"}
+    left = subprocess.Popen(["sleep", "60"], env=env, start_new_session=True)
+    # The same execution id in another store (another runner): not this one's to end.
+    other_env = {**env, "WFE_RUNNER": "run:elsewhere:2:other0"}
+    other = subprocess.Popen(["sleep", "60"], env=other_env, start_new_session=True)
+    try:
+        worker = start_worker(wfe, "--lease", "1s")
+        try:
+            wait_until(lambda: store.get_execution(db, execution.id or 0).status == "succeeded")
+        finally:
+            worker.send_signal(signal.SIGTERM)
+            worker.communicate(timeout=30)
+        assert left.wait(timeout=5) == -signal.SIGTERM
+        assert other.poll() is None
+        log = wfe("logs", str(execution.id)).stdout
+        assert f"ended process group {left.pid}, left running by attempt 1's runner" in log
+    finally:
+        for p in (left, other):
+            p.kill()
+            p.wait()
     db.close()
