@@ -14,11 +14,12 @@ from zoneinfo import ZoneInfo
 from textual import events
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
+from textual.driver import Driver
 from textual.screen import Screen
 from textual.widgets import Static
 
 from console import config as settings
-from console import palettes, pauses
+from console import driver, palettes, pauses
 from console.host import EngineHost
 from console.screens.dashboard import DashboardScreen
 from console.screens.execution_detail import ExecutionDetailScreen
@@ -97,6 +98,13 @@ class WorkflowConsole(App[int]):
             self.add_class("-no-color")
         if self.config.keys:
             self.set_keymap(self.config.keys)
+
+    def get_driver_class(self) -> type[Driver]:
+        """Textual's driver, or on Linux terminals its twin that delivers Esc at once."""
+        chosen = super().get_driver_class()
+        if chosen.__name__ == "LinuxDriver":
+            return driver.driver_class() or chosen
+        return chosen
 
     def on_mount(self) -> None:
         if self.embedded_executor:

@@ -1,7 +1,8 @@
-"""The real console in a real terminal (tmux): what NO_COLOR and TEXTUAL_COLOR_SYSTEM do.
+"""The real console in a real terminal (tmux): colours, and keys as a terminal sends them.
 
-Pilot renders without a terminal; colours are decided where the app meets one, so these
-run ``wfe`` in tmux and read the escape codes it drew.
+Pilot renders without a terminal and sends keys as events; colours are decided and escape
+sequences parsed where the app meets one, so these run ``wfe`` in tmux, read the escape
+codes it drew and send it keys through tmux.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from console import driver
 from engine import definition, store
 from tests.console.conftest import EXAMPLES
 
@@ -55,8 +57,8 @@ def console_in_tmux(tmp_path: Path) -> Iterator:
     db.close()
     sessions: list[str] = []
 
-    def start(env: str) -> list[str]:
-        """Open the console with ``env``, go to the workflows view; the SGR codes drawn."""
+    def start(env: str) -> tuple[str, list[str]]:
+        """Open the console with ``env``, go to the workflows view; its session, SGR codes."""
         session = f"wfe-test-{len(sessions)}-{time.monotonic_ns()}"
         sessions.append(session)
         command = (
@@ -80,7 +82,7 @@ def console_in_tmux(tmp_path: Path) -> Iterator:
                 text=True,
                 check=True,
             ).stdout
-        return SGR.findall(screen)
+        return session, SGR.findall(screen)
 
     yield start
     for session in sessions:
@@ -90,12 +92,50 @@ def console_in_tmux(tmp_path: Path) -> Iterator:
 
 
 def test_no_color_draws_no_colour_at_all_and_the_cursor_by_reverse(console_in_tmux) -> None:
-    assert _colours(console_in_tmux("COLORTERM=truecolor")) != set()  # colours, normally
-    codes = console_in_tmux("NO_COLOR=1 COLORTERM=truecolor")
+    assert _colours(console_in_tmux("COLORTERM=truecolor")[1]) != set()  # colours, normally
+    _, codes = console_in_tmux("NO_COLOR=1 COLORTERM=truecolor")
     assert _colours(codes) == set()
     assert any("7" in code.split(";") for code in codes)  # the table's cursor row
 
 
 def test_textual_color_system_standard_keeps_to_the_16_colours(console_in_tmux) -> None:
-    colours = _colours(console_in_tmux("TEXTUAL_COLOR_SYSTEM=standard"))
+    colours = _colours(console_in_tmux("TEXTUAL_COLOR_SYSTEM=standard")[1])
     assert colours and all(";" not in c for c in colours), colours
+
+
+def _shows(session: str, key: str, text: str, gone: str | None = None) -> str:
+    """Send ``key``; wait until the screen shows ``text`` (and not ``gone``)."""
+    subprocess.run(["tmux", "send-keys", "-t", session, key], check=True)
+    deadline = time.monotonic() + 10
+    while True:
+        screen = subprocess.run(
+            ["tmux", "capture-pane", "-p", "-t", session], capture_output=True, text=True
+        ).stdout
+        if text in screen and (gone is None or gone not in screen):
+            return screen
+        assert time.monotonic() < deadline, f"after {key}, no {text!r}:\n{screen}"
+        time.sleep(0.05)
+
+
+def test_esc_and_arrow_keys_from_a_terminal(console_in_tmux) -> None:
+    # The console reads keys with its own input loop (console/driver.py), which delivers
+    # a lone Esc after 50 ms: sequences (arrows) must still arrive whole.
+    session, _ = console_in_tmux("")
+    _shows(session, "Down", "fan-out")  # the workflows view, cursor on its second row
+    _shows(session, "Enter", "name: flaky-retry")  # the second workflow, so Down was Down
+    _shows(session, "Escape", "fan-out", gone="name: flaky-retry")  # Esc: back
+    _shows(session, "?", "Keys: ")
+    _shows(session, "Escape", "fan-out", gone="Keys: ")  # Esc closes the help
+
+
+def test_the_input_loop_sleeps_only_until_a_pending_esc_falls_due() -> None:
+    assert driver.next_wait(None, 5.0) == driver.IDLE_WAIT  # nothing pending: Textual's wait
+    assert driver.next_wait(5.03, 5.0) == pytest.approx(0.03)  # an Esc due in 30 ms
+    assert driver.next_wait(4.9, 5.0) == 0.0  # overdue: at once
+    assert driver.next_wait(9.0, 5.0) == driver.IDLE_WAIT
+    if driver.driver_class() is None:
+        pytest.skip("this Textual's input internals differ: the console keeps its driver")
+    from textual.drivers.linux_driver import LinuxDriver
+
+    chosen = driver.driver_class()
+    assert chosen is not None and issubclass(chosen, LinuxDriver)
