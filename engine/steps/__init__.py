@@ -7,8 +7,8 @@ what went wrong in one line.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
+from collections.abc import Awaitable, Callable, Mapping
+from typing import TYPE_CHECKING, Any
 
 from engine.steps import approval, http, python, shell, simple
 from engine.steps.context import Outcome, StepContext
@@ -26,7 +26,10 @@ KINDS: dict[str, Callable[[StepContext, Step], Awaitable[Outcome]]] = {
 }
 
 # Kinds that finish without waiting on anything: nobody could ever see them running, so
-# the executor records only their end.
-INSTANT = frozenset({"log"})
+# the executor records only their end, and runs them through a plain function of the
+# step, the expression context and a log callback (no step context to build).
+INSTANT: dict[str, Callable[[Step, Mapping[str, Any], Callable[[str, str], None]], Outcome]] = {
+    "log": simple.log_now
+}
 
 __all__ = ["INSTANT", "KINDS", "Outcome", "StepContext"]

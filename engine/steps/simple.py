@@ -2,17 +2,26 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+from typing import Any
+
 import trio
 
+from engine import expressions
 from engine.definition import Step, parse_duration
 from engine.errors import StepError
 from engine.steps.context import Outcome, StepContext
 
 
 async def log(ctx: StepContext, step: Step) -> Outcome:
+    return log_now(step, ctx.expression_context, ctx.emit)
+
+
+def log_now(step: Step, context: Mapping[str, Any], emit: Callable[[str, str], None]) -> Outcome:
+    """The ``log`` step, which never waits: render the message, write it to the log."""
     assert step.log is not None
-    message = ctx.render_text(step.log)
-    ctx.log(message)
+    message = expressions.to_text(expressions.template(step.log).render(context))
+    emit("log", message)
     return Outcome(output=message)
 
 

@@ -273,6 +273,64 @@ async def test_max_parallel_steps_per_execution(
     assert helpers.peak == 3
 
 
+@pytest.mark.trio
+async def test_an_instant_step_waits_for_a_free_slot(db: store.Store) -> None:
+    # A log step never waits, but it still counts against max_parallel_steps.
+    # After a, its task goes on to slow (taking the slot) and quick gets a task of its own.
+    add(
+        db,
+        "name: two\nsteps:\n  - {id: a, sleep: 1ms}\n"
+        "  - {id: slow, needs: [a], sleep: 300ms}\n  - {id: quick, needs: [a], log: hi}\n",
+    )
+    handle = await run(db, "two", max_parallel_steps=1)
+    _, slow, quick = store.step_runs(db, handle.id)
+    assert slow.started_at and slow.finished_at and quick.started_at and quick.finished_at
+    assert quick.started_at >= slow.finished_at or quick.finished_at <= slow.started_at
+
+
+@pytest.mark.trio
+async def test_an_instant_step_that_fails_blocks_its_dependents(db: store.Store) -> None:
+    add(
+        db,
+        """name: bad
+steps:
+  - {id: a, log: x}
+  - {id: b, needs: [a], log: "${{ steps.a.output > 1 }}"}
+  - {id: c, needs: [b], log: after}
+  - {id: soft, needs: [a], log: "${{ steps.a.output > 2 }}", continue_on_error: true}
+  - {id: d, needs: [soft], log: "soft was ${{ steps.soft.status }}"}
+""",
+    )
+    handle = await run(db, "bad")
+    assert handle.status == "failed"
+    runs = {r.step_id: r for r in store.step_runs(db, handle.id)}
+    assert {k: r.status for k, r in runs.items()} == {
+        "a": "succeeded",
+        "b": "failed",
+        "c": "skipped",
+        "soft": "failed",
+        "d": "succeeded",
+    }
+    assert runs["b"].error == "cannot compare 'x' > 1"
+    assert runs["b"].started_at is not None and runs["b"].finished_at is not None
+    assert logs_of(db, handle.id) == ["x", "soft was failed"]
+
+
+@pytest.mark.trio
+async def test_a_long_chain_of_instant_steps_lets_other_tasks_run(db: store.Store) -> None:
+    # Instant steps yield only now and then (executor.PACE): never so rarely that a
+    # neighbour (another execution, the recorder, a console) waits for the whole chain.
+    add(db, "name: long\nsteps:\n" + "".join(f"  - {{id: s{i}, log: x}}\n" for i in range(3000)))
+    seen: list[int] = []  # steps done, each time this task got a turn
+    async with executor.open_executor(db, **NO_POLL) as ex:
+        handle = await ex.start("long")
+        while not handle.finished:
+            await trio.lowlevel.checkpoint()
+            seen.append(ex.statistics().steps_done)
+    assert handle.status == "succeeded"
+    assert len({n for n in seen if 0 < n < 3000}) >= 3, seen  # turns mid-chain
+
+
 # -- cancellation --------------------------------------------------------------------
 
 
