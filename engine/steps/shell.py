@@ -24,7 +24,7 @@ import os
 import shutil
 import signal
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import trio
@@ -38,6 +38,7 @@ TOKEN = "WFE_STEP_RUN"
 RUNNER = "WFE_RUNNER"
 MAX_LOG_LINES = 20_000
 MAX_LINE = 16 * 1024
+QUICK = 0.05  # seconds a command may run before its output streams into the log
 
 
 @functools.cache
@@ -134,30 +135,36 @@ async def execute(ctx: StepContext, step: Step) -> Outcome:
         elif lines_logged == MAX_LOG_LINES + 1:
             ctx.log(f"[log truncated: more than {MAX_LOG_LINES:,} lines from this step]", "system")
 
+    lines = {"stdout": _Lines("stdout", take), "stderr": _Lines("stderr", take)}
+
     async def pump(receive: trio.abc.ReceiveStream, stream: str) -> None:
-        pending = b""
         async for chunk in receive:
-            pending += chunk
-            *lines, pending = pending.split(b"\n")
-            for line in lines:
-                take(stream, line.decode(errors="replace").rstrip("\r"))
-        if pending:
-            take(stream, pending.decode(errors="replace"))
+            lines[stream].feed(chunk)
+        lines[stream].end()
 
     pgid = proc.pid
     ctx.started(pgid)
     try:
-        async with trio.open_nursery() as nursery:
-            assert proc.stdout is not None and proc.stderr is not None
-            nursery.start_soon(pump, proc.stdout, "stdout")
-            nursery.start_soon(pump, proc.stderr, "stderr")
-            await proc.wait()
-            # The command is done; whatever it left running in its group must go too,
-            # or the pipes it holds would keep this step open.
-            if _signal_group(pgid, signal.SIGTERM):
-                with trio.move_on_after(ctx.kill_grace):
-                    await _wait_group_gone(pgid)
-                _signal_group(pgid, signal.SIGKILL)
+        # Most commands are short: wait for the end first and read both pipes then,
+        # without streams, tasks or their registrations; past QUICK, or while something
+        # still holds a pipe, the output streams into the log as it comes.
+        drained = False
+        if isinstance(proc, _Child):
+            with trio.move_on_after(QUICK):
+                await proc.wait()
+            drained = proc.returncode is not None and proc.drain(lines)
+        if not drained:
+            async with trio.open_nursery() as nursery:
+                stdout, stderr = (
+                    proc.streams() if isinstance(proc, _Child) else (proc.stdout, proc.stderr)
+                )
+                assert stdout is not None and stderr is not None
+                nursery.start_soon(pump, stdout, "stdout")
+                nursery.start_soon(pump, stderr, "stderr")
+                await proc.wait()
+                await _end_leftovers(pgid, ctx.kill_grace)
+        else:
+            await _end_leftovers(pgid, ctx.kill_grace)
     except BaseException:
         with trio.CancelScope(shield=True):
             await _terminate(proc, pgid, ctx.kill_grace)
@@ -175,6 +182,34 @@ async def execute(ctx: StepContext, step: Step) -> Outcome:
             )
         raise StepError(f"exited with code {code}{detail}", exit_code=code)
     return Outcome(output=output, exit_code=code)
+
+
+class _Lines:
+    """One output stream cut into lines, whichever way its bytes arrive."""
+
+    def __init__(self, stream: str, take: Callable[[str, str], None]) -> None:
+        self._stream = stream
+        self._take = take
+        self._pending = b""
+
+    def feed(self, chunk: bytes | bytearray) -> None:
+        *lines, self._pending = (self._pending + chunk).split(b"\n")
+        for line in lines:
+            self._take(self._stream, line.decode(errors="replace").rstrip("\r"))
+
+    def end(self) -> None:
+        if self._pending:
+            self._take(self._stream, self._pending.decode(errors="replace"))
+            self._pending = b""
+
+
+async def _end_leftovers(pgid: int, grace: float) -> None:
+    """The command is done; whatever it left running in its group must go too (or the
+    pipes it holds would keep the step open)."""
+    if _signal_group(pgid, signal.SIGTERM):
+        with trio.move_on_after(grace):
+            await _wait_group_gone(pgid)
+        _signal_group(pgid, signal.SIGKILL)
 
 
 def _signal_group(pgid: int, sig: int) -> bool:
@@ -204,12 +239,13 @@ async def _terminate(proc: trio.Process | _Child, pgid: int, grace: float) -> No
 
 
 async def _close(proc: trio.Process | _Child) -> None:
+    if isinstance(proc, _Child):
+        await proc.aclose()
+        return
     for stream in (proc.stdout, proc.stderr):
         if stream is not None:
             with trio.CancelScope(shield=True):
                 await stream.aclose()
-    if isinstance(proc, _Child):
-        proc.close()
 
 
 class _Child:
@@ -217,15 +253,17 @@ class _Child:
 
     ``trio.lowlevel.open_process`` starts each process on a worker thread, in case
     ``fork``/``exec`` blocks; for a short command that hop is a fifth of the step (the
-    way asyncio does it: the spawn itself takes well under a millisecond).
+    way asyncio does it: the spawn itself takes well under a millisecond). Its pipes
+    stay plain descriptors until someone needs to wait on them (:meth:`streams`): a
+    command that is over by then is read to the end at once (:meth:`drain`).
     """
 
     def __init__(self, popen: subprocess.Popen[bytes], out: int, err: int) -> None:
         self._popen = popen
         self.pid = popen.pid
         self._pidfd = os.pidfd_open(popen.pid)
-        self.stdout: trio.abc.ReceiveStream | None = trio.lowlevel.FdStream(out)
-        self.stderr: trio.abc.ReceiveStream | None = trio.lowlevel.FdStream(err)
+        self._fds = {"stdout": out, "stderr": err}
+        self._streams: list[trio.lowlevel.FdStream] = []
 
     @property
     def returncode(self) -> int | None:
@@ -237,7 +275,35 @@ class _Child:
             self._popen.wait()
         return self._popen.returncode
 
-    def close(self) -> None:
+    def drain(self, lines: dict[str, _Lines]) -> bool:
+        """Read both pipes to their end without waiting; False if one is still open."""
+        for stream, fd in self._fds.items():
+            while True:
+                try:
+                    chunk = os.read(fd, 65536)
+                except BlockingIOError:
+                    return False  # something in its group still holds it open
+                if not chunk:
+                    break
+                lines[stream].feed(chunk)
+        for stream in self._fds:
+            lines[stream].end()
+        return True
+
+    def streams(self) -> tuple[trio.lowlevel.FdStream, trio.lowlevel.FdStream]:
+        """The pipes as trio streams, to wait on (they then own the descriptors)."""
+        if not self._streams:
+            self._streams = [trio.lowlevel.FdStream(fd) for fd in self._fds.values()]
+        return self._streams[0], self._streams[1]
+
+    async def aclose(self) -> None:
+        with trio.CancelScope(shield=True):
+            for stream in self._streams:
+                await stream.aclose()
+        if not self._streams:
+            for fd in self._fds.values():
+                os.close(fd)
+        self._fds = {}
         if self._pidfd >= 0:
             trio.lowlevel.notify_closing(self._pidfd)
             os.close(self._pidfd)
@@ -264,6 +330,8 @@ def _spawn(argv: list[str], env: dict[str, str]) -> _Child:
     """Start the shell here, on the trio thread: fork and exec take well under a ms."""
     out_r, out_w = os.pipe()
     err_r, err_w = os.pipe()
+    os.set_blocking(out_r, False)
+    os.set_blocking(err_r, False)
     try:
         popen = subprocess.Popen(
             argv,

@@ -575,6 +575,38 @@ async def test_output_is_capped_and_lines_stream_to_the_log(db: store.Store) -> 
     assert [t for s, t in lines if s == "stdout"][:3] == ["line 1", "line 2", "line 3"]
 
 
+@pytest.mark.trio
+async def test_a_quick_command_s_output_is_read_whole(db: store.Store) -> None:
+    # Over before shell.QUICK: both pipes are read at its end, partial last lines too.
+    add(db, "name: q\nsteps:\n  - {id: s, run: \"printf 'a\\\\nb'; printf 'e1\\\\ne2' >&2\"}\n")
+    handle = await run(db, "q")
+    (r,) = store.step_runs(db, handle.id)
+    assert (r.status, r.output) == ("succeeded", "a\nb")
+    lines = [(line.stream, line.text) for line in store.log_lines(db, handle.id)]
+    assert sorted(lines) == [("stderr", "e1"), ("stderr", "e2"), ("stdout", "a"), ("stdout", "b")]
+
+
+@pytest.mark.trio
+async def test_a_long_command_s_output_reaches_the_log_while_it_runs(
+    db: store.Store, tmp_path: Path
+) -> None:
+    gate = tmp_path / "gate"
+    add(
+        db,
+        f"name: live\nsteps:\n  - id: s\n    run: echo first; "
+        f"while [ ! -e {gate} ]; do sleep 0.02; done; echo second\n",
+    )
+    async with executor.open_executor(db, **NO_POLL) as ex:
+        handle = await ex.start("live")
+        with trio.fail_after(10):
+            while logs_of(db, handle.id) != ["first"]:
+                await trio.sleep(0.02)
+        assert not handle.finished
+        gate.touch()
+        await handle.wait()
+    assert logs_of(db, handle.id) == ["first", "second"]
+
+
 # -- secrets ------------------------------------------------------------------------------------
 
 
