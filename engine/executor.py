@@ -826,7 +826,7 @@ class Executor:
                 run.blocked.add(step_id)
             context["steps"][step_id] = {"output": None, "status": status}
 
-        if any(n in run.blocked for n in plan.needs[step_id]):
+        if run.blocked and not run.blocked.isdisjoint(plan.needs[step_id]):
             run.blocked.add(step_id)
             conclude("skipped", "a step it needs did not succeed")
             return

@@ -313,8 +313,10 @@ class Template:
                 yield part
 
     def render(self, context: Mapping[str, Any]) -> Any:
-        if self.is_single:
-            return evaluate(self.parts[0], context)  # type: ignore[arg-type]
+        parts = self.parts
+        if len(parts) == 1:
+            part = parts[0]
+            return part if isinstance(part, str) else evaluate(part, context)
         return "".join(
             part if isinstance(part, str) else to_text(evaluate(part, context))
             for part in self.parts

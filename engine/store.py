@@ -1191,20 +1191,19 @@ def _insert_sql(table: str, columns: tuple[str, ...], rows: int) -> str:
     return f"INSERT INTO {table} ({', '.join(columns)}) VALUES {', '.join([one] * rows)}"
 
 
-def _insert_rows(
-    cursor: Any, table: str, columns: tuple[str, ...], rows: Sequence[tuple[Any, ...]]
-) -> None:
-    """Insert with multi-row VALUES statements, in chunks of powers of two.
+def _insert_rows(cursor: Any, table: str, columns: tuple[str, ...], flat: list[Any]) -> None:
+    """Insert rows given as one flat list of values, with multi-row VALUES statements.
 
     ``executemany`` steps SQLite once per row and hands the GIL back and forth each
-    time, which starves the trio thread; one statement per chunk steps once. Powers of
-    two keep the number of distinct statements (and prepared-statement cache) small.
+    time, which starves the trio thread; one statement per chunk steps once. Chunks are
+    powers of two (at most 256 rows) to keep the distinct statements few.
     """
+    width = len(columns)
+    rows = len(flat) // width
     i = 0
-    while i < len(rows):
-        size = min(256, 1 << ((len(rows) - i).bit_length() - 1))
-        chunk = rows[i : i + size]
-        cursor.execute(_insert_sql(table, columns, size), [v for row in chunk for v in row])
+    while i < rows:
+        size = min(256, 1 << ((rows - i).bit_length() - 1))
+        cursor.execute(_insert_sql(table, columns, size), flat[i * width : (i + size) * width])
         i += size
 
 
@@ -1223,35 +1222,44 @@ def _sqlite_time(value: datetime | None) -> str | None:
     return value.replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
-class _Times:
+def _times() -> Callable[[datetime | None], str | None]:
     """:func:`_sqlite_time` for one batch, once per datetime object.
 
     A step's start, end and log line often share one timestamp object (an instant step
     takes one); the batch holds them all alive, so their ids are stable keys meanwhile.
     """
+    seen: dict[int, str | None] = {}
 
-    def __init__(self) -> None:
-        self._seen: dict[int, str | None] = {}
-
-    def __call__(self, value: datetime | None) -> str | None:
+    def text(value: datetime | None) -> str | None:
         key = id(value)
-        text = self._seen.get(key)
-        if text is None:
-            text = self._seen[key] = _sqlite_time(value)
-        return text
+        found = seen.get(key)
+        if found is None:
+            found = seen[key] = _sqlite_time(value)
+        return found
+
+    return text
 
 
 def _sqlite_json(value: Any) -> str | None:
-    return None if value is None else json.dumps(value)
+    if value is None:
+        return None
+    if type(value) is str:
+        return _json_string(value)  # what json.dumps does for a str, without its layers
+    return json.dumps(value)
+
+
+_json_string: Callable[[str], str] = json.encoder.encode_basestring_ascii
 
 
 def _step_values(
     r: Mapping[str, Any], time: Callable[[datetime | None], str | None]
 ) -> tuple[Any, ...]:
+    started, finished = r["started_at"], r["finished_at"]
+    started_text = time(started)
     return (
         r["status"],
-        time(r["started_at"]),
-        time(r["finished_at"]),
+        started_text,
+        started_text if finished is started else time(finished),
         r["duration_ms"],
         r["exit_code"],
         _sqlite_json(r["output"]),
@@ -1260,30 +1268,21 @@ def _step_values(
 
 
 def _write_sqlite(conn: sa.Connection, batch: Batch) -> None:
-    """The hot path on SQLite: plain executemany on the driver, no per-row ORM work.
+    """The hot path on SQLite: plain statements on the driver, no per-row ORM work.
 
     SQLAlchemy's per-row processing holds the GIL that the trio thread needs; this
     writes the same text SQLAlchemy would, about three times faster.
     """
     cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-    time = _Times()
+    time = _times()
     try:
         if batch.step_inserts:
-            _insert_rows(
-                cursor,
-                "step_run",
-                _STEP_COLUMNS,
-                [
-                    (
-                        r["execution_id"],
-                        r["step_id"],
-                        r["position"],
-                        r["attempt"],
-                        *_step_values(r, time),
-                    )
-                    for r in batch.step_inserts
-                ],
-            )
+            flat: list[Any] = []
+            add = flat.extend
+            for r in batch.step_inserts:
+                add((r["execution_id"], r["step_id"], r["position"], r["attempt"]))
+                add(_step_values(r, time))
+            _insert_rows(cursor, "step_run", _STEP_COLUMNS, flat)
         if batch.step_updates:
             cursor.executemany(
                 _SQLITE_STEP_UPDATE,
@@ -1293,11 +1292,10 @@ def _write_sqlite(conn: sa.Connection, batch: Batch) -> None:
                 ],
             )
         if batch.logs:
-            _insert_rows(
-                cursor,
-                "log_line",
-                _LOG_COLUMNS,
-                [
+            flat = []
+            add = flat.extend
+            for r in batch.logs:
+                add(
                     (
                         r["execution_id"],
                         r["step_id"],
@@ -1306,9 +1304,8 @@ def _write_sqlite(conn: sa.Connection, batch: Batch) -> None:
                         r["stream"],
                         r["text"],
                     )
-                    for r in batch.logs
-                ],
-            )
+                )
+            _insert_rows(cursor, "log_line", _LOG_COLUMNS, flat)
         processes = _processes((*batch.step_inserts, *batch.step_updates))
         if processes:
             cursor.executemany(_SQLITE_PROCESS_UPDATE, processes)
