@@ -326,6 +326,12 @@ async def _start(argv: list[str], env: dict[str, str]) -> trio.Process | _Child:
     return _spawn(argv, env)
 
 
+@functools.cache
+def _devnull() -> int:
+    """One /dev/null for every shell's stdin (Popen would open and close one each time)."""
+    return os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
+
+
 def _spawn(argv: list[str], env: dict[str, str]) -> _Child:
     """Start the shell here, on the trio thread: fork and exec take well under a ms."""
     out_r, out_w = os.pipe()
@@ -335,7 +341,7 @@ def _spawn(argv: list[str], env: dict[str, str]) -> _Child:
     try:
         popen = subprocess.Popen(
             argv,
-            stdin=subprocess.DEVNULL,
+            stdin=_devnull(),
             stdout=out_w,
             stderr=err_w,
             env=env,

@@ -587,6 +587,21 @@ async def test_a_quick_command_s_output_is_read_whole(db: store.Store) -> None:
 
 
 @pytest.mark.trio
+async def test_a_command_reading_stdin_reads_nothing(db: store.Store) -> None:
+    # stdin is /dev/null (shared by every shell, never the terminal's or a pipe's).
+    add(
+        db,
+        "name: r\nsteps:\n  - {id: a, run: 'cat; echo done'}\n  - {id: b, run: 'cat; echo again'}\n",
+    )
+    with trio.fail_after(10):
+        handle = await run(db, "r")
+    assert [(r.status, r.output) for r in store.step_runs(db, handle.id)] == [
+        ("succeeded", "done"),
+        ("succeeded", "again"),
+    ]
+
+
+@pytest.mark.trio
 async def test_a_long_command_s_output_reaches_the_log_while_it_runs(
     db: store.Store, tmp_path: Path
 ) -> None:
