@@ -875,12 +875,21 @@ def health(ctx: click.Context, as_json: bool) -> None:
 @click.option(
     "--workers", "with_workers", is_flag=True, help="Also time real `wfe worker` processes."
 )
+@click.option(
+    "--db",
+    "bench_db",
+    metavar="URL",
+    help="An empty database to measure on (default: a fresh temporary SQLite file).",
+)
 @click.pass_context
-def bench(ctx: click.Context, quick: bool, as_json: bool, with_workers: bool) -> None:
+def bench(
+    ctx: click.Context, quick: bool, as_json: bool, with_workers: bool, bench_db: str | None
+) -> None:
     """Measure throughput, latency, memory and concurrency on a temporary store.
 
-    Runs on a fresh temporary SQLite file unless --db names an empty database; the
-    seed's published figures and a direct trio + sqlite3 floor are shown alongside.
+    Runs on a fresh temporary SQLite file unless --db names an empty database (never
+    $WFE_DATABASE_URL's); the seed's published figures and a direct trio + sqlite3
+    floor are shown alongside.
     """
     from engine import bench as benchmark
 
@@ -888,7 +897,10 @@ def bench(ctx: click.Context, quick: bool, as_json: bool, with_workers: bool) ->
         if not as_json:
             click.echo(f"  {what}…", err=True)
 
-    report = benchmark.run(quick=quick, url=ctx.obj.get("db"), progress=progress)
+    url = bench_db or ctx.obj.get("db")
+    report = benchmark.run(
+        quick=quick, url=settings.database_url(url) if url else None, progress=progress
+    )
     if with_workers:
         progress("workers")
         report.results.extend(benchmark.workers())

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 SCENARIOS = {"throughput", "large_workflow", "memory", "concurrency", "shell", "floor"}
 
 
@@ -23,11 +25,16 @@ def test_bench_quick_reports_every_scenario(wfe) -> None:
     assert report["scenarios"]["shell"]["plain_spawns_per_s"] > 0
 
 
-def test_bench_refuses_a_database_with_workflows(wfe, tmp_path) -> None:
+@pytest.mark.parametrize("where", ["wfe --db URL bench", "wfe bench --db PATH"])
+def test_bench_refuses_a_database_with_workflows(wfe, tmp_path, where: str) -> None:
     wf = tmp_path / "w.yaml"
     wf.write_text("name: w\nsteps: [{id: a, log: x}]\n")
     assert wfe("workflow", "add", str(wf)).returncode == 0
-    proc = wfe("--db", wfe.env["WFE_DATABASE_URL"], "bench", "--quick")
+    url = wfe.env["WFE_DATABASE_URL"]
+    if where == "wfe --db URL bench":
+        proc = wfe("--db", url, "bench", "--quick")
+    else:
+        proc = wfe("bench", "--quick", "--db", url.removeprefix("sqlite:///"))
     assert proc.returncode == 1
     assert "wfe bench needs an empty database" in proc.stderr and "Traceback" not in proc.stderr
 
