@@ -223,7 +223,8 @@ class Store:
 
         On SQLite they begin with ``BEGIN IMMEDIATE``: a transaction that reads and then
         writes would otherwise fail at once with "database is locked" when another
-        process wrote in between, instead of waiting its turn.
+        process wrote in between, instead of waiting its turn. On PostgreSQL they take
+        an advisory lock first, for the same one-at-a-time.
         """
         return self.engine.execution_options(wfe_write=True)
 
@@ -259,6 +260,19 @@ def _on_sqlite_begin(conn: sa.Connection) -> None:
     conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
+# PostgreSQL advisory lock keys: one for writing transactions, one for upgrades.
+WRITE_LOCK = 7265101
+UPGRADE_LOCK = 7265100
+
+
+def _on_postgres_begin(conn: sa.Connection) -> None:
+    # What BEGIN IMMEDIATE is on SQLite: a transaction that reads and then writes (a
+    # lease, a take-over, a fence) goes one at a time, so two processes never both act
+    # on what they read. Claims skip this: they lock rows (FOR UPDATE SKIP LOCKED).
+    if conn.get_execution_options().get("wfe_write", False):
+        conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({WRITE_LOCK})")
+
+
 def open_store(url: str, *, create: bool = True) -> Store:
     """Open (and create, and check the schema of) the database at ``url``.
 
@@ -272,6 +286,10 @@ def open_store(url: str, *, create: bool = True) -> Store:
         raise StoreError(
             f"{url!r} is not a database URL; write e.g. sqlite:///path/to/file.db"
         ) from None
+    if parsed.drivername in ("postgresql", "postgres"):
+        # psycopg 3 (the `postgres` extra), whatever SQLAlchemy's default driver is.
+        parsed = parsed.set(drivername="postgresql+psycopg")
+        url = parsed.render_as_string(hide_password=False)
     if parsed.get_backend_name() == "sqlite":
         _prepare_sqlite_file(parsed.database)
         engine = sa.create_engine(
@@ -284,14 +302,31 @@ def open_store(url: str, *, create: bool = True) -> Store:
         event.listen(engine, "begin", _on_sqlite_begin)
     else:
         try:
-            engine = sa.create_engine(url, pool_pre_ping=True, pool_size=8, max_overflow=8)
+            engine = sa.create_engine(
+                url,
+                pool_pre_ping=True,
+                pool_size=8,
+                max_overflow=8,
+                # Times are stored as UTC without a zone, as on SQLite: the session's
+                # zone must not shift them, whatever the server's default is.
+                connect_args={"options": "-c timezone=UTC"},
+            )
         except sa_exc.NoSuchModuleError:
             raise StoreError(
                 f"cannot use {_safe(url)}: unknown database {parsed.get_backend_name()!r};"
                 " use sqlite:///PATH or postgresql://HOST/NAME"
             ) from None
-        except (sa_exc.ArgumentError, ImportError) as exc:
+        except ImportError as exc:
+            if parsed.get_backend_name() == "postgresql":
+                raise StoreError(
+                    f"cannot use {_safe(url)}: PostgreSQL needs the psycopg driver;"
+                    " install it with: pip install 'workflow-engine[postgres]'"
+                ) from None
             raise StoreError(f"cannot use {_safe(url)}: {exc}") from None
+        except sa_exc.ArgumentError as exc:
+            raise StoreError(f"cannot use {_safe(url)}: {exc}") from None
+        if engine.dialect.name == "postgresql":
+            event.listen(engine, "begin", _on_postgres_begin)
     store = Store(url=url, engine=engine)
     try:
         _check_schema(store, create=create)
@@ -330,7 +365,7 @@ def _check_schema(store: Store, *, create: bool) -> None:
             if not store.is_sqlite:
                 # Two processes opening an older store at once: one upgrades, the other
                 # waits and finds it done. (On SQLite, BEGIN IMMEDIATE is that lock.)
-                conn.execute(sa.text("SELECT pg_advisory_xact_lock(7265100)"))
+                conn.execute(sa.text(f"SELECT pg_advisory_xact_lock({UPGRADE_LOCK})"))
             tables = set(sa.inspect(conn).get_table_names())
             if "wfe_meta" in tables:
                 row = conn.execute(
@@ -1045,8 +1080,9 @@ def claim(store: Store, worker_id: str, limit: int) -> list[int]:
     """Take up to ``limit`` queued executions for ``worker_id``, oldest first.
 
     Atomic across processes: on SQLite a ``BEGIN IMMEDIATE`` transaction takes the write
-    lock before reading, so two workers never claim the same execution. (PostgreSQL will
-    use ``FOR UPDATE SKIP LOCKED`` here.)
+    lock before reading, so two workers never claim the same execution; on PostgreSQL
+    the rows are locked as they are read (``FOR UPDATE SKIP LOCKED``), and a worker
+    skips what another is claiming instead of waiting for it.
     """
     if limit <= 0:
         return []

@@ -15,6 +15,10 @@ from engine.errors import InvalidParams, NotFound
 from tests.conftest import add
 from tests.engine import helpers
 
+# Every test that takes `db` runs on SQLite and on PostgreSQL (skipped, saying why, where
+# no server answers).
+BACKENDS = ("sqlite", "postgresql")
+
 NO_POLL = {"cancel_poll_interval": math.inf}
 
 

@@ -6,6 +6,10 @@ import pytest
 
 from engine import definition, scheduler, store
 
+# Every test that takes `db` runs on SQLite and on PostgreSQL (skipped, saying why, where
+# no server answers).
+BACKENDS = ("sqlite", "postgresql")
+
 NOW = datetime(2026, 11, 27, 12, 0, 30, tzinfo=UTC)
 
 

@@ -27,12 +27,13 @@ def upgrade() -> None:
         batch.add_column(sa.Column("host", sa.String(length=200), nullable=True))
         batch.add_column(sa.Column("pid", sa.Integer(), nullable=True))
     with op.batch_alter_table("worker") as batch:
-        batch.add_column(sa.Column("expires_at", sa.DateTime(), nullable=True))
+        # With a time zone, as the model has it (timestamptz on PostgreSQL).
+        batch.add_column(sa.Column("expires_at", sa.DateTime(timezone=True), nullable=True))
     worker = sa.table(
         "worker",
         sa.column("id", sa.String()),
-        sa.column("heartbeat_at", sa.DateTime()),
-        sa.column("expires_at", sa.DateTime()),
+        sa.column("heartbeat_at", sa.DateTime(timezone=True)),
+        sa.column("expires_at", sa.DateTime(timezone=True)),
     )
     bind = op.get_bind()
     beats: list[tuple[str, datetime]] = [
@@ -44,7 +45,7 @@ def upgrade() -> None:
             worker.update().where(worker.c.id == worker_id).values(expires_at=beat + OLD_LEASE)
         )
     with op.batch_alter_table("worker") as batch:
-        batch.alter_column("expires_at", existing_type=sa.DateTime(), nullable=False)
+        batch.alter_column("expires_at", existing_type=sa.DateTime(timezone=True), nullable=False)
 
 
 def downgrade() -> None:
