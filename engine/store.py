@@ -645,22 +645,43 @@ def list_executions(
     offset: int = 0,
     limit: int = 50,
 ) -> tuple[list[Execution], int]:
-    """Newest first, with the total that matches."""
+    """Newest first, with the total that matches (for a pager)."""
+    where = _execution_filter(status, workflow)
+    rows = recent_executions(store, status=status, workflow=workflow, offset=offset, limit=limit)
     with translate_errors(store), store.session() as session:
-        where = []
-        if status:
-            where.append(col(Execution.status) == status)
-        if workflow:
-            where.append(col(Execution.workflow_name) == workflow)
-        rows = session.exec(
-            select(Execution)
-            .where(*where)
-            .order_by(col(Execution.id).desc())
-            .offset(offset)
-            .limit(limit)
-        ).all()
         total = session.exec(select(func.count()).select_from(Execution).where(*where)).one()
-    return list(rows), total
+    return rows, total
+
+
+def recent_executions(
+    store: Store,
+    *,
+    status: str | None = None,
+    workflow: str | None = None,
+    offset: int = 0,
+    limit: int = 20,
+) -> list[Execution]:
+    """Newest first, without counting them all: on PostgreSQL a count of a million rows
+    costs ~50 ms, the rows themselves well under one (the dashboard's table)."""
+    with translate_errors(store), store.session() as session:
+        return list(
+            session.exec(
+                select(Execution)
+                .where(*_execution_filter(status, workflow))
+                .order_by(col(Execution.id).desc())
+                .offset(offset)
+                .limit(limit)
+            ).all()
+        )
+
+
+def _execution_filter(status: str | None, workflow: str | None) -> list[Any]:
+    where = []
+    if status:
+        where.append(col(Execution.status) == status)
+    if workflow:
+        where.append(col(Execution.workflow_name) == workflow)
+    return where
 
 
 def step_runs(store: Store, execution_id: int, *, latest_only: bool = False) -> list[StepRun]:

@@ -96,7 +96,7 @@ class DashboardScreen(View):
         db = self.app.db
         try:
             s = store.stats(db, since=self.app.clock() - timedelta(hours=24))
-            recent, _ = store.list_executions(db, limit=10)
+            recent = store.recent_executions(db, limit=10)
             workflows, _ = store.list_workflows(db, limit=10)
             waiting = store.pending_approvals(db, limit=10)
         except EngineError as exc:

@@ -6,6 +6,9 @@ import json
 
 import pytest
 
+# Tests that take `db` run on SQLite and on PostgreSQL (skipped, saying why, without one).
+BACKENDS = ("sqlite", "postgresql")
+
 SCENARIOS = {"throughput", "large_workflow", "memory", "concurrency", "shell", "floor"}
 
 
@@ -46,3 +49,18 @@ def test_bench_workers_reports_latency_and_rate() -> None:
     assert latency.name == "detach_to_first_step" and latency.median > 0
     assert latency.extra["p99_ms"] >= latency.median
     assert rate.name == "two_workers" and rate.median > 0
+
+
+def test_the_dashboard_fill_writes_what_the_engine_reads(db) -> None:
+    from engine import bench, store
+
+    bench._bulk_fill(db, 2_000, 5)
+    assert store.list_executions(db, limit=1)[1] == 2_000
+    summaries, total = store.list_workflows(db, limit=200)
+    assert total == 100
+    cancelled = store.list_executions(db, status="cancelled", limit=1)[1]
+    assert sum(s.workflow.runs for s in summaries) == 2_000 - cancelled
+    assert len(store.step_runs(db, summaries[0].workflow.last_execution_id or 0)) == 5
+    # The engine's next execution comes after the filled ones (PostgreSQL: its sequence).
+    (new,) = store.create_executions(db, summaries[0].workflow, [{}])
+    assert (new.id or 0) > 10_002_000

@@ -361,3 +361,14 @@ def test_postgresql_without_its_driver_says_what_to_install(monkeypatch) -> None
     monkeypatch.setitem(sys.modules, "psycopg", None)  # as if it were not installed
     with pytest.raises(StoreError, match=r"pip install 'workflow-engine\[postgres\]'$"):
         store.open_store("postgresql://someone:pw@127.0.0.1/wfe")
+
+
+def test_recent_executions_are_the_newest_without_a_count(db: store.Store) -> None:
+    store.save_workflows(db, [(definition.parse("name: w\nsteps: [{id: a, log: x}]\n"), None)])
+    store.save_workflows(db, [(definition.parse("name: v\nsteps: [{id: a, log: x}]\n"), None)])
+    made = store.create_executions(db, store.get_workflow(db, "w"), [{}] * 30)
+    store.create_executions(db, store.get_workflow(db, "v"), [{}] * 5)
+    recent = store.recent_executions(db, workflow="w", limit=10)
+    assert [e.id for e in recent] == [e.id for e in reversed(made)][:10]
+    page, total = store.list_executions(db, workflow="w", offset=10, limit=10)
+    assert total == 30 and [e.id for e in page] == [e.id for e in reversed(made)][10:20]
