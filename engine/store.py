@@ -1210,8 +1210,9 @@ def write_batch(store: Store, batch: Batch) -> set[int]:
     """
     with translate_errors(store), store.writer.begin() as conn:
         fenced = _fence(conn, batch) if batch.owner is not None else set()
-        if store.is_sqlite:
-            _write_sqlite(conn, batch)
+        driver = _DRIVERS.get((store.engine.dialect.name, store.engine.dialect.driver))
+        if driver is not None:
+            _write_driver(conn, batch, driver)
         else:
             _write_core(conn, batch)
     return fenced
@@ -1243,12 +1244,14 @@ _LOG_COLUMNS = ("execution_id", "step_id", "seq", "time", "stream", "text")
 
 
 @functools.lru_cache(maxsize=64)
-def _insert_sql(table: str, columns: tuple[str, ...], rows: int) -> str:
-    one = f"({', '.join('?' * len(columns))})"
+def _insert_sql(table: str, columns: tuple[str, ...], rows: int, mark: str) -> str:
+    one = f"({', '.join([mark] * len(columns))})"
     return f"INSERT INTO {table} ({', '.join(columns)}) VALUES {', '.join([one] * rows)}"
 
 
-def _insert_rows(cursor: Any, table: str, columns: tuple[str, ...], flat: list[Any]) -> None:
+def _insert_rows(
+    cursor: Any, table: str, columns: tuple[str, ...], flat: list[Any], mark: str
+) -> None:
     """Insert rows given as one flat list of values, with multi-row VALUES statements.
 
     ``executemany`` steps SQLite once per row and hands the GIL back and forth each
@@ -1260,14 +1263,51 @@ def _insert_rows(cursor: Any, table: str, columns: tuple[str, ...], flat: list[A
     i = 0
     while i < rows:
         size = min(256, 1 << ((rows - i).bit_length() - 1))
-        cursor.execute(_insert_sql(table, columns, size), flat[i * width : (i + size) * width])
+        sql = _insert_sql(table, columns, size, mark)
+        cursor.execute(sql, flat[i * width : (i + size) * width])
         i += size
 
 
-_SQLITE_STEP_UPDATE = (
-    f"UPDATE step_run SET {', '.join(f'{c} = ?' for c in _STEP_FIELDS)}"
-    " WHERE execution_id = ? AND step_id = ? AND attempt = ?"
-)
+@dataclass(frozen=True)
+class _Driver:
+    """How the driver-level write path speaks to one DBAPI driver."""
+
+    mark: str  # its parameter placeholder
+    # Per batch: how a datetime is passed (SQLite: the text SQLAlchemy would write).
+    times: Callable[[], Callable[[datetime | None], Any]]
+    copy: bool = False  # inserts go by COPY (PostgreSQL's bulk path), not multi-row VALUES
+
+    def insert(self, cursor: Any, table: str, columns: tuple[str, ...], flat: list[Any]) -> None:
+        if self.copy:
+            _copy_rows(cursor, table, columns, flat)
+        else:
+            _insert_rows(cursor, table, columns, flat, self.mark)
+
+    @functools.cached_property
+    def step_update(self) -> str:
+        sets = ", ".join(f"{c} = {self.mark}" for c in _STEP_FIELDS)
+        return f"UPDATE step_run SET {sets} WHERE {self._key}"
+
+    @functools.cached_property
+    def process_update(self) -> str:
+        return f"UPDATE step_run SET host = {self.mark}, pid = {self.mark} WHERE {self._key}"
+
+    @property
+    def _key(self) -> str:
+        m = self.mark
+        return f"execution_id = {m} AND step_id = {m} AND attempt = {m}"
+
+
+def _copy_rows(cursor: Any, table: str, columns: tuple[str, ...], flat: list[Any]) -> None:
+    """Insert rows given as one flat list of values with COPY (psycopg)."""
+    width = len(columns)
+    with cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+        for i in range(0, len(flat), width):
+            copy.write_row(flat[i : i + width])
+
+
+def _as_is() -> Callable[[datetime | None], Any]:
+    return lambda value: value
 
 
 def _sqlite_time(value: datetime | None) -> str | None:
@@ -1324,14 +1364,15 @@ def _step_values(
     )
 
 
-def _write_sqlite(conn: sa.Connection, batch: Batch) -> None:
-    """The hot path on SQLite: plain statements on the driver, no per-row ORM work.
+def _write_driver(conn: sa.Connection, batch: Batch, driver: _Driver) -> None:
+    """The hot path: plain multi-row statements on the driver, no per-row ORM work.
 
-    SQLAlchemy's per-row processing holds the GIL that the trio thread needs; this
-    writes the same text SQLAlchemy would, about three times faster.
+    SQLAlchemy's per-row processing holds the GIL that the trio thread needs (and with
+    psycopg it sends one statement per row); this writes the same values, three to five
+    times faster.
     """
     cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-    time = _times()
+    time = driver.times()
     try:
         if batch.step_inserts:
             flat: list[Any] = []
@@ -1339,10 +1380,10 @@ def _write_sqlite(conn: sa.Connection, batch: Batch) -> None:
             for r in batch.step_inserts:
                 add((r["execution_id"], r["step_id"], r["position"], r["attempt"]))
                 add(_step_values(r, time))
-            _insert_rows(cursor, "step_run", _STEP_COLUMNS, flat)
+            driver.insert(cursor, "step_run", _STEP_COLUMNS, flat)
         if batch.step_updates:
             cursor.executemany(
-                _SQLITE_STEP_UPDATE,
+                driver.step_update,
                 [
                     (*_step_values(r, time), r["execution_id"], r["step_id"], r["attempt"])
                     for r in batch.step_updates
@@ -1362,20 +1403,25 @@ def _write_sqlite(conn: sa.Connection, batch: Batch) -> None:
                         r["text"],
                     )
                 )
-            _insert_rows(cursor, "log_line", _LOG_COLUMNS, flat)
+            driver.insert(cursor, "log_line", _LOG_COLUMNS, flat)
         processes = _processes((*batch.step_inserts, *batch.step_updates))
         if processes:
-            cursor.executemany(_SQLITE_PROCESS_UPDATE, processes)
+            cursor.executemany(driver.process_update, processes)
     finally:
         cursor.close()
     _write_executions(conn, batch)
 
 
+# The drivers the hot path speaks to; any other goes through SQLAlchemy (_write_core).
+_DRIVERS = {
+    ("sqlite", "pysqlite"): _Driver("?", _times),
+    # psycopg takes datetimes as they are, and JSON text for a json column.
+    ("postgresql", "psycopg"): _Driver("%s", _as_is, copy=True),
+}
+
+
 # Where a shell step's process group runs: only shell steps have one, so it is written
 # apart, and the rows of every other step carry nothing more.
-_SQLITE_PROCESS_UPDATE = (
-    "UPDATE step_run SET host = ?, pid = ? WHERE execution_id = ? AND step_id = ? AND attempt = ?"
-)
 _PROCESS_UPDATE = _ONE_STEP_RUN.values(host=sa.bindparam("p_host"), pid=sa.bindparam("p_pid"))
 
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import stat
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +12,7 @@ import sqlalchemy as sa
 
 from engine import definition, store
 from engine.errors import NotFound, SchemaError, StoreError
-from tests.conftest import add
+from tests.conftest import add, postgres_database
 
 # Every test that takes `db` runs on SQLite and on PostgreSQL (skipped, saying why, where
 # no server answers).
@@ -299,8 +300,11 @@ def test_open_store_refuses_a_database_missing_columns(tmp_path: Path) -> None:
         store.open_store(url)
 
 
-def test_the_portable_write_path_writes_what_the_sqlite_fast_path_does(tmp_path: Path) -> None:
-    """PostgreSQL takes store._write_core; SQLite the driver-level fast path. Same rows."""
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_the_portable_write_path_writes_what_the_driver_path_does(
+    tmp_path: Path, backend: str
+) -> None:
+    """SQLite and psycopg take the driver-level path; any other driver store._write_core."""
     from datetime import UTC, datetime
 
     def batch(execution_id: int) -> store.Batch:
@@ -330,14 +334,23 @@ def test_the_portable_write_path_writes_what_the_sqlite_fast_path_does(tmp_path:
             executions={execution_id: {"status": "running", "started_at": t}},
         )
 
-    def written(path: Path, write: Any) -> list[Any]:
-        db = store.open_store(f"sqlite:///{path}")
+    def update(execution_id: int) -> store.Batch:
+        """Step a, inserted running with its process, fails."""
+        first, _ = batch(execution_id).step_inserts
+        t = datetime(2026, 11, 27, 12, 0, 5, tzinfo=UTC)
+        ended = {**first, "step_id": "a", "status": "failed", "finished_at": t, "error": "x"}
+        return store.Batch(step_inserts=[], step_updates=[ended], logs=[], executions={})
+
+    def written(url: str, write: Any) -> list[Any]:
+        db = store.open_store(url)
         try:
             wf = definition.parse(WF, "wf.yaml")
             store.save_workflows(db, [(wf, None)])
             (execution,) = store.create_executions(db, store.get_workflow(db, "wf"), [{}])
             with db.writer.begin() as conn:
                 write(conn, batch(execution.id or 0))
+            with db.writer.begin() as conn:
+                write(conn, update(execution.id or 0))
             with db.engine.connect() as conn:
                 return [
                     conn.exec_driver_sql(f"SELECT * FROM {table} ORDER BY 1").fetchall()
@@ -346,13 +359,23 @@ def test_the_portable_write_path_writes_what_the_sqlite_fast_path_does(tmp_path:
         finally:
             db.close()
 
-    fast = written(tmp_path / "fast.db", store._write_sqlite)
-    portable = written(tmp_path / "portable.db", store._write_core)
+    if backend == "sqlite":
+        driver = store._DRIVERS["sqlite", "pysqlite"]
+        fast = written(
+            f"sqlite:///{tmp_path / 'fast.db'}", partial(store._write_driver, driver=driver)
+        )
+        portable = written(f"sqlite:///{tmp_path / 'portable.db'}", store._write_core)
+    else:
+        driver = store._DRIVERS["postgresql", "psycopg"]
+        with postgres_database() as one, postgres_database() as two:
+            fast = written(one, partial(store._write_driver, driver=driver))
+            portable = written(two, store._write_core)
     assert fast == portable
     assert [(r[1], r[2], r[-2], r[-1]) for r in fast[0]] == [
         (1, "a", "h", 4242),
         (1, "b", None, None),
     ]
+    assert [r[4] for r in fast[0]] == ["failed", "succeeded"]  # a's update landed
 
 
 def test_postgresql_without_its_driver_says_what_to_install(monkeypatch) -> None:
