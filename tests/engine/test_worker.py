@@ -139,9 +139,12 @@ steps:
     execution_id = int(wfe("run", "three", "--detach").stdout)
     first = start_worker(wfe, "--lease", "1s")
     wait_until(running.exists)
+    db = open_db(wfe)
+    # Killed once b's start and process group are committed (a runner killed before that
+    # is test_a_shell_its_dead_runner_never_recorded_is_found_and_ended's case).
+    wait_until(lambda: any(r.step_id == "b" and r.pid for r in store.step_runs(db, execution_id)))
     first.kill()  # SIGKILL: no chance to record anything
     first.communicate(timeout=10)
-    db = open_db(wfe)
     assert store.get_execution(db, execution_id).status in ("queued", "running")
     assert scripts_running(running) != ""  # its shell outlived it
     second = start_worker(wfe, "--lease", "1s")
