@@ -241,7 +241,7 @@ class _Run:
     prior_started: dict[str, Any] = field(default_factory=dict)
     # Where the shells of steps that were running when the previous owner died run:
     # step id -> (host, process group id)
-    prior_process: dict[str, tuple[str | None, int | None]] = field(default_factory=dict)
+    prior_process: dict[str, tuple[str | None, int]] = field(default_factory=dict)
     taken_from: str | None = None  # the runner it was taken over from
 
     def mask(self, text: str) -> str:
@@ -683,15 +683,13 @@ class Executor:
     async def _end_orphans(self, run: _Run) -> None:
         """End the shell processes the dead owner left running, before their steps rerun.
 
-        Recorded process groups first; then, on this host, any group whose environment
-        says the dead runner started it for this execution (it may have died before the
+        Its recorded process groups, and on this host any group whose environment says
+        the dead runner started it for this execution (it may have died before the
         group was recorded).
         """
-        ended: set[int] = set()
+        groups: dict[int, str] = {}  # process group -> WFE_STEP_RUN token
         for step_id, (host, pgid) in run.prior_process.items():
             attempt = run.prior[step_id][1]
-            if pgid is None:
-                continue
             if host != HOST:
                 self._log(
                     run,
@@ -700,28 +698,18 @@ class Executor:
                     " stopped responding; it may still be running there",
                     "system",
                 )
-                continue
-            token = f"{run.id}/{step_id}/{attempt}"
-            if await shell.end_orphans(pgid, token, self._kill_grace):
-                ended.add(pgid)
-                self._log(
-                    run,
-                    step_id,
-                    f"ended process group {pgid}, left running by attempt {attempt}'s runner",
-                    "system",
-                )
-        if run.taken_from is None:
-            return
-        left = await trio.to_thread.run_sync(shell.groups_left_by, run.taken_from, run.id)
-        for pgid, token in left.items():
-            if pgid in ended:
-                continue
-            left_step, _, left_attempt = token.removeprefix(f"{run.id}/").rpartition("/")
+            else:
+                groups[pgid] = f"{run.id}/{step_id}/{attempt}"
+        if run.taken_from is not None:
+            left = await trio.to_thread.run_sync(shell.groups_left_by, run.taken_from, run.id)
+            groups = {**left, **groups}
+        for pgid, token in groups.items():
+            step, _, which = token.removeprefix(f"{run.id}/").rpartition("/")
             if await shell.end_orphans(pgid, token, self._kill_grace):
                 self._log(
                     run,
-                    left_step or None,
-                    f"ended process group {pgid}, left running by attempt {left_attempt}'s runner",
+                    step or None,
+                    f"ended process group {pgid}, left running by attempt {which}'s runner",
                     "system",
                 )
 
@@ -737,6 +725,7 @@ class Executor:
         for step_id, (status, _attempt, output) in run.prior.items():
             if step_id in plan.by_id and status not in _SETTLED:
                 # Its owner died while it ran: close that attempt; the next one runs.
+                host, pid = run.prior_process.get(step_id, (None, None))
                 self._recorder.step(
                     {
                         "execution_id": run.id,
@@ -750,8 +739,8 @@ class Executor:
                         "exit_code": None,
                         "output": None,
                         "error": "its runner stopped responding; taken over",
-                        "host": run.prior_process.get(step_id, (None, None))[0],
-                        "pid": run.prior_process.get(step_id, (None, None))[1],
+                        "host": host,
+                        "pid": pid,
                     },
                     in_db=True,
                 )

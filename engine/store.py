@@ -646,11 +646,12 @@ def list_executions(
     limit: int = 50,
 ) -> tuple[list[Execution], int]:
     """Newest first, with the total that matches (for a pager)."""
-    where = _execution_filter(status, workflow)
-    rows = recent_executions(store, status=status, workflow=workflow, offset=offset, limit=limit)
     with translate_errors(store), store.session() as session:
-        total = session.exec(select(func.count()).select_from(Execution).where(*where)).one()
-    return rows, total
+        rows = session.exec(_newest(status, workflow, offset, limit)).all()
+        total = session.exec(
+            select(func.count()).select_from(Execution).where(*_execution_filter(status, workflow))
+        ).one()
+    return list(rows), total
 
 
 def recent_executions(
@@ -664,15 +665,17 @@ def recent_executions(
     """Newest first, without counting them all: on PostgreSQL a count of a million rows
     costs ~50 ms, the rows themselves well under one (the dashboard's table)."""
     with translate_errors(store), store.session() as session:
-        return list(
-            session.exec(
-                select(Execution)
-                .where(*_execution_filter(status, workflow))
-                .order_by(col(Execution.id).desc())
-                .offset(offset)
-                .limit(limit)
-            ).all()
-        )
+        return list(session.exec(_newest(status, workflow, offset, limit)).all())
+
+
+def _newest(status: str | None, workflow: str | None, offset: int, limit: int) -> Any:
+    return (
+        select(Execution)
+        .where(*_execution_filter(status, workflow))
+        .order_by(col(Execution.id).desc())
+        .offset(offset)
+        .limit(limit)
+    )
 
 
 def _execution_filter(status: str | None, workflow: str | None) -> list[Any]:
@@ -1337,7 +1340,7 @@ def _times() -> Callable[[datetime | None], str | None]:
     return text
 
 
-def _sqlite_json(value: Any) -> str | None:
+def _json_text(value: Any) -> str | None:
     if value is None:
         return None
     if type(value) is str:
@@ -1359,7 +1362,7 @@ def _step_values(
         started_text if finished is started else time(finished),
         r["duration_ms"],
         r["exit_code"],
-        _sqlite_json(r["output"]),
+        _json_text(r["output"]),
         r["error"],
     )
 

@@ -31,6 +31,13 @@ def open_db(wfe) -> store.Store:
     return store.open_store(wfe.env["WFE_DATABASE_URL"])
 
 
+def queued(db: store.Store, step: str) -> store.Execution:
+    """One queued execution of a new one-step workflow ``w``."""
+    store.save_workflows(db, [(definition.parse(f"name: w\nsteps:\n  - {step}\n"), None)])
+    (execution,) = store.create_executions(db, store.get_workflow(db, "w"), [{}])
+    return execution
+
+
 def test_three_workers_run_each_of_300_executions_exactly_once(wfe, tmp_path: Path) -> None:
     ticks = tmp_path / "ticks"
     db = open_db(wfe)
@@ -182,9 +189,7 @@ def scripts_running(marker: Path) -> str:
 
 def test_a_short_lease_never_takes_work_from_a_runner_with_a_longer_one(wfe) -> None:
     db = open_db(wfe)
-    wf = definition.parse("name: w\nsteps:\n  - {id: a, log: x}\n")
-    store.save_workflows(db, [(wf, None)])
-    (execution,) = store.create_executions(db, store.get_workflow(db, "w"), [{}])
+    execution = queued(db, "{id: a, log: x}")
     slow = store.Worker(id="slow", host="h", pid=1, concurrency=1)
     store.heartbeat(db, slow, lease=60)
     assert store.claim(db, "slow", 1) == [execution.id]
@@ -209,9 +214,7 @@ def test_a_worker_that_lost_its_lease_cannot_overwrite_the_new_owner(wfe, tmp_pa
     from engine import executor
 
     db = open_db(wfe)
-    wf = definition.parse("name: w\nsteps:\n  - {id: a, log: x}\n")
-    store.save_workflows(db, [(wf, None)])
-    (execution,) = store.create_executions(db, store.get_workflow(db, "w"), [{}])
+    execution = queued(db, "{id: a, log: x}")
     assert store.claim(db, "old", 1) == [execution.id]
     with db.writer.begin() as conn:  # another worker took it over
         conn.exec_driver_sql(
@@ -410,9 +413,7 @@ def test_a_shell_its_dead_runner_never_recorded_is_found_and_ended(wfe, tmp_path
     # A runner killed between starting a shell and committing its process group: nothing
     # in the store says where the shell runs, only the shell's own environment does.
     db = open_db(wfe)
-    wf = definition.parse("name: w\nsteps:\n  - {id: a, run: 'true'}\n")
-    store.save_workflows(db, [(wf, None)])
-    (execution,) = store.create_executions(db, store.get_workflow(db, "w"), [{}])
+    execution = queued(db, "{id: a, run: 'true'}")
     dead = store.Worker(id="run:elsewhere:1:dead00", host="h", pid=1, concurrency=1)
     store.heartbeat(db, dead, lease=1)
     assert store.claim(db, dead.id, 1) == [execution.id]
