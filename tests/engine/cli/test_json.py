@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +17,7 @@ import pytest
 import trio
 from click.testing import CliRunner
 
-from engine import cli, definition, store
-from engine import executor
+from engine import cli, definition, executor, store
 
 GOLDEN = Path(__file__).parent / "golden"
 VOLATILE_NUMBERS = {
