@@ -31,8 +31,10 @@ from console.widgets.command_modal import CommandModal
 from console.widgets.confirm_modal import ConfirmModal
 from console.widgets.help_modal import HelpModal
 from console.widgets.params_modal import ParamsModal
-from engine import bench, definition, scheduler, store
+from engine import definition, memory, status, store
 from engine.errors import EngineError
+from engine.runtime import scheduler
+from engine.status import ExecutionStatus
 
 KEY_PRIORITY = 0.3  # seconds after a key during which the UI goes before the engine
 STYLESHEET = str(resources.files("themes").joinpath("console.tcss"))
@@ -62,7 +64,7 @@ class WorkflowConsole(App[int]):
         db: store.Store,
         *,
         clock: Callable[[], datetime] = store.utcnow,
-        memory: Callable[[], int] = bench.rss_bytes,
+        memory: Callable[[], int] = memory.rss_bytes,
         health: Callable[[store.Store], store.Health] = store.health,
         config: settings.Config | None = None,
         embedded_executor: bool = True,
@@ -185,7 +187,7 @@ class WorkflowConsole(App[int]):
             await self.switch_mode(view)
             screen = self.screen
             if isinstance(screen, ExecutionsScreen):
-                status = argument if argument in store.EXECUTION_STATUSES else None
+                status = argument if argument in {s.value for s in ExecutionStatus} else None
                 workflow = argument if argument and status is None else None
                 screen.set_filters(status, workflow)
             elif isinstance(screen, WorkflowsScreen):
@@ -212,10 +214,7 @@ class WorkflowConsole(App[int]):
 
     def definition(self, row: store.Workflow) -> definition.Workflow:
         """A workflow's parsed definition, parsed once per version."""
-        cache: dict[str, definition.Workflow] = self.__dict__.setdefault("_definitions", {})
-        if row.digest not in cache:
-            cache[row.digest] = definition.parse(row.definition, row.name)
-        return cache[row.digest]
+        return definition.parsed(row)
 
     def schedule_text(self, row: store.Workflow) -> str:
         if not row.schedule:
@@ -237,7 +236,7 @@ class WorkflowConsole(App[int]):
         except EngineError as exc:
             self.notify(str(exc), severity="error")
             return
-        if not row.is_active:
+        if not row.active:
             self.notify(f"{name} is disabled; press a to enable it", severity="warning")
             return
 
@@ -251,7 +250,7 @@ class WorkflowConsole(App[int]):
                 else:
                     self.call_later(self.notify, f"Started execution {result} of {name}")
 
-            if not self.config.run_in_console and store.live_workers(self.db):
+            if not self.config.run_in_console and store.live_runners(self.db):
                 # Workers are alive: they run it, and it outlives this console.
                 try:
                     queued = store.create_execution(self.db, row, values, trigger="console")
@@ -277,7 +276,7 @@ class WorkflowConsole(App[int]):
             except EngineError as exc:
                 self.notify(str(exc), severity="error")
                 return
-            if previous in store.FINISHED:
+            if previous in status.FINISHED:
                 self.notify(
                     f"Execution {execution_id} had already finished ({previous})",
                     severity="warning",

@@ -8,19 +8,21 @@ from datetime import datetime
 from rich.text import Text
 
 from engine import definition
+from engine.status import SYMBOLS
 
 Clock = Callable[[], datetime]
 
-SYMBOLS = {
-    "succeeded": ("✓", "success"),
-    "failed": ("✗", "error"),
-    "timed_out": ("⏱", "error"),
-    "cancelled": ("⊘", "warning"),
-    "skipped": ("↷", "text-muted"),
-    "running": ("▶", "primary"),
-    "waiting": ("?", "accent"),
-    "queued": ("…", "text-muted"),
-    "pending": ("·", "text-muted"),
+# Each status's theme variable (its symbol is engine.status.SYMBOLS').
+COLOURS = {
+    "succeeded": "success",
+    "failed": "error",
+    "timed_out": "error",
+    "cancelled": "warning",
+    "skipped": "text-muted",
+    "running": "primary",
+    "waiting": "accent",
+    "queued": "text-muted",
+    "pending": "text-muted",
 }
 
 
@@ -48,7 +50,7 @@ def rich_colour(value: str) -> str:
 def status(value: str | None, variables: Mapping[str, str]) -> Text:
     if value is None:
         return Text("-")
-    symbol, variable = SYMBOLS.get(value, ("?", "foreground"))
+    symbol, variable = SYMBOLS.get(value, "?"), COLOURS.get(value, "foreground")
     colour = variables.get(variable) or variables.get("foreground") or "default"
     if colour.startswith("#") and len(colour) == 9:  # drop an alpha channel
         colour = colour[:7]

@@ -9,7 +9,6 @@ was running are recorded ``cancelled`` before :meth:`EngineHost.stop` returns.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import threading
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
@@ -17,14 +16,10 @@ from typing import Any
 
 import trio
 
-from engine import definition, executor, scheduler, store, worker
+from engine import definition, runtime, store
 from engine.errors import EngineError
-
-
-def executor_room(ex: executor.Executor) -> int:
-    stats = ex.statistics()
-    return max(0, stats.max_concurrent_executions - ex.busy())
-
+from engine.runtime import scheduler
+from engine.status import RunnerKind
 
 # The embedded executor commits in fewer, larger batches than a worker's: its writer
 # thread then takes the GIL from the UI less often. Views poll the store every 0.1-1 s.
@@ -89,14 +84,14 @@ class EngineHost:
         self._busy = busy
         self._on_change = on_change
         self._on_crash = on_crash
-        self._executor: executor.Executor | None = None
+        self._executor: runtime.Executor | None = None
         self._token: trio.lowlevel.TrioToken | None = None
         self._nursery: trio.Nursery | None = None
         self._root = trio.CancelScope()
         self._ready = asyncio.Event()
         self._done = asyncio.Event()
         self.running = False
-        self.identity = worker.new_identity(50, kind="console")
+        self.session = runtime.RunnerSession(db, RunnerKind.CONSOLE, concurrency=50)
 
     # -- lifecycle ----------------------------------------------------------------
 
@@ -125,41 +120,31 @@ class EngineHost:
         await self._done.wait()
 
     async def _main(self) -> None:
-        me = self.identity
-        try:
-            await trio.to_thread.run_sync(store.heartbeat, self.db, me)
-            with self._root:
-                async with (
-                    executor.open_executor(self.db, owner=me.id, gather=GATHER) as ex,
-                    trio.open_nursery() as nursery,
-                ):
-                    self._executor = ex
-                    self._nursery = nursery
-                    self._token = trio.lowlevel.current_trio_token()
-                    ex.add_listener(self._heard)
-                    nursery.start_soon(
-                        lambda: worker.keep_alive(self.db, me, on_lost=self._root.cancel)
-                    )
-                    nursery.start_soon(lambda: scheduler.run(self.db, me.id))
-                    nursery.start_soon(self._run_queued, ex)
-                    self._ready.set()
-                    await trio.sleep_forever()
-        finally:
-            with trio.CancelScope(shield=True), contextlib.suppress(EngineError):
-                await trio.to_thread.run_sync(lambda: store.heartbeat(self.db, me, stopped=True))
+        me = self.session
+        with self._root:
+            async with (
+                me.open(),
+                runtime.open_executor(self.db, owner=me.id, gather=GATHER) as ex,
+                trio.open_nursery() as nursery,
+            ):
+                self._executor = ex
+                self._nursery = nursery
+                self._token = trio.lowlevel.current_trio_token()
+                ex.add_listener(self._heard)
+                nursery.start_soon(lambda: me.keep_alive(on_lost=lambda exc: self._root.cancel()))
+                nursery.start_soon(scheduler.run, self.db, me.id)
+                nursery.start_soon(self._run_queued, ex)
+                self._ready.set()
+                await trio.sleep_forever()
 
-    async def _run_queued(self, ex: executor.Executor) -> None:
+    async def _run_queued(self, ex: runtime.Executor) -> None:
         """With no worker alive, the console runs what is queued (schedules included)."""
         while True:
             await trio.sleep(0.5)
             try:
-                if await trio.to_thread.run_sync(lambda: store.live_workers(self.db)):
+                if await trio.to_thread.run_sync(lambda: store.live_runners(self.db)):
                     continue
-                claimed = await trio.to_thread.run_sync(
-                    store.claim, self.db, self.identity.id, executor_room(ex)
-                )
-                for execution_id in claimed:
-                    await ex.start_existing(execution_id, resume=True)
+                if await self.session.claim(ex):
                     self._on_change()
             except EngineError:
                 continue
@@ -173,7 +158,7 @@ class EngineHost:
         if error is not None and not isinstance(error, trio.Cancelled):
             self._on_crash(error)
 
-    def _heard(self, event: executor.Event) -> None:
+    def _heard(self, event: runtime.Event) -> None:
         if event.kind != "log":
             self._on_change()
 
@@ -181,12 +166,12 @@ class EngineHost:
 
     def parsed(self, digest: str) -> definition.Workflow | None:
         """A definition the embedded executor has parsed already, or None."""
-        return self._executor.parsed(digest) if self._executor is not None else None
+        return definition.cache.peek(digest)
 
-    def statistics(self) -> executor.ExecutorStatistics | None:
+    def statistics(self) -> runtime.ExecutorStatistics | None:
         return self._executor.statistics() if self._executor is not None else None
 
-    def submit(self, job: Callable[[executor.Executor], Awaitable[None]]) -> bool:
+    def submit(self, job: Callable[[runtime.Executor], Awaitable[None]]) -> bool:
         if self._token is None or self._nursery is None or self._executor is None:
             return False
         ex, nursery = self._executor, self._nursery
@@ -199,7 +184,7 @@ class EngineHost:
         params: Mapping[str, Any],
         reply: Callable[[int | EngineError], None],
     ) -> bool:
-        async def job(ex: executor.Executor) -> None:
+        async def job(ex: runtime.Executor) -> None:
             try:
                 handle = await ex.start(name, params, trigger="console")
             except EngineError as exc:

@@ -5,19 +5,30 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import platformdirs
-
 APP_NAME = "workflow-engine"
 DB_FILENAME = "workflow-engine.db"
 ENV_DATABASE_URL = "WFE_DATABASE_URL"
 
 
 def data_dir() -> Path:
+    """Where the default store lives (``~/.local/share/workflow-engine`` on Linux)."""
+    import platformdirs  # only a command that needs a folder pays for the import
+
     return Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
 
 
 def config_dir() -> Path:
+    """Where ``config.toml`` lives (``~/.config/workflow-engine`` on Linux)."""
+    import platformdirs
+
     return Path(platformdirs.user_config_dir(APP_NAME, appauthor=False))
+
+
+def state_dir() -> Path:
+    """Where the console writes its log (``~/.local/state/workflow-engine`` on Linux)."""
+    import platformdirs
+
+    return Path(platformdirs.user_state_dir(APP_NAME, appauthor=False))
 
 
 def default_database_url() -> str:

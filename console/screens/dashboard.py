@@ -161,7 +161,7 @@ class DashboardScreen(View):
                     w.workflow.name,
                     [
                         w.workflow.name,
-                        "yes" if w.workflow.is_active else "no",
+                        "yes" if w.workflow.active else "no",
                         format.status(w.last_status, v),
                         format.ago(w.last_run_at, now),
                         format.percent(w.success_rate),

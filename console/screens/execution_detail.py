@@ -23,7 +23,7 @@ from console import format
 from console.screens.base import View
 from console.widgets import tables
 from console.widgets.key_bar import KeyBar
-from engine import definition, store
+from engine import definition, status, store
 from engine.errors import EngineError, NotFound
 
 if TYPE_CHECKING:
@@ -129,7 +129,7 @@ class ExecutionDetailScreen(View):
                 except EngineError:
                     return
         v = self.app.theme_variables
-        self.is_over = e.status in store.FINISHED
+        self.is_over = e.status in status.FINISHED
         heading = f"Execution {e.id}  {e.workflow_name} v{e.version}  "
         if window.counts:
             self.counts = window.counts
@@ -205,7 +205,7 @@ class ExecutionDetailScreen(View):
             key = (wf.name, wf.version, wf.digest)
             if key not in STEP_ORDERS:
                 # The console's own executor may have parsed it to run it: no second parse.
-                parsed = self.app.host.parsed(wf.digest) or definition.parse(wf.definition, wf.name)
+                parsed = definition.parsed(wf)
                 STEP_ORDERS[key] = [s.id for s in parsed.steps]
             return STEP_ORDERS[key]
         except EngineError:

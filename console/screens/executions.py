@@ -15,12 +15,13 @@ from console.widgets import tables
 from console.widgets.key_bar import KeyBar
 from engine import store
 from engine.errors import EngineError
+from engine.status import ExecutionStatus
 
 if TYPE_CHECKING:
     from console.app import WorkflowConsole
 
 PAGE = paged.PAGE
-STATUS_CYCLE = (None, *store.EXECUTION_STATUSES)
+STATUS_CYCLE = (None, *(s.value for s in ExecutionStatus))
 
 
 class ExecutionsScreen(paged.PagedList, View):

@@ -56,7 +56,7 @@ class HealthScreen(View):
                 f" {s.max_parallel_steps} steps per execution\n"
                 f"  {s.steps_done:,} steps done, {s.steps_per_second:,.0f} steps/s\n"
             )
-        workers = store.live_workers(self.app.db)
+        workers = store.live_runners(self.app.db)
         now = self.app.clock()
         if workers:
             text += f"\n[b]Workers[/b] ({len(workers)} alive; new executions go to them)\n"

@@ -67,7 +67,7 @@ class WorkflowDetailScreen(View):
         except EngineError as exc:
             self.notify(str(exc), severity="error")
             return
-        state = "active" if row.is_active else "disabled"
+        state = "active" if row.active else "disabled"
         self.query_one("#heading", Static).update(
             f"{row.name}  v{row.version}, {state}, {total} execution(s)"
             + (f"  — {row.description}" if row.description else "")
@@ -122,7 +122,7 @@ class WorkflowDetailScreen(View):
     def action_toggle_active(self) -> None:
         try:
             row = store.get_workflow(self.app.db, self.workflow_name)
-            store.set_active(self.app.db, self.workflow_name, not row.is_active)
+            store.set_active(self.app.db, self.workflow_name, not row.active)
         except EngineError as exc:
             self.notify(str(exc), severity="error")
             return

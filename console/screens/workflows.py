@@ -74,7 +74,7 @@ class WorkflowsScreen(paged.PagedList, View):
                     s.workflow.name,
                     [
                         s.workflow.name,
-                        "yes" if s.workflow.is_active else "no",
+                        "yes" if s.workflow.active else "no",
                         str(s.workflow.version),
                         format.status(s.last_status, v),
                         format.ago(s.last_run_at, now),
@@ -124,11 +124,11 @@ class WorkflowsScreen(paged.PagedList, View):
             return
         try:
             row = store.get_workflow(self.app.db, name)
-            store.set_active(self.app.db, name, not row.is_active)
+            store.set_active(self.app.db, name, not row.active)
         except EngineError as exc:
             self.notify(str(exc), severity="error")
             return
-        self.notify(f"{name} {'disabled' if row.is_active else 'enabled'}")
+        self.notify(f"{name} {'disabled' if row.active else 'enabled'}")
         self.refresh_data()
 
     def action_remove(self) -> None:

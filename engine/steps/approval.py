@@ -14,6 +14,7 @@ import trio
 from engine import store
 from engine.definition import Step, format_duration
 from engine.errors import StepError, StepTimeout
+from engine.status import ApprovalStatus
 from engine.steps.context import Outcome, StepContext
 
 POLL = 0.5  # seconds between looks at the store
@@ -21,12 +22,11 @@ POLL = 0.5  # seconds between looks at the store
 
 async def execute(ctx: StepContext, step: Step) -> Outcome:
     spec = step.approval
-    assert spec is not None and ctx.db is not None
+    db = ctx.db
+    assert spec is not None and db is not None
     prompt = ctx.render_text(spec.prompt)
     request = await trio.to_thread.run_sync(
-        lambda: store.request_approval(
-            ctx.db, ctx.execution_id, ctx.step_id, ctx.workflow_name, prompt
-        )
+        lambda: store.request_approval(db, ctx.execution_id, ctx.step_id, ctx.workflow_name, prompt)
     )
     ctx.log(
         f"waiting for approval: {prompt} (wfe approve {ctx.execution_id} {ctx.step_id})", "system"
@@ -35,15 +35,15 @@ async def execute(ctx: StepContext, step: Step) -> Outcome:
     async with idle:
         while True:
             row = await trio.to_thread.run_sync(
-                store.get_approval, ctx.db, ctx.execution_id, ctx.step_id
+                store.get_approval, db, ctx.execution_id, ctx.step_id
             )
-            if row.status == "approved":
+            if row.status == ApprovalStatus.APPROVED:
                 ctx.log(
                     f"approved by {row.decided_by}" + (f": {row.reason}" if row.reason else ""),
                     "system",
                 )
                 return Outcome(output={"approved_by": row.decided_by, "reason": row.reason})
-            if row.status == "rejected":
+            if row.status == ApprovalStatus.REJECTED:
                 raise StepError(
                     f"rejected by {row.decided_by}" + (f": {row.reason}" if row.reason else "")
                 )

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from engine import expressions
+from engine.definition import expressions
+
+if TYPE_CHECKING:
+    from engine import store
 
 OUTPUT_CAP = 64 * 1024
 
@@ -31,8 +34,7 @@ class StepContext:
     emit: Callable[[str, str], None]  # (stream, text) -> appended to the execution's log
     http_client: httpx.AsyncClient
     kill_grace: float = 5.0
-    secret_env: Mapping[str, str] = field(default_factory=dict)
-    db: Any = None  # the store, for steps that wait on it (approval)
+    db: store.Store | None = None  # the store, for steps that wait on it (approval)
     workflow_name: str = ""
     idle: Callable[[], AbstractAsyncContextManager[None]] | None = None
     attempt: int = 1

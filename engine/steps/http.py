@@ -26,14 +26,14 @@ async def execute(ctx: StepContext, step: Step) -> Outcome:
         response = await ctx.http_client.request(
             spec.method, url, headers=headers, timeout=spec.timeout, **kwargs
         )
-    except httpx.TimeoutException:
-        raise StepTimeout(f"{spec.method} {url}: no response within {spec.timeout:g}s") from None
+    except httpx.TimeoutException as exc:
+        raise StepTimeout(f"{spec.method} {url}: no response within {spec.timeout:g}s") from exc
     except httpx.ConnectError as exc:
-        raise StepError(f"{spec.method} {url}: cannot connect: {_reason(exc)}") from None
+        raise StepError(f"{spec.method} {url}: cannot connect: {_reason(exc)}") from exc
     except httpx.InvalidURL as exc:
-        raise StepError(f"{spec.method} {url}: invalid URL: {exc}") from None
+        raise StepError(f"{spec.method} {url}: invalid URL: {exc}") from exc
     except httpx.HTTPError as exc:
-        raise StepError(f"{spec.method} {url}: {type(exc).__name__}: {_reason(exc)}") from None
+        raise StepError(f"{spec.method} {url}: {type(exc).__name__}: {_reason(exc)}") from exc
     text = cap_text(response.text, OUTPUT_CAP)
     body: Any = text
     if "json" in response.headers.get("content-type", ""):

@@ -25,9 +25,9 @@ def resolve(target: str) -> Callable[..., Any]:
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
-        raise StepError(f"cannot import {module_name!r}: {exc}") from None
+        raise StepError(f"cannot import {module_name!r}: {exc}") from exc
     except Exception as exc:
-        raise StepError(f"importing {module_name!r} raised {type(exc).__name__}: {exc}") from None
+        raise StepError(f"importing {module_name!r} raised {type(exc).__name__}: {exc}") from exc
     obj: Any = module
     for part in attr.split("."):
         obj = getattr(obj, part, None)
@@ -51,14 +51,14 @@ async def execute(ctx: StepContext, step: Step) -> Outcome:
             )
     except TypeError as exc:
         if "argument" in str(exc):
-            raise StepError(f"{step.python}: {exc}") from None
-        raise StepError(f"{step.python} raised TypeError: {exc}") from None
+            raise StepError(f"{step.python}: {exc}") from exc
+        raise StepError(f"{step.python} raised TypeError: {exc}") from exc
     except Exception as exc:
-        raise StepError(f"{step.python} raised {type(exc).__name__}: {exc}") from None
+        raise StepError(f"{step.python} raised {type(exc).__name__}: {exc}") from exc
     try:
         json.dumps(result, allow_nan=False)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError) as exc:
         raise StepError(
             f"{step.python} returned {type(result).__name__}, which is not JSON"
-        ) from None
+        ) from exc
     return Outcome(output=result)

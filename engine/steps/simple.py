@@ -7,8 +7,7 @@ from typing import Any
 
 import trio
 
-from engine import expressions
-from engine.definition import Step, parse_duration
+from engine.definition import Step, expressions, parse_duration
 from engine.errors import StepError
 from engine.steps.context import Outcome, StepContext
 
@@ -31,6 +30,6 @@ async def sleep(ctx: StepContext, step: Step) -> Outcome:
     try:
         seconds = parse_duration(value)
     except ValueError as exc:
-        raise StepError(f"sleep: {exc}") from None
+        raise StepError(f"sleep: {exc}") from exc
     await trio.sleep(seconds)
     return Outcome(output=seconds)

@@ -226,10 +226,10 @@ def test_toggle_active_and_remove_with_confirmation(seeded: store.Store, make_ap
     async def scenario(app: WorkflowConsole, pilot: Pilot[Any]) -> None:
         await pilot.press("2", "a")
         await pilot.pause()
-        assert store.get_workflow(seeded, "fan-out").is_active is False
+        assert store.get_workflow(seeded, "fan-out").active is False
         await pilot.press("a")
         await pilot.pause()
-        assert store.get_workflow(seeded, "fan-out").is_active is True
+        assert store.get_workflow(seeded, "fan-out").active is True
         await pilot.press("ctrl+d")
         await pilot.pause()
         assert isinstance(app.screen, ConfirmModal)
@@ -463,7 +463,7 @@ def test_a_big_execution_opens_a_page_of_steps_and_the_tail_of_its_log(
     import trio
 
     from console.screens import execution_detail
-    from engine import executor
+    from engine import runtime
     from tests.conftest import add
 
     steps = "".join(
@@ -473,7 +473,7 @@ def test_a_big_execution_opens_a_page_of_steps_and_the_tail_of_its_log(
     add(db, f"name: big\nsteps:\n{steps}")
 
     async def run_it() -> None:
-        async with executor.open_executor(db) as ex:
+        async with runtime.open_executor(db) as ex:
             await (await ex.start("big")).wait()
 
     trio.run(run_it)  # 250 steps, 1,500 log lines
@@ -596,7 +596,7 @@ def test_new_executions_go_to_live_workers(db: store.Store, make_app) -> None:
 
     add(db, "name: job\nsteps:\n  - {id: s, log: x}\n")
     store.heartbeat(
-        db, store.Worker(id="other-host:1:abc", host="other-host", pid=1, concurrency=4)
+        db, store.Runner.new("other-host:1:abc", host="other-host", pid=1, concurrency=4)
     )
 
     async def scenario(app: WorkflowConsole, pilot: Pilot[Any]) -> None:
@@ -604,7 +604,7 @@ def test_new_executions_go_to_live_workers(db: store.Store, make_app) -> None:
         await pilot.press("2", "r", "enter")
         await wait_for(pilot, lambda: store.list_executions(db)[1] == 1)
         (e,) = store.list_executions(db)[0]
-        assert (e.status, e.worker, e.trigger) == ("queued", None, "console")
+        assert (e.status, e.runner, e.trigger) == ("queued", None, "console")
         assert f"Queued execution {e.id} of job for the workers" in notes(app)
         await pilot.press("4")
         await pilot.pause(1.2)

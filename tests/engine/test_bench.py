@@ -54,7 +54,7 @@ def test_bench_workers_reports_latency_and_rate() -> None:
 def test_the_dashboard_fill_writes_what_the_engine_reads(db) -> None:
     from engine import bench, store
 
-    bench._bulk_fill(db, 2_000, 5)
+    bench.dashboard.bulk_fill(db, 2_000, 5)
     assert store.list_executions(db, limit=1)[1] == 2_000
     summaries, total = store.list_workflows(db, limit=200)
     assert total == 100

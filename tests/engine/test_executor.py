@@ -10,7 +10,7 @@ import pytest
 import trio
 import trio.testing
 
-from engine import executor, store
+from engine import runtime, store
 from engine.errors import InvalidParams, NotFound
 from tests.conftest import add
 from tests.engine import helpers
@@ -40,8 +40,8 @@ def logs_of(db: store.Store, execution_id: int) -> list[str]:
 
 async def run(
     db: store.Store, name: str, params: dict[str, Any] | None = None, **kw: Any
-) -> executor.ExecutionHandle:
-    async with executor.open_executor(db, **{**NO_POLL, **kw}) as ex:
+) -> runtime.ExecutionHandle:
+    async with runtime.open_executor(db, **{**NO_POLL, **kw}) as ex:
         return await ex.run(name, params)
 
 
@@ -240,7 +240,7 @@ async def test_global_limit_caps_running_executions(db: store.Store) -> None:
         db,
         "name: w\nsteps:\n  - {id: t, python: 'tests.engine.helpers:track', with: {seconds: 0.2}}\n",
     )
-    async with executor.open_executor(db, max_concurrent_executions=2, **NO_POLL) as ex:
+    async with runtime.open_executor(db, max_concurrent_executions=2, **NO_POLL) as ex:
         handles = [await ex.start("w") for _ in range(6)]
         assert ex.statistics().max_concurrent_executions == 2
         for h in handles:
@@ -256,7 +256,7 @@ async def test_workflow_concurrency_queues_extra_executions(db: store.Store) -> 
         db,
         "name: one\nconcurrency: 1\nsteps:\n  - {id: t, python: 'tests.engine.helpers:track', with: {seconds: 0.2}}\n",
     )
-    async with executor.open_executor(db, **NO_POLL) as ex:
+    async with runtime.open_executor(db, **NO_POLL) as ex:
         handles = [await ex.start("one") for _ in range(3)]
         for h in handles:
             await h.wait()
@@ -322,11 +322,11 @@ steps:
 
 @pytest.mark.trio
 async def test_a_long_chain_of_instant_steps_lets_other_tasks_run(db: store.Store) -> None:
-    # Instant steps yield only now and then (executor.PACE): never so rarely that a
+    # Instant steps yield only now and then (runtime.executor.PACE): never so rarely that a
     # neighbour (another execution, the recorder, a console) waits for the whole chain.
     add(db, "name: long\nsteps:\n" + "".join(f"  - {{id: s{i}, log: x}}\n" for i in range(3000)))
     seen: list[int] = []  # steps done, each time this task got a turn
-    async with executor.open_executor(db, **NO_POLL) as ex:
+    async with runtime.open_executor(db, **NO_POLL) as ex:
         handle = await ex.start("long")
         while not handle.finished:
             await trio.lowlevel.checkpoint()
@@ -346,7 +346,7 @@ async def test_cancel_running_execution(
         db,
         "name: long\nsteps:\n  - {id: a, log: first}\n  - {id: b, sleep: 1h}\n  - {id: c, log: never}\n",
     )
-    async with executor.open_executor(db, **NO_POLL) as ex:
+    async with runtime.open_executor(db, **NO_POLL) as ex:
         handle = await ex.start("long")
         await trio.sleep(60)
         assert ex.cancel(handle.id, "cancelled by test")
@@ -369,7 +369,7 @@ async def test_leaving_executor_on_error_cancels_and_records(db: store.Store) ->
         pass
 
     with pytest.raises(Stop):
-        async with executor.open_executor(db, **NO_POLL) as ex:
+        async with runtime.open_executor(db, **NO_POLL) as ex:
             handle = await ex.start("long")
             await trio.sleep(0.05)
             raise Stop
@@ -379,7 +379,7 @@ async def test_leaving_executor_on_error_cancels_and_records(db: store.Store) ->
 @pytest.mark.trio
 async def test_cancel_requested_through_the_store_is_honoured(db: store.Store) -> None:
     add(db, "name: long\nsteps:\n  - {id: b, sleep: 1h}\n")
-    async with executor.open_executor(db, cancel_poll_interval=0.05) as ex:
+    async with runtime.open_executor(db, cancel_poll_interval=0.05) as ex:
         handle = await ex.start("long")
         await trio.sleep(0.1)
         assert await trio.to_thread.run_sync(store.request_cancel, db, handle.id) == "running"
@@ -394,7 +394,7 @@ async def test_cancel_requested_through_the_store_is_honoured(db: store.Store) -
 @pytest.mark.trio
 async def test_start_refuses_unknown_workflow_params_and_missing_secrets(db: store.Store) -> None:
     add(db, "name: s\nparams: {a: 1}\nsecrets: [API_KEY]\nsteps:\n  - {id: x, log: y}\n")
-    async with executor.open_executor(db, environ={}, **NO_POLL) as ex:
+    async with runtime.open_executor(db, environ={}, **NO_POLL) as ex:
         with pytest.raises(NotFound, match=r"^no workflow named 'nope'"):
             await ex.start("nope")
         with pytest.raises(InvalidParams, match=r"^workflow 's' has no parameter 'b'"):
@@ -411,7 +411,7 @@ async def test_start_refuses_unknown_workflow_params_and_missing_secrets(db: sto
 async def test_disabled_workflow_does_not_run(db: store.Store) -> None:
     add(db, "name: paused\nsteps:\n  - {id: x, log: y}\n")
     store.set_active(db, "paused", False)
-    async with executor.open_executor(db, **NO_POLL) as ex:
+    async with runtime.open_executor(db, **NO_POLL) as ex:
         with pytest.raises(InvalidParams, match="is disabled"):
             await ex.start("paused")
 
@@ -531,7 +531,7 @@ async def test_cancel_kills_the_whole_process_group(db: store.Store, tmp_path: P
               wait
         """,
     )
-    async with executor.open_executor(db, kill_grace=0.5, **NO_POLL) as ex:
+    async with runtime.open_executor(db, kill_grace=0.5, **NO_POLL) as ex:
         handle = await ex.start("tree")
         with trio.fail_after(10):
             while not pids.exists() or len(pids.read_text().split()) < 3:
@@ -615,7 +615,7 @@ async def test_a_long_command_s_output_reaches_the_log_while_it_runs(
         f"name: live\nsteps:\n  - id: s\n    run: echo first; "
         f"while [ ! -e {gate} ]; do sleep 0.02; done; echo second\n",
     )
-    async with executor.open_executor(db, **NO_POLL) as ex:
+    async with runtime.open_executor(db, **NO_POLL) as ex:
         handle = await ex.start("live")
         with trio.fail_after(10):
             while logs_of(db, handle.id) != ["first"]:
@@ -650,7 +650,7 @@ async def test_secrets_never_reach_the_store(db: store.Store) -> None:
             run: echo "bad ${{ secrets.TOKEN }}" >&2; exit 1
         """,
     )
-    async with executor.open_executor(db, environ={**os.environ, "TOKEN": secret}, **NO_POLL) as ex:
+    async with runtime.open_executor(db, environ={**os.environ, "TOKEN": secret}, **NO_POLL) as ex:
         handle = await ex.run("sec")
     assert handle.status == "failed"
     dump = db.path.read_bytes() if db.path else b""
@@ -675,12 +675,12 @@ async def test_listeners_hear_only_committed_changes(db: store.Store) -> None:
     seen: list[tuple[str, str | None, str | None, str | None]] = []
     checked: list[bool] = []
 
-    def listener(event: executor.Event) -> None:
+    def listener(event: runtime.Event) -> None:
         seen.append((event.kind, event.step_id, event.status, event.text))
         if event.kind == "execution" and event.status == "succeeded":
             checked.append(store.get_execution(db, event.execution_id).status == "succeeded")
 
-    async with executor.open_executor(db, **NO_POLL) as ex:
+    async with runtime.open_executor(db, **NO_POLL) as ex:
         ex.add_listener(listener)
         await ex.run("ev")
     assert checked == [True]
@@ -691,7 +691,7 @@ async def test_listeners_hear_only_committed_changes(db: store.Store) -> None:
 @pytest.mark.trio
 async def test_statistics_is_a_frozen_record(db: store.Store) -> None:
     add(db, "name: st\nsteps:\n" + "".join(f"  - {{id: s{i}, log: x}}\n" for i in range(20)))
-    async with executor.open_executor(
+    async with runtime.open_executor(
         db, max_concurrent_executions=7, max_parallel_steps=3, **NO_POLL
     ) as ex:
         await ex.run("st")

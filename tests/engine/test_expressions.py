@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from engine import expressions as ex
+from engine.definition import expressions as ex
 from engine.errors import ExpressionError
 
 CTX = {

@@ -19,7 +19,7 @@ import pytest
 import sqlalchemy as sa
 import trio
 
-from engine import definition, executor, store
+from engine import definition, runtime, store
 from engine.errors import StoreError
 from tests.conftest import postgres_database
 from tests.engine import test_worker as on_sqlite
@@ -71,7 +71,7 @@ def test_times_are_utc_whatever_the_server_s_time_zone(pg_url: str) -> None:
         )
 
         async def main() -> int:
-            async with executor.open_executor(db, cancel_poll_interval=math.inf) as ex:
+            async with runtime.open_executor(db, cancel_poll_interval=math.inf) as ex:
                 return (await ex.run("w")).id
 
         before = store.utcnow()
@@ -83,9 +83,9 @@ def test_times_are_utc_whatever_the_server_s_time_zone(pg_url: str) -> None:
         # A runner whose lease ran out a second ago is taken over; one with a minute left is not.
         for worker_id, lease in (("gone", -1), ("alive", 60)):
             store.heartbeat(
-                db, store.Worker(id=worker_id, host="h", pid=1, concurrency=1), lease=lease
+                db, store.Runner.new(worker_id, host="h", pid=1, concurrency=1), lease=lease
             )
-        assert [w.id for w in store.live_workers(db)] == ["alive"]
+        assert [w.id for w in store.live_runners(db)] == ["alive"]
     finally:
         db.close()
     # What another client reads, in its own (Auckland) session: the same UTC instant.
@@ -101,7 +101,7 @@ def test_a_schema_1_store_on_postgresql_is_upgraded(pg_url: str) -> None:
     db = store.open_store(pg_url)
     store.save_workflows(db, [(definition.parse("name: w\nsteps:\n  - {id: a, log: x}\n"), None)])
     store.create_executions(db, store.get_workflow(db, "w"), [{}])
-    store.heartbeat(db, store.Worker(id="old", host="h", pid=1, concurrency=1), lease=15)
+    store.heartbeat(db, store.Runner.new("old", host="h", pid=1, concurrency=1), lease=15)
     db.close()
     # Back to what schema 1 had: no process columns, no own leases, the old index.
     _psql(

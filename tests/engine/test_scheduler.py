@@ -4,7 +4,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from engine import definition, scheduler, store
+from engine import definition, store
+from engine.runtime import scheduler
 
 # Every test that takes `db` runs on SQLite and on PostgreSQL (skipped, saying why, where
 # no server answers).

@@ -190,7 +190,7 @@ def scripts_running(marker: Path) -> str:
 def test_a_short_lease_never_takes_work_from_a_runner_with_a_longer_one(wfe) -> None:
     db = open_db(wfe)
     execution = queued(db, "{id: a, log: x}")
-    slow = store.Worker(id="slow", host="h", pid=1, concurrency=1)
+    slow = store.Runner.new("slow", host="h", pid=1, concurrency=1)
     store.heartbeat(db, slow, lease=60)
     assert store.claim(db, "slow", 1) == [execution.id]
     with db.writer.begin() as conn:  # its last beat was 10 s ago: well within its lease
@@ -198,20 +198,20 @@ def test_a_short_lease_never_takes_work_from_a_runner_with_a_longer_one(wfe) -> 
             "UPDATE worker SET heartbeat_at = datetime('now', '-10 seconds') WHERE id = 'slow'"
         )
     assert store.take_over(db, "quick", limit=10) == {}
-    assert [w.id for w in store.live_workers(db)] == ["slow"]
+    assert [w.id for w in store.live_runners(db)] == ["slow"]
     with db.writer.begin() as conn:  # now its lease has run out
         conn.exec_driver_sql(
             "UPDATE worker SET expires_at = datetime('now', '-1 seconds') WHERE id = 'slow'"
         )
     assert store.take_over(db, "quick", limit=10) == {execution.id: "slow"}
-    assert store.live_workers(db) == []
+    assert store.live_runners(db) == []
     db.close()
 
 
 def test_a_worker_that_lost_its_lease_cannot_overwrite_the_new_owner(wfe, tmp_path: Path) -> None:
     import trio
 
-    from engine import executor
+    from engine import runtime
 
     db = open_db(wfe)
     execution = queued(db, "{id: a, log: x}")
@@ -223,13 +223,13 @@ def test_a_worker_that_lost_its_lease_cannot_overwrite_the_new_owner(wfe, tmp_pa
         )
 
     async def old_worker_runs_it() -> str:
-        async with executor.open_executor(db, owner="old", cancel_poll_interval=float("inf")) as ex:
+        async with runtime.open_executor(db, owner="old", cancel_poll_interval=float("inf")) as ex:
             handle = await ex.start_existing(execution.id or 0)
             return await handle.wait()
 
     trio.run(old_worker_runs_it)
     after = store.get_execution(db, execution.id or 0)
-    assert (after.status, after.worker) == ("succeeded", "new")
+    assert (after.status, after.runner) == ("succeeded", "new")
     assert store.step_runs(db, execution.id or 0) == []  # none of the old owner's rows landed
     db.close()
 
@@ -394,8 +394,8 @@ steps:
     db = open_db(wfe)
     (execution,) = store.list_executions(db)[0]
     # Killed before or after its "running" was committed: either way it is leased to it.
-    assert execution.status in ("queued", "running") and execution.worker is not None
-    assert execution.worker.startswith("run:")
+    assert execution.status in ("queued", "running") and execution.runner is not None
+    assert execution.runner.startswith("run:")
     worker = start_worker(wfe, "--lease", "1s")
     try:
         wait_until(
@@ -414,7 +414,7 @@ def test_a_shell_its_dead_runner_never_recorded_is_found_and_ended(wfe, tmp_path
     # in the store says where the shell runs, only the shell's own environment does.
     db = open_db(wfe)
     execution = queued(db, "{id: a, run: 'true'}")
-    dead = store.Worker(id="run:elsewhere:1:dead00", host="h", pid=1, concurrency=1)
+    dead = store.Runner.new("run:elsewhere:1:dead00", host="h", pid=1, concurrency=1)
     store.heartbeat(db, dead, lease=1)
     assert store.claim(db, dead.id, 1) == [execution.id]
     env = {"WFE_RUNNER": dead.id, "WFE_STEP_RUN": f"{execution.id}/a/1", "PATH": "/usr/bin:/bin"}

@@ -17,7 +17,7 @@ import pytest
 import trio
 from click.testing import CliRunner
 
-from engine import cli, definition, executor, store
+from engine import cli, definition, runtime, store
 
 GOLDEN = Path(__file__).parent / "golden"
 VOLATILE_NUMBERS = {
@@ -69,7 +69,7 @@ def wfe(tmp_path: Path):
     store.save_workflows(db, [(wf, str(tmp_path / "golden.yaml"))])
 
     async def run_one() -> None:
-        async with executor.open_executor(db, environ={"PATH": os.environ["PATH"]}) as ex:
+        async with runtime.open_executor(db, environ={"PATH": os.environ["PATH"]}) as ex:
             await ex.run("golden", {"who": "json"})
 
     trio.run(run_one)

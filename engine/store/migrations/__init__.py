@@ -7,7 +7,7 @@ upgraded whole or left as it was. A store created fresh is written at the newest
 version directly; it meets Alembic (its ``alembic_version`` table) on its first upgrade.
 
 A new revision: add ``versions/NNNN_what.py`` with ``down_revision`` the previous one,
-and raise ``SCHEMA_VERSION`` in ``engine/store.py``.
+and raise ``VERSION`` in ``engine/store/schema.py``.
 """
 
 from __future__ import annotations

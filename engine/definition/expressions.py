@@ -244,10 +244,10 @@ def evaluate(node: Node, context: Mapping[str, Any]) -> Any:
         for i, part in enumerate(node.path):
             try:
                 value = value[part]
-            except (KeyError, IndexError, TypeError):
+            except (KeyError, IndexError, TypeError) as exc:
                 if i >= 3 and node.path[0] == "steps":
                     return None  # a field missing from a step's output reads as null
-                raise ExpressionError(f"{node} is not defined") from None
+                raise ExpressionError(f"{node} is not defined") from exc
         return value
     if isinstance(node, Not):
         return not truthy(evaluate(node.operand, context))
@@ -264,8 +264,8 @@ def evaluate(node: Node, context: Mapping[str, Any]) -> Any:
     try:
         a, b = _ordered(left), _ordered(right)
         return {"<": a < b, "<=": a <= b, ">": a > b, ">=": a >= b}[node.op]
-    except TypeError:
-        raise ExpressionError(f"cannot compare {left!r} {node.op} {right!r}") from None
+    except TypeError as exc:
+        raise ExpressionError(f"cannot compare {left!r} {node.op} {right!r}") from exc
 
 
 def _loose(value: Any) -> Any:

@@ -1,13 +1,14 @@
 """Schedules: ``schedule:`` cron strings fire executions, once per tick, by one process.
 
-Every worker runs :func:`run`; a lease in the store (``scheduler``) makes exactly one of
-them the leader, which fires the ticks. After downtime, ``catchup`` decides what the
-missed ticks do: ``skip`` drops them, ``latest`` (the default) fires the last one once,
-``all`` fires every one.
+Every runner that may run work (workers, consoles) runs :func:`run`; a lease in the store
+(``scheduler``) makes exactly one of them the leader, which fires the ticks. After
+downtime, ``catchup`` decides what the missed ticks do: ``skip`` drops them, ``latest``
+(the default) fires the last one once, ``all`` fires every one.
 """
 
 from __future__ import annotations
 
+import logging
 import zoneinfo
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -17,6 +18,8 @@ from croniter import croniter
 
 from engine import definition, store
 from engine.errors import EngineError
+
+logger = logging.getLogger(__name__)
 
 LEASE_NAME = "scheduler"
 ON_TIME = timedelta(seconds=90)  # a tick this recent is "now", not missed
@@ -58,14 +61,18 @@ def fire(db: store.Store, now: datetime) -> list[store.Execution]:
     """Fire what is due for every active scheduled workflow (the leader calls this)."""
     fired: list[store.Execution] = []
     for row in store.scheduled_workflows(db):
-        wf = definition.parse(row.definition, row.name)
+        try:
+            wf = definition.parsed(row)
+        except EngineError as exc:
+            logger.warning("schedule of %s: %s", row.name, exc)
+            continue
         if wf.schedule is None:
             continue
-        if row.last_scheduled_at is None:
-            # First sight of this schedule: start counting from now, fire nothing missed.
-            fired += store.fire_schedule(db, row, [], now)
-            continue
-        fired += store.fire_schedule(db, row, due(wf.schedule, row.last_scheduled_at, now), now)
+        # First sight of this schedule: start counting from now, fire nothing missed.
+        ticks = (
+            [] if row.last_scheduled_at is None else due(wf.schedule, row.last_scheduled_at, now)
+        )
+        fired += store.fire_schedule(db, row, ticks, now, wf.params)
     return fired
 
 
@@ -75,7 +82,6 @@ async def run(
     *,
     interval: float = 1.0,
     clock: Callable[[], datetime] = store.utcnow,
-    say: Callable[[str], None] = lambda line: None,
 ) -> None:
     """Fire schedules while this process holds the scheduler lease."""
     while True:
@@ -85,7 +91,9 @@ async def run(
             )
             if leader:
                 for e in await trio.to_thread.run_sync(fire, db, clock()):
-                    say(f"schedule: queued execution {e.id} of {e.workflow_name} ({e.trigger})")
+                    logger.info(
+                        "schedule: queued execution %d of %s (%s)", e.id, e.workflow_name, e.trigger
+                    )
         except EngineError as exc:
-            say(f"schedule: {exc}")
+            logger.warning("schedule: %s", exc)
         await trio.sleep(interval)

@@ -1,0 +1,85 @@
+"""The plumbing every command shares: engine errors become one line and an exit status.
+
+An :class:`~engine.errors.EngineError` (and trio's exception groups of them) ends the
+command with ``error: …`` on stderr and exit status 1; ctrl-c with 130. Anything else is
+a bug: its traceback is printed, as it should be.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any, NoReturn
+
+import click
+
+from engine import settings
+from engine.errors import EngineError
+
+if TYPE_CHECKING:
+    from engine import store
+
+EXIT_FAILED = 1
+EXIT_CANCELLED = 130
+
+
+class Group(click.Group):
+    """A group that turns engine errors into one line and an exit status."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except BaseExceptionGroup as group:
+            # trio's nurseries wrap what escapes them; show the engine's own errors plainly.
+            leaves = list(_leaves(group))
+            if not all(isinstance(e, EngineError | KeyboardInterrupt) for e in leaves):
+                raise
+            fail(ctx, leaves[0])
+        except (EngineError, KeyboardInterrupt) as exc:
+            fail(ctx, exc)
+
+
+def _leaves(exc: BaseException) -> Iterator[BaseException]:
+    if isinstance(exc, BaseExceptionGroup):
+        for inner in exc.exceptions:
+            yield from _leaves(inner)
+    else:
+        yield exc
+
+
+def fail(ctx: click.Context, exc: BaseException) -> NoReturn:
+    """End the command for ``exc``: one line (or a list of problems) and the exit status."""
+    if isinstance(exc, KeyboardInterrupt):
+        click.echo("interrupted", err=True)
+        ctx.exit(EXIT_CANCELLED)
+    text = str(exc)
+    click.secho(f"error: {text}" if "\n" not in text else f"error:\n{text}", err=True, fg="red")
+    ctx.exit(EXIT_FAILED)
+
+
+def database_url(ctx: click.Context) -> str:
+    """The store this command works on: ``--db``, then ``WFE_DATABASE_URL``, then the default."""
+    root = ctx.find_root()
+    return settings.database_url((root.obj or {}).get("db"))
+
+
+@contextlib.contextmanager
+def open_db(ctx: click.Context) -> Iterator[store.Store]:
+    """The command's store, opened (and closed at the end)."""
+    from engine import store
+
+    db = store.open_store(database_url(ctx))
+    try:
+        yield db
+    finally:
+        db.close()
+
+
+def parse_duration(value: str, option: str) -> float:
+    """A duration given on the command line, or a usage error naming the option."""
+    from engine.definition.durations import parse_duration
+
+    try:
+        return parse_duration(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint=option) from exc

@@ -1,0 +1,134 @@
+"""``wfe executions list|show`` and ``wfe logs``: what ran, how, and what it printed."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from engine.cli import output
+from engine.cli.base import Group, open_db
+from engine.status import ExecutionStatus
+
+
+@click.group(cls=Group)
+def executions() -> None:
+    """List and inspect executions."""
+
+
+@executions.command("list")
+@click.option("--status", type=click.Choice([s.value for s in ExecutionStatus]))
+@click.option("--workflow", metavar="NAME")
+@click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 10_000))
+@click.option("--offset", default=0, type=click.IntRange(0))
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def executions_list(
+    ctx: click.Context,
+    status: str | None,
+    workflow: str | None,
+    limit: int,
+    offset: int,
+    as_json: bool,
+) -> None:
+    """Executions, newest first."""
+    from engine import store
+
+    with open_db(ctx) as db:
+        rows, total = store.list_executions(
+            db, status=status, workflow=workflow, offset=offset, limit=limit
+        )
+    if as_json:
+        output.as_json({"total": total, "offset": offset, "items": [e.as_json() for e in rows]})
+        return
+    if not total:
+        click.echo("No executions match.")
+        return
+    output.table(
+        ["id", "workflow", "status", "trigger", "started", "duration", "error"],
+        [
+            [
+                e.id,
+                e.workflow_name,
+                output.plain_status(e.status),
+                e.trigger,
+                output.local(e.started_at or e.queued_at),
+                output.ms(e.duration_ms),
+                (e.error or "")[:60],
+            ]
+            for e in rows
+        ],
+    )
+    output.more(total, offset, len(rows), "wfe executions list")
+
+
+@executions.command("show")
+@click.argument("execution_id", type=int)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def executions_show(ctx: click.Context, execution_id: int, as_json: bool) -> None:
+    """An execution and its steps."""
+    from engine import store
+
+    with open_db(ctx) as db:
+        e = store.get_execution(db, execution_id)
+        runs = store.step_runs(db, execution_id)
+    if as_json:
+        output.as_json({**e.as_json(), "steps": [r.as_json() for r in runs]})
+        return
+    click.secho(
+        f"execution {e.id}  {e.workflow_name} v{e.version}  {output.status(e.status)}", bold=True
+    )
+    click.echo(
+        f"trigger {e.trigger}; queued {output.local(e.queued_at)};"
+        f" started {output.local(e.started_at)}; finished {output.local(e.finished_at)};"
+        f" took {output.ms(e.duration_ms)}"
+    )
+    if e.params:
+        click.echo("params " + json.dumps(e.params))
+    if e.error:
+        click.secho(f"error: {e.error}", fg="red")
+    if runs:
+        click.echo()
+        output.table(
+            ["step", "status", "attempt", "started", "duration", "exit", "output / error"],
+            [
+                [
+                    r.step_id,
+                    output.plain_status(r.status),
+                    r.attempt,
+                    output.local(r.started_at),
+                    output.ms(r.duration_ms),
+                    "-" if r.exit_code is None else r.exit_code,
+                    (r.error or output.short(r.output))[:60],
+                ]
+                for r in runs
+            ],
+        )
+
+
+@click.command()
+@click.argument("execution_id", type=int)
+@click.option("--step", "step_id", help="Only this step's lines.")
+@click.pass_context
+def logs(ctx: click.Context, execution_id: int, step_id: str | None) -> None:
+    """Print an execution's log."""
+    from engine import store
+
+    page_size = 2000
+    with open_db(ctx) as db:
+        store.get_execution(db, execution_id)
+        after = 0
+        while True:
+            page = store.log_lines(
+                db, execution_id, step_id=step_id, after_seq=after, limit=page_size
+            )
+            for line in page:
+                when = line.time.astimezone().strftime("%H:%M:%S.%f")[:-3]
+                click.secho(
+                    f"{when} {line.step_id or '-':<12} {line.text}",
+                    fg=output.STREAM_COLOUR.get(line.stream),
+                )
+            if len(page) < page_size:
+                break
+            after = page[-1].seq

@@ -1,0 +1,69 @@
+"""The ``wfe`` group: its global options, and every command under it."""
+
+from __future__ import annotations
+
+from importlib import metadata
+from typing import TYPE_CHECKING
+
+import click
+
+from engine.cli import approvals, executions, maintenance, reports, running, workflows
+from engine.cli.base import Group, database_url
+from engine.errors import EngineError
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+
+@click.group(
+    cls=Group,
+    invoke_without_command=True,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+@click.option(
+    "--db",
+    metavar="URL",
+    help="Database URL or SQLite path (default: $WFE_DATABASE_URL, then the data folder).",
+)
+@click.version_option(package_name="workflow-engine", prog_name="wfe")
+@click.pass_context
+def main(ctx: click.Context, db: str | None) -> None:
+    """WorkflowEngine: declare workflows in YAML, run them durably, watch them.
+
+    With no command, opens the console.
+    """
+    ctx.obj = {"db": db}
+    if ctx.invoked_subcommand is None:
+        ctx.invoke(console)
+
+
+@main.command()
+@click.pass_context
+def console(ctx: click.Context) -> None:
+    """Open the terminal console."""
+    found = metadata.entry_points(group="workflow_engine.console")
+    if not found:
+        click.echo(ctx.parent.get_help() if ctx.parent else "")
+        raise EngineError("the console is not installed; `pip install workflow-engine` brings it")
+    run_console: Callable[[str], int] = next(iter(found)).load()
+    ctx.exit(run_console(database_url(ctx)))
+
+
+for command in (
+    workflows.validate,
+    workflows.workflow,
+    running.run,
+    running.rerun,
+    running.cancel,
+    running.worker_command,
+    executions.executions,
+    executions.logs,
+    approvals.approvals,
+    approvals.approve,
+    approvals.reject,
+    reports.stats,
+    reports.health,
+    maintenance.prune,
+    maintenance.bench,
+):
+    main.add_command(command)

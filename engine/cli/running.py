@@ -1,0 +1,258 @@
+"""``wfe run``, ``wfe rerun``, ``wfe cancel`` and ``wfe worker``."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING
+
+import click
+
+from engine.cli import output
+from engine.cli.base import EXIT_CANCELLED, EXIT_FAILED, open_db, parse_duration
+from engine.errors import InvalidParams
+
+if TYPE_CHECKING:
+    from engine import runtime, store
+
+logger = logging.getLogger(__name__)
+
+LEASE = 15.0  # the default of `wfe worker --lease`: engine.store.DEFAULT_LEASE, checked by a test
+
+
+def _parse_params(pairs: Sequence[str]) -> dict[str, str]:
+    params: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        if not sep or not key:
+            raise InvalidParams(f"-p {pair!r}: write -p name=value")
+        params[key] = raw
+    return params
+
+
+@click.command()
+@click.argument("name")
+@click.option(
+    "-p",
+    "--param",
+    "params",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="Override a parameter (repeatable); VALUE is read as the default's type.",
+)
+@click.option("--quiet", "-q", is_flag=True, help="Show step results only, not their log lines.")
+@click.option("--detach", is_flag=True, help="Queue it for a `wfe worker` and print its id.")
+@click.option("--max-parallel-steps", default=16, show_default=True, type=click.IntRange(1))
+@click.pass_context
+def run(
+    ctx: click.Context,
+    name: str,
+    params: tuple[str, ...],
+    quiet: bool,
+    detach: bool,
+    max_parallel_steps: int,
+) -> None:
+    """Run a workflow in the foreground; ctrl-c cancels it.
+
+    Exits 0 when it succeeds, 1 when it fails or times out, 130 when cancelled.
+    """
+    from engine import definition, store
+
+    raw = _parse_params(params)
+    with open_db(ctx) as db:
+        row = store.get_workflow(db, name)
+        given = definition.parsed(row).coerce_params(raw)
+        if detach:
+            if not row.active:
+                raise InvalidParams(
+                    f"workflow {name!r} is disabled; `wfe workflow enable {name}` first"
+                )
+            execution = store.create_execution(db, row, given, trigger="detached")
+            click.echo(execution.id)
+            if not store.live_runners(db):
+                click.echo(
+                    "no worker is running; `wfe worker` (or an open console) will run it",
+                    err=True,
+                )
+            return
+
+        _follow(db, lambda ex: ex.start(name, given), name, quiet, max_parallel_steps)
+
+
+def _follow(
+    db: store.Store,
+    start: Callable[[runtime.Executor], Awaitable[runtime.ExecutionHandle]],
+    name: str,
+    quiet: bool,
+    max_parallel_steps: int = 16,
+) -> None:
+    """Run an execution in the foreground with live progress; exit with its outcome."""
+    import trio
+
+    from engine import runtime, store
+    from engine.status import ExecutionStatus, RunnerKind, StepStatus
+
+    def show(event: runtime.Event) -> None:
+        if event.kind == "log" and not quiet:
+            colour = output.STREAM_COLOUR.get(event.stream or "")
+            click.secho(f"    {event.step_id or '':<12} | {event.text}", fg=colour)
+        elif event.kind == "step" and event.status != StepStatus.RUNNING:
+            detail = (
+                f"  {event.text}" if event.text and event.status != StepStatus.SUCCEEDED else ""
+            )
+            attempt = f" (attempt {event.attempt})" if event.attempt and event.attempt > 1 else ""
+            click.echo(f"  {output.status(event.status)}  {event.step_id}{attempt}{detail}")
+        elif event.kind == "step" and not quiet:
+            click.secho(f"  ▶ {event.step_id}", fg="cyan")
+
+    # This process holds a lease like a worker: if it dies, a worker takes over.
+    session = runtime.RunnerSession(db, RunnerKind.RUN)
+
+    async def main() -> tuple[int, str, store.Execution]:
+        async with (
+            session.open(),
+            runtime.open_executor(
+                db, max_parallel_steps=max_parallel_steps, owner=session.id
+            ) as ex,
+        ):
+            ex.add_listener(show)
+            handle = await start(ex)
+            click.secho(f"execution {handle.id} of {name}", bold=True)
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(
+                    lambda: session.keep_alive(
+                        on_lost=lambda exc: ex.cancel(handle.id, "cancelled: lost the store")
+                    )
+                )
+
+                async def on_signal() -> None:
+                    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+                        async for signum in signals:
+                            how = "ctrl-c" if signum == signal.SIGINT else "SIGTERM"
+                            click.secho(f"cancelling ({how})…", fg="yellow", err=True)
+                            ex.cancel(handle.id, f"cancelled by {how}")
+
+                nursery.start_soon(on_signal)
+                status = await handle.wait()
+                nursery.cancel_scope.cancel()
+            row = await trio.to_thread.run_sync(store.get_execution, db, handle.id)
+            return handle.id, status, row
+
+    execution_id, status, row = trio.run(main)
+    click.echo(
+        f"{output.status(status)}  execution {execution_id} in {output.ms(row.duration_ms)}"
+        + (f": {row.error}" if row.error and status != ExecutionStatus.SUCCEEDED else "")
+    )
+    if status != ExecutionStatus.SUCCEEDED:
+        cancelled = status == ExecutionStatus.CANCELLED
+        raise click.exceptions.Exit(EXIT_CANCELLED if cancelled else EXIT_FAILED)
+
+
+@click.command()
+@click.argument("execution_id", type=int)
+@click.option(
+    "--from", "from_step", metavar="STEP", help="Reuse the outputs of the steps before STEP."
+)
+@click.option("--detach", is_flag=True, help="Queue it for a `wfe worker` and print its id.")
+@click.option("--quiet", "-q", is_flag=True, help="Show step results only, not their log lines.")
+@click.pass_context
+def rerun(
+    ctx: click.Context, execution_id: int, from_step: str | None, detach: bool, quiet: bool
+) -> None:
+    """Run an execution again with the same params, from the start or from STEP."""
+    from engine import store
+    from engine.runtime import reruns
+
+    with open_db(ctx) as db:
+        new = reruns.rerun(db, execution_id, from_step)
+        if detach:
+            click.echo(new.id)
+            return
+
+        async def start(ex: runtime.Executor) -> runtime.ExecutionHandle:
+            import trio
+
+            # Lease it to this process first, as `wfe run` does its own.
+            await trio.to_thread.run_sync(store.assign, db, new.id, ex.owner)
+            return await ex.start_existing(new.id, resume=True)
+
+        _follow(db, start, new.workflow_name, quiet)
+
+
+@click.command()
+@click.argument("execution_id", type=int)
+@click.pass_context
+def cancel(ctx: click.Context, execution_id: int) -> None:
+    """Ask a queued or running execution to stop."""
+    from engine import store
+    from engine.status import ExecutionStatus
+
+    with open_db(ctx) as db:
+        previous = store.request_cancel(db, execution_id)
+    if previous == ExecutionStatus.QUEUED:
+        click.echo(f"execution {execution_id} cancelled")
+    elif previous == ExecutionStatus.RUNNING:
+        click.echo(
+            f"execution {execution_id}: cancel requested; its runner stops it within seconds"
+        )
+    else:
+        click.echo(f"execution {execution_id} had already finished ({previous})")
+
+
+@click.command("worker")
+@click.option(
+    "--concurrency",
+    default=8,
+    show_default=True,
+    type=click.IntRange(1),
+    help="Executions at once.",
+)
+@click.option(
+    "--grace",
+    default="10s",
+    show_default=True,
+    help="How long running executions get to finish on SIGTERM.",
+)
+@click.option(
+    "--lease",
+    default=f"{LEASE:g}s",
+    show_default=True,
+    help="If this worker stays silent this long, others take its executions over.",
+)
+@click.option(
+    "--retention",
+    default="30d",
+    show_default=True,
+    help="Prune finished executions older than this (0: keep all).",
+)
+@click.pass_context
+def worker_command(
+    ctx: click.Context, concurrency: int, grace: str, lease: str, retention: str
+) -> None:
+    """Claim queued executions and run them, until SIGTERM or ctrl-c."""
+    import trio
+
+    from engine.runtime import session, worker
+
+    lease_s = parse_duration(lease, "--lease")
+    options = worker.WorkerOptions(
+        concurrency=concurrency,
+        grace=parse_duration(grace, "--grace"),
+        lease=lease_s,
+        retention=parse_duration(retention, "--retention"),
+        heartbeat_interval=min(session.HEARTBEAT, lease_s / 3),
+    )
+    log_to_stderr()
+    with open_db(ctx) as db:
+        trio.run(lambda: worker.serve(db, options))
+
+
+def log_to_stderr() -> None:
+    """A runner's log on stderr: a line each, with the time; errors with their traceback."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%Y-%m-%d %H:%M:%S"))
+    root = logging.getLogger("engine")
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)

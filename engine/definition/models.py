@@ -1,0 +1,301 @@
+"""The workflow file's models: typed, frozen, every unknown key refused."""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import re
+import zoneinfo
+from collections.abc import Mapping
+from typing import Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
+
+from engine.definition.durations import Duration, parse_duration
+from engine.definition.graph import Graph, dependencies
+from engine.errors import InvalidParams
+
+ACTIONS = ("run", "python", "http", "sleep", "log", "approval")
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
+DEFAULT_TIMEOUT = 30 * 60.0
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class Retry(_Model):
+    attempts: int = Field(default=1, ge=1, le=100)
+    delay: Duration = 0.0
+    backoff: float = Field(default=1.0, ge=1.0)
+    max_delay: Duration | None = None
+
+    def delay_before(self, attempt: int) -> float:
+        """The pause before ``attempt`` (2 for the first retry)."""
+        delay = self.delay * self.backoff ** max(0, attempt - 2)
+        return min(delay, self.max_delay) if self.max_delay is not None else delay
+
+
+class Http(_Model):
+    url: str
+    method: Literal["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"] = "GET"
+    headers: dict[str, str] = Field(default_factory=dict)
+    json_body: Any = Field(default=None, alias="json")
+    body: str | None = None
+    expect: list[int] | None = None
+    timeout: Duration = 30.0
+
+    @field_validator("method", mode="before")
+    @classmethod
+    def _upper(cls, v: Any) -> Any:
+        return v.upper() if isinstance(v, str) else v
+
+    @model_validator(mode="after")
+    def _one_body(self) -> Http:
+        if self.json_body is not None and self.body is not None:
+            raise ValueError("give either json or body, not both")
+        return self
+
+
+class Approval(_Model):
+    prompt: str
+    timeout: Duration | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _short_form(cls, data: Any) -> Any:
+        return {"prompt": data} if isinstance(data, str) else data
+
+
+class Schedule(_Model):
+    cron: str
+    timezone: str = "UTC"
+    catchup: Literal["skip", "latest", "all"] = "latest"
+
+    @field_validator("cron")
+    @classmethod
+    def _cron(cls, v: str) -> str:
+        from croniter import croniter  # a tenth of a second to import: only when needed
+
+        if not croniter.is_valid(v):
+            raise ValueError(f"{v!r} is not a cron expression; write e.g. '0 2 * * *'")
+        return v
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, v: str) -> str:
+        try:
+            zoneinfo.ZoneInfo(v)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"{v!r} is not a time zone; write e.g. UTC or Europe/Paris") from exc
+        return v
+
+
+class Step(_Model):
+    id: str
+    name: str | None = None
+    needs: list[str] | None = None
+    run: str | None = None
+    python: str | None = None
+    http: Http | None = None
+    sleep: Duration | str | None = None
+    log: str | None = None
+    approval: Approval | None = None
+    with_: dict[str, Any] = Field(default_factory=dict, alias="with")
+    timeout: Duration | None = None
+    retry: Retry = Field(default_factory=Retry)
+    if_: str | bool | None = Field(default=None, alias="if")
+    env: dict[str, str] = Field(default_factory=dict)
+    continue_on_error: bool = False
+
+    @field_validator("id")
+    @classmethod
+    def _id(cls, v: str) -> str:
+        if not NAME_RE.match(v):
+            raise ValueError(f"{v!r} is not a step id; use letters, digits, - and _")
+        return v
+
+    @field_validator("env", mode="before")
+    @classmethod
+    def _env(cls, v: Any) -> Any:
+        return _stringify_env(v)
+
+    @field_validator("python")
+    @classmethod
+    def _target(cls, v: str | None) -> str | None:
+        if v is not None and not re.fullmatch(r"[\w.]+:[\w.]+", v):
+            raise ValueError(f"{v!r} is not a Python target; write module.path:function")
+        return v
+
+    @field_validator("sleep", mode="before")
+    @classmethod
+    def _sleep(cls, v: Any) -> Any:
+        if isinstance(v, str) and "${{" in v:
+            return v
+        return None if v is None else parse_duration(v)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _one_action(cls, data: Any) -> Any:
+        if isinstance(data, Mapping):
+            given = [a for a in ACTIONS if a in data]
+            if not given:
+                raise ValueError("the step has no action; give one of " + ", ".join(ACTIONS))
+            if len(given) > 1:
+                raise ValueError(f"the step has {' and '.join(given)}; give exactly one action")
+            if "with" in data and "python" not in data:
+                raise ValueError("'with' passes arguments to a python step only")
+        return data
+
+    @functools.cached_property
+    def kind(self) -> str:
+        """Which action it has: run, python, http, sleep, log or approval."""
+        return next(a for a in ACTIONS if getattr(self, a) is not None)
+
+
+class Workflow(_Model):
+    name: str
+    description: str = ""
+    params: dict[str, Any] = Field(default_factory=dict)
+    env: dict[str, str] = Field(default_factory=dict)
+    secrets: list[str] = Field(default_factory=list)
+    schedule: Schedule | None = None
+    timeout: Duration = DEFAULT_TIMEOUT
+    concurrency: int | None = Field(default=None, ge=1)
+    steps: list[Step] = Field(min_length=1)
+
+    # Filled in by parse(): the text the workflow came from and its digest.
+    source: str = Field(default="", exclude=True)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        if not NAME_RE.match(v):
+            raise ValueError(f"{v!r} is not a workflow name; use letters, digits, - and _")
+        return v
+
+    @field_validator("env", mode="before")
+    @classmethod
+    def _env(cls, v: Any) -> Any:
+        return _stringify_env(v)
+
+    @field_validator("schedule", mode="before")
+    @classmethod
+    def _schedule(cls, v: Any) -> Any:
+        return {"cron": v} if isinstance(v, str) else v
+
+    @field_validator("params")
+    @classmethod
+    def _params(cls, v: dict[str, Any]) -> dict[str, Any]:
+        for key, value in v.items():
+            if not NAME_RE.match(key):
+                raise ValueError(f"{key!r} is not a parameter name; use letters, digits, - and _")
+            check_json(value, f"the default of {key!r}")
+        return v
+
+    @functools.cached_property
+    def digest(self) -> str:
+        return hashlib.sha256(self.source.encode()).hexdigest()
+
+    def step(self, step_id: str) -> Step:
+        return next(s for s in self.steps if s.id == step_id)
+
+    def dependencies(self) -> dict[str, list[str]]:
+        """Each step's ``needs``, with the implicit "follows the step above" filled in."""
+        return dependencies(self.steps)
+
+    @functools.cached_property
+    def graph(self) -> Graph:
+        """The steps wired by their needs, worked out once per definition."""
+        return Graph.of(self.steps)
+
+    def coerce_params(self, raw: Mapping[str, str]) -> dict[str, Any]:
+        """Text values (``-p name=value``, a form) read as their defaults' types, merged.
+
+        ``-p files=3`` is the number 3 when the default is a number, and ``-p tag=1.0``
+        stays the string "1.0" when the default is a string.
+        """
+        self._refuse_unknown(raw)
+        return self.merge_params({k: _coerce(k, v, self.params[k]) for k, v in raw.items()})
+
+    def _refuse_unknown(self, given: Mapping[str, Any]) -> None:
+        unknown = sorted(set(given) - set(self.params))
+        if unknown:
+            known = ", ".join(sorted(self.params)) or "none"
+            raise InvalidParams(
+                f"workflow {self.name!r} has no parameter {', '.join(map(repr, unknown))}"
+                f" (its parameters: {known})"
+            )
+
+    def merge_params(self, given: Mapping[str, Any]) -> dict[str, Any]:
+        """Defaults overridden by ``given``; unknown names are refused."""
+        self._refuse_unknown(given)
+        merged = dict(self.params)
+        for key, value in given.items():
+            try:
+                check_json(value, f"parameter {key!r}")
+            except ValueError as exc:
+                raise InvalidParams(str(exc)) from exc
+            merged[key] = value
+        return merged
+
+
+def _coerce(name: str, raw: str, default: Any) -> Any:
+    """A text value read as the type of the parameter's default."""
+    text = raw.strip()
+    try:
+        if isinstance(default, bool):
+            lowered = text.lower()
+            if lowered in ("true", "yes", "on", "1"):
+                return True
+            if lowered in ("false", "no", "off", "0"):
+                return False
+            raise ValueError
+        if isinstance(default, int):
+            return int(text)
+        if isinstance(default, float):
+            return float(text)
+        if isinstance(default, list | dict):
+            value = json.loads(text)
+            if not isinstance(value, type(default)):
+                raise ValueError
+            return value
+        if default is None:
+            try:
+                return json.loads(text)
+            except ValueError:
+                return raw
+    except ValueError as exc:
+        kind = {bool: "true or false", int: "a whole number", float: "a number"}.get(
+            type(default), f"JSON {type(default).__name__}"
+        )
+        raise InvalidParams(
+            f"parameter {name!r} expects {kind} (its default is {json.dumps(default)}), not {raw!r}"
+        ) from exc
+    return raw
+
+
+def _stringify_env(v: Any) -> Any:
+    if isinstance(v, Mapping):
+        return {
+            k: (json.dumps(x) if isinstance(x, bool) else str(x)) if not isinstance(x, str) else x
+            for k, x in v.items()
+        }
+    return v
+
+
+def check_json(value: Any, what: str) -> None:
+    try:
+        json.dumps(value, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(
+            f"{what} is {type(value).__name__} {value!r}, which is not JSON;"
+            " quote it to make it a string"
+        ) from exc

@@ -1,0 +1,244 @@
+"""Parsing and validation: every problem of a file, with its line and field, at once."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from engine.definition import expressions, graph, loader
+from engine.definition.loader import field_name, line_of
+from engine.definition.models import Approval, Http, Retry, Schedule, Step, Workflow
+from engine.errors import DefinitionError, ExpressionError, Problem
+
+_ALIASES = {"with_": "with", "if_": "if", "json_body": "json"}
+
+
+def parse(text: str, file: str = "<workflow>") -> Workflow:
+    """Parse and validate one workflow file's text."""
+    try:
+        data = loader.read(text)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark is not None else None
+        context = exc.context or ""
+        if context and exc.context_mark is not None and exc.context_mark.line + 1 != line:
+            context += f" (from line {exc.context_mark.line + 1})"
+        message = " ".join(str(p) for p in (context, exc.problem) if p)
+        raise DefinitionError([Problem(file, line, "", f"malformed YAML: {message}")]) from exc
+    except yaml.YAMLError as exc:
+        raise DefinitionError([Problem(file, None, "", f"malformed YAML: {exc}")]) from exc
+    if not isinstance(data, dict):
+        raise DefinitionError(
+            [
+                Problem(
+                    file,
+                    getattr(data, "line", 1),
+                    "",
+                    "a workflow file is a mapping with name and steps",
+                )
+            ]
+        )
+    try:
+        workflow = Workflow.model_validate(data)
+    except ValidationError as exc:
+        raise DefinitionError(_problems(exc, data, file)) from exc
+    workflow = workflow.model_copy(update={"source": text})
+    problems = list(_check_graph(workflow, data, file))
+    if problems:
+        raise DefinitionError(problems)
+    return workflow
+
+
+def _problems(exc: ValidationError, data: Any, file: str) -> list[Problem]:
+    problems: list[Problem] = []
+    for err in exc.errors():
+        loc = tuple(_ALIASES.get(str(p), p) if isinstance(p, str) else p for p in err["loc"])
+        # Pydantic adds the union member or validator name to the location; drop those.
+        loc = tuple(
+            p for p in loc if not (isinstance(p, str) and ("[" in p or p.startswith("function-")))
+        )
+        message = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            field = loc[-1]
+            parent_loc = loc[:-1]
+            expected = _expected_keys(data, parent_loc)
+            message = f"unknown key {field!r}; expected one of: {', '.join(expected)}"
+        elif err["type"] == "missing":
+            message = f"{loc[-1]!r} is required"
+            line = line_of(data, loc[:-1])
+            problems.append(Problem(file, line, field_name(data, loc[:-1]), message))
+            continue
+        problems.append(Problem(file, line_of(data, loc), field_name(data, loc), message))
+    # A union (sleep: duration | template) reports once per member; keep one.
+    unique: dict[tuple[int | None, str], Problem] = {}
+    for p in problems:
+        unique.setdefault((p.line, p.field), p)
+    return list(unique.values())
+
+
+_NESTED: dict[str, type[BaseModel]] = {
+    "steps": Step,
+    "retry": Retry,
+    "http": Http,
+    "schedule": Schedule,
+    "approval": Approval,
+}
+
+
+def _expected_keys(data: Any, loc: tuple[int | str, ...]) -> list[str]:
+    model: type[BaseModel] = Workflow
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        field = model.model_fields.get(str(part)) or next(
+            (f for f in model.model_fields.values() if f.alias == part), None
+        )
+        nested = _NESTED.get(str(part))
+        if field is None or nested is None:
+            break
+        model = nested
+    return [f.alias or name for name, f in model.model_fields.items() if name != "source"]
+
+
+def _check_graph(wf: Workflow, data: Any, file: str) -> Iterator[Problem]:
+    def where(index: int, key: str | None = None) -> tuple[int | None, str]:
+        loc: tuple[int | str, ...] = ("steps", index) if key is None else ("steps", index, key)
+        return line_of(data, loc), field_name(data, loc)
+
+    seen: dict[str, int] = {}
+    for i, step in enumerate(wf.steps):
+        if step.id in seen:
+            line, field = where(i, "id")
+            yield Problem(
+                file,
+                line,
+                field,
+                f"duplicate step id {step.id!r} (first at steps[{seen[step.id]}])",
+            )
+        else:
+            seen[step.id] = i
+    deps = wf.dependencies()
+    for i, step in enumerate(wf.steps):
+        for need in step.needs or []:
+            if need not in seen:
+                line, field = where(i, "needs")
+                yield Problem(
+                    file, line, field, f"unknown step {need!r}; steps are: {', '.join(seen)}"
+                )
+            elif need == step.id:
+                line, field = where(i, "needs")
+                yield Problem(file, line, field, "a step cannot need itself")
+    cycle = graph.find_cycle(deps, seen)
+    if cycle:
+        line, field = where(seen[cycle[0]], "needs")
+        yield Problem(file, line, field, "dependency cycle: " + " -> ".join(cycle))
+        return
+    runs_before = graph.Reachability(deps)
+    for i, step in enumerate(wf.steps):
+        for key, tmpl_text in _templated_fields(step):
+            try:
+                nodes = (
+                    [expressions.condition(tmpl_text)]
+                    if key == "if"
+                    else list(expressions.template(tmpl_text).nodes())
+                )
+            except ExpressionError as exc:
+                line, field = where(i, key)
+                yield Problem(file, line, field, str(exc))
+                continue
+            for node in nodes:
+                for ref in expressions.refs(node):
+                    message = _check_ref(ref, wf, step, runs_before)
+                    if message:
+                        line, field = where(i, key)
+                        yield Problem(file, line, field, message)
+
+
+def _templated_fields(step: Step) -> Iterator[tuple[str, str]]:
+    def strings(value: Any) -> Iterator[str]:
+        if isinstance(value, str):
+            yield value
+        elif isinstance(value, Mapping):
+            for v in value.values():
+                yield from strings(v)
+        elif isinstance(value, list):
+            for v in value:
+                yield from strings(v)
+
+    for key in ("run", "log", "python"):
+        value = getattr(step, key)
+        if isinstance(value, str):
+            yield key, value
+    if isinstance(step.sleep, str):
+        yield "sleep", step.sleep
+    if step.approval is not None:
+        yield "approval", step.approval.prompt
+    if step.http is not None:
+        for text in strings(
+            [step.http.url, step.http.headers, step.http.json_body, step.http.body]
+        ):
+            yield "http", text
+    for text in strings(step.with_):
+        yield "with", text
+    for text in strings(step.env):
+        yield "env", text
+    if isinstance(step.if_, str):
+        yield "if", step.if_
+
+
+def _check_ref(
+    ref: expressions.Ref, wf: Workflow, step: Step, runs_before: graph.Reachability
+) -> str | None:
+    root, rest = ref.path[0], ref.path[1:]
+    if root == "params":
+        if not rest or rest[0] not in wf.params:
+            known = ", ".join(sorted(wf.params)) or "none declared"
+            return f"{ref} names an unknown parameter (params: {known})"
+    elif root == "secrets":
+        if not rest or rest[0] not in wf.secrets:
+            declared = ", ".join(wf.secrets) or "none"
+            return f"{ref} is not declared under secrets: (declared: {declared})"
+    elif root == "env":
+        if len(rest) != 1:
+            return f"{ref}: write env.NAME"
+    elif root == "execution":
+        if rest != ("id",):
+            return f"{ref}: only execution.id can be read"
+    elif root == "steps":
+        if not rest:
+            return f"{ref}: write steps.ID.output or steps.ID.status"
+        target = str(rest[0])
+        if not runs_before.knows(target):
+            return f"{ref} names an unknown step {target!r}"
+        if len(rest) < 2 or rest[1] not in ("output", "status"):
+            return f"{ref}: a step exposes only .output and .status"
+        if rest[1] == "status" and len(rest) > 2:
+            return f"{ref}: .status has no fields"
+        if target == step.id or not runs_before(target, step.id):
+            return f"{ref}: step {target!r} does not run before {step.id!r}; add it to needs"
+    return None
+
+
+def load(path: str | Path) -> Workflow:
+    """Read and validate a workflow file."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise DefinitionError(
+            [Problem(str(path), None, "", f"cannot read the file: {reason}")]
+        ) from exc
+    return parse(text, str(path))
+
+
+def workflow_files(path: str | Path) -> list[Path]:
+    """The workflow files at ``path``: the file itself, or a folder's ``*.yaml``/``*.yml``."""
+    p = Path(path)
+    if p.is_dir():
+        return sorted(f for f in p.iterdir() if f.suffix in (".yaml", ".yml") and f.is_file())
+    return [p]

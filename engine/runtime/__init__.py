@@ -1,0 +1,28 @@
+"""The runtime: what runs executions.
+
+executor.py    the executor: an execution's life, the graph of its steps, its limits
+step_loop.py   one step: its condition, attempts, timeout and retries
+takeover.py    resuming what a dead runner left (and ending its orphaned shells)
+recorder.py    group commit of every change, and the events listeners hear
+run.py         one execution in flight, and the handle callers wait on
+events.py      the events and the executor's statistics
+session.py     one runner's identity, heartbeat, lease, claims and adoption
+worker.py      ``wfe worker``
+scheduler.py   cron schedules, fired by one leader at a time
+reruns.py      re-running an execution from one of its steps
+"""
+
+from engine.runtime.events import Event, ExecutorStatistics, Listener
+from engine.runtime.executor import Executor, open_executor
+from engine.runtime.run import ExecutionHandle
+from engine.runtime.session import RunnerSession
+
+__all__ = [
+    "Event",
+    "ExecutionHandle",
+    "Executor",
+    "ExecutorStatistics",
+    "Listener",
+    "RunnerSession",
+    "open_executor",
+]

@@ -1,0 +1,510 @@
+"""The trio executor: runs executions under limits and records every change durably.
+
+``async with open_executor(store) as executor`` owns a nursery. Limits are
+``trio.CapacityLimiter``\\ s: a global one (``max_concurrent_executions``), one per workflow
+(its ``concurrency:``) and one per execution (``max_parallel_steps``). Timeouts are cancel
+scopes. State changes go to a :class:`~engine.runtime.recorder.Recorder`, which writes
+them in batches (group commit) on a worker thread; listeners hear of a change only once
+it is committed.
+
+This module holds an execution's life (start, the graph of its steps, its end);
+:mod:`.step_loop` runs one step, :mod:`.takeover` resumes what a dead runner left.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import sys
+import time
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
+from datetime import datetime
+from typing import Any
+
+import httpx
+import trio
+
+from engine import definition, store
+from engine.errors import EngineError, InvalidParams, StoreError
+from engine.runtime import step_loop, takeover
+from engine.runtime.events import Event, ExecutorStatistics, Listener, StepRate
+from engine.runtime.recorder import GATHER, Recorder
+from engine.runtime.run import ExecutionHandle, Prior, Run
+from engine.status import FAILURES, ExecutionStatus, StepStatus
+from engine.steps import processes
+
+logger = logging.getLogger(__name__)
+
+PACE = 0.001  # seconds instant steps may run before they let other tasks go
+
+
+class Executor:
+    """Runs executions; make one with :func:`open_executor`."""
+
+    def __init__(
+        self,
+        db: store.Store,
+        recorder: Recorder,
+        nursery: trio.Nursery,
+        http_client: httpx.AsyncClient,
+        *,
+        max_concurrent_executions: int,
+        max_parallel_steps: int,
+        kill_grace: float,
+        environ: Mapping[str, str],
+    ) -> None:
+        self.store = db
+        self.owner = recorder.owner
+        self.recorder = recorder
+        self.http = http_client
+        self.kill_grace = kill_grace
+        self._nursery = nursery
+        self._global = trio.CapacityLimiter(max_concurrent_executions)
+        self._paced = 0.0  # when pace() last let other tasks go
+        self._per_workflow: dict[str, trio.CapacityLimiter] = {}
+        self._max_parallel_steps = max_parallel_steps
+        self._environ = dict(environ)
+        self._runs: dict[int, Run] = {}
+        self._steps = StepRate()
+
+    # -- public API ---------------------------------------------------------
+
+    def add_listener(self, listener: Listener) -> None:
+        self.recorder.listeners.append(listener)
+
+    def remove_listener(self, listener: Listener) -> None:
+        self.recorder.listeners.remove(listener)
+
+    async def start(
+        self, name: str, params: Mapping[str, Any] | None = None, *, trigger: str = "manual"
+    ) -> ExecutionHandle:
+        """Queue an execution of workflow ``name`` and start it as soon as limits allow.
+
+        Raises:
+            NotFound: no such workflow.
+            InvalidParams: the parameters do not fit, or a secret is not set.
+        """
+        return (await self.start_many(name, [params or {}], trigger=trigger))[0]
+
+    async def start_many(
+        self, name: str, params: Sequence[Mapping[str, Any]], *, trigger: str = "manual"
+    ) -> list[ExecutionHandle]:
+        """Queue several executions of one workflow in one transaction, and start them."""
+        row = await trio.to_thread.run_sync(store.get_workflow, self.store, name)
+        if not row.active:
+            raise InvalidParams(
+                f"workflow {name!r} is disabled; `wfe workflow enable {name}` first"
+            )
+        wf = definition.parsed(row)
+        merged = [wf.merge_params(p) for p in params]
+        secrets = self._secrets(wf)
+        rows = await trio.to_thread.run_sync(
+            lambda: store.create_executions(self.store, row, merged, trigger, owner=self.owner)
+        )
+        handles = []
+        for execution, values in zip(rows, merged, strict=True):
+            run = Run(execution.id, row.id, wf, values, secrets, trigger)
+            self._runs[run.id] = run
+            self._nursery.start_soon(self._run_execution, run)
+            handles.append(ExecutionHandle(run.id, run))
+        return handles
+
+    async def start_existing(
+        self, execution_id: int, *, resume: bool = False, taken_from: str | None = None
+    ) -> ExecutionHandle:
+        """Run an execution already queued in the store (claimed by this runner).
+
+        ``resume`` reads the steps it has recorded (a take-over, or a re-run that reuses
+        results). An execution that cannot start (its workflow gone or disabled, a secret
+        missing) is recorded ``failed`` with the reason, never left queued.
+        """
+        row = await trio.to_thread.run_sync(store.get_execution, self.store, execution_id)
+        try:
+            wf_row = await trio.to_thread.run_sync(
+                store.get_workflow, self.store, row.workflow_name
+            )
+            wf = definition.parsed(wf_row)
+            secrets = self._secrets(wf)
+            params = wf.merge_params(row.params)
+        except EngineError as exc:
+            self.recorder.execution(
+                execution_id,
+                {
+                    "status": ExecutionStatus.FAILED,
+                    "finished_at": store.utcnow(),
+                    "error": str(exc),
+                },
+            )
+            await self.recorder.sync()
+            raise
+        run = Run(execution_id, wf_row.id, wf, params, secrets, row.trigger)
+        if resume:
+            runs = await trio.to_thread.run_sync(
+                lambda: store.step_runs(self.store, execution_id, latest_only=True)
+            )
+            run.prior = {
+                r.step_id: Prior(r.status, r.attempt, r.output, r.started_at, r.host, r.pid)
+                for r in runs
+            }
+            run.log_seq = await trio.to_thread.run_sync(
+                store.last_log_seq, self.store, execution_id
+            )
+            run.taken_from = taken_from
+        self._runs[run.id] = run
+        self._nursery.start_soon(self._run_execution, run)
+        return ExecutionHandle(run.id, run)
+
+    async def run(
+        self, name: str, params: Mapping[str, Any] | None = None, *, trigger: str = "manual"
+    ) -> ExecutionHandle:
+        """Start an execution and wait for its end."""
+        handle = await self.start(name, params, trigger=trigger)
+        await handle.wait()
+        return handle
+
+    def cancel(self, execution_id: int, reason: str = "cancelled") -> bool:
+        """Cancel a running or queued execution of this executor; False if it has none."""
+        run = self._runs.get(execution_id)
+        if run is None:
+            return False
+        run.cancel_reason = run.cancel_reason or reason
+        run.scope.cancel()
+        return True
+
+    def busy(self) -> int:
+        """Executions holding or waiting for a slot (not those idle, waiting for a human)."""
+        return sum(1 for r in self._runs.values() if r.waiting == 0)
+
+    def room(self) -> int:
+        """How many more executions would start at once."""
+        return max(0, int(self._global.total_tokens) - self.busy())
+
+    def statistics(self) -> ExecutorStatistics:
+        running = sum(1 for r in self._runs.values() if r.status == ExecutionStatus.RUNNING)
+        return ExecutorStatistics(
+            running=running,
+            queued=len(self._runs) - running,
+            max_concurrent_executions=int(self._global.total_tokens),
+            max_parallel_steps=self._max_parallel_steps,
+            steps_done=self._steps.total,
+            steps_per_second=self._steps.per_second(trio.current_time()),
+        )
+
+    # -- for the step loop ----------------------------------------------------
+
+    def log(
+        self, run: Run, step_id: str | None, text: str, stream: str, at: datetime | None = None
+    ) -> None:
+        """Append a line to an execution's log (masked)."""
+        run.log_seq += 1
+        text = run.mask(text)
+        self.recorder.log(
+            {
+                "execution_id": run.id,
+                "step_id": step_id,
+                "seq": run.log_seq,
+                "time": at or store.utcnow(),
+                "stream": stream,
+                "text": text,
+            },
+            Event("log", run.id, step_id=step_id, text=text, stream=stream)
+            if self.recorder.listeners
+            else None,
+        )
+
+    async def pace(self) -> None:
+        """A checkpoint once the loop has run ``PACE`` seconds without one from here.
+
+        Instant steps never wait, so a chain of them yields only here: often enough that
+        other executions, the recorder (and a console) get their turn, rarely enough that
+        scheduling does not cost more than the steps.
+        """
+        now = time.perf_counter()
+        if now - self._paced >= PACE:
+            await trio.lowlevel.checkpoint()
+            self._paced = time.perf_counter()
+
+    def count_step(self) -> None:
+        self._steps.count(trio.current_time())
+
+    @asynccontextmanager
+    async def idle(self, run: Run) -> AsyncIterator[None]:
+        """Give the execution's slot back while a step waits for a human."""
+        run.waiting += 1
+        if run.waiting == 1 and run.holding:
+            self._global.release_on_behalf_of(run)
+            run.holding = False
+        try:
+            yield
+        finally:
+            run.waiting -= 1
+            if run.waiting == 0 and not run.holding:
+                with trio.CancelScope(shield=True):
+                    await self._global.acquire_on_behalf_of(run)
+                run.holding = True
+
+    # -- internals ----------------------------------------------------------
+
+    def _secrets(self, wf: definition.Workflow) -> dict[str, str]:
+        missing = [s for s in wf.secrets if s not in self._environ]
+        if missing:
+            raise InvalidParams(
+                f"workflow {wf.name!r} needs the secret(s) {', '.join(missing)};"
+                " set them in the environment"
+            )
+        return {s: self._environ[s] for s in wf.secrets}
+
+    def _limiter_for(self, wf: definition.Workflow) -> trio.CapacityLimiter | None:
+        if wf.concurrency is None:
+            return None
+        limiter = self._per_workflow.get(wf.name)
+        if limiter is None:
+            limiter = self._per_workflow[wf.name] = trio.CapacityLimiter(wf.concurrency)
+        elif limiter.total_tokens != wf.concurrency:
+            limiter.total_tokens = wf.concurrency
+        return limiter
+
+    async def _run_execution(self, run: Run) -> None:
+        rec = self.recorder
+        clock_start: float | None = None
+        ended_normally = False
+        try:
+            with run.scope:
+                await self._global.acquire_on_behalf_of(run)
+                run.holding = True
+                try:
+                    limiter = self._limiter_for(run.workflow)
+                    if limiter is not None:
+                        await limiter.acquire_on_behalf_of(run)
+                    try:
+                        clock_start = trio.current_time()
+                        run.status = ExecutionStatus.RUNNING
+                        run.started = clock_start
+                        rec.execution(
+                            run.id,
+                            {"status": ExecutionStatus.RUNNING, "started_at": store.utcnow()},
+                            Event("execution", run.id, status=ExecutionStatus.RUNNING),
+                        )
+                        with trio.move_on_after(run.workflow.timeout) as deadline:
+                            await self._run_steps(run)
+                        if deadline.cancelled_caught:
+                            run.status = ExecutionStatus.TIMED_OUT
+                            run.error = (
+                                "the execution ran past its timeout of "
+                                + definition.format_duration(run.workflow.timeout)
+                            )
+                    finally:
+                        if limiter is not None:
+                            limiter.release_on_behalf_of(run)
+                finally:
+                    if run.holding:
+                        self._global.release_on_behalf_of(run)
+                        run.holding = False
+            if run.scope.cancelled_caught:
+                run.status = ExecutionStatus.CANCELLED
+                run.error = run.cancel_reason or "cancelled"
+            ended_normally = True
+        except Exception as exc:  # a bug or a store failure: record it, never leave "running"
+            logger.exception("execution %d of %s failed inside wfe", run.id, run.workflow.name)
+            run.status = ExecutionStatus.FAILED
+            run.error = f"internal error: {type(exc).__name__}: {exc}"
+            if isinstance(exc, StoreError):
+                raise
+        finally:
+            with trio.CancelScope(shield=True):
+                await self._finish(run, clock_start, ended_normally)
+
+    async def _finish(self, run: Run, clock_start: float | None, ended_normally: bool) -> None:
+        """Record the execution's end (and its steps that never ended), then let go of it."""
+        if run.status == ExecutionStatus.RUNNING and ended_normally:
+            run.status = self._outcome(run)
+        elif run.status == ExecutionStatus.RUNNING:
+            # Cancelled from outside: the executor is shutting down.
+            run.status = ExecutionStatus.CANCELLED
+            run.error = run.cancel_reason or "cancelled: the executor stopped"
+        elif run.status == ExecutionStatus.QUEUED:
+            run.status = ExecutionStatus.CANCELLED
+            run.error = run.error or run.cancel_reason or "cancelled before it started"
+        self._record_unfinished_steps(run)
+        duration = (trio.current_time() - clock_start) * 1000 if clock_start is not None else None
+        self.recorder.execution(
+            run.id,
+            {
+                "status": run.status,
+                "finished_at": store.utcnow(),
+                "duration_ms": duration,
+                "error": run.mask(run.error) if run.error else None,
+            },
+            Event("execution", run.id, status=run.status, duration_ms=duration, text=run.error),
+            finished_workflow=run.workflow_id,
+        )
+        try:
+            await self.recorder.sync()
+        finally:
+            self._runs.pop(run.id, None)
+            run.results.clear()
+            run.done.set()
+
+    def _outcome(self, run: Run) -> str:
+        for step in run.workflow.steps:
+            result = run.results.get(step.id)
+            if result is None:
+                continue
+            if result["status"] in FAILURES and not step.continue_on_error:
+                what = result["status"].replace("_", " ")
+                run.error = f"step {step.id!r} {what}: {result.get('error') or ''}".rstrip(": ")
+                return ExecutionStatus.FAILED
+        return ExecutionStatus.SUCCEEDED
+
+    def _record_unfinished_steps(self, run: Run) -> None:
+        now = store.utcnow()
+        status = (
+            StepStatus.CANCELLED
+            if run.status in (ExecutionStatus.CANCELLED, ExecutionStatus.TIMED_OUT)
+            else StepStatus.SKIPPED
+        )
+        for position, step in enumerate(run.workflow.steps):
+            result = run.results.get(step.id)
+            if result is None or result["status"] in (StepStatus.RUNNING, StepStatus.PENDING):
+                self.recorder.step(
+                    {
+                        "execution_id": run.id,
+                        "step_id": step.id,
+                        "position": position,
+                        "attempt": result["attempt"] if result else 1,
+                        "status": status,
+                        "started_at": result["started_at"] if result else None,
+                        "finished_at": now,
+                        "duration_ms": None,
+                        "exit_code": None,
+                        "output": None,
+                        "error": f"execution {run.status.replace('_', ' ')}",
+                        "host": None,
+                        "pid": None,
+                    }
+                )
+
+    async def _run_steps(self, run: Run) -> None:
+        graph = run.workflow.graph
+        waiting = graph.waiting()
+        limiter = trio.CapacityLimiter(self._max_parallel_steps)
+        context: dict[str, Any] = {
+            "params": run.params,
+            "env": {**self._environ, **run.workflow.env},
+            "secrets": run.secrets,
+            "steps": {},
+            "execution": {"id": run.id},
+        }
+        environ = self._step_environ(run)
+        ready = list(graph.roots)
+        if run.prior or run.taken_from:
+            await takeover.end_orphans(self, run)
+        if run.prior:
+            ready = takeover.restore(self, run, graph, context, waiting)
+
+        async with trio.open_nursery() as nursery:
+
+            async def follow(first: str) -> None:
+                # A chain of steps runs in one task; a fan-out starts one per branch.
+                current: str | None = first
+                while current is not None:
+                    await step_loop.run_step(self, run, current, context, environ, limiter)
+                    done, current = current, None
+                    for nxt in graph.dependents[done]:
+                        waiting[nxt] -= 1
+                        if waiting[nxt] == 0:
+                            if current is None:
+                                current = nxt
+                            else:
+                                nursery.start_soon(follow, nxt)
+
+            for root in ready:
+                nursery.start_soon(follow, root)
+
+    def _step_environ(self, run: Run) -> dict[str, str]:
+        env = {**self._environ, **run.workflow.env}
+        env["WFE_EXECUTION_ID"] = str(run.id)
+        env["WFE_WORKFLOW"] = run.workflow.name
+        env["WFE_PYTHON"] = sys.executable
+        if self.owner is not None:
+            # With WFE_STEP_RUN, it finds a shell this runner leaves behind if it dies
+            # before the shell's process group is recorded.
+            env[processes.RUNNER] = self.owner
+        return env
+
+    def _lost(self, execution_ids: set[int]) -> None:
+        """Another runner took these over: stop them here; the fence drops our writes."""
+        for execution_id in execution_ids:
+            logger.warning("execution %d was taken over by another runner", execution_id)
+            self.cancel(execution_id, "lease lost to another runner")
+
+    async def _watch_cancellations(self, interval: float) -> None:
+        """Honour ``wfe cancel`` from other processes."""
+        while True:
+            await trio.sleep(interval)
+            ids = list(self._runs)
+            if not ids:
+                continue
+            for execution_id in await trio.to_thread.run_sync(
+                store.cancel_requested, self.store, ids
+            ):
+                self.cancel(execution_id, "cancelled by request")
+
+
+@asynccontextmanager
+async def open_executor(
+    db: store.Store,
+    *,
+    max_concurrent_executions: int = 50,
+    max_parallel_steps: int = 16,
+    kill_grace: float = 5.0,
+    cancel_poll_interval: float = 1.0,
+    environ: Mapping[str, str] | None = None,
+    owner: str | None = None,
+    gather: float = GATHER,
+) -> AsyncIterator[Executor]:
+    """Open an executor that owns its nursery.
+
+    ``owner`` is the runner it runs for: its writes are fenced to what that runner still
+    holds. ``gather`` is how long a background commit waits for more changes to join it:
+    longer makes fewer, larger commits (the console, which shares its thread with a UI,
+    waits longer than a worker).
+
+    Leaving the block waits for the executions it started; if the block is cancelled or
+    raises, they are cancelled and recorded ``cancelled``. Either way everything is
+    committed before this returns.
+    """
+    recorder = Recorder(db, owner, gather)
+    body_error: BaseException | None = None
+    async with httpx.AsyncClient() as client, trio.open_nursery() as services:
+        services.start_soon(recorder.run)
+        try:
+            async with trio.open_nursery() as nursery:
+                executor = Executor(
+                    db,
+                    recorder,
+                    nursery,
+                    client,
+                    max_concurrent_executions=max_concurrent_executions,
+                    max_parallel_steps=max_parallel_steps,
+                    kill_grace=kill_grace,
+                    environ=os.environ if environ is None else environ,
+                )
+                recorder.on_fenced = executor._lost
+                if cancel_poll_interval and not math.isinf(cancel_poll_interval):
+                    services.start_soon(executor._watch_cancellations, cancel_poll_interval)
+                try:
+                    yield executor
+                except BaseException as exc:
+                    # The block's own error comes out as itself, not wrapped in the
+                    # nurseries' exception groups; the executions it leaves are cancelled.
+                    body_error = exc
+                    nursery.cancel_scope.cancel()
+        finally:
+            with trio.CancelScope(shield=True):
+                await recorder.sync()
+            services.cancel_scope.cancel()
+    if body_error is not None:
+        raise body_error

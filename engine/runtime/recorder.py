@@ -1,0 +1,151 @@
+"""The recorder: state changes gathered and committed in batches (group commit).
+
+While one batch is being written on the writer thread, the next one fills; so under load
+a commit carries many changes, and at rest a change is written at once. Listeners hear
+of a change only once it is committed.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import trio
+
+from engine import store
+from engine.errors import StoreError
+from engine.runtime.events import Event, Listener
+from engine.status import SETTLED
+
+logger = logging.getLogger(__name__)
+
+_StepKey = tuple[int, str, int]
+
+GATHER = 0.005  # seconds a background flush waits for more changes
+
+
+class Recorder:
+    """Collects writes and commits them in batches on one worker thread."""
+
+    def __init__(self, db: store.Store, owner: str | None = None, gather: float = GATHER) -> None:
+        self._db = db
+        self._gather = gather
+        self.owner = owner  # a runner's id: its writes are fenced to what it still holds
+        self.on_fenced: Callable[[set[int]], None] = lambda ids: None
+        self._inserts: dict[_StepKey, dict[str, Any]] = {}
+        self._updates: dict[_StepKey, dict[str, Any]] = {}
+        self._in_db: set[_StepKey] = set()
+        self._logs: list[dict[str, Any]] = []
+        self._executions: dict[int, dict[str, Any]] = {}
+        self._finished: list[tuple[int, int, str]] = []
+        self._events: list[Event] = []
+        self._wakeup = trio.Event()
+        self._lock = trio.Lock()
+        self._open_batch = 0
+        self._committed = -1
+        self._thread_limiter = trio.CapacityLimiter(1)
+        self.listeners: list[Listener] = []
+        self.error: StoreError | None = None
+        self.batches = 0
+
+    # -- submitting ---------------------------------------------------------
+
+    def step(self, row: dict[str, Any], event: Event | None = None, *, in_db: bool = False) -> None:
+        """Insert or update a step run; ``in_db`` says a row for it exists already."""
+        key = (row["execution_id"], row["step_id"], row["attempt"])
+        if in_db:
+            self._in_db.add(key)
+        if key in self._in_db:
+            self._updates[key] = row
+        else:
+            self._inserts[key] = row
+        if event is not None:
+            self._events.append(event)
+        self._wakeup.set()
+
+    def log(self, row: dict[str, Any], event: Event | None = None) -> None:
+        self._logs.append(row)
+        if event is not None:
+            self._events.append(event)
+        self._wakeup.set()
+
+    def execution(
+        self,
+        execution_id: int,
+        values: Mapping[str, Any],
+        event: Event | None = None,
+        *,
+        finished_workflow: int | None = None,
+    ) -> None:
+        """Change an execution; ``finished_workflow`` counts its end in the workflow's tally."""
+        self._executions.setdefault(execution_id, {}).update(values)
+        if finished_workflow is not None:
+            self._finished.append((execution_id, finished_workflow, values["status"]))
+        if event is not None:
+            self._events.append(event)
+        self._wakeup.set()
+
+    # -- committing ---------------------------------------------------------
+
+    async def sync(self) -> None:
+        """Return once everything submitted so far is committed.
+
+        Works with or without the background loop: a caller that finds nobody writing
+        writes the batch itself, so shutdown never waits on a task that is gone.
+        """
+        target = self._open_batch
+        while self._committed < target:
+            async with self._lock:
+                if self._committed < target:
+                    await self._flush_locked()
+
+    async def run(self) -> None:
+        """Commit in the background until cancelled."""
+        while True:
+            await self._wakeup.wait()
+            # Let a little more gather: a short step's start and end then share one row
+            # and one commit. Whoever needs it durable now calls sync() and skips this.
+            await trio.sleep(self._gather)
+            self._wakeup = trio.Event()
+            async with self._lock:
+                await self._flush_locked()
+
+    async def _flush_locked(self) -> None:
+        if self.error is not None:
+            raise self.error
+        number = self._open_batch
+        self._open_batch += 1
+        batch = store.Batch(
+            step_inserts=list(self._inserts.values()),
+            step_updates=list(self._updates.values()),
+            logs=self._logs,
+            executions=self._executions,
+            finished=self._finished,
+            owner=self.owner,
+        )
+        events = self._events
+        for key, row in self._inserts.items():
+            if row["status"] not in SETTLED:
+                self._in_db.add(key)
+        for key, row in self._updates.items():
+            if row["status"] in SETTLED:
+                self._in_db.discard(key)
+        self._inserts, self._updates, self._logs, self._executions = {}, {}, [], {}
+        self._events, self._finished = [], []
+        if len(batch):
+            try:
+                fenced = await trio.to_thread.run_sync(
+                    store.write_batch, self._db, batch, limiter=self._thread_limiter
+                )
+            except StoreError as exc:
+                logger.warning("a batch of %d changes was not written: %s", len(batch), exc)
+                self.error = exc
+                raise
+            self.batches += 1
+            if fenced:
+                self.on_fenced(fenced)
+        self._committed = number
+        for ev in events:
+            for listener in self.listeners:
+                listener(ev)

@@ -1,0 +1,93 @@
+"""One execution in flight: its state, its results so far, and its secrets' masking."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import trio
+
+from engine.status import ExecutionStatus
+
+if TYPE_CHECKING:
+    from engine import definition
+
+
+@dataclass(frozen=True, slots=True)
+class Prior:
+    """A step's last attempt as the store had it when the execution was taken over."""
+
+    status: str
+    attempt: int
+    output: Any
+    started_at: datetime | None
+    host: str | None  # where its shell ran, if it had one
+    pid: int | None  # and its process group
+
+
+@dataclass(eq=False)
+class Run:
+    id: int
+    workflow_id: int
+    workflow: definition.Workflow
+    params: dict[str, Any]
+    secrets: dict[str, str]
+    trigger: str
+    scope: trio.CancelScope = field(default_factory=trio.CancelScope)
+    done: trio.Event = field(default_factory=trio.Event)
+    status: str = ExecutionStatus.QUEUED
+    error: str | None = None
+    cancel_reason: str | None = None
+    results: dict[str, dict[str, Any]] = field(default_factory=dict)
+    blocked: set[str] = field(default_factory=set)
+    log_seq: int = 0
+    started: float | None = None
+    holding: bool = False  # does it hold a global execution slot now
+    waiting: int = 0  # its steps waiting for a human, which hold no slot
+    # On a take-over (or a re-run from a step): each step's last recorded attempt.
+    prior: dict[str, Prior] = field(default_factory=dict)
+    taken_from: str | None = None  # the runner it was taken over from
+
+    def mask(self, text: str) -> str:
+        for value in self.secrets.values():
+            if value:
+                text = text.replace(value, "***")
+        return text
+
+    def mask_value(self, value: Any) -> Any:
+        if not self.secrets:
+            return value
+        if isinstance(value, str):
+            return self.mask(value)
+        if isinstance(value, dict):
+            return {k: self.mask_value(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self.mask_value(v) for v in value]
+        return value
+
+
+@dataclass(frozen=True)
+class ExecutionHandle:
+    """An execution the executor has accepted: its id, and a way to wait for its end."""
+
+    id: int
+    _run: Run
+
+    async def wait(self) -> str:
+        """Wait until the execution has finished and its end is recorded; its status."""
+        await self._run.done.wait()
+        return self._run.status
+
+    @property
+    def status(self) -> str:
+        return self._run.status
+
+    @property
+    def finished(self) -> bool:
+        """True once the execution's end is committed to the store."""
+        return self._run.done.is_set()
+
+    @property
+    def error(self) -> str | None:
+        return self._run.error

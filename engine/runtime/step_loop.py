@@ -1,0 +1,214 @@
+"""One step of one execution: its condition, its attempts, and what it leaves behind.
+
+A step whose dependency did not succeed is skipped; one whose ``if:`` is false is
+skipped too. An instant step (``log``) runs straight through when a slot is free; every
+other step takes a slot of its execution for each attempt, under its timeout, and is
+retried as its ``retry:`` says.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+import trio
+
+from engine import definition, steps, store
+from engine.definition import expressions
+from engine.errors import EngineError, StepError, StepTimeout
+from engine.runtime.events import Event
+from engine.status import StepStatus
+from engine.steps import processes
+
+if TYPE_CHECKING:
+    from engine.runtime.executor import Executor
+    from engine.runtime.run import Run
+
+
+async def run_step(
+    ex: Executor,
+    run: Run,
+    step_id: str,
+    context: dict[str, Any],
+    environ: Mapping[str, str],
+    limiter: trio.CapacityLimiter,
+) -> None:
+    """Run one step to its end, recording each attempt."""
+    rec = ex.recorder
+    graph = run.workflow.graph
+    step = graph.by_id[step_id]
+    row: dict[str, Any] = {
+        "execution_id": run.id,
+        "step_id": step_id,
+        "position": graph.positions[step_id],
+        "attempt": 1,
+        "status": StepStatus.PENDING,
+        "started_at": None,
+        "finished_at": None,
+        "duration_ms": None,
+        "exit_code": None,
+        "output": None,
+        "error": None,
+        "host": None,
+        "pid": None,
+    }
+    run.results[step_id] = row
+
+    def record(status: str, error: str | None = None, *, settled: bool = False) -> None:
+        """Submit the row; ``settled``: it is final and its end time set, no copy needed."""
+        row["status"], row["error"] = status, error
+        if status != StepStatus.RUNNING and not settled:
+            row["finished_at"] = store.utcnow()
+        event = None
+        if rec.listeners:
+            event = Event(
+                "step", run.id, status=status, step_id=step_id, attempt=row["attempt"], text=error
+            )
+        rec.step(row if settled else dict(row), event)
+
+    def started(pgid: int) -> None:
+        row["host"], row["pid"] = processes.HOST, pgid
+        record(row["status"])
+
+    def conclude(status: str, error: str | None = None) -> None:
+        """A step that ends without running: skipped, or failed by its condition."""
+        record(status, error)
+        if status == StepStatus.FAILED:
+            run.blocked.add(step_id)
+        context["steps"][step_id] = {"output": None, "status": status}
+
+    if run.blocked and not run.blocked.isdisjoint(graph.needs[step_id]):
+        run.blocked.add(step_id)
+        conclude(StepStatus.SKIPPED, "a step it needs did not succeed")
+        return
+    if step.if_ is not None:
+        try:
+            go = expressions.truthy(
+                step.if_
+                if isinstance(step.if_, bool)
+                else expressions.evaluate(expressions.condition(step.if_), context)
+            )
+        except EngineError as exc:
+            conclude(StepStatus.FAILED, run.mask(f"if: {exc}"))
+            return
+        if not go:
+            conclude(StepStatus.SKIPPED, "its condition was false")
+            return
+
+    kind = step.kind
+    retry = step.retry
+    status: str = StepStatus.FAILED
+    error: str | None = None
+    now_step = steps.INSTANT.get(kind)
+    if (
+        now_step is not None
+        and retry.attempts == 1
+        and step_id not in run.prior
+        and limiter.available_tokens
+    ):
+        # Done without waiting on anything: no step context, no slot to wait for
+        # (none is held across an await), one timestamp, a checkpoint now and then.
+        await ex.pace()
+        now = row["started_at"] = row["finished_at"] = store.utcnow()
+        start = time.perf_counter()
+        try:
+            outcome = now_step(
+                step, context, lambda stream, text: ex.log(run, step_id, text, stream, now)
+            )
+            row["output"] = run.mask_value(outcome.output)
+            status, error = StepStatus.SUCCEEDED, None
+        except EngineError as exc:
+            status, error = StepStatus.FAILED, run.mask(str(exc))
+            if not step.continue_on_error:
+                run.blocked.add(step_id)
+        row["duration_ms"] = (time.perf_counter() - start) * 1000
+        record(status, error, settled=True)
+        ex.count_step()
+        context["steps"][step_id] = {"output": row["output"], "status": status}
+        return
+    instant = kind in steps.INSTANT
+    first = 1
+    if step_id in run.prior:
+        # It was running when its owner died: this is its next attempt.
+        first = run.prior[step_id].attempt + 1
+    for attempt in range(first, max(retry.attempts, first) + 1):
+        if attempt > 1:
+            delay = retry.delay_before(attempt)
+            ex.log(
+                run,
+                step_id,
+                f"attempt {attempt} of {retry.attempts} in {definition.format_duration(delay)}",
+                "system",
+            )
+            await trio.sleep(delay)
+        async with limiter:
+            start = trio.current_time()
+            row.update(
+                attempt=attempt,
+                started_at=store.utcnow(),
+                finished_at=None,
+                duration_ms=None,
+                exit_code=None,
+                output=None,
+                pid=None,
+            )
+            if not instant:
+                record(StepStatus.WAITING if kind == "approval" else StepStatus.RUNNING)
+            ctx = steps.StepContext(
+                execution_id=run.id,
+                step_id=step_id,
+                expression_context=context,
+                environ=environ,
+                emit=functools.partial(_emit, ex, run, step_id),
+                http_client=ex.http,
+                kill_grace=ex.kill_grace,
+                db=ex.store,
+                workflow_name=run.workflow.name,
+                idle=functools.partial(ex.idle, run),
+                attempt=attempt,
+                started=started,
+            )
+            status, error = await _attempt(ctx, step, row, run)
+            row["duration_ms"] = (trio.current_time() - start) * 1000
+            record(status, run.mask(error) if error else None)
+            ex.count_step()
+        if status == StepStatus.SUCCEEDED:
+            break
+        if attempt < max(retry.attempts, first):
+            what = status.replace("_", " ")
+            ex.log(run, step_id, f"attempt {attempt} {what}: {run.mask(error or '')}", "system")
+
+    if status != StepStatus.SUCCEEDED and not step.continue_on_error:
+        run.blocked.add(step_id)
+    context["steps"][step_id] = {"output": row["output"], "status": status}
+
+
+async def _attempt(
+    ctx: steps.StepContext, step: definition.Step, row: dict[str, Any], run: Run
+) -> tuple[str, str | None]:
+    """One attempt of a step under its timeout: its status and error."""
+    execute = steps.KINDS[step.kind]
+    try:
+        if step.timeout is not None:
+            with trio.fail_after(step.timeout):
+                outcome = await execute(ctx, step)
+        else:
+            outcome = await execute(ctx, step)
+    except trio.TooSlowError:
+        limit = definition.format_duration(step.timeout or 0)
+        return StepStatus.TIMED_OUT, f"ran past its timeout of {limit}"
+    except StepTimeout as exc:
+        return StepStatus.TIMED_OUT, str(exc)
+    except StepError as exc:
+        row["exit_code"] = exc.exit_code
+        return StepStatus.FAILED, str(exc)
+    except EngineError as exc:
+        return StepStatus.FAILED, str(exc)
+    row.update(output=run.mask_value(outcome.output), exit_code=outcome.exit_code)
+    return StepStatus.SUCCEEDED, None
+
+
+def _emit(ex: Executor, run: Run, step_id: str, stream: str, text: str) -> None:
+    ex.log(run, step_id, text, stream)

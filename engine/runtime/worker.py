@@ -1,0 +1,118 @@
+"""``wfe worker``: a long-running runner that claims queued executions and runs them.
+
+Any number of workers share one store. Each heartbeats its lease, claims what it has
+room for (atomically; see :func:`engine.store.claim`), adopts what dead runners left,
+and runs it all on its own executor. SIGTERM or SIGINT stops the claiming, gives running
+executions a grace period, then cancels and records what is left.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+from dataclasses import dataclass
+
+import trio
+
+from engine import store
+from engine.errors import EngineError
+from engine.runtime import scheduler
+from engine.runtime.executor import open_executor
+from engine.runtime.run import ExecutionHandle
+from engine.runtime.session import HEARTBEAT, LEASE, RunnerSession
+from engine.status import RunnerKind
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class WorkerOptions:
+    concurrency: int = 8
+    grace: float = 10.0
+    poll_interval: float = 0.02
+    heartbeat_interval: float = HEARTBEAT
+    lease: float = LEASE
+    retention: float = 30 * 86400.0  # finished executions older than this are pruned; 0 keeps all
+    prune_every: float = 3600.0
+
+
+async def serve(
+    db: store.Store, options: WorkerOptions = WorkerOptions(), *, stop: trio.Event | None = None
+) -> int:
+    """Claim and run executions until stopped; the number of executions it ran."""
+    session = RunnerSession(
+        db,
+        RunnerKind.WORKER,
+        concurrency=options.concurrency,
+        lease=options.lease,
+        heartbeat=options.heartbeat_interval,
+    )
+    stop = stop or trio.Event()
+    active: dict[int, ExecutionHandle] = {}
+    ran = 0
+
+    def took(handles: list[ExecutionHandle]) -> None:
+        nonlocal ran
+        for handle in handles:
+            active[handle.id] = handle
+        ran += len(handles)
+
+    async with (
+        session.open(),
+        open_executor(db, max_concurrent_executions=options.concurrency, owner=session.id) as ex,
+        trio.open_nursery() as services,
+    ):
+        logger.info("worker %s started (concurrency %d)", session.id, options.concurrency)
+
+        def lost(exc: EngineError) -> None:
+            # Others take our work over now: stop, recording nothing more.
+            stop.set()
+            for handle in list(active.values()):
+                ex.cancel(handle.id, "cancelled: its worker lost the store")
+
+        async def adopt() -> None:
+            took(await session.adopt(ex))
+
+        async def signals() -> None:
+            with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as received:
+                async for signum in received:
+                    logger.info(
+                        "%s: no new work; %d running", signal.Signals(signum).name, len(active)
+                    )
+                    stop.set()
+
+        async def retain() -> None:
+            while options.retention > 0:
+                removed = await trio.to_thread.run_sync(
+                    lambda: store.prune(db, older_than=options.retention)
+                )
+                if removed:
+                    logger.info("pruned %d execution(s) past the retention", removed)
+                await trio.sleep(options.prune_every)
+
+        await adopt()  # the next runner to start takes over what the dead left
+        services.start_soon(retain)
+        services.start_soon(scheduler.run, db, session.id)
+        services.start_soon(lambda: session.keep_alive(on_lost=lost, after_beat=adopt))
+        services.start_soon(signals)
+
+        while not stop.is_set():
+            for execution_id in [i for i, h in active.items() if h.finished]:
+                del active[execution_id]
+            # Executions waiting for a human hold no slot, so they do not count.
+            took(await session.claim(ex))
+            with trio.move_on_after(options.poll_interval):
+                await stop.wait()
+
+        # Shutting down: let running executions finish within the grace period.
+        with trio.move_on_after(options.grace):
+            for handle in list(active.values()):
+                await handle.wait()
+        left = [h for h in active.values() if not h.finished]
+        for handle in left:
+            ex.cancel(handle.id, "cancelled: the worker stopped")
+        for handle in left:
+            await handle.wait()
+        services.cancel_scope.cancel()
+    logger.info("worker %s stopped after %d execution(s)", session.id, ran)
+    return ran

@@ -1,0 +1,86 @@
+"""Approvals: what an approval step waits for, decided from any process."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from engine.errors import NotFound, StoreError
+from engine.status import ApprovalStatus
+from engine.store.connection import Store, translate_errors
+from engine.store.records import Approval
+from engine.store.tables import APPROVAL, utcnow
+
+a = APPROVAL.c
+
+
+def _one(execution_id: int, step_id: str) -> sa.Select[tuple[object, ...]]:
+    return sa.select(APPROVAL).where(a.execution_id == execution_id, a.step_id == step_id)
+
+
+def request_approval(
+    store: Store, execution_id: int, step_id: str, workflow_name: str, prompt: str
+) -> Approval:
+    """The approval a step waits for: created once, found again after a restart."""
+    with translate_errors(store), store.writer.begin() as conn:
+        row = conn.execute(_one(execution_id, step_id)).mappings().first()
+        if row is None:
+            conn.execute(
+                APPROVAL.insert().values(
+                    execution_id=execution_id,
+                    step_id=step_id,
+                    workflow_name=workflow_name,
+                    prompt=prompt,
+                    status=ApprovalStatus.PENDING,
+                    requested_at=utcnow(),
+                )
+            )
+            row = conn.execute(_one(execution_id, step_id)).mappings().one()
+    return Approval.of(row)
+
+
+def get_approval(store: Store, execution_id: int, step_id: str) -> Approval:
+    with translate_errors(store), store.engine.connect() as conn:
+        row = conn.execute(_one(execution_id, step_id)).mappings().first()
+    if row is None:
+        raise NotFound(f"execution {execution_id} has no approval step {step_id!r} waiting")
+    return Approval.of(row)
+
+
+def decide(
+    store: Store, execution_id: int, step_id: str, *, approve: bool, reason: str | None, by: str
+) -> Approval:
+    """Approve or reject a pending approval; refused once it is decided."""
+    with translate_errors(store), store.writer.begin() as conn:
+        row = conn.execute(_one(execution_id, step_id)).mappings().first()
+        if row is None:
+            raise NotFound(f"execution {execution_id} has no approval step {step_id!r} waiting")
+        if row["status"] != ApprovalStatus.PENDING:
+            raise StoreError(
+                f"execution {execution_id} step {step_id!r} was already {row['status']}"
+            )
+        conn.execute(
+            APPROVAL.update()
+            .where(a.execution_id == execution_id, a.step_id == step_id)
+            .values(
+                status=ApprovalStatus.APPROVED if approve else ApprovalStatus.REJECTED,
+                reason=reason,
+                decided_by=by,
+                decided_at=utcnow(),
+            )
+        )
+        row = conn.execute(_one(execution_id, step_id)).mappings().one()
+    return Approval.of(row)
+
+
+def pending_approvals(store: Store, *, limit: int = 50) -> list[Approval]:
+    """Approvals waiting for a decision, the longest waiting first."""
+    with translate_errors(store), store.engine.connect() as conn:
+        return [
+            Approval.of(r)
+            for r in conn.execute(
+                sa.select(APPROVAL)
+                .where(a.status == ApprovalStatus.PENDING)
+                .order_by(a.requested_at)
+                .limit(limit)
+            ).mappings()
+        ]

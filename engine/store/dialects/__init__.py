@@ -1,0 +1,122 @@
+"""What differs between databases, behind one small interface.
+
+One module per database (:mod:`.sqlite`, :mod:`.postgresql`), as procrastinate's
+connectors are: nothing outside this package asks which database it is on (a test
+checks), it asks the store's :class:`Dialect` instead.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any, ClassVar
+
+import sqlalchemy as sa
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.engine import Engine, make_url
+
+from engine.errors import StoreError
+
+logger = logging.getLogger(__name__)
+
+# A transaction begun on ``store.writer`` carries this execution option; each dialect's
+# "begin" listener makes it go one at a time (BEGIN IMMEDIATE, an advisory lock).
+WRITE_OPTION = "wfe_write"
+
+
+class Dialect:
+    """One database's ways: connecting, the write lock, claims and the fast write path."""
+
+    name: ClassVar[str]
+    #: The DBAPI driver's parameter placeholder, for the driver-level write path.
+    mark: ClassVar[str]
+    #: The driver's own errors, raised where the store speaks to the driver directly.
+    driver_errors: ClassVar[tuple[type[Exception], ...]] = ()
+
+    def __init__(self, url: sa.URL) -> None:
+        self.url = url
+
+    def create_engine(self) -> Engine:
+        """The SQLAlchemy engine, with this database's settings on every connection."""
+        raise NotImplementedError
+
+    @property
+    def database_file(self) -> Path | None:
+        """The file the database lives in, where it is one."""
+        return None
+
+    def lock_schema(self, conn: sa.Connection) -> None:
+        """Hold off other processes while this one checks or upgrades the schema."""
+
+    def claim(self, engine: Engine, runner: str, limit: int) -> list[int]:
+        """Lease up to ``limit`` queued, unclaimed executions to ``runner``, oldest first."""
+        raise NotImplementedError
+
+    def times(self) -> Callable[[datetime | None], Any]:
+        """How the write path hands the driver a datetime (made once per batch)."""
+        return _as_is
+
+    def insert_rows(
+        self, cursor: Any, table: str, columns: tuple[str, ...], flat: list[Any]
+    ) -> None:
+        """Insert rows given as one flat list of values, the fastest way the driver has."""
+        raise NotImplementedError
+
+    def database_size(self, conn: sa.Connection) -> int | None:
+        """The bytes the database takes."""
+        return None
+
+    def bulk_insert(
+        self, engine: Engine, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]
+    ) -> None:
+        """Load many rows past the engine (the bench's fill), in one transaction."""
+        raise NotImplementedError
+
+    def after_bulk_insert(self, engine: Engine, tables: Sequence[str]) -> None:
+        """Bring statistics (and id sequences) up to date after :meth:`bulk_insert`."""
+
+    def describe(self) -> str:
+        """The URL with its password hidden, for messages."""
+        return safe_url(self.url)
+
+
+def _as_is(value: datetime | None) -> Any:
+    return value
+
+
+def safe_url(url: str | sa.URL) -> str:
+    """A URL with its password hidden."""
+    try:
+        parsed = make_url(url) if isinstance(url, str) else url
+    except sa_exc.ArgumentError:
+        return str(url)
+    return parsed.render_as_string(hide_password=True)
+
+
+def for_url(url: str) -> Dialect:
+    """The dialect of the database at ``url``.
+
+    Raises:
+        StoreError: it is not a URL, or names a database wfe does not speak.
+    """
+    try:
+        parsed = make_url(url)
+    except sa_exc.ArgumentError as exc:
+        raise StoreError(
+            f"{url!r} is not a database URL; write e.g. sqlite:///path/to/file.db"
+        ) from exc
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        from engine.store.dialects import sqlite
+
+        return sqlite.SQLite(parsed)
+    if backend in ("postgresql", "postgres"):
+        from engine.store.dialects import postgresql
+
+        return postgresql.PostgreSQL(parsed)
+    raise StoreError(
+        f"cannot use {safe_url(parsed)}: unknown database {backend!r};"
+        " use sqlite:///PATH or postgresql://HOST/NAME"
+    )

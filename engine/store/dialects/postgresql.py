@@ -1,0 +1,122 @@
+"""PostgreSQL through psycopg 3: many runners on many machines share one database."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.engine import Engine
+
+from engine.errors import StoreError
+from engine.store.dialects import WRITE_OPTION, Dialect, safe_url
+
+# Advisory lock keys: one for writing transactions, one for schema upgrades.
+WRITE_LOCK = 7265101
+UPGRADE_LOCK = 7265100
+
+
+class PostgreSQL(Dialect):
+    name = "postgresql"
+    mark = "%s"
+
+    def __init__(self, url: sa.URL) -> None:
+        # psycopg 3 (the `postgres` extra), whatever SQLAlchemy's default driver is.
+        super().__init__(url.set(drivername="postgresql+psycopg"))
+
+    def create_engine(self) -> Engine:
+        try:
+            engine = sa.create_engine(
+                self.url,
+                pool_pre_ping=True,
+                pool_size=8,
+                max_overflow=8,
+                # Times are stored as UTC without a zone, as on SQLite: the session's
+                # zone must not shift them, whatever the server's default is.
+                connect_args={"options": "-c timezone=UTC"},
+            )
+        except ImportError as exc:
+            raise StoreError(
+                f"cannot use {safe_url(self.url)}: PostgreSQL needs the psycopg driver;"
+                " install it with: pip install 'workflow-engine[postgres]'"
+            ) from exc
+        except sa_exc.ArgumentError as exc:
+            raise StoreError(f"cannot use {safe_url(self.url)}: {exc}") from exc
+        event.listen(engine, "begin", _on_begin)
+        return engine
+
+    def lock_schema(self, conn: sa.Connection) -> None:
+        # Two processes opening an older store at once: one upgrades, the other waits
+        # and finds it done. (On SQLite, BEGIN IMMEDIATE is that lock.)
+        conn.execute(sa.text(f"SELECT pg_advisory_xact_lock({UPGRADE_LOCK})"))
+
+    def claim(self, engine: Engine, runner: str, limit: int) -> list[int]:
+        # Rows are locked as they are read: a runner skips what another is claiming
+        # instead of waiting for it.
+        from engine.store.tables import EXECUTION
+
+        e = EXECUTION.c
+        with engine.begin() as conn:
+            ids = list(
+                conn.execute(
+                    sa.select(e.id)
+                    .where(e.status == "queued", e.worker.is_(None))
+                    .order_by(e.id)
+                    .limit(limit)
+                    .with_for_update(skip_locked=True)
+                ).scalars()
+            )
+            if ids:
+                conn.execute(EXECUTION.update().where(e.id.in_(ids)).values(worker=runner))
+        return ids
+
+    def insert_rows(
+        self, cursor: Any, table: str, columns: tuple[str, ...], flat: list[Any]
+    ) -> None:
+        """COPY, PostgreSQL's bulk path (psycopg takes datetimes and JSON text as they are)."""
+        width = len(columns)
+        with cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+            for i in range(0, len(flat), width):
+                copy.write_row(flat[i : i + width])
+
+    def database_size(self, conn: sa.Connection) -> int | None:
+        size: int = conn.execute(
+            sa.text("SELECT pg_database_size(current_database())")
+        ).scalar_one()
+        return size
+
+    def bulk_insert(
+        self, engine: Engine, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]
+    ) -> None:
+        raw = engine.raw_connection()
+        try:
+            cursor = raw.cursor()
+            with cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+            raw.commit()
+        finally:
+            raw.close()
+
+    def after_bulk_insert(self, engine: Engine, tables: Sequence[str]) -> None:
+        with engine.begin() as conn:
+            for table in tables:
+                # Ids were given: the next row the engine adds must come after them.
+                conn.execute(
+                    sa.text(
+                        f"SELECT setval(pg_get_serial_sequence('{table}', 'id'),"
+                        f" (SELECT coalesce(max(id), 1) FROM {table}))"
+                    )
+                )
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.exec_driver_sql("ANALYZE")
+
+
+def _on_begin(conn: sa.Connection) -> None:
+    # What BEGIN IMMEDIATE is on SQLite: a transaction that reads and then writes (a
+    # lease, a take-over, a fence) goes one at a time, so two processes never both act
+    # on what they read. Claims skip this: they lock rows (FOR UPDATE SKIP LOCKED).
+    if conn.get_execution_options().get(WRITE_OPTION, False):
+        conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({WRITE_LOCK})")

@@ -1,0 +1,200 @@
+"""SQLite: a file in WAL mode with the seed's pragmas, one writer at a time."""
+
+from __future__ import annotations
+
+import functools
+import os
+import sqlite3
+from collections.abc import Callable, Iterable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+
+from engine.errors import StoreError
+from engine.store.dialects import WRITE_OPTION, Dialect
+
+PRAGMAS = (
+    "PRAGMA journal_mode=WAL",
+    "PRAGMA synchronous=NORMAL",
+    "PRAGMA temp_store=MEMORY",
+    "PRAGMA cache_size=-20000",  # 20 MB
+    "PRAGMA mmap_size=268435456",  # 256 MB
+    "PRAGMA busy_timeout=10000",
+    "PRAGMA foreign_keys=ON",
+)
+
+
+class SQLite(Dialect):
+    name = "sqlite"
+    mark = "?"
+    driver_errors = (sqlite3.Error,)
+
+    def __init__(self, url: sa.URL) -> None:
+        super().__init__(url.set(drivername="sqlite"))  # the standard library's sqlite3
+
+    @property
+    def database_file(self) -> Path | None:
+        database = self.url.database
+        if not database or database == ":memory:" or database.startswith("file:"):
+            return None
+        return Path(database)
+
+    def create_engine(self) -> Engine:
+        self._prepare_file()
+        engine = sa.create_engine(
+            self.url,
+            connect_args={"check_same_thread": False, "timeout": 10},
+            pool_size=8,
+            max_overflow=8,
+        )
+        event.listen(engine, "connect", _on_connect)
+        event.listen(engine, "begin", _on_begin)
+        return engine
+
+    def _prepare_file(self) -> None:
+        path = self.database_file
+        if path is None:
+            return
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            # Created by us with mode 0600 before SQLite opens it; SQLite gives the -wal
+            # and -shm files the same mode.
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+            os.close(fd)
+        except OSError as exc:
+            raise StoreError(f"cannot create the database {path}: {exc.strerror}") from exc
+
+    def describe(self) -> str:
+        return str(self.database_file or super().describe())
+
+    def claim(self, engine: Engine, runner: str, limit: int) -> list[int]:
+        # BEGIN IMMEDIATE takes the write lock before reading, so two runners never
+        # claim the same execution.
+        raw = engine.raw_connection()
+        try:
+            cursor = raw.cursor()
+            # A plain read first: an idle runner polls often, and must not take the
+            # write lock each time to find nothing.
+            waiting = cursor.execute(
+                "SELECT 1 FROM execution WHERE status = 'queued' AND worker IS NULL LIMIT 1"
+            ).fetchone()
+            if waiting is None:
+                cursor.close()
+                return []
+            cursor.execute("BEGIN IMMEDIATE")
+            ids = [
+                row[0]
+                for row in cursor.execute(
+                    "SELECT id FROM execution WHERE status = 'queued' AND worker IS NULL"
+                    " ORDER BY id LIMIT ?",
+                    (limit,),
+                )
+            ]
+            if ids:
+                marks = ", ".join("?" * len(ids))
+                cursor.execute(
+                    f"UPDATE execution SET worker = ? WHERE id IN ({marks})", (runner, *ids)
+                )
+            raw.commit()
+            cursor.close()
+        except BaseException:
+            raw.rollback()
+            raise
+        finally:
+            raw.close()
+        return ids
+
+    def times(self) -> Callable[[datetime | None], Any]:
+        """:func:`_text` for one batch, once per datetime object.
+
+        A step's start, end and log line often share one timestamp object (an instant
+        step takes one); the batch holds them all alive, so their ids are stable keys
+        meanwhile.
+        """
+        seen: dict[int, str | None] = {}
+
+        def text(value: datetime | None) -> str | None:
+            key = id(value)
+            found = seen.get(key)
+            if found is None:
+                found = seen[key] = _text(value)
+            return found
+
+        return text
+
+    def insert_rows(
+        self, cursor: Any, table: str, columns: tuple[str, ...], flat: list[Any]
+    ) -> None:
+        """Multi-row VALUES statements.
+
+        ``executemany`` steps SQLite once per row and hands the GIL back and forth each
+        time, which starves the trio thread; one statement per chunk steps once. Chunks
+        are powers of two (at most 256 rows) to keep the distinct statements few.
+        """
+        width = len(columns)
+        rows = len(flat) // width
+        i = 0
+        while i < rows:
+            size = min(256, 1 << ((rows - i).bit_length() - 1))
+            cursor.execute(_insert_sql(table, columns, size), flat[i * width : (i + size) * width])
+            i += size
+
+    def database_size(self, conn: sa.Connection) -> int | None:
+        path = self.database_file
+        if path is None:
+            return None
+        return sum(p.stat().st_size for p in path.parent.glob(path.name + "*") if p.is_file())
+
+    def bulk_insert(
+        self, engine: Engine, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]
+    ) -> None:
+        path = self.database_file
+        assert path is not None, "bulk inserts need a database file"
+        conn = sqlite3.connect(path, isolation_level=None)
+        try:
+            conn.execute("PRAGMA synchronous=OFF")
+            marks = ", ".join("?" * len(columns))
+            conn.execute("BEGIN")
+            conn.executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", rows)
+            conn.execute("COMMIT")
+        finally:
+            conn.close()
+
+    def after_bulk_insert(self, engine: Engine, tables: Sequence[str]) -> None:
+        with engine.begin() as conn:
+            conn.exec_driver_sql("ANALYZE")
+
+
+def _on_connect(dbapi_connection: sqlite3.Connection, _record: Any) -> None:
+    # pysqlite's own transaction handling fights BEGIN IMMEDIATE; SQLAlchemy's recipe.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    for pragma in PRAGMAS:
+        cursor.execute(pragma)
+    cursor.close()
+
+
+def _on_begin(conn: sa.Connection) -> None:
+    # A transaction that reads and then writes would otherwise fail at once with
+    # "database is locked" when another process wrote in between, instead of waiting.
+    immediate = conn.get_execution_options().get(WRITE_OPTION, False)
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+@functools.lru_cache(maxsize=64)
+def _insert_sql(table: str, columns: tuple[str, ...], rows: int) -> str:
+    one = f"({', '.join(['?'] * len(columns))})"
+    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES {', '.join([one] * rows)}"
+
+
+def _text(value: datetime | None) -> str | None:
+    # The text SQLAlchemy's SQLite DATETIME writes and reads back, in UTC.
+    if value is None:
+        return None
+    if value.utcoffset():
+        value = value.astimezone(UTC)
+    return value.replace(tzinfo=None).isoformat(" ", "microseconds")

@@ -1,0 +1,128 @@
+"""Runners and their leases: heartbeats, claims of queued work, take-over of the dead's.
+
+A runner (a worker, a console, a foreground ``wfe run``) holds the executions it runs
+(``execution.worker``) for as long as its lease lasts: each heartbeat moves its expiry
+to now plus its own lease. A runner past its expiry, or stopped, is dead: another takes
+its executions over, and from that commit on the dead one's writes are fenced off (see
+:mod:`engine.store.writer`).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import sqlalchemy as sa
+
+from engine.status import ACTIVE, ExecutionStatus, RunnerKind
+from engine.store.connection import Store, translate_errors
+from engine.store.records import Runner
+from engine.store.tables import EXECUTION, LEASE, RUNNER, utcnow
+
+DEFAULT_LEASE = 15.0  # seconds a runner's heartbeat holds its executions
+
+e, r = EXECUTION.c, RUNNER.c
+
+
+def heartbeat(
+    store: Store, runner: Runner, *, lease: float = DEFAULT_LEASE, stopped: bool = False
+) -> None:
+    """Record that ``runner`` is alive for ``lease`` more seconds (or has ``stopped``)."""
+    now = utcnow()
+    values = {
+        "heartbeat_at": now,
+        "expires_at": now + timedelta(seconds=lease),
+        "stopped_at": now if stopped else None,
+    }
+    with translate_errors(store), store.writer.begin() as conn:
+        done = conn.execute(RUNNER.update().where(r.id == runner.id).values(values))
+        if not done.rowcount:
+            conn.execute(
+                RUNNER.insert().values(
+                    id=runner.id,
+                    kind=runner.kind,
+                    host=runner.host,
+                    pid=runner.pid,
+                    concurrency=runner.concurrency,
+                    started_at=runner.started_at,
+                    **values,
+                )
+            )
+
+
+def live_runners(store: Store, *, kind: str | None = RunnerKind.WORKER) -> list[Runner]:
+    """Runners of ``kind`` (any kind: None) whose lease has not expired."""
+    where = [r.expires_at >= utcnow(), r.stopped_at.is_(None)]
+    if kind is not None:
+        where.append(r.kind == kind)
+    with translate_errors(store), store.engine.connect() as conn:
+        return [Runner.of(row) for row in conn.execute(sa.select(RUNNER).where(*where)).mappings()]
+
+
+def assign(store: Store, execution_id: int, owner: str | None) -> None:
+    """Lease a queued, unclaimed execution to ``owner`` (the process about to run it)."""
+    with translate_errors(store), store.writer.begin() as conn:
+        conn.execute(
+            EXECUTION.update()
+            .where(e.id == execution_id, e.worker.is_(None), e.status == ExecutionStatus.QUEUED)
+            .values(worker=owner)
+        )
+
+
+def claim(store: Store, runner: str, limit: int) -> list[int]:
+    """Take up to ``limit`` queued executions for ``runner``, oldest first.
+
+    Atomic across processes: two runners never claim the same execution (how, the
+    dialect knows: a write lock taken before reading, or rows locked as they are read).
+    """
+    if limit <= 0:
+        return []
+    with translate_errors(store):
+        return store.dialect.claim(store.engine, runner, limit)
+
+
+def take_over(store: Store, runner: str, *, limit: int) -> dict[int, str]:
+    """Claim executions whose runner has stopped or let its lease expire.
+
+    Returns each one's id with the runner it was taken from. Each runner's lease is its
+    own (recorded with each heartbeat), so a taker started with a shorter lease never
+    takes work from a runner that is merely slower to beat.
+    """
+    if limit <= 0:
+        return {}
+    alive = sa.select(r.id).where(r.expires_at >= utcnow(), r.stopped_at.is_(None))
+    with translate_errors(store), store.writer.begin() as conn:
+        taken: dict[int, str] = {
+            execution_id: previous
+            for execution_id, previous in conn.execute(
+                sa.select(e.id, e.worker)
+                .where(
+                    e.status.in_(ACTIVE),
+                    e.worker.is_not(None),
+                    e.worker != runner,
+                    e.worker.not_in(alive),
+                )
+                .order_by(e.id)
+                .limit(limit)
+            )
+        }
+        if taken:
+            conn.execute(EXECUTION.update().where(e.id.in_(taken)).values(worker=runner))
+    return taken
+
+
+def acquire_lease(store: Store, name: str, holder: str, *, ttl: float) -> bool:
+    """Take or renew lease ``name`` for ``ttl`` seconds; False while someone else holds it."""
+    now = utcnow()
+    c = LEASE.c
+    with translate_errors(store), store.writer.begin() as conn:
+        row = conn.execute(sa.select(c.holder, c.expires_at).where(c.name == name)).first()
+        if row is not None and row.holder != holder and row.expires_at > now:
+            return False
+        expires = now + timedelta(seconds=ttl)
+        if row is None:
+            conn.execute(LEASE.insert().values(name=name, holder=holder, expires_at=expires))
+        else:
+            conn.execute(
+                LEASE.update().where(c.name == name).values(holder=holder, expires_at=expires)
+            )
+    return True

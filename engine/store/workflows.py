@@ -1,0 +1,159 @@
+"""Workflows: added from files (a changed file bumps the version), listed, enabled, removed."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+
+from engine.errors import NotFound, StoreError
+from engine.status import ACTIVE
+from engine.store.connection import Store, translate_errors
+from engine.store.records import Workflow, WorkflowSummary
+from engine.store.tables import EXECUTION, LOG_LINE, STEP_RUN, WORKFLOW, utcnow
+
+if TYPE_CHECKING:
+    from engine import definition
+
+w = WORKFLOW.c
+
+
+@dataclass(frozen=True, slots=True)
+class Saved:
+    workflow: Workflow
+    change: str  # "created" | "updated" | "unchanged"
+
+
+def save_workflows(
+    store: Store, items: Sequence[tuple[definition.Workflow, str | None]]
+) -> list[Saved]:
+    """Insert or update parsed workflows (with the path each came from), all or none.
+
+    A changed definition bumps the version; an unchanged one is left alone.
+    """
+    results: list[Saved] = []
+    now = utcnow()
+    with translate_errors(store), store.writer.begin() as conn:
+        for wf, path in items:
+            row = conn.execute(sa.select(WORKFLOW).where(w.name == wf.name)).mappings().first()
+            schedule = wf.schedule.cron if wf.schedule else None
+            if row is None:
+                values: dict[str, Any] = {
+                    "name": wf.name,
+                    "description": wf.description,
+                    "definition": wf.source,
+                    "digest": wf.digest,
+                    "version": 1,
+                    "is_active": True,
+                    "schedule": schedule,
+                    "source_path": path,
+                    "created_at": now,
+                    "updated_at": now,
+                    "runs": 0,
+                    "succeeded": 0,
+                }
+                new_id = conn.execute(WORKFLOW.insert().returning(w.id).values(values)).scalar_one()
+                change = "created"
+            elif row["digest"] != wf.digest:
+                new_id = row["id"]
+                conn.execute(
+                    WORKFLOW.update()
+                    .where(w.id == new_id)
+                    .values(
+                        definition=wf.source,
+                        digest=wf.digest,
+                        description=wf.description,
+                        schedule=schedule,
+                        source_path=path or row["source_path"],
+                        version=w.version + 1,
+                        updated_at=now,
+                    )
+                )
+                change = "updated"
+            else:
+                results.append(Saved(Workflow.of(row), "unchanged"))
+                continue
+            fresh = conn.execute(sa.select(WORKFLOW).where(w.id == new_id)).mappings().one()
+            results.append(Saved(Workflow.of(fresh), change))
+    return results
+
+
+def get_workflow(store: Store, name: str) -> Workflow:
+    """Raises:
+    NotFound: no workflow has that name.
+    """
+    with translate_errors(store), store.engine.connect() as conn:
+        row = conn.execute(sa.select(WORKFLOW).where(w.name == name)).mappings().first()
+    if row is None:
+        raise NotFound(f"no workflow named {name!r}; `wfe workflow list` shows them")
+    return Workflow.of(row)
+
+
+def list_workflows(
+    store: Store, *, offset: int = 0, limit: int = 50, search: str | None = None
+) -> tuple[list[WorkflowSummary], int]:
+    """A page of workflows by name with their last run, and the total count."""
+    where = [w.name.ilike(f"%{search}%")] if search else []
+    e = EXECUTION.c
+    with translate_errors(store), store.engine.connect() as conn:
+        rows = [
+            Workflow.of(r)
+            for r in conn.execute(
+                sa.select(WORKFLOW).where(*where).order_by(w.name).offset(offset).limit(limit)
+            ).mappings()
+        ]
+        total = conn.execute(sa.select(sa.func.count()).select_from(WORKFLOW).where(*where))
+        count = int(total.scalar_one())
+        last_ids = [r.last_execution_id for r in rows if r.last_execution_id is not None]
+        last = {
+            wid: (status, when)
+            for wid, status, when in conn.execute(
+                sa.select(e.workflow_id, e.status, e.queued_at).where(e.id.in_(last_ids))
+            )
+        }
+    summaries = []
+    for row in rows:
+        last_status, last_at = last.get(row.id) or (None, None)
+        summaries.append(WorkflowSummary(row, last_status, last_at))
+    return summaries, count
+
+
+def set_active(store: Store, name: str, active: bool) -> Workflow:
+    """Enable or disable a workflow (a disabled one does not run; its history stays)."""
+    with translate_errors(store), store.writer.begin() as conn:
+        done = conn.execute(
+            WORKFLOW.update().where(w.name == name).values(is_active=active, updated_at=utcnow())
+        )
+        if not done.rowcount:
+            raise NotFound(f"no workflow named {name!r}")
+        row = conn.execute(sa.select(WORKFLOW).where(w.name == name)).mappings().one()
+    return Workflow.of(row)
+
+
+def remove_workflow(store: Store, name: str) -> int:
+    """Delete a workflow with its executions, steps and logs; returns executions removed.
+
+    Refused while one of its executions is queued or running.
+    """
+    e = EXECUTION.c
+    with translate_errors(store), store.writer.begin() as conn:
+        workflow_id = conn.execute(sa.select(w.id).where(w.name == name)).scalar_one_or_none()
+        if workflow_id is None:
+            raise NotFound(f"no workflow named {name!r}")
+        busy = conn.execute(
+            sa.select(sa.func.count())
+            .select_from(EXECUTION)
+            .where(e.workflow_id == workflow_id, e.status.in_(ACTIVE))
+        ).scalar_one()
+        if busy:
+            raise StoreError(
+                f"workflow {name!r} has {busy} execution(s) queued or running; cancel them first"
+            )
+        ids = sa.select(e.id).where(e.workflow_id == workflow_id)
+        conn.execute(LOG_LINE.delete().where(LOG_LINE.c.execution_id.in_(ids)))
+        conn.execute(STEP_RUN.delete().where(STEP_RUN.c.execution_id.in_(ids)))
+        removed = conn.execute(EXECUTION.delete().where(e.workflow_id == workflow_id)).rowcount
+        conn.execute(WORKFLOW.delete().where(w.id == workflow_id))
+    return int(removed or 0)

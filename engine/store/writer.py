@@ -1,0 +1,225 @@
+"""The hot path: the executor's group commits, one transaction per batch.
+
+A :class:`Batch` holds step runs to insert or update, log lines and execution changes;
+:func:`write_batch` writes it with plain multi-row statements on the driver (the
+dialect's fastest insert), or through SQLAlchemy's typed path (:func:`_write_portable`,
+the reference the fast path is tested against). A batch from a runner that no longer
+holds an execution drops that execution's rows: the fence.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from engine.status import FAILURES, ExecutionStatus
+from engine.store.connection import Store, translate_errors
+from engine.store.dialects import Dialect
+from engine.store.tables import EXECUTION, LOG_LINE, STEP_RUN, WORKFLOW
+
+
+@dataclass
+class Batch:
+    """One group commit: step runs to insert or update, log lines, execution changes."""
+
+    step_inserts: list[dict[str, Any]]
+    step_updates: list[dict[str, Any]]
+    logs: list[dict[str, Any]]
+    executions: dict[int, dict[str, Any]]
+    # (execution id, workflow id, status) of executions that ended, for the tallies
+    finished: list[tuple[int, int, str]] = field(default_factory=list)
+    owner: str | None = None  # the runner writing it: rows of executions it lost are dropped
+
+    def __len__(self) -> int:
+        return (
+            len(self.step_inserts) + len(self.step_updates) + len(self.logs) + len(self.executions)
+        )
+
+
+STEP_FIELDS = ("status", "started_at", "finished_at", "duration_ms", "exit_code", "output", "error")
+_STEP_COLUMNS = ("execution_id", "step_id", "position", "attempt", *STEP_FIELDS)
+_LOG_COLUMNS = ("execution_id", "step_id", "seq", "time", "stream", "text")
+
+
+def write_batch(store: Store, batch: Batch, *, portable: bool = False) -> set[int]:
+    """Write one batch in one transaction (the executor's group commit).
+
+    Returns the executions whose rows were dropped because ``batch.owner`` no longer owns
+    them (another runner took them over): the fence. ``portable`` writes through
+    SQLAlchemy's types instead of the driver-level statements.
+    """
+    with translate_errors(store), store.writer.begin() as conn:
+        fenced = _fence(conn, batch) if batch.owner is not None else set()
+        if portable:
+            _write_portable(conn, batch)
+        else:
+            _write_fast(conn, batch, store.dialect)
+        _write_executions(conn, batch)
+    return fenced
+
+
+def _fence(conn: sa.Connection, batch: Batch) -> set[int]:
+    ids = {r["execution_id"] for r in (*batch.step_inserts, *batch.step_updates, *batch.logs)}
+    ids |= set(batch.executions)
+    if not ids:
+        return set()
+    e = EXECUTION.c
+    # Lost: claimed by someone else since. (Unclaimed ones are nobody else's.)
+    lost = set(
+        conn.execute(
+            sa.select(e.id).where(e.id.in_(ids), e.worker.is_not(None), e.worker != batch.owner)
+        ).scalars()
+    )
+    if lost:
+        batch.step_inserts = [r for r in batch.step_inserts if r["execution_id"] not in lost]
+        batch.step_updates = [r for r in batch.step_updates if r["execution_id"] not in lost]
+        batch.logs = [r for r in batch.logs if r["execution_id"] not in lost]
+        batch.executions = {k: v for k, v in batch.executions.items() if k not in lost}
+        batch.finished = [f for f in batch.finished if f[0] not in lost]
+    return lost
+
+
+def _json_text(value: Any) -> str | None:
+    if value is None:
+        return None
+    if type(value) is str:
+        return _json_string(value)  # what json.dumps does for a str, without its layers
+    return json.dumps(value)
+
+
+_json_string: Callable[[str], str] = json.encoder.encode_basestring_ascii
+
+
+def _step_values(r: Mapping[str, Any], time: Callable[[datetime | None], Any]) -> tuple[Any, ...]:
+    started, finished = r["started_at"], r["finished_at"]
+    started_text = time(started)
+    return (
+        r["status"],
+        started_text,
+        started_text if finished is started else time(finished),
+        r["duration_ms"],
+        r["exit_code"],
+        _json_text(r["output"]),
+        r["error"],
+    )
+
+
+def _key(mark: str) -> str:
+    return f"execution_id = {mark} AND step_id = {mark} AND attempt = {mark}"
+
+
+def _write_fast(conn: sa.Connection, batch: Batch, dialect: Dialect) -> None:
+    """Plain multi-row statements on the driver, no per-row ORM work.
+
+    SQLAlchemy's per-row processing holds the GIL that the trio thread needs (and with
+    psycopg it sends one statement per row); this writes the same values, three to five
+    times faster.
+    """
+    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    time = dialect.times()
+    mark = dialect.mark
+    try:
+        if batch.step_inserts:
+            flat: list[Any] = []
+            add = flat.extend
+            for r in batch.step_inserts:
+                add((r["execution_id"], r["step_id"], r["position"], r["attempt"]))
+                add(_step_values(r, time))
+            dialect.insert_rows(cursor, "step_run", _STEP_COLUMNS, flat)
+        if batch.step_updates:
+            sets = ", ".join(f"{c} = {mark}" for c in STEP_FIELDS)
+            cursor.executemany(
+                f"UPDATE step_run SET {sets} WHERE {_key(mark)}",
+                [
+                    (*_step_values(r, time), r["execution_id"], r["step_id"], r["attempt"])
+                    for r in batch.step_updates
+                ],
+            )
+        if batch.logs:
+            flat = []
+            add = flat.extend
+            for r in batch.logs:
+                add(
+                    (
+                        r["execution_id"],
+                        r["step_id"],
+                        r["seq"],
+                        time(r["time"]),
+                        r["stream"],
+                        r["text"],
+                    )
+                )
+            dialect.insert_rows(cursor, "log_line", _LOG_COLUMNS, flat)
+        processes = _processes((*batch.step_inserts, *batch.step_updates))
+        if processes:
+            cursor.executemany(
+                f"UPDATE step_run SET host = {mark}, pid = {mark} WHERE {_key(mark)}", processes
+            )
+    finally:
+        cursor.close()
+
+
+def _processes(rows: Iterable[Mapping[str, Any]]) -> list[tuple[Any, ...]]:
+    # Where a shell step's process group runs: only shell steps have one, so it is
+    # written apart, and the rows of every other step carry nothing more.
+    return [
+        (r["host"], r["pid"], r["execution_id"], r["step_id"], r["attempt"])
+        for r in rows
+        if r.get("pid") is not None
+    ]
+
+
+_ONE_STEP_RUN = STEP_RUN.update().where(
+    STEP_RUN.c.execution_id == sa.bindparam("k_execution_id"),
+    STEP_RUN.c.step_id == sa.bindparam("k_step_id"),
+    STEP_RUN.c.attempt == sa.bindparam("k_attempt"),
+)
+_STEP_UPDATE = _ONE_STEP_RUN.values({f: sa.bindparam(f) for f in STEP_FIELDS})
+_PROCESS_UPDATE = _ONE_STEP_RUN.values(host=sa.bindparam("p_host"), pid=sa.bindparam("p_pid"))
+
+
+def _write_portable(conn: sa.Connection, batch: Batch) -> None:
+    if batch.step_inserts:
+        conn.execute(STEP_RUN.insert(), batch.step_inserts)
+    if batch.step_updates:
+        conn.execute(
+            _STEP_UPDATE,
+            [
+                {
+                    "k_execution_id": r["execution_id"],
+                    "k_step_id": r["step_id"],
+                    "k_attempt": r["attempt"],
+                    **{f: r.get(f) for f in STEP_FIELDS},
+                }
+                for r in batch.step_updates
+            ],
+        )
+    if batch.logs:
+        conn.execute(LOG_LINE.insert(), batch.logs)
+    processes = _processes(batch.step_updates)  # inserted rows carry theirs already
+    if processes:
+        keys = ("p_host", "p_pid", "k_execution_id", "k_step_id", "k_attempt")
+        conn.execute(_PROCESS_UPDATE, [dict(zip(keys, p, strict=True)) for p in processes])
+
+
+def _write_executions(conn: sa.Connection, batch: Batch) -> None:
+    for execution_id, values in batch.executions.items():
+        conn.execute(EXECUTION.update().where(EXECUTION.c.id == execution_id).values(values))
+    tally: dict[int, list[int]] = {}
+    for _execution_id, workflow_id, status in batch.finished:
+        if status == ExecutionStatus.SUCCEEDED or status in FAILURES:
+            counts = tally.setdefault(workflow_id, [0, 0])
+            counts[0] += 1
+            counts[1] += status == ExecutionStatus.SUCCEEDED
+    w = WORKFLOW.c
+    for workflow_id, (runs, ok) in tally.items():
+        conn.execute(
+            WORKFLOW.update()
+            .where(w.id == workflow_id)
+            .values(runs=w.runs + runs, succeeded=w.succeeded + ok)
+        )
