@@ -1,7 +1,9 @@
 """What the store hands out: frozen records, never its tables' rows.
 
-Each record's :meth:`as_json` is what ``--json`` prints for it: a documented contract
-(README, "JSON output"), pinned by golden tests. Times in it are ISO 8601 in UTC.
+Each record's ``as_json`` is what ``--json`` prints for it: a documented contract
+(README, "JSON output"), pinned by golden tests. It holds what a script needs, not the
+store's bookkeeping (digests, tallies, schedule marks, process groups). Times are
+ISO 8601 with their UTC offset.
 """
 
 from __future__ import annotations
@@ -12,8 +14,8 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 
-def _time(value: datetime | None) -> Any:
-    return value
+def _time(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
 
 
 _T = TypeVar("_T")
@@ -55,21 +57,15 @@ class Workflow:
 
     def as_json(self) -> dict[str, Any]:
         return {
-            "created_at": _time(self.created_at),
-            "definition": self.definition,
-            "description": self.description,
-            "digest": self.digest,
-            "id": self.id,
-            "is_active": self.active,
-            "last_execution_id": self.last_execution_id,
-            "last_scheduled_at": _time(self.last_scheduled_at),
             "name": self.name,
-            "runs": self.runs,
+            "description": self.description,
+            "version": self.version,
+            "active": self.active,
             "schedule": self.schedule,
             "source_path": self.source_path,
-            "succeeded": self.succeeded,
+            "created_at": _time(self.created_at),
             "updated_at": _time(self.updated_at),
-            "version": self.version,
+            "definition": self.definition,
         }
 
 
@@ -122,20 +118,18 @@ class Execution:
 
     def as_json(self) -> dict[str, Any]:
         return {
-            "cancel_requested": self.cancel_requested,
-            "duration_ms": self.duration_ms,
-            "error": self.error,
-            "finished_at": _time(self.finished_at),
             "id": self.id,
-            "params": self.params,
-            "queued_at": _time(self.queued_at),
-            "started_at": _time(self.started_at),
+            "workflow_name": self.workflow_name,
+            "version": self.version,
             "status": self.status,
             "trigger": self.trigger,
-            "version": self.version,
-            "worker": self.runner,
-            "workflow_id": self.workflow_id,
-            "workflow_name": self.workflow_name,
+            "params": self.params,
+            "runner": self.runner,
+            "queued_at": _time(self.queued_at),
+            "started_at": _time(self.started_at),
+            "finished_at": _time(self.finished_at),
+            "duration_ms": self.duration_ms,
+            "error": self.error,
         }
 
 
@@ -163,19 +157,15 @@ class StepRun:
 
     def as_json(self) -> dict[str, Any]:
         return {
-            "attempt": self.attempt,
-            "duration_ms": self.duration_ms,
-            "error": self.error,
-            "execution_id": self.execution_id,
-            "exit_code": self.exit_code,
-            "finished_at": _time(self.finished_at),
-            "host": self.host,
-            "output": self.output,
-            "pid": self.pid,
-            "position": self.position,
-            "started_at": _time(self.started_at),
-            "status": self.status,
             "step_id": self.step_id,
+            "attempt": self.attempt,
+            "status": self.status,
+            "started_at": _time(self.started_at),
+            "finished_at": _time(self.finished_at),
+            "duration_ms": self.duration_ms,
+            "exit_code": self.exit_code,
+            "output": self.output,
+            "error": self.error,
         }
 
 
@@ -238,13 +228,13 @@ class Approval:
 
     def as_json(self) -> dict[str, Any]:
         return {
-            "decided_at": _time(self.decided_at),
-            "decided_by": self.decided_by,
             "execution_id": self.execution_id,
-            "prompt": self.prompt,
-            "reason": self.reason,
-            "requested_at": _time(self.requested_at),
-            "status": self.status,
             "step_id": self.step_id,
             "workflow_name": self.workflow_name,
+            "prompt": self.prompt,
+            "status": self.status,
+            "requested_at": _time(self.requested_at),
+            "reason": self.reason,
+            "decided_by": self.decided_by,
+            "decided_at": _time(self.decided_at),
         }

@@ -257,7 +257,7 @@ steps:
     assert effects.read_text().split() == ["fetch", "build", "build"]  # fetch reused, not re-run
     shown = json.loads(wfe("executions", "show", "2", "--json").stdout)
     assert shown["trigger"] == "rerun of 1"
-    assert shown["worker"].startswith("run:")  # leased to the process that ran it
+    assert shown["runner"].startswith("run:")  # leased to the process that ran it
     steps = {s["step_id"]: s for s in shown["steps"]}
     assert (
         steps["fetch"]["output"] == "data-1"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +54,8 @@ def _placeholders(value: Any, key: str | None = None) -> Any:
     if value is None:
         return None
     if key is not None and (key.endswith("_at") or key == "time"):
+        # ISO 8601 with the UTC offset, which any JSON reader can parse back
+        assert datetime.fromisoformat(value).utcoffset() == timedelta(0), (key, value)
         return "<time>"
     if key in VOLATILE_NUMBERS:
         return "<number>"
