@@ -1,3 +1,5 @@
+"""Workflow files are refused before anything runs, naming the file, line and field."""
+
 from __future__ import annotations
 
 import textwrap
@@ -6,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from engine import definition
-from engine.errors import DefinitionError, InvalidParams
+from engine.errors import DefinitionError
+from tests.support import EXAMPLES
 
 
 def parse(text: str) -> definition.Workflow:
@@ -17,77 +20,6 @@ def problems(text: str) -> list[str]:
     with pytest.raises(DefinitionError) as info:
         parse(text)
     return [str(p) for p in info.value.problems]
-
-
-def test_parse_fills_implicit_needs() -> None:
-    wf = parse(
-        """
-        name: order
-        steps:
-          - {id: a, log: one}
-          - {id: b, log: two}
-          - {id: c, needs: [], log: three}
-          - {id: d, needs: [b, c], log: four}
-          - {id: e, log: five}
-        """
-    )
-    assert wf.dependencies() == {"a": [], "b": ["a"], "c": [], "d": ["b", "c"], "e": ["d"]}
-
-
-def test_parse_reads_every_field() -> None:
-    wf = parse(
-        """
-        name: full
-        description: all of it
-        params: {target: /tmp, notify: true, n: 2}
-        env: {TZ: UTC, N: 3}
-        secrets: [TOKEN]
-        schedule: {cron: "0 2 * * *", timezone: Europe/Paris, catchup: all}
-        timeout: 1h30m
-        concurrency: 2
-        steps:
-          - id: dump
-            run: echo ${{ params.target }}
-            timeout: 10m
-            retry: {attempts: 3, delay: 5s, backoff: 2, max_delay: 8s}
-            env: {A: "1"}
-            continue_on_error: true
-          - id: size
-            python: os.path:getsize
-            with: {path: "${{ params.target }}"}
-          - id: tell
-            if: ${{ params.notify }}
-            http: {method: post, url: "http://127.0.0.1:9/x", json: {bytes: "${{ steps.size.output }}"}, expect: [200, 204]}
-          - id: settle
-            needs: []
-            sleep: 500ms
-        """
-    )
-    assert wf.timeout == 5400
-    assert wf.env == {"TZ": "UTC", "N": "3"}
-    assert wf.schedule == definition.Schedule(
-        cron="0 2 * * *", timezone="Europe/Paris", catchup="all"
-    )
-    dump = wf.step("dump")
-    assert (dump.kind, dump.timeout, dump.continue_on_error) == ("run", 600, True)
-    assert [dump.retry.delay_before(a) for a in (2, 3, 4)] == [5, 8, 8]
-    tell = wf.step("tell")
-    assert tell.http is not None and tell.http.method == "POST" and tell.http.expect == [200, 204]
-    assert wf.step("settle").sleep == 0.5
-
-
-@pytest.mark.parametrize(
-    ("value", "seconds"),
-    [(90, 90.0), ("1.5", 1.5), ("500ms", 0.5), ("10s", 10.0), ("1h30m", 5400.0), ("2d", 172800.0)],
-)
-def test_parse_duration_accepts_units(value: object, seconds: float) -> None:
-    assert definition.parse_duration(value) == seconds
-
-
-@pytest.mark.parametrize("value", ["10x", "", "-5", True, "5 parsecs", -1])
-def test_parse_duration_refuses_nonsense(value: object) -> None:
-    with pytest.raises(ValueError, match="duration"):
-        definition.parse_duration(value)
 
 
 # -- every bad input names file, line and field ----------------------------------
@@ -234,19 +166,8 @@ def test_load_missing_file(tmp_path: Path) -> None:
         definition.load(tmp_path / "nope.yaml")
 
 
-def test_merge_params_refuses_unknown_and_non_json() -> None:
-    wf = parse("name: a\nparams: {n: 1}\nsteps: [{id: x, log: y}]\n")
-    assert wf.merge_params({"n": 5}) == {"n": 5}
-    with pytest.raises(
-        InvalidParams, match=r"^workflow 'a' has no parameter 'm' \(its parameters: n\)$"
-    ):
-        wf.merge_params({"m": 1})
-    with pytest.raises(InvalidParams, match="not JSON"):
-        wf.merge_params({"n": object()})
-
-
 def test_bundled_examples_are_valid() -> None:
-    files = definition.workflow_files(Path(__file__).parents[2] / "examples")
+    files = definition.workflow_files(EXAMPLES)
     assert len(files) >= 4
     for f in files:
         definition.load(f)

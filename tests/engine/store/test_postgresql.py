@@ -1,19 +1,17 @@
 """PostgreSQL: a real server (127.0.0.1:5432 here, or $WFE_TEST_POSTGRES), a new
 database per test, dropped after. Skipped, saying why, where no server answers.
 
-test_store.py and test_executor.py run on PostgreSQL too (their BACKENDS); these are the
-parts only PostgreSQL has: its claim (FOR UPDATE SKIP LOCKED) under real workers, its
-session time zone, its upgrade path, its URLs.
+The store's and the runtime's tests run on PostgreSQL too (their modules' BACKENDS), and
+so do the worker tests about claims (FOR UPDATE SKIP LOCKED under real workers); these
+are the parts only PostgreSQL has: its session time zone, its upgrade path, its URLs,
+its advisory lock, and `wfe` on it.
 """
 
 from __future__ import annotations
 
 import math
-import subprocess
-import sys
 import time
 from datetime import UTC, timedelta
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -21,18 +19,14 @@ import trio
 
 from engine import definition, runtime, store
 from engine.errors import StoreError
-from tests.conftest import postgres_database
-from tests.engine import test_worker as on_sqlite
+from tests.support import EXAMPLES, Wfe
 
 psycopg = pytest.importorskip(
     "psycopg", reason="psycopg is not installed (pip install -e '.[test]')"
 )
 
-
-@pytest.fixture
-def pg_url():
-    with postgres_database() as url:
-        yield url
+# `db_url` (and `db`) are a new PostgreSQL database in every test here that takes one.
+BACKENDS = ("postgresql",)
 
 
 def _psql(url: str, *statements: str) -> list[tuple]:
@@ -45,8 +39,8 @@ def _psql(url: str, *statements: str) -> list[tuple]:
         return rows
 
 
-def test_plain_postgresql_urls_use_psycopg(pg_url: str) -> None:
-    plain = pg_url.replace("postgresql+psycopg://", "postgres://")
+def test_plain_postgresql_urls_use_psycopg(db_url: str) -> None:
+    plain = db_url.replace("postgresql+psycopg://", "postgres://")
     db = store.open_store(plain)
     try:
         assert db.engine.dialect.driver == "psycopg"
@@ -61,10 +55,10 @@ def test_an_unreachable_server_is_one_clear_error() -> None:
     assert "127.0.0.1" in str(caught.value) and "\n" not in str(caught.value).strip()
 
 
-def test_times_are_utc_whatever_the_server_s_time_zone(pg_url: str) -> None:
-    name = sa.engine.make_url(pg_url).database
-    _psql(pg_url, f"ALTER DATABASE \"{name}\" SET timezone TO 'Pacific/Auckland'")
-    db = store.open_store(pg_url)
+def test_times_are_utc_whatever_the_server_s_time_zone(db_url: str) -> None:
+    name = sa.engine.make_url(db_url).database
+    _psql(db_url, f"ALTER DATABASE \"{name}\" SET timezone TO 'Pacific/Auckland'")
+    db = store.open_store(db_url)
     try:
         store.save_workflows(
             db, [(definition.parse("name: w\nsteps:\n  - {id: a, log: x}\n"), None)]
@@ -89,23 +83,23 @@ def test_times_are_utc_whatever_the_server_s_time_zone(pg_url: str) -> None:
     finally:
         db.close()
     # What another client reads, in its own (Auckland) session: the same UTC instant.
-    (raw,) = _psql(pg_url, f"SELECT started_at FROM execution WHERE id = {execution_id}")[0]
+    (raw,) = _psql(db_url, f"SELECT started_at FROM execution WHERE id = {execution_id}")[0]
     assert raw == execution.started_at  # an instant: shown in Auckland time, equal
 
 
-def test_a_schema_1_store_on_postgresql_is_upgraded(pg_url: str) -> None:
+def test_a_schema_1_store_on_postgresql_is_upgraded(db_url: str) -> None:
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext
     from sqlmodel import SQLModel
 
-    db = store.open_store(pg_url)
+    db = store.open_store(db_url)
     store.save_workflows(db, [(definition.parse("name: w\nsteps:\n  - {id: a, log: x}\n"), None)])
     store.create_executions(db, store.get_workflow(db, "w"), [{}])
     store.heartbeat(db, store.Runner.new("old", host="h", pid=1, concurrency=1), lease=15)
     db.close()
     # Back to what schema 1 had: no process columns, no own leases, the old index.
     _psql(
-        pg_url,
+        db_url,
         "ALTER TABLE step_run DROP COLUMN host, DROP COLUMN pid",
         "ALTER TABLE worker DROP COLUMN expires_at",
         "DROP INDEX ix_execution_started_status_duration",
@@ -113,7 +107,7 @@ def test_a_schema_1_store_on_postgresql_is_upgraded(pg_url: str) -> None:
         "DROP TABLE IF EXISTS alembic_version",
         "UPDATE wfe_meta SET value = '1' WHERE key = 'schema_version'",
     )
-    db = store.open_store(pg_url)
+    db = store.open_store(db_url)
     try:
         assert store.health(db).schema_version == store.SCHEMA_VERSION
         assert store.list_executions(db)[1] == 1
@@ -121,59 +115,34 @@ def test_a_schema_1_store_on_postgresql_is_upgraded(pg_url: str) -> None:
             assert compare_metadata(MigrationContext.configure(conn), SQLModel.metadata) == []
     finally:
         db.close()
-    assert _psql(pg_url, "SELECT version_num FROM alembic_version") == [("0003",)]
-    ((lease,),) = _psql(pg_url, "SELECT expires_at - heartbeat_at FROM worker")
+    assert _psql(db_url, "SELECT version_num FROM alembic_version") == [("0003",)]
+    ((lease,),) = _psql(db_url, "SELECT expires_at - heartbeat_at FROM worker")
     assert lease == timedelta(seconds=15)
 
 
-# Real `wfe worker` processes on one PostgreSQL database: the same fault tests as on
-# SQLite, through the claim that PostgreSQL does with FOR UPDATE SKIP LOCKED.
-
-
-def test_three_workers_run_each_of_300_executions_exactly_once(wfe_pg, tmp_path: Path) -> None:
-    on_sqlite.test_three_workers_run_each_of_300_executions_exactly_once(wfe_pg, tmp_path)
-
-
-def test_kill_9_mid_step_another_worker_finishes_exactly_once(wfe_pg, tmp_path: Path) -> None:
-    on_sqlite.test_kill_9_mid_step_another_worker_finishes_exactly_once(wfe_pg, tmp_path)
-
-
-def test_detach_queues_and_a_worker_runs_it(wfe_pg, tmp_path: Path) -> None:
-    on_sqlite.test_detach_queues_and_a_worker_runs_it(wfe_pg, tmp_path)
-
-
-def test_wfe_commands_on_postgresql(wfe_pg, tmp_path: Path) -> None:
-    examples = Path(__file__).resolve().parents[2] / "examples"
-    assert wfe_pg("workflow", "add", str(examples)).returncode == 0
-    run = wfe_pg("run", "fan-out")
-    assert run.returncode == 0, run.stderr
-    shown = wfe_pg("executions", "list")
+def test_wfe_commands_on_postgresql(db_url: str) -> None:
+    # In-process: an exception escaping a command fails the test (a traceback is a bug).
+    wfe = Wfe(db_url)
+    assert wfe("workflow", "add", str(EXAMPLES)).exit_code == 0
+    run = wfe("run", "fan-out")
+    assert run.exit_code == 0, run.output
+    shown = wfe("executions", "list")
     assert "fan-out" in shown.stdout and "succeeded" in shown.stdout
-    health = wfe_pg("health")
-    assert health.returncode == 0 and "postgresql" in health.stdout
-    assert "Traceback" not in run.stderr + shown.stderr + health.stderr
+    health = wfe("health")
+    assert health.exit_code == 0 and "postgresql" in health.stdout
 
 
-def test_the_password_never_shows(pg_url: str) -> None:
-    with_password = pg_url.replace("postgres@", "postgres:s3cret-pw@")
+def test_the_password_never_shows(db_url: str) -> None:
+    with_password = db_url.replace("postgres@", "postgres:s3cret-pw@")
     db = store.open_store(with_password)  # trust auth: the password is not checked
     try:
         assert "s3cret-pw" not in store.health(db).url
     finally:
         db.close()
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "engine.cli",
-            "--db",
-            with_password.replace("127.0.0.1:5432", "127.0.0.1:9"),
-            "health",
-        ],
-        capture_output=True,
-        text=True,
-    )
-    assert "s3cret-pw" not in proc.stdout + proc.stderr
+    unreachable = with_password.replace("127.0.0.1:5432", "127.0.0.1:9")
+    result = Wfe(unreachable)("health")
+    assert result.exit_code == 1 and result.stderr.startswith("error: cannot ")
+    assert "s3cret-pw" not in result.stdout + result.stderr
 
 
 LEASE = 2.0  # seconds: far longer than eight threads take to reach for it
@@ -203,11 +172,11 @@ def _race(db: store.Store, round_: int, racers: int = 8) -> tuple[list[str], lis
     return won, errors
 
 
-def test_racing_read_then_write_transactions_go_one_at_a_time(pg_url: str) -> None:
+def test_racing_read_then_write_transactions_go_one_at_a_time(db_url: str) -> None:
     # Connections reach for an expired leader lease at the same instant, round after
     # round: exactly one may win each time (on SQLite, BEGIN IMMEDIATE sees to it; on
     # PostgreSQL, the advisory lock wfe's writing transactions take).
-    db = store.open_store(pg_url)
+    db = store.open_store(db_url)
     try:
         for round_ in range(3):
             won, errors = _race(db, round_)

@@ -9,12 +9,15 @@ import trio
 calls: dict[str, int] = {}
 running = 0
 peak = 0
+reached = trio.Event()  # set when a step reaches the gate
+gate = trio.Event()  # set by the test to let them through
 
 
 def reset() -> None:
-    global running, peak
+    global running, peak, reached, gate
     calls.clear()
     running = peak = 0
+    reached, gate = trio.Event(), trio.Event()
 
 
 async def flaky(key: str, fail_times: int) -> str:
@@ -35,6 +38,13 @@ async def track(seconds: float = 1.0) -> int:
     finally:
         running -= 1
     return peak
+
+
+async def wait_at_gate() -> str:
+    """An async trio step that waits until the test opens the gate."""
+    reached.set()
+    await gate.wait()
+    return "through"
 
 
 def add(a: int, b: int) -> int:

@@ -67,13 +67,3 @@ def test_disabled_workflows_do_not_fire(db: store.Store) -> None:
     scheduler.fire(db, NOW - timedelta(hours=2))
     store.set_active(db, "nightly", False)
     assert scheduler.fire(db, NOW) == []
-
-
-def test_one_leader_at_a_time(db: store.Store) -> None:
-    assert store.acquire_lease(db, "scheduler", "a", ttl=10)
-    assert not store.acquire_lease(db, "scheduler", "b", ttl=10)
-    assert store.acquire_lease(db, "scheduler", "a", ttl=10)  # renewal
-    assert store.acquire_lease(db, "scheduler", "b", ttl=-1) is False
-    with db.writer.begin() as conn:
-        conn.exec_driver_sql("UPDATE lease SET expires_at = '2000-01-01 00:00:00.000000'")
-    assert store.acquire_lease(db, "scheduler", "b", ttl=10)  # a's lease ran out

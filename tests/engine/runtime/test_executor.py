@@ -1,48 +1,29 @@
 from __future__ import annotations
 
-import math
+import dataclasses
 import os
-import signal
+import re
 from pathlib import Path
-from typing import Any
 
 import pytest
+import sqlalchemy as sa
 import trio
 import trio.testing
 
 from engine import runtime, store
 from engine.errors import InvalidParams, NotFound
-from tests.conftest import add
-from tests.engine import helpers
+from engine.store import tables
+from tests import callables
+from tests.support import NO_POLL, add, logs_of, run, steps_of
 
 # Every test that takes `db` runs on SQLite and on PostgreSQL (skipped, saying why, where
 # no server answers).
 BACKENDS = ("sqlite", "postgresql")
 
-NO_POLL = {"cancel_poll_interval": math.inf}
-
 
 @pytest.fixture(autouse=True)
-def _reset_helpers() -> None:
-    helpers.reset()
-
-
-def steps_of(db: store.Store, execution_id: int) -> dict[str, tuple[str, int]]:
-    return {
-        r.step_id: (r.status, r.attempt)
-        for r in store.step_runs(db, execution_id, latest_only=True)
-    }
-
-
-def logs_of(db: store.Store, execution_id: int) -> list[str]:
-    return [line.text for line in store.log_lines(db, execution_id)]
-
-
-async def run(
-    db: store.Store, name: str, params: dict[str, Any] | None = None, **kw: Any
-) -> runtime.ExecutionHandle:
-    async with runtime.open_executor(db, **{**NO_POLL, **kw}) as ex:
-        return await ex.run(name, params)
+def _reset_callables() -> None:
+    callables.reset()
 
 
 # -- ordering, outputs, conditions ------------------------------------------------
@@ -72,7 +53,7 @@ async def test_outputs_flow_between_steps(db: store.Store) -> None:
         params: {a: 2}
         steps:
           - id: sum
-            python: tests.engine.helpers:add
+            python: tests.callables:add
             with: {a: "${{ params.a }}", b: 40}
           - id: shell
             run: echo "total=${{ steps.sum.output }}"
@@ -114,10 +95,10 @@ async def test_failed_dependency_skips_dependents_unless_continue_on_error(db: s
         """
         name: deps
         steps:
-          - {id: bad, needs: [], python: "tests.engine.helpers:boom"}
+          - {id: bad, needs: [], python: "tests.callables:boom"}
           - {id: after-bad, needs: [bad], log: never}
           - {id: later, needs: [after-bad], log: never}
-          - {id: soft, needs: [], python: "tests.engine.helpers:boom", continue_on_error: true}
+          - {id: soft, needs: [], python: "tests.callables:boom", continue_on_error: true}
           - {id: after-soft, needs: [soft], log: "soft was ${{ steps.soft.status }}"}
           - {id: independent, needs: [], log: fine}
         """,
@@ -126,7 +107,7 @@ async def test_failed_dependency_skips_dependents_unless_continue_on_error(db: s
     assert handle.status == "failed"
     assert (
         store.get_execution(db, handle.id).error
-        == "step 'bad' failed: tests.engine.helpers:boom raised ValueError: the widget is broken"
+        == "step 'bad' failed: tests.callables:boom raised ValueError: the widget is broken"
     )
     assert steps_of(db, handle.id) == {
         "bad": ("failed", 1),
@@ -143,7 +124,7 @@ async def test_failed_dependency_skips_dependents_unless_continue_on_error(db: s
 async def test_only_soft_failures_still_succeed(db: store.Store) -> None:
     add(
         db,
-        "name: soft\nsteps:\n  - {id: a, python: 'tests.engine.helpers:boom', continue_on_error: true}\n  - {id: b, log: x}\n",
+        "name: soft\nsteps:\n  - {id: a, python: 'tests.callables:boom', continue_on_error: true}\n  - {id: b, log: x}\n",
     )
     assert (await run(db, "soft")).status == "succeeded"
 
@@ -161,7 +142,7 @@ async def test_retry_waits_with_backoff_then_succeeds(
         name: retry
         steps:
           - id: flaky
-            python: tests.engine.helpers:flaky
+            python: tests.callables:flaky
             with: {key: r1, fail_times: 2}
             retry: {attempts: 4, delay: 5s, backoff: 2}
         """,
@@ -172,8 +153,8 @@ async def test_retry_waits_with_backoff_then_succeeds(
     assert trio.current_time() - start == pytest.approx(15, abs=0.5)  # 5s then 10s
     attempts = [(r.attempt, r.status, r.error) for r in store.step_runs(db, handle.id)]
     assert attempts == [
-        (1, "failed", "tests.engine.helpers:flaky raised RuntimeError: not yet (1)"),
-        (2, "failed", "tests.engine.helpers:flaky raised RuntimeError: not yet (2)"),
+        (1, "failed", "tests.callables:flaky raised RuntimeError: not yet (1)"),
+        (2, "failed", "tests.callables:flaky raised RuntimeError: not yet (2)"),
         (3, "succeeded", None),
     ]
     assert store.step_runs(db, handle.id)[-1].output == "ok after 3"
@@ -185,7 +166,7 @@ async def test_retry_gives_up_after_attempts(
 ) -> None:
     add(
         db,
-        "name: r\nsteps:\n  - {id: f, python: 'tests.engine.helpers:flaky', with: {key: r2, fail_times: 9}, retry: {attempts: 3, delay: 1s, max_delay: 1s, backoff: 10}}\n",
+        "name: r\nsteps:\n  - {id: f, python: 'tests.callables:flaky', with: {key: r2, fail_times: 9}, retry: {attempts: 3, delay: 1s, max_delay: 1s, backoff: 10}}\n",
     )
     start = trio.current_time()
     handle = await run(db, "r")
@@ -238,7 +219,7 @@ async def test_global_limit_caps_running_executions(db: store.Store) -> None:
     # A real clock: starting an execution waits on a thread, and a mock clock would jump.
     add(
         db,
-        "name: w\nsteps:\n  - {id: t, python: 'tests.engine.helpers:track', with: {seconds: 0.2}}\n",
+        "name: w\nsteps:\n  - {id: t, python: 'tests.callables:track', with: {seconds: 0.2}}\n",
     )
     async with runtime.open_executor(db, max_concurrent_executions=2, **NO_POLL) as ex:
         handles = [await ex.start("w") for _ in range(6)]
@@ -246,7 +227,7 @@ async def test_global_limit_caps_running_executions(db: store.Store) -> None:
         for h in handles:
             await h.wait()
         assert ex.statistics().steps_done == 6
-    assert helpers.peak == 2
+    assert callables.peak == 2
     assert all(store.get_execution(db, h.id).status == "succeeded" for h in handles)
 
 
@@ -254,13 +235,13 @@ async def test_global_limit_caps_running_executions(db: store.Store) -> None:
 async def test_workflow_concurrency_queues_extra_executions(db: store.Store) -> None:
     add(
         db,
-        "name: one\nconcurrency: 1\nsteps:\n  - {id: t, python: 'tests.engine.helpers:track', with: {seconds: 0.2}}\n",
+        "name: one\nconcurrency: 1\nsteps:\n  - {id: t, python: 'tests.callables:track', with: {seconds: 0.2}}\n",
     )
     async with runtime.open_executor(db, **NO_POLL) as ex:
         handles = [await ex.start("one") for _ in range(3)]
         for h in handles:
             await h.wait()
-    assert helpers.peak == 1
+    assert callables.peak == 1
 
 
 @pytest.mark.trio
@@ -268,13 +249,13 @@ async def test_max_parallel_steps_per_execution(
     db: store.Store, autojump_clock: trio.testing.MockClock
 ) -> None:
     body = "".join(
-        f"  - {{id: p{i}, needs: [], python: 'tests.engine.helpers:track', with: {{seconds: 10}}}}\n"
+        f"  - {{id: p{i}, needs: [], python: 'tests.callables:track', with: {{seconds: 10}}}}\n"
         for i in range(10)
     )
     add(db, "name: wide\nsteps:\n" + body)
     handle = await run(db, "wide", max_parallel_steps=3)
     assert handle.status == "succeeded"
-    assert helpers.peak == 3
+    assert callables.peak == 3
 
 
 @pytest.mark.trio
@@ -432,16 +413,16 @@ async def test_disabled_workflow_does_not_run(db: store.Store) -> None:
             r"^cannot import 'no_such_module_wfe': No module named 'no_such_module_wfe'$",
         ),
         (
-            "python: tests.engine.helpers:nothing",
-            r"^module 'tests.engine.helpers' has no 'nothing'$",
+            "python: tests.callables:nothing",
+            r"^module 'tests.callables' has no 'nothing'$",
         ),
         (
-            "python: tests.engine.helpers:not_json",
-            r"^tests.engine.helpers:not_json returned object, which is not JSON$",
+            "python: tests.callables:not_json",
+            r"^tests.callables:not_json returned object, which is not JSON$",
         ),
         (
-            "python: tests.engine.helpers:add",
-            r"^tests.engine.helpers:add: .*missing 2 required positional arguments: 'a' and 'b'$",
+            "python: tests.callables:add",
+            r"^tests.callables:add: .*missing 2 required positional arguments: 'a' and 'b'$",
         ),
         (
             "http: {url: 'http://127.0.0.1:9/x', timeout: 5s}",
@@ -456,174 +437,7 @@ async def test_step_errors_are_one_clear_line(db: store.Store, step: str, error:
     (r,) = store.step_runs(db, handle.id)
     assert r.status == "failed"
     assert r.error is not None and "\n" not in r.error
-    import re
-
     assert re.match(error, r.error), r.error
-
-
-# -- shell: quoting, process groups, output -----------------------------------------------------
-
-
-@pytest.mark.trio
-async def test_param_cannot_inject_shell_syntax(db: store.Store, tmp_path: Path) -> None:
-    pwned = tmp_path / "pwned"
-    add(
-        db,
-        """
-        name: inject
-        params: {x: safe}
-        steps:
-          - id: bare
-            run: echo ${{ params.x }}
-          - id: double
-            run: |
-              echo "value: ${{ params.x }}"
-          - id: single
-            run: |
-              echo 'value: ${{ params.x }}'
-          - id: mixed
-            run: |
-              echo pre${{ params.x }}post "a'${{ params.x }}" # ${{ params.x }}
-        """,
-    )
-    for payload in [
-        f"x; touch {pwned}",
-        f"$(touch {pwned})",
-        f"`touch {pwned}`",
-        f"'; touch {pwned}; '",
-        f'"; touch {pwned}; "',
-        f"x\ntouch {pwned}",
-    ]:
-        handle = await run(db, "inject", {"x": payload})
-        assert handle.status == "succeeded"
-        assert not pwned.exists(), payload
-        runs = {r.step_id: r.output for r in store.step_runs(db, handle.id)}
-        assert runs["bare"] == payload
-        assert runs["double"] == f"value: {payload}"
-        assert runs["single"] == f"value: {payload}"
-        assert runs["mixed"] == f"pre{payload}post a'{payload}"
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    # A zombie is dead for our purpose.
-    with open(f"/proc/{pid}/stat") as f:
-        return f.read().split()[2] != "Z"
-
-
-@pytest.mark.trio
-async def test_cancel_kills_the_whole_process_group(db: store.Store, tmp_path: Path) -> None:
-    pids = tmp_path / "pids"
-    add(
-        db,
-        f"""
-        name: tree
-        steps:
-          - id: spawn
-            run: |
-              sleep 300 &
-              echo $! >> {pids}
-              bash -c 'trap "" TERM; echo $$ >> {pids}; sleep 300' &
-              echo $$ >> {pids}
-              wait
-        """,
-    )
-    async with runtime.open_executor(db, kill_grace=0.5, **NO_POLL) as ex:
-        handle = await ex.start("tree")
-        with trio.fail_after(10):
-            while not pids.exists() or len(pids.read_text().split()) < 3:
-                await trio.sleep(0.02)
-        ex.cancel(handle.id)
-        with trio.fail_after(10):
-            assert await handle.wait() == "cancelled"
-    for pid in map(int, pids.read_text().split()):
-        assert not _alive(pid), pid  # the TERM-ignoring child got SIGKILL after the grace
-
-
-@pytest.mark.trio
-async def test_no_child_outlives_a_finished_step(db: store.Store, tmp_path: Path) -> None:
-    pid_file = tmp_path / "pid"
-    add(
-        db,
-        f"name: orphan\nsteps:\n  - id: leave\n    run: (sleep 300 & echo $! > {pid_file}) ; echo started\n",
-    )
-    with trio.fail_after(15):
-        handle = await run(db, "orphan", kill_grace=0.5)
-    assert handle.status == "succeeded"
-    assert not _alive(int(pid_file.read_text()))
-
-
-@pytest.mark.trio
-async def test_shell_step_timeout_terminates(db: store.Store) -> None:
-    add(db, "name: slow\nsteps:\n  - {id: s, run: sleep 30, timeout: 300ms}\n")
-    with trio.fail_after(10):
-        handle = await run(db, "slow")
-    assert steps_of(db, handle.id) == {"s": ("timed_out", 1)}
-
-
-@pytest.mark.trio
-async def test_output_is_capped_and_lines_stream_to_the_log(db: store.Store) -> None:
-    add(
-        db,
-        "name: big\nsteps:\n  - {id: s, run: \"for i in 1 2 3; do echo line $i; echo err $i >&2; done; head -c 200000 /dev/zero | tr '\\\\0' a\"}\n",
-    )
-    handle = await run(db, "big")
-    (r,) = store.step_runs(db, handle.id)
-    assert r.output.startswith("line 1\nline 2\nline 3\naaaa")
-    assert r.output.endswith("the first 65,536 kept]")
-    lines = [(line.stream, line.text) for line in store.log_lines(db, handle.id)]
-    assert [t for s, t in lines if s == "stderr"] == ["err 1", "err 2", "err 3"]
-    assert [t for s, t in lines if s == "stdout"][:3] == ["line 1", "line 2", "line 3"]
-
-
-@pytest.mark.trio
-async def test_a_quick_command_s_output_is_read_whole(db: store.Store) -> None:
-    # Over before shell.QUICK: both pipes are read at its end, partial last lines too.
-    add(db, "name: q\nsteps:\n  - {id: s, run: \"printf 'a\\\\nb'; printf 'e1\\\\ne2' >&2\"}\n")
-    handle = await run(db, "q")
-    (r,) = store.step_runs(db, handle.id)
-    assert (r.status, r.output) == ("succeeded", "a\nb")
-    lines = [(line.stream, line.text) for line in store.log_lines(db, handle.id)]
-    assert sorted(lines) == [("stderr", "e1"), ("stderr", "e2"), ("stdout", "a"), ("stdout", "b")]
-
-
-@pytest.mark.trio
-async def test_a_command_reading_stdin_reads_nothing(db: store.Store) -> None:
-    # stdin is /dev/null (shared by every shell, never the terminal's or a pipe's).
-    add(
-        db,
-        "name: r\nsteps:\n  - {id: a, run: 'cat; echo done'}\n  - {id: b, run: 'cat; echo again'}\n",
-    )
-    with trio.fail_after(10):
-        handle = await run(db, "r")
-    assert [(r.status, r.output) for r in store.step_runs(db, handle.id)] == [
-        ("succeeded", "done"),
-        ("succeeded", "again"),
-    ]
-
-
-@pytest.mark.trio
-async def test_a_long_command_s_output_reaches_the_log_while_it_runs(
-    db: store.Store, tmp_path: Path
-) -> None:
-    gate = tmp_path / "gate"
-    add(
-        db,
-        f"name: live\nsteps:\n  - id: s\n    run: echo first; "
-        f"while [ ! -e {gate} ]; do sleep 0.02; done; echo second\n",
-    )
-    async with runtime.open_executor(db, **NO_POLL) as ex:
-        handle = await ex.start("live")
-        with trio.fail_after(10):
-            while logs_of(db, handle.id) != ["first"]:
-                await trio.sleep(0.02)
-        assert not handle.finished
-        gate.touch()
-        await handle.wait()
-    assert logs_of(db, handle.id) == ["first", "second"]
 
 
 # -- secrets ------------------------------------------------------------------------------------
@@ -642,7 +456,7 @@ async def test_secrets_never_reach_the_store(db: store.Store) -> None:
             run: echo "token=${{ secrets.TOKEN }}"; echo "$TOKEN" >&2
             env: {TOKEN: "${{ secrets.TOKEN }}"}
           - id: py
-            python: tests.engine.helpers:echo
+            python: tests.callables:echo
             with: {value: {"nested": "${{ secrets.TOKEN }}"}}
           - id: say
             log: "said ${{ secrets.TOKEN }}"
@@ -658,6 +472,11 @@ async def test_secrets_never_reach_the_store(db: store.Store) -> None:
         wal = Path(str(db.path) + suffix)
         if wal.exists():
             dump += wal.read_bytes()
+    # Every row of every table too: on PostgreSQL there is no file here to read.
+    with db.engine.connect() as conn:
+        for table in tables.METADATA.sorted_tables:
+            dump += repr(conn.execute(sa.select(table)).all()).encode()
+    assert b"token=***" in dump  # what was written is in the dump
     assert secret.encode() not in dump
     runs = {r.step_id: r for r in store.step_runs(db, handle.id)}
     assert runs["shell"].output == "token=***"
@@ -689,25 +508,59 @@ async def test_listeners_hear_only_committed_changes(db: store.Store) -> None:
 
 
 @pytest.mark.trio
-async def test_statistics_is_a_frozen_record(db: store.Store) -> None:
-    add(db, "name: st\nsteps:\n" + "".join(f"  - {{id: s{i}, log: x}}\n" for i in range(20)))
+async def test_statistics_is_a_frozen_record_of_running_queued_and_done(db: store.Store) -> None:
+    # Two steps done, then a gate: with one execution at a time, the second one queues.
+    add(
+        db,
+        "name: st\nsteps:\n  - {id: a, log: x}\n  - {id: b, log: x}\n"
+        "  - {id: gate, python: 'tests.callables:wait_at_gate'}\n  - {id: c, log: x}\n",
+    )
     async with runtime.open_executor(
-        db, max_concurrent_executions=7, max_parallel_steps=3, **NO_POLL
+        db, max_concurrent_executions=1, max_parallel_steps=3, **NO_POLL
     ) as ex:
-        await ex.run("st")
-        stats = ex.statistics()
+        first = await ex.start("st")
+        second = await ex.start("st")
+        with trio.fail_after(10):
+            await callables.reached.wait()
+        during = ex.statistics()
+        callables.gate.set()
+        assert await first.wait() == "succeeded" and await second.wait() == "succeeded"
+        after = ex.statistics()
     assert (
-        stats.running,
-        stats.queued,
-        stats.max_concurrent_executions,
-        stats.max_parallel_steps,
-        stats.steps_done,
-    ) == (0, 0, 7, 3, 20)
-    assert stats.steps_per_second > 0
-    with pytest.raises(AttributeError):
-        stats.running = 1  # type: ignore[misc]
+        during.running,
+        during.queued,
+        during.max_concurrent_executions,
+        during.max_parallel_steps,
+        during.steps_done,
+    ) == (1, 1, 1, 3, 2)
+    assert (after.running, after.queued, after.steps_done) == (0, 0, 8)
+    assert after.steps_per_second > 0
+    # A snapshot, not a view: what it said mid-run it still says, and it cannot be changed.
+    assert (during.running, during.queued, during.steps_done) == (1, 1, 2)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        during.running = 0  # type: ignore[misc]
+    assert during.running == 1
 
 
-def test_signal_module_is_posix() -> None:
-    # Process groups and SIGTERM/SIGKILL are what the shell step relies on.
-    assert hasattr(signal, "SIGKILL") and hasattr(os, "killpg")
+# -- ownership -------------------------------------------------------------------------------
+
+
+@pytest.mark.trio
+async def test_a_worker_that_lost_its_lease_cannot_overwrite_the_new_owner(
+    db: store.Store,
+) -> None:
+    add(db, "name: w\nsteps:\n  - {id: a, log: x}\n")
+    (execution,) = store.create_executions(db, store.get_workflow(db, "w"), [{}])
+    assert store.claim(db, "old", 1) == [execution.id]
+    with db.writer.begin() as conn:  # another worker took it over
+        conn.execute(
+            tables.EXECUTION.update()
+            .where(tables.EXECUTION.c.id == execution.id)
+            .values(worker="new", status="succeeded")
+        )
+    async with runtime.open_executor(db, owner="old", **NO_POLL) as ex:
+        handle = await ex.start_existing(execution.id or 0)
+        await handle.wait()
+    after = store.get_execution(db, execution.id or 0)
+    assert (after.status, after.runner) == ("succeeded", "new")
+    assert store.step_runs(db, execution.id or 0) == []  # none of the old owner's rows landed

@@ -3,18 +3,24 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
-# Tests that take `db` run on SQLite and on PostgreSQL (skipped, saying why, without one).
+from engine import bench, store
+from tests.support import Wfe
+
+# Tests that take `db` run on SQLite and on PostgreSQL (skipped, saying why, without one);
+# the `wfe bench` ones run in-process on SQLite.
 BACKENDS = ("sqlite", "postgresql")
 
 SCENARIOS = {"throughput", "large_workflow", "memory", "concurrency", "shell", "floor"}
 
 
-def test_bench_quick_reports_every_scenario(wfe) -> None:
-    proc = wfe("bench", "--quick", "--json", timeout=300)
-    assert proc.returncode == 0, proc.stderr
+def test_bench_quick_reports_every_scenario(wfe: Wfe) -> None:
+    # As `wfe bench` is run: $WFE_DATABASE_URL names a store, which bench leaves alone.
+    proc = wfe.invoke("bench", "--quick", "--json", env={"WFE_DATABASE_URL": wfe.url})
+    assert proc.exit_code == 0, proc.stderr
     report = json.loads(proc.stdout)
     assert report["quick"] is True
     assert set(report["scenarios"]) == SCENARIOS
@@ -29,31 +35,28 @@ def test_bench_quick_reports_every_scenario(wfe) -> None:
 
 
 @pytest.mark.parametrize("where", ["wfe --db URL bench", "wfe bench --db PATH"])
-def test_bench_refuses_a_database_with_workflows(wfe, tmp_path, where: str) -> None:
+def test_bench_refuses_a_database_with_workflows(wfe: Wfe, tmp_path: Path, where: str) -> None:
     wf = tmp_path / "w.yaml"
     wf.write_text("name: w\nsteps: [{id: a, log: x}]\n")
-    assert wfe("workflow", "add", str(wf)).returncode == 0
-    url = wfe.env["WFE_DATABASE_URL"]
+    assert wfe("workflow", "add", str(wf)).exit_code == 0
+    url = wfe.url
+    env = {"WFE_DATABASE_URL": url}
     if where == "wfe --db URL bench":
-        proc = wfe("--db", url, "bench", "--quick")
+        proc = wfe.invoke("--db", url, "bench", "--quick", env=env)
     else:
-        proc = wfe("bench", "--quick", "--db", url.removeprefix("sqlite:///"))
-    assert proc.returncode == 1
-    assert "wfe bench needs an empty database" in proc.stderr and "Traceback" not in proc.stderr
+        proc = wfe.invoke("bench", "--quick", "--db", url.removeprefix("sqlite:///"), env=env)
+    assert proc.exit_code == 1
+    assert "wfe bench needs an empty database" in proc.stderr
 
 
 def test_bench_workers_reports_latency_and_rate() -> None:
-    from engine import bench
-
     latency, rate = bench.workers(samples=3, executions=20)
     assert latency.name == "detach_to_first_step" and latency.median > 0
     assert latency.extra["p99_ms"] >= latency.median
     assert rate.name == "two_workers" and rate.median > 0
 
 
-def test_the_dashboard_fill_writes_what_the_engine_reads(db) -> None:
-    from engine import bench, store
-
+def test_the_dashboard_fill_writes_what_the_engine_reads(db: store.Store) -> None:
     bench.dashboard.bulk_fill(db, 2_000, 5)
     assert store.list_executions(db, limit=1)[1] == 2_000
     summaries, total = store.list_workflows(db, limit=200)

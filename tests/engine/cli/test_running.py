@@ -1,0 +1,192 @@
+"""``wfe run``, ``wfe rerun`` and ``wfe cancel``.
+
+In-process (click's runner) except where a real process is the subject: ctrl-c, and a
+cancel that reaches a `wfe run` in another process.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import socket
+import time
+from pathlib import Path
+
+from tests.support import EXAMPLES, Wfe, wait_until
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_add_and_run_every_example(wfe: Wfe, tmp_path: Path) -> None:
+    added = wfe("workflow", "add", str(EXAMPLES))
+    assert added.exit_code == 0, added.stderr
+    assert sorted(line.split()[1] for line in added.stdout.splitlines()) == [
+        "fan-out",
+        "flaky-retry",
+        "release-artifact",
+        "service-check",
+    ]
+    params = {
+        "release-artifact": ["-p", f"out_dir={tmp_path / 'rel'}", "-p", "version=2.1.0"],
+        "fan-out": ["-p", f"work_dir={tmp_path / 'fan'}"],
+        "flaky-retry": ["-p", f"state_dir={tmp_path / 'flaky'}"],
+        "service-check": ["-p", f"port={free_port()}"],
+    }
+    for name, extra in params.items():
+        proc = wfe("run", name, *extra)
+        assert proc.exit_code == 0, (name, proc.stdout, proc.stderr)
+        assert "✓ succeeded  execution" in proc.stdout
+    assert (tmp_path / "rel" / "app-2.1.0.tar.gz").stat().st_size > 0
+    listed = json.loads(wfe("executions", "list", "--json").stdout)
+    assert listed["total"] == 4 and {e["status"] for e in listed["items"]} == {"succeeded"}
+    flaky = next(e for e in listed["items"] if e["workflow_name"] == "flaky-retry")
+    shown = json.loads(wfe("executions", "show", str(flaky["id"]), "--json").stdout)
+    assert [(s["step_id"], s["attempt"], s["status"]) for s in shown["steps"]][:3] == [
+        ("flaky", 1, "failed"),
+        ("flaky", 2, "failed"),
+        ("flaky", 3, "succeeded"),
+    ]
+    fan = next(e for e in listed["items"] if e["workflow_name"] == "fan-out")
+    log = wfe("logs", str(fan["id"]), "--step", "check").stdout
+    assert "sum of 1..4000 is 8002000 (from 4 shards)" in log
+    stats = json.loads(wfe("stats", "--json").stdout)
+    assert (stats["workflows"], stats["succeeded"], stats["failed"], stats["success_rate"]) == (
+        4,
+        4,
+        0,
+        1.0,
+    )
+    workflows = json.loads(wfe("workflow", "list", "--json").stdout)
+    assert {w["name"]: w["last_status"] for w in workflows["items"]}["fan-out"] == "succeeded"
+
+
+def test_run_failure_exits_non_zero_with_the_reason(wfe: Wfe, tmp_path: Path) -> None:
+    wf = tmp_path / "bad.yaml"
+    wf.write_text("name: bad\nsteps:\n  - id: missing\n    run: definitely-not-a-command-wfe\n")
+    assert wfe("workflow", "add", str(wf)).exit_code == 0
+    proc = wfe("run", "bad")
+    assert proc.exit_code == 1
+    assert "✗ failed  missing  exited with code 127" in proc.stdout
+    assert (
+        "execution 1 in" in proc.stdout
+        and "step 'missing' failed: exited with code 127" in proc.stdout
+    )
+
+
+def test_run_params_and_errors(wfe: Wfe, tmp_path: Path) -> None:
+    f = tmp_path / "p.yaml"
+    f.write_text(
+        "name: p\nparams: {n: 1, who: x}\nsteps:\n  - id: say\n    log: '${{ params.n }} ${{ params.who }}'\n"
+    )
+    wfe("workflow", "add", str(f))
+    proc = wfe("run", "p", "-p", "n=41", "-p", "who=a b")
+    assert proc.exit_code == 0 and "41 a b" in proc.stdout
+    for args, message in [
+        (
+            ["run", "p", "-p", "zzz=1"],
+            "error: workflow 'p' has no parameter 'zzz' (its parameters: n, who)",
+        ),
+        (["run", "p", "-p", "novalue"], "error: -p 'novalue': write -p name=value"),
+        (["run", "nope"], "error: no workflow named 'nope'"),
+        (["executions", "show", "999"], "error: no execution 999"),
+    ]:
+        proc = wfe(*args)
+        assert proc.exit_code == 1 and proc.stderr.startswith(message), proc.stderr
+
+
+def test_ctrl_c_cancels_the_execution_cleanly(wfe: Wfe, tmp_path: Path) -> None:
+    # A real process: SIGINT is what this is about.
+    f = tmp_path / "slow.yaml"
+    marker = tmp_path / "started"
+    f.write_text(f"name: slow\nsteps:\n  - id: s\n    run: touch {marker}; sleep 60\n")
+    wfe("workflow", "add", str(f))
+    proc = wfe.start("run", "slow")
+    deadline = time.monotonic() + 20
+    while not marker.exists():
+        assert time.monotonic() < deadline and proc.poll() is None
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=20)
+    assert proc.returncode == 130, (out, err)
+    assert "cancelling (ctrl-c)" in err and "Traceback" not in err
+    shown = json.loads(wfe("executions", "show", "1", "--json").stdout)
+    assert (shown["status"], shown["error"]) == ("cancelled", "cancelled by ctrl-c")
+    assert shown["steps"][0]["status"] == "cancelled"
+
+
+def test_cancel_from_another_process(wfe: Wfe, tmp_path: Path) -> None:
+    # The `wfe run` is a real process; `wfe cancel` reaches it through the store.
+    f = tmp_path / "slow.yaml"
+    f.write_text("name: slow\nsteps:\n  - {id: s, run: sleep 60}\n")
+    wfe("workflow", "add", str(f))
+    proc = wfe.start("run", "slow")
+    wait_until(
+        lambda: (
+            json.loads(wfe("executions", "list", "--json", "--status", "running").stdout)["total"]
+            != 0
+        ),
+        timeout=20,
+    )
+    assert "cancel requested" in wfe("cancel", "1").stdout
+    out, _ = proc.communicate(timeout=20)
+    assert proc.returncode == 130
+    assert "cancelled by request" in out
+    assert "had already finished (cancelled)" in wfe("cancel", "1").stdout
+
+
+def test_secrets_stay_out_of_json_and_logs(wfe: Wfe, tmp_path: Path) -> None:
+    f = tmp_path / "s.yaml"
+    f.write_text(
+        "name: s\nsecrets: [API_TOKEN]\nsteps:\n  - id: use\n    run: echo using ${{ secrets.API_TOKEN }}\n"
+    )
+    wfe("workflow", "add", str(f))
+    proc = wfe("run", "s", env={"API_TOKEN": "tok-987654321"})
+    assert proc.exit_code == 0 and "using ***" in proc.stdout
+    for args, shows in (
+        (["executions", "show", "1", "--json"], '"output": "using ***"'),
+        (["logs", "1"], "using ***"),
+        (["executions", "list", "--json"], '"total": 1'),
+    ):
+        result = wfe(*args)
+        assert result.exit_code == 0 and shows in result.stdout, result.output
+        assert "tok-987654321" not in result.stdout
+    proc = wfe("run", "s", env={"API_TOKEN": None})  # without the variable
+    assert proc.exit_code == 1 and "needs the secret(s) API_TOKEN" in proc.stderr
+
+
+def test_rerun_from_a_failed_step_reuses_what_came_before(wfe: Wfe, tmp_path: Path) -> None:
+    effects = tmp_path / "effects"
+    gate = tmp_path / "gate"
+    f = tmp_path / "pipeline.yaml"
+    f.write_text(
+        f"""name: pipeline
+steps:
+  - id: fetch
+    run: echo fetch >> {effects}; echo data-1
+  - id: build
+    run: echo build >> {effects}; test -e {gate}; echo "built ${{{{ steps.fetch.output }}}}"
+  - id: ship
+    log: "shipping ${{{{ steps.build.output }}}}"
+"""
+    )
+    wfe("workflow", "add", str(f))
+    assert wfe("run", "pipeline").exit_code == 1  # build fails: no gate yet
+    gate.write_text("")
+    proc = wfe("rerun", "1", "--from", "build")
+    assert proc.exit_code == 0, proc.stdout + proc.stderr
+    assert effects.read_text().split() == ["fetch", "build", "build"]  # fetch reused, not re-run
+    shown = json.loads(wfe("executions", "show", "2", "--json").stdout)
+    assert shown["trigger"] == "rerun of 1"
+    assert shown["runner"].startswith("run:")  # leased to the process that ran it
+    steps = {s["step_id"]: s for s in shown["steps"]}
+    assert (
+        steps["fetch"]["output"] == "data-1"
+        and steps["fetch"]["error"] == "reused from execution 1"
+    )
+    assert steps["ship"]["output"] == "shipping built data-1"
+    proc = wfe("rerun", "1", "--from", "nope")
+    assert proc.exit_code == 1 and "has no step 'nope' (steps: fetch, build, ship)" in proc.stderr

@@ -1,0 +1,67 @@
+from __future__ import annotations
+
+import pytest
+import sqlalchemy as sa
+
+from engine import store
+from engine.status import FINISHED
+from engine.store import tables
+from tests.support import add
+
+# Every test that takes `db` runs on SQLite and on PostgreSQL (skipped, saying why, where
+# no server answers).
+BACKENDS = ("sqlite", "postgresql")
+
+
+WF = """
+name: wf
+steps:
+  - {id: a, log: one}
+"""
+
+
+def test_stats_counts_in_one_query(db: store.Store) -> None:
+    add(db, WF)
+    wf = store.get_workflow(db, "wf")
+    statuses = ["succeeded", "succeeded", "succeeded", "failed", "running", "queued", "cancelled"]
+    with db.engine.begin() as conn:
+        for i, status in enumerate(statuses):
+            conn.execute(
+                sa.insert(tables.EXECUTION).values(
+                    workflow_id=wf.id,
+                    workflow_name="wf",
+                    version=1,
+                    params={},
+                    status=status,
+                    trigger="t",
+                    cancel_requested=False,
+                    queued_at=store.utcnow(),
+                    started_at=store.utcnow(),
+                    duration_ms=100.0 * (i + 1) if status in FINISHED else None,
+                )
+            )
+    statements: list[str] = []
+    sa.event.listen(db.engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
+    s = store.stats(db)
+    assert len([q for q in statements if q.lstrip().upper().startswith("SELECT")]) == 1
+    assert (
+        s.workflows,
+        s.active_workflows,
+        s.running,
+        s.queued,
+        s.succeeded,
+        s.failed,
+        s.cancelled,
+    ) == (1, 1, 1, 1, 3, 1, 1)
+    assert s.success_rate == 0.75
+    assert s.average_duration_ms == pytest.approx((100 + 200 + 300 + 400 + 700) / 5)
+
+
+def test_health_reports_size_and_schema(db: store.Store) -> None:
+    h = store.health(db)
+    assert h.reachable and h.schema_version == store.SCHEMA_VERSION
+    assert h.size_bytes and h.size_bytes > 0
+    if db.path is not None:
+        assert h.free_disk_bytes and h.free_disk_bytes > 0
+    else:  # the server's disk: not visible from here, so not guessed
+        assert h.free_disk_bytes is None

@@ -1,0 +1,87 @@
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from engine import definition, store
+from tests.support import postgres_database
+
+WF = """
+name: wf
+steps:
+  - {id: a, log: one}
+"""
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_the_portable_write_path_writes_what_the_driver_path_does(
+    tmp_path: Path, backend: str
+) -> None:
+    """The driver-level statements write exactly what SQLAlchemy's typed path writes."""
+    from datetime import UTC, datetime
+
+    def batch(execution_id: int) -> store.Batch:
+        t = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
+        row = {
+            "execution_id": execution_id,
+            "step_id": "a",
+            "position": 0,
+            "attempt": 1,
+            "status": "running",
+            "started_at": t,
+            "finished_at": None,
+            "duration_ms": None,
+            "exit_code": None,
+            "output": None,
+            "error": None,
+            "host": "h",
+            "pid": 4242,
+        }
+        done = {**row, "step_id": "b", "position": 1, "status": "succeeded", "output": {"k": [1]}}
+        done.update(finished_at=t, duration_ms=1.5, exit_code=0, pid=None, host=None)
+        log = {"execution_id": execution_id, "step_id": "a", "seq": 1, "time": t}
+        return store.Batch(
+            step_inserts=[row, done],
+            step_updates=[],
+            logs=[{**log, "stream": "stdout", "text": "hello"}],
+            executions={execution_id: {"status": "running", "started_at": t}},
+        )
+
+    def update(execution_id: int) -> store.Batch:
+        """Step a, inserted running with its process, fails."""
+        first, _ = batch(execution_id).step_inserts
+        t = datetime(2026, 11, 27, 12, 0, 5, tzinfo=UTC)
+        ended = {**first, "step_id": "a", "status": "failed", "finished_at": t, "error": "x"}
+        return store.Batch(step_inserts=[], step_updates=[ended], logs=[], executions={})
+
+    def written(url: str, portable: bool) -> list[Any]:
+        db = store.open_store(url)
+        try:
+            wf = definition.parse(WF, "wf.yaml")
+            store.save_workflows(db, [(wf, None)])
+            (execution,) = store.create_executions(db, store.get_workflow(db, "wf"), [{}])
+            store.write_batch(db, batch(execution.id), portable=portable)
+            store.write_batch(db, update(execution.id), portable=portable)
+            with db.engine.connect() as conn:
+                return [
+                    conn.exec_driver_sql(f"SELECT * FROM {table} ORDER BY 1").fetchall()
+                    for table in ("step_run", "log_line")
+                ] + [conn.exec_driver_sql("SELECT status, started_at FROM execution").fetchall()]
+        finally:
+            db.close()
+
+    if backend == "sqlite":
+        fast = written(f"sqlite:///{tmp_path / 'fast.db'}", portable=False)
+        portable = written(f"sqlite:///{tmp_path / 'portable.db'}", portable=True)
+    else:
+        with postgres_database() as one, postgres_database() as two:
+            fast = written(one, portable=False)
+            portable = written(two, portable=True)
+    assert fast == portable
+    assert [(r[1], r[2], r[-2], r[-1]) for r in fast[0]] == [
+        (1, "a", "h", 4242),
+        (1, "b", None, None),
+    ]
+    assert [r[4] for r in fast[0]] == ["failed", "succeeded"]  # a's update landed
