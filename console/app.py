@@ -1,54 +1,65 @@
-"""The console: a thin App that registers themes, installs screens and binds the globals."""
+"""The console: a thin App that registers themes, installs screens and binds the globals.
+
+Screens ask for things by posting :mod:`console.messages`; the App opens screens and
+runs :mod:`console.actions` for them. Everything a screen reads comes through the
+:class:`~console.services.Services` it is handed.
+"""
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from collections.abc import Callable, Iterable
 from datetime import datetime
 from functools import partial
 from importlib import resources
-from typing import ClassVar
-from zoneinfo import ZoneInfo
 
 from textual import events
-from textual.app import App, ComposeResult, SystemCommand
+from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.driver import Driver
 from textual.screen import Screen
-from textual.widgets import Static
 
+from console import actions, driver, palettes, pauses
 from console import config as settings
-from console import driver, palettes, pauses
 from console.host import EngineHost
+from console.messages import (
+    CancelExecution,
+    DecideApproval,
+    OpenExecution,
+    OpenWorkflow,
+    RerunExecution,
+    RunWorkflow,
+)
+from console.modals.command import CommandModal
+from console.modals.help import HelpModal
+from console.screens.base import View
 from console.screens.dashboard import DashboardScreen
 from console.screens.execution_detail import ExecutionDetailScreen
 from console.screens.executions import ExecutionsScreen
 from console.screens.health import HealthScreen
+from console.screens.paged import PagedList
 from console.screens.workflow_detail import WorkflowDetailScreen
 from console.screens.workflows import WorkflowsScreen
-from console.widgets.command_modal import CommandModal
-from console.widgets.confirm_modal import ConfirmModal
-from console.widgets.help_modal import HelpModal
-from console.widgets.params_modal import ParamsModal
-from engine import definition, memory, status, store
-from engine.errors import EngineError
-from engine.runtime import scheduler
-from engine.status import ExecutionStatus
+from console.services import Services
+from engine import memory, store
+
+logger = logging.getLogger(__name__)
 
 KEY_PRIORITY = 0.3  # seconds after a key during which the UI goes before the engine
 STYLESHEET = str(resources.files("themes").joinpath("console.tcss"))
+VIEWS: dict[str, type[View]] = {
+    "dashboard": DashboardScreen,
+    "workflows": WorkflowsScreen,
+    "executions": ExecutionsScreen,
+    "health": HealthScreen,
+}
 
 
 class WorkflowConsole(App[int]):
     TITLE = "WorkflowEngine"
     CSS_PATH = STYLESHEET
-    MODES: ClassVar = {
-        "dashboard": DashboardScreen,
-        "workflows": WorkflowsScreen,
-        "executions": ExecutionsScreen,
-        "health": HealthScreen,
-    }
     BINDINGS = [
         Binding("q", "quit", "Quit", id="app.quit"),
         Binding("question_mark", "help", "Help", id="app.help"),
@@ -74,19 +85,21 @@ class WorkflowConsole(App[int]):
         # filter, and what colour showed is shown by text style (the cursor reversed).
         self.colourless = "NO_COLOR" in os.environ
         super().__init__(ansi_color=True if self.colourless else None)
-        self.db = db
-        self.clock = clock
-        self.memory = memory
-        self.health = health
         self.embedded_executor = embedded_executor
         self.config = config if config is not None else settings.load()
         self.collector = pauses.CollectWhenIdle()
-        self.host = EngineHost(
+        self.host = EngineHost(db, on_crash=self._engine_crashed, busy=self.key_just_pressed)
+        self.services = Services(
             db,
-            on_change=self._engine_changed,
-            on_crash=self._engine_crashed,
+            host=self.host,
+            config=self.config,
+            clock=clock,
+            memory=memory,
+            health=health,
             busy=self.key_just_pressed,
         )
+        for name, view in VIEWS.items():
+            self.add_mode(name, partial(view, self.services))
         for theme in palettes.load_themes():
             self.register_theme(theme)
         self.theme = (
@@ -152,17 +165,13 @@ class WorkflowConsole(App[int]):
                 f"Use the {name} palette (remembered)",
                 partial(setattr, self, "theme", name),
             )
-        for view in self.MODES:
+        for view in VIEWS:
             yield SystemCommand(
                 f"Go to: {view}", f"Show the {view} view", partial(self.switch_mode, view)
             )
 
-    # -- engine ------------------------------------------------------------------------
-
-    def _engine_changed(self) -> None:
-        pass  # screens poll the store at their own pace; nothing to push per event
-
     def _engine_crashed(self, error: BaseException) -> None:
+        logger.error("the embedded executor stopped", exc_info=error)
         self.call_later(
             self.notify, f"The embedded executor stopped: {error}", severity="error", timeout=30
         )
@@ -171,13 +180,40 @@ class WorkflowConsole(App[int]):
         await self.host.stop()
         self.exit(0, return_code=0)
 
+    # -- what screens ask for -------------------------------------------------------------
+
+    def on_open_execution(self, message: OpenExecution) -> None:
+        self.push_screen(ExecutionDetailScreen(self.services, message.execution_id))
+
+    def on_open_workflow(self, message: OpenWorkflow) -> None:
+        self.push_screen(WorkflowDetailScreen(self.services, message.name))
+
+    def on_run_workflow(self, message: RunWorkflow) -> None:
+        self._act(actions.run_workflow(self, self.services, message.name, message.defaults))
+
+    def on_rerun_execution(self, message: RerunExecution) -> None:
+        self._act(actions.rerun(self, self.services, message.execution_id))
+
+    def on_cancel_execution(self, message: CancelExecution) -> None:
+        self._act(actions.cancel(self, self.services, message.execution_id))
+
+    def on_decide_approval(self, message: DecideApproval) -> None:
+        self._act(
+            actions.decide(
+                self, self.services, message.execution_id, message.step_id, message.approve
+            )
+        )
+
+    def _act(self, work: object) -> None:
+        async def then_refresh() -> None:
+            await work  # type: ignore[misc]
+            screen = self.screen
+            if isinstance(screen, View):
+                screen.refresh_data(force=True)
+
+        self.run_worker(then_refresh(), group="actions")
+
     # -- navigation -----------------------------------------------------------------------
-
-    def open_workflow(self, name: str) -> None:
-        self.push_screen(WorkflowDetailScreen(name))
-
-    def open_execution(self, execution_id: int) -> None:
-        self.push_screen(ExecutionDetailScreen(execution_id))
 
     def action_command(self) -> None:
         async def go(choice: tuple[str, str | None] | None) -> None:
@@ -185,15 +221,8 @@ class WorkflowConsole(App[int]):
                 return
             view, argument = choice
             await self.switch_mode(view)
-            screen = self.screen
-            if isinstance(screen, ExecutionsScreen):
-                status = argument if argument in {s.value for s in ExecutionStatus} else None
-                workflow = argument if argument and status is None else None
-                screen.set_filters(status, workflow)
-            elif isinstance(screen, WorkflowsScreen):
-                screen.search = argument
-                screen.page_start = 0
-                screen.refresh_data()
+            if isinstance(self.screen, PagedList):
+                self.screen.show_filter(argument)
 
         self.push_screen(CommandModal(), go)
 
@@ -209,131 +238,3 @@ class WorkflowConsole(App[int]):
             rows.append((key, binding.description or binding.action, binding.id or ""))
         rows.append(("ctrl+p", "Command palette (themes, screens)", ""))
         self.push_screen(HelpModal(type(screen).__name__.removesuffix("Screen"), rows))
-
-    # -- actions shared by screens ----------------------------------------------------------
-
-    def definition(self, row: store.Workflow) -> definition.Workflow:
-        """A workflow's parsed definition, parsed once per version."""
-        return definition.parsed(row)
-
-    def schedule_text(self, row: store.Workflow) -> str:
-        if not row.schedule:
-            return "-"
-        try:
-            schedule = self.definition(row).schedule
-        except EngineError:
-            return row.schedule
-        if schedule is None:
-            return "-"
-        zone = ZoneInfo(schedule.timezone)
-        upcoming = scheduler.next_tick(schedule, self.clock()).astimezone(zone)
-        return f"{schedule.cron}  next {upcoming:%a %H:%M %Z}"
-
-    def ask_and_run(self, name: str, defaults: dict[str, object] | None = None) -> None:
-        try:
-            row = store.get_workflow(self.db, name)
-            wf = self.definition(row)
-        except EngineError as exc:
-            self.notify(str(exc), severity="error")
-            return
-        if not row.active:
-            self.notify(f"{name} is disabled; press a to enable it", severity="warning")
-            return
-
-        def start(values: dict[str, object] | None) -> None:
-            if values is None:
-                return
-
-            def reply(result: int | EngineError) -> None:
-                if isinstance(result, EngineError):
-                    self.call_later(self.notify, str(result), severity="error")
-                else:
-                    self.call_later(self.notify, f"Started execution {result} of {name}")
-
-            if not self.config.run_in_console and store.live_runners(self.db):
-                # Workers are alive: they run it, and it outlives this console.
-                try:
-                    queued = store.create_execution(self.db, row, values, trigger="console")
-                except EngineError as exc:
-                    self.notify(str(exc), severity="error")
-                    return
-                self.notify(f"Queued execution {queued.id} of {name} for the workers")
-                return
-            if not self.host.start_execution(name, values, reply):
-                self.notify("The embedded executor is not running", severity="error")
-
-        self.push_screen(ParamsModal(wf, defaults), start)
-
-    def ask_and_cancel(self, execution_id: int) -> None:
-        def answer(yes: bool | None) -> None:
-            if not yes:
-                return
-            if self.host.cancel(execution_id):
-                self.notify(f"Cancelling execution {execution_id}")
-                return
-            try:
-                previous = store.request_cancel(self.db, execution_id)
-            except EngineError as exc:
-                self.notify(str(exc), severity="error")
-                return
-            if previous in status.FINISHED:
-                self.notify(
-                    f"Execution {execution_id} had already finished ({previous})",
-                    severity="warning",
-                )
-            elif previous == "queued":
-                self.notify(f"Execution {execution_id} cancelled")
-            else:
-                self.notify(
-                    f"Cancel requested; its runner stops execution {execution_id} within seconds"
-                )
-
-        self.push_screen(ConfirmModal(f"Cancel execution {execution_id}?", yes="Cancel it"), answer)
-
-    def rerun(self, execution_id: int) -> None:
-        try:
-            e = store.get_execution(self.db, execution_id)
-        except EngineError as exc:
-            self.notify(str(exc), severity="error")
-            return
-        self.ask_and_run(e.workflow_name, dict(e.params))
-
-
-class StoreErrorApp(App[int]):
-    """Shown when the store cannot be opened: the reason, then any key quits (exit 1)."""
-
-    BINDINGS = [Binding("q,escape,enter", "leave", "Quit", id="error.quit")]
-
-    def __init__(self, message: str) -> None:
-        super().__init__()
-        self.message = message
-
-    def compose(self) -> ComposeResult:
-        yield Static(
-            f"[b]wfe cannot open its store[/b]\n\n{self.message}\n\nPress q to quit.",
-            id="store-error",
-        )
-
-    def on_key(self) -> None:
-        self.exit(1, return_code=1)
-
-    def action_leave(self) -> None:
-        self.exit(1, return_code=1)
-
-
-def run(url: str) -> int:
-    """Open the console on the store at ``url``; the process's exit status."""
-    try:
-        db = store.open_store(url)
-    except EngineError as exc:
-        StoreErrorApp(str(exc)).run()
-        return 1
-    try:
-        code = WorkflowConsole(db).run()
-    finally:
-        db.close()
-    return code or 0
-
-
-def _screens() -> list[type[Screen[None]]]:
-    return [DashboardScreen, WorkflowsScreen, ExecutionsScreen, HealthScreen]

@@ -16,7 +16,7 @@ from typing import Any
 
 import trio
 
-from engine import definition, runtime, store
+from engine import runtime, store
 from engine.errors import EngineError
 from engine.runtime import scheduler
 from engine.status import RunnerKind
@@ -76,13 +76,11 @@ class EngineHost:
         self,
         db: store.Store,
         *,
-        on_change: Callable[[], None],
         on_crash: Callable[[BaseException], None],
         busy: Callable[[], bool] = lambda: False,
     ) -> None:
         self.db = db
         self._busy = busy
-        self._on_change = on_change
         self._on_crash = on_crash
         self._executor: runtime.Executor | None = None
         self._token: trio.lowlevel.TrioToken | None = None
@@ -130,7 +128,6 @@ class EngineHost:
                 self._executor = ex
                 self._nursery = nursery
                 self._token = trio.lowlevel.current_trio_token()
-                ex.add_listener(self._heard)
                 nursery.start_soon(lambda: me.keep_alive(on_lost=lambda exc: self._root.cancel()))
                 nursery.start_soon(scheduler.run, self.db, me.id)
                 nursery.start_soon(self._run_queued, ex)
@@ -144,8 +141,7 @@ class EngineHost:
             try:
                 if await trio.to_thread.run_sync(lambda: store.live_runners(self.db)):
                     continue
-                if await self.session.claim(ex):
-                    self._on_change()
+                await self.session.claim(ex)
             except EngineError:
                 continue
 
@@ -158,15 +154,7 @@ class EngineHost:
         if error is not None and not isinstance(error, trio.Cancelled):
             self._on_crash(error)
 
-    def _heard(self, event: runtime.Event) -> None:
-        if event.kind != "log":
-            self._on_change()
-
     # -- requests from the UI -------------------------------------------------------
-
-    def parsed(self, digest: str) -> definition.Workflow | None:
-        """A definition the embedded executor has parsed already, or None."""
-        return definition.cache.peek(digest)
 
     def statistics(self) -> runtime.ExecutorStatistics | None:
         return self._executor.statistics() if self._executor is not None else None

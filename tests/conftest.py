@@ -14,9 +14,6 @@ import pytest
 from engine import store
 from tests.support import Wfe, postgres_database
 
-# tests/console still imports these two from here; they are tests.support's.
-from tests.support import REPO, add  # noqa: F401  isort: skip
-
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     # A test module lists the stores its store tests run on: BACKENDS = ("sqlite", ...).

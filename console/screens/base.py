@@ -1,28 +1,34 @@
-"""What every view of the console is: a Screen that comes back without restyling."""
+"""What every view of the console is: a Screen handed the services, reading off the UI thread."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, TypeVar
 
 from textual import events
 from textual.screen import Screen
+from textual.worker import WorkerState
+
+from console.services import Services
+from engine.errors import EngineError
+
+T = TypeVar("T")
 
 
 class View(Screen[None]):
     """A console screen.
 
-    Textual restyles a whole screen each time it comes back (a view switch, a modal
-    closed), which also empties every table's render cache: most of a key press's cost.
-    Nothing here changes style while hidden, and a theme change is applied on return
-    anyway (``App.switch_mode`` refreshes the CSS when it changed), so the view comes
-    back as it was.
-
-    A screen made anew (a first visit, a detail screen) would also re-parse every
-    stylesheet of the app; see ``__init__``.
+    It reads through ``self.services`` in Textual workers (:meth:`load`), so the UI
+    thread only draws. Textual restyles a whole screen each time it comes back (a view
+    switch, a modal closed), which also empties every table's render cache: most of a
+    key press's cost. Nothing here changes style while hidden, and a theme change is
+    applied on return anyway (``App.switch_mode`` refreshes the CSS when it changed), so
+    the view comes back as it was.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, services: Services) -> None:
         super().__init__()
+        self.services = services
         # A new screen counts as out of date with the app's CSS, so Textual re-parses
         # every stylesheet of the app on its first two visits (100-200 ms each time).
         # The stylesheet is current (a theme change refreshes it at once, and widgets'
@@ -43,7 +49,47 @@ class View(Screen[None]):
         """
 
         def turn() -> None:
-            if not getattr(self.app, "key_just_pressed", lambda: False)():
+            if not self.services.busy():
                 refresh()
 
         self.set_interval(interval, turn)
+
+    def load(
+        self, work: Coroutine[Any, Any, None], *, group: str = "refresh", force: bool = False
+    ) -> None:
+        """Run ``work`` (which reads the store and shows what it read) in a worker.
+
+        While a read of the same group is under way a periodic one is dropped; a
+        ``force``\\ d one (after the user changed something) replaces it.
+        """
+        busy = any(
+            w.group == group
+            and w.node is self
+            and w.state in (WorkerState.PENDING, WorkerState.RUNNING)
+            for w in self.workers
+        )
+        if busy and not force:
+            work.close()
+            return
+        self.run_worker(work, group=group, exclusive=True)
+
+    async def read(self, query: Callable[[], Awaitable[T]], show: Callable[[T], object]) -> None:
+        """Run a store query and show its answer (a refusal is said in one line).
+
+        ``query`` is called only when the read runs (one dropped by :meth:`load` leaves
+        nothing behind); what arrives after the view was closed is dropped.
+        """
+        try:
+            answer = await query()
+        except EngineError as exc:
+            self.failed(exc)
+            return
+        if self.is_attached:
+            show(answer)
+
+    def refresh_data(self, *, force: bool = False) -> None:
+        """Read what the view shows again (``force``: now, even if a read is under way)."""
+
+    def failed(self, exc: EngineError) -> None:
+        """A read or an action the store refused: say so, once, in one line."""
+        self.notify(str(exc), severity="error")

@@ -1,11 +1,10 @@
-"""The home screen: the numbers that matter, recent executions and workflows."""
+"""The home screen: the numbers that matter, approvals waiting, recent executions, workflows."""
 
 from __future__ import annotations
 
 from collections import deque
-from datetime import timedelta
 from importlib import resources
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -13,16 +12,14 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Sparkline, Static
 
 from console import format
+from console.messages import DecideApproval, OpenExecution, OpenWorkflow
 from console.screens.base import View
+from console.services import Dashboard, Services
 from console.widgets import tables
-from console.widgets.confirm_modal import ConfirmModal
 from console.widgets.key_bar import KeyBar
 from console.widgets.stat_panel import StatPanel
-from engine import definition, store
+from engine import definition
 from engine.errors import EngineError
-
-if TYPE_CHECKING:
-    from console.app import WorkflowConsole
 
 PANEL_REFRESH = 1.0
 
@@ -37,10 +34,8 @@ class DashboardScreen(View):
         Binding("X", "decide(False)", "Reject", id="dashboard.reject"),
     ]
 
-    app: WorkflowConsole
-
-    def __init__(self) -> None:
-        super().__init__()
+    def __init__(self, services: Services) -> None:
+        super().__init__(services)
         self.rates: deque[float] = deque([0.0] * 60, maxlen=60)
 
     def compose(self) -> ComposeResult:
@@ -58,20 +53,17 @@ class DashboardScreen(View):
         yield Static(
             "Waiting for approval (A approves, X rejects)", classes="hint", id="approvals-title"
         )
-        yield DataTable(id="approvals", cursor_type="row", zebra_stripes=True)
+        yield tables.Table(id="approvals", cursor_type="row", zebra_stripes=True)
         yield Static("Recent executions", classes="hint")
-        yield DataTable(id="recent", cursor_type="row", zebra_stripes=True)
+        yield tables.Table(id="recent", cursor_type="row", zebra_stripes=True)
         yield Static("Workflows", classes="hint")
-        yield DataTable(id="workflows", cursor_type="row", zebra_stripes=True)
+        yield tables.Table(id="workflows", cursor_type="row", zebra_stripes=True)
         yield KeyBar()
 
     def on_mount(self) -> None:
         recent = self.query_one("#recent", DataTable)
-        recent.add_column("id", key="id")
-        recent.add_column("workflow", key="workflow")
-        recent.add_column("status", key="status")
-        recent.add_column("started", key="started")
-        recent.add_column("duration", key="duration")
+        for key in ("id", "workflow", "status", "started", "duration"):
+            recent.add_column(key, key=key)
         approvals = self.query_one("#approvals", DataTable)
         for key in ("execution", "workflow", "step", "asked", "prompt"):
             approvals.add_column(key, key=key)
@@ -82,7 +74,7 @@ class DashboardScreen(View):
         self.every(PANEL_REFRESH, self.tick)
 
     def tick(self) -> None:
-        stats = self.app.host.statistics()
+        stats = self.services.executor_statistics()
         self.rates.append(stats.steps_per_second if stats else 0.0)
         if not self.is_current:
             return
@@ -92,17 +84,12 @@ class DashboardScreen(View):
         )
         self.refresh_data()
 
-    def refresh_data(self) -> None:
-        db = self.app.db
-        try:
-            s = store.stats(db, since=self.app.clock() - timedelta(hours=24))
-            recent = store.recent_executions(db, limit=10)
-            workflows, _ = store.list_workflows(db, limit=10)
-            waiting = store.pending_approvals(db, limit=10)
-        except EngineError as exc:
-            self.notify(str(exc), severity="error")
-            return
-        now = self.app.clock()
+    def refresh_data(self, *, force: bool = False) -> None:
+        self.load(self.read(self.services.queries.dashboard, self._show), force=force)
+
+    def _show(self, data: Dashboard) -> None:
+        s = data.stats
+        now = self.services.clock()
         self.query_one("#p-workflows", StatPanel).show(
             f"{s.workflows} ({s.active_workflows} active)"
         )
@@ -133,11 +120,11 @@ class DashboardScreen(View):
                         a.prompt[:50],
                     ],
                 )
-                for a in waiting
+                for a in data.approvals
             ],
         )
-        approvals.display = bool(waiting)
-        self.query_one("#approvals-title", Static).display = bool(waiting)
+        approvals.display = bool(data.approvals)
+        self.query_one("#approvals-title", Static).display = bool(data.approvals)
         tables.sync(
             self.query_one("#recent", DataTable),
             [
@@ -151,7 +138,7 @@ class DashboardScreen(View):
                         format.duration(e.duration_ms),
                     ],
                 )
-                for e in recent
+                for e in data.recent
             ],
         )
         tables.sync(
@@ -167,7 +154,7 @@ class DashboardScreen(View):
                         format.percent(w.success_rate),
                     ],
                 )
-                for w in workflows
+                for w in data.workflows
             ],
         )
 
@@ -176,9 +163,9 @@ class DashboardScreen(View):
         if key is None:
             return
         if event.data_table.id == "recent":
-            self.app.open_execution(int(key))
-        else:
-            self.app.open_workflow(key)
+            self.post_message(OpenExecution(int(key)))
+        elif event.data_table.id == "workflows":
+            self.post_message(OpenWorkflow(key))
 
     def action_open(self) -> None:
         table = self.focused
@@ -191,41 +178,21 @@ class DashboardScreen(View):
             self.notify("Nothing waits for approval")
             return
         execution_id, step_id = key.split("/", 1)
-        verb = "Approve" if approve else "Reject"
-
-        def answer(yes: bool | None) -> None:
-            if not yes:
-                return
-            try:
-                store.decide(
-                    self.app.db,
-                    int(execution_id),
-                    step_id,
-                    approve=approve,
-                    reason=None,
-                    by="console",
-                )
-            except EngineError as exc:
-                self.notify(str(exc), severity="warning")
-                return
-            self.notify(f"{verb}d execution {execution_id} step {step_id}")
-            self.refresh_data()
-
-        self.app.push_screen(
-            ConfirmModal(f"{verb} execution {execution_id}, step [b]{step_id}[/b]?", yes=verb),
-            answer,
-        )
+        self.post_message(DecideApproval(int(execution_id), step_id, approve))
 
     def action_import_examples(self) -> None:
+        self.load(self._import_examples(), group="import", force=True)
+
+    async def _import_examples(self) -> None:
         folder = resources.files("examples")
         items: list[tuple[definition.Workflow, Any]] = []
         try:
             for entry in sorted(folder.iterdir(), key=lambda e: e.name):
                 if entry.name.endswith((".yaml", ".yml")):
                     items.append((definition.parse(entry.read_text(), entry.name), None))
-            saved = store.save_workflows(self.app.db, items)
+            saved = await self.services.queries.save_workflows(items)
         except EngineError as exc:
-            self.notify(str(exc), severity="error")
+            self.failed(exc)
             return
         added = [s.workflow.name for s in saved if s.change != "unchanged"]
         self.notify(
@@ -233,4 +200,4 @@ class DashboardScreen(View):
             if added
             else "The examples are already here"
         )
-        self.refresh_data()
+        self.refresh_data(force=True)

@@ -9,25 +9,23 @@ and can show only the matching lines (``m``). Selecting a step narrows the log t
 
 from __future__ import annotations
 
+import math
 import time
 from collections import deque
-from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import DataTable, Input, RichLog, Static
-from textual.worker import Worker, WorkerState
 
 from console import format
+from console.messages import CancelExecution, RerunExecution
 from console.screens.base import View
+from console.services import Services
 from console.widgets import tables
 from console.widgets.key_bar import KeyBar
-from engine import definition, status, store
+from engine import status, store
 from engine.errors import EngineError, NotFound
-
-if TYPE_CHECKING:
-    from console.app import WorkflowConsole
 
 LOG_BUFFER = 5000
 LOG_OPEN = 1000  # lines shown on opening: the last ones (about 50 ms to draw)
@@ -36,8 +34,6 @@ LOG_INTERVAL = 0.1  # at most ten writes a second
 STEP_PAGE = 100
 TALLY_EVERY = 2.0  # seconds between counts of all the steps by status
 SKIPPED = "skipped"  # the stream of the line that says lines are not shown
-# (workflow, version, digest) -> its step ids in file order
-STEP_ORDERS: dict[tuple[str, int, str], list[str]] = {}
 
 
 class ExecutionDetailScreen(View):
@@ -61,10 +57,8 @@ class ExecutionDetailScreen(View):
         Binding("G", "edge(1)", "Bottom", id="execution.bottom", show=False),
     ]
 
-    app: WorkflowConsole
-
-    def __init__(self, execution_id: int) -> None:
-        super().__init__()
+    def __init__(self, services: Services, execution_id: int) -> None:
+        super().__init__(services)
         self.execution_id = execution_id
         self.buffer: deque[tuple[int, str | None, str, str]] = deque(maxlen=LOG_BUFFER)
         self.after_seq = 0
@@ -78,13 +72,13 @@ class ExecutionDetailScreen(View):
         self.steps_start = 0
         self.steps_shown = False
         self.counts: dict[str, int] = {}
-        self.tallied = -TALLY_EVERY
+        self.tallied = -math.inf
         self.earliest_seq = 0  # the first log line held; earlier ones load on `g`
         self.reading_back = False  # earlier lines shown: new ones wait until `f`
 
     def compose(self) -> ComposeResult:
         yield Static(f"Execution {self.execution_id}", classes="title", id="heading")
-        yield DataTable(id="steps", cursor_type="row", zebra_stripes=True)
+        yield tables.Table(id="steps", cursor_type="row", zebra_stripes=True)
         yield Input(placeholder="search the log; Enter finds, Esc clears", id="filter")
         yield RichLog(id="log", max_lines=LOG_BUFFER, wrap=False, auto_scroll=True, markup=False)
         yield Static("", classes="hint", id="log-state")
@@ -95,7 +89,7 @@ class ExecutionDetailScreen(View):
         for key in ("step", "status", "attempt", "started", "duration", "exit", "error"):
             table.add_column(key, key=key)
         self.refresh_steps()
-        self.run_worker(self._read_step_order, name="step-order", thread=True)
+        self.load(self._read_step_order(), group="step-order")
         # The steps show first; the log's last lines (tens of ms to lay out) and the
         # tally a frame later.
         self.call_after_refresh(self.pull_log)
@@ -106,28 +100,40 @@ class ExecutionDetailScreen(View):
 
     # -- data --------------------------------------------------------------------------
 
+    def refresh_data(self, *, force: bool = False) -> None:
+        self.refresh_steps(force=force)
+
     def refresh_steps(self, *, force: bool = False) -> None:
         if not self.is_current or (self.is_over and self.steps_shown and not force):
             return  # out of sight, or finished and shown
-        db = self.app.db
+        self.load(self._read_steps(force), group="steps", force=force)
+
+    async def _read_steps(self, force: bool) -> None:
+        queries = self.services.queries
         try:
-            e = store.get_execution(db, self.execution_id)
-            window = self._step_window()
+            view = await queries.execution_view(
+                self.execution_id, start=self.steps_start, limit=STEP_PAGE, tally=self._tally()
+            )
+            first_active = view.window.first_active
+            if self.follow and first_active is not None and not force:
+                page_start = first_active // STEP_PAGE * STEP_PAGE
+                if page_start != self.steps_start:
+                    self.steps_start = page_start
+                    view = await queries.execution_view(
+                        self.execution_id, start=page_start, limit=STEP_PAGE, tally=False
+                    )
         except NotFound:
-            self.notify(f"Execution {self.execution_id} no longer exists")
-            self.app.pop_screen()
+            if self.is_current:
+                self.notify(f"Execution {self.execution_id} no longer exists")
+                self.dismiss()
             return
         except EngineError as exc:
-            self.notify(str(exc), severity="error")
+            self.failed(exc)
             return
-        if self.follow and window.first_active is not None and not force:
-            page_start = window.first_active // STEP_PAGE * STEP_PAGE
-            if page_start != self.steps_start:
-                self.steps_start = page_start
-                try:
-                    window = self._step_window()
-                except EngineError:
-                    return
+        if self.is_attached:
+            self._show_steps(view.execution, view.window)
+
+    def _show_steps(self, e: store.Execution, window: store.StepWindow) -> None:
         v = self.app.theme_variables
         self.is_over = e.status in status.FINISHED
         heading = f"Execution {e.id}  {e.workflow_name} v{e.version}  "
@@ -135,7 +141,7 @@ class ExecutionDetailScreen(View):
             self.counts = window.counts
         total = len(self.step_order or ()) or sum(self.counts.values())
         tally = ", ".join(
-            f"{n:,} {status.replace('_', ' ')}" for status, n in sorted(self.counts.items())
+            f"{n:,} {name.replace('_', ' ')}" for name, n in sorted(self.counts.items())
         )
         where = ""
         if total > STEP_PAGE:
@@ -153,7 +159,7 @@ class ExecutionDetailScreen(View):
             order = self.step_order[self.steps_start : self.steps_start + STEP_PAGE]
         else:  # not read yet, or the workflow changed since: what was recorded
             order = list(rows)
-        now = self.app.clock()
+        now = self.services.clock()
         table_rows = []
         for step_id in order:
             r = rows.get(step_id)
@@ -179,69 +185,51 @@ class ExecutionDetailScreen(View):
         tables.sync(self.query_one(DataTable), table_rows)
         self.steps_shown = True
 
-    def _step_window(self) -> store.StepWindow:
-        # The tally counts every step: at most every TALLY_EVERY seconds, and not for the
-        # first picture (it follows a frame later).
+    def _tally(self) -> bool:
+        # The tally counts every step (some 30 ms for 10,000, on a worker thread): until
+        # one is shown, then at most every TALLY_EVERY seconds. (A read can be replaced
+        # by a newer one before it shows what it counted.)
         now = time.monotonic()
-        tally = self.steps_shown and now - self.tallied >= TALLY_EVERY
+        tally = not self.counts or now - self.tallied >= TALLY_EVERY
         if tally:
             self.tallied = now
-        return store.step_window(
-            self.app.db, self.execution_id, start=self.steps_start, limit=STEP_PAGE, tally=tally
-        )
+        return tally
 
-    def _read_step_order(self) -> list[str]:
-        """The steps in file order, from the definition the execution ran.
-
-        Parsing a 10,000-step definition takes most of a second: it is done on a thread,
-        once per workflow version for the whole console, while the recorded steps show.
-        """
-        db = self.app.db
+    async def _read_step_order(self) -> None:
         try:
-            e = store.get_execution(db, self.execution_id)
-            wf = store.get_workflow(db, e.workflow_name)
-            if wf.version != e.version:
-                return []
-            key = (wf.name, wf.version, wf.digest)
-            if key not in STEP_ORDERS:
-                # The console's own executor may have parsed it to run it: no second parse.
-                parsed = definition.parsed(wf)
-                STEP_ORDERS[key] = [s.id for s in parsed.steps]
-            return STEP_ORDERS[key]
+            order = await self.services.queries.step_order(self.execution_id)
         except EngineError:
-            return []
-
-    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
-        if event.worker.name == "step-order" and event.state == WorkerState.SUCCESS:
-            self.step_order = event.worker.result
+            order = []
+        self.step_order = order
+        if self.is_attached:
             self.refresh_steps(force=True)
 
     def pull_log(self) -> None:
-        if self.reading_back:
-            return
-        db = self.app.db
+        if not self.reading_back:
+            self.load(self._read_log(), group="log")
+
+    async def _read_log(self) -> None:
+        queries = self.services.queries
         fresh: list[tuple[int, str | None, str, str]] = []
         try:
             if self.after_seq == 0:
                 # Opening: the last lines, not the whole log from its first line.
-                new = store.log_tail(db, self.execution_id, limit=LOG_OPEN)
+                new = await queries.log_tail(self.execution_id, limit=LOG_OPEN)
                 if new:
                     self.earliest_seq = new[0].seq
                 if new and new[0].seq > 1:
                     fresh.append(self._skipped(new[0].seq, new[0].seq - 1))
             else:
-                new = store.log_lines(
-                    db, self.execution_id, after_seq=self.after_seq, limit=LOG_BATCH
+                new, last = await queries.log_after(
+                    self.execution_id, after_seq=self.after_seq, limit=LOG_BATCH
                 )
-                if len(new) == LOG_BATCH and store.last_log_seq(db, self.execution_id) > (
-                    new[-1].seq + LOG_BATCH
-                ):
+                if len(new) == LOG_BATCH and last > new[-1].seq + LOG_BATCH:
                     # More arrives than can be drawn: skip to the newest lines.
-                    new = store.log_tail(db, self.execution_id, limit=LOG_BATCH)
+                    new = await queries.log_tail(self.execution_id, limit=LOG_BATCH)
                     fresh.append(self._skipped(new[0].seq, new[0].seq - self.after_seq - 1))
         except EngineError:
             return
-        if not new:
+        if not new or not self.is_attached or self.reading_back:
             return
         self.after_seq = new[-1].seq
         fresh.extend((line.seq, line.step_id, line.stream, line.text) for line in new)
@@ -258,16 +246,18 @@ class ExecutionDetailScreen(View):
 
     def load_earlier(self) -> None:
         """The log's previous lines, in place of the newest (the buffer stays bounded)."""
-        if self.earliest_seq <= 1:
-            return
+        if self.earliest_seq > 1:
+            self.load(self._read_earlier(), group="log", force=True)
+
+    async def _read_earlier(self) -> None:
         try:
-            lines = store.log_tail(
-                self.app.db, self.execution_id, limit=LOG_OPEN, before_seq=self.earliest_seq
+            lines = await self.services.queries.log_tail(
+                self.execution_id, limit=LOG_OPEN, before_seq=self.earliest_seq
             )
         except EngineError as exc:
-            self.notify(str(exc), severity="error")
+            self.failed(exc)
             return
-        if not lines:
+        if not lines or not self.is_attached:
             return
         self.earliest_seq = lines[0].seq
         entries: list[tuple[int, str | None, str, str]] = []
@@ -347,7 +337,7 @@ class ExecutionDetailScreen(View):
             self.query_one(DataTable).focus()
             self.redraw_log()
             return
-        self.app.pop_screen()
+        self.dismiss()
 
     def action_cursor(self, step: int) -> None:
         if isinstance(self.focused, RichLog):
@@ -419,7 +409,7 @@ class ExecutionDetailScreen(View):
         self.redraw_log()
 
     def action_cancel(self) -> None:
-        self.app.ask_and_cancel(self.execution_id)
+        self.post_message(CancelExecution(self.execution_id))
 
     def action_page(self, direction: int) -> None:
         total = len(self.step_order or [])
@@ -432,4 +422,4 @@ class ExecutionDetailScreen(View):
         self.refresh_steps(force=True)
 
     def action_rerun(self) -> None:
-        self.app.rerun(self.execution_id)
+        self.post_message(RerunExecution(self.execution_id))

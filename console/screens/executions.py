@@ -2,29 +2,26 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from functools import partial
 
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import DataTable, Input, Static
 
 from console import format
+from console.messages import CancelExecution, OpenExecution, RerunExecution
 from console.screens import paged
-from console.screens.base import View
+from console.services import Services
 from console.widgets import tables
 from console.widgets.key_bar import KeyBar
 from engine import store
-from engine.errors import EngineError
 from engine.status import ExecutionStatus
-
-if TYPE_CHECKING:
-    from console.app import WorkflowConsole
 
 PAGE = paged.PAGE
 STATUS_CYCLE = (None, *(s.value for s in ExecutionStatus))
 
 
-class ExecutionsScreen(paged.PagedList, View):
+class ExecutionsScreen(paged.PagedList):
     AUTO_FOCUS = "#table"
     BINDINGS = [
         Binding("slash", "filter", "Filter workflow", id="executions.filter"),
@@ -35,19 +32,15 @@ class ExecutionsScreen(paged.PagedList, View):
         *paged.navigation("executions"),
     ]
 
-    app: WorkflowConsole
-
-    def __init__(self) -> None:
-        super().__init__()
+    def __init__(self, services: Services) -> None:
+        super().__init__(services)
         self.status: str | None = None
         self.workflow: str | None = None
-        self.page_start = 0
-        self.total = 0
 
     def compose(self) -> ComposeResult:
         yield Static("Executions", classes="title", id="heading")
         yield Input(placeholder="workflow name; Enter applies, Esc clears", id="filter")
-        yield DataTable(id="table", cursor_type="row", zebra_stripes=True)
+        yield tables.Table(id="table", cursor_type="row", zebra_stripes=True)
         yield Static("", classes="hint", id="pager")
         yield KeyBar()
 
@@ -58,26 +51,30 @@ class ExecutionsScreen(paged.PagedList, View):
         self.refresh_data()
         self.every(1.0, self.refresh_data)
 
+    def show_filter(self, argument: str | None) -> None:
+        status = argument if argument in STATUS_CYCLE else None
+        self.set_filters(status, argument if argument and status is None else None)
+
     def set_filters(self, status: str | None = None, workflow: str | None = None) -> None:
         self.status, self.workflow, self.page_start = status, workflow, 0
         if self.is_mounted:
-            self.refresh_data()
+            self.refresh_data(force=True)
 
-    def refresh_data(self) -> None:
-        if not self.is_current:
-            return  # a view out of sight costs nothing
-        try:
-            rows, self.total = store.list_executions(
-                self.app.db,
+    def refresh_data(self, *, force: bool = False) -> None:
+        if self.is_current or force:  # a view out of sight costs nothing
+            page = partial(
+                self.services.queries.executions,
                 status=self.status,
                 workflow=self.workflow,
                 offset=self.page_start,
                 limit=PAGE,
             )
-        except EngineError as exc:
-            self.notify(str(exc), severity="error")
-            return
-        now, v = self.app.clock(), self.app.theme_variables
+            self.load(self.read(page, self._show), force=force)
+
+    def _show(self, page: tuple[list[store.Execution], int]) -> None:
+        rows, total = page
+        self.total = total
+        now, v = self.services.clock(), self.app.theme_variables
         tables.sync(
             self.query_one(DataTable),
             [
@@ -97,14 +94,9 @@ class ExecutionsScreen(paged.PagedList, View):
             ],
         )
         filters = [f for f in (self.status, self.workflow and f"workflow {self.workflow}") if f]
-        shown = (
-            f"{self.page_start + 1}-{self.page_start + len(rows)} of {self.total}"
-            if rows
-            else "none"
-        )
         where = f" ({', '.join(filters)})" if filters else ""
         self.query_one("#pager", Static).update(
-            f"{shown}{where}  ([ ] pages, s status, / workflow)"
+            self.pager_text(len(rows), where, "[ ] pages, s status, / workflow")
         )
 
     def selected(self) -> int | None:
@@ -125,14 +117,14 @@ class ExecutionsScreen(paged.PagedList, View):
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         if event.row_key.value is not None:
-            self.app.open_execution(int(event.row_key.value))
+            self.post_message(OpenExecution(int(event.row_key.value)))
 
     def action_cancel(self) -> None:
         execution_id = self.selected()
         if execution_id is not None:
-            self.app.ask_and_cancel(execution_id)
+            self.post_message(CancelExecution(execution_id))
 
     def action_rerun(self) -> None:
         execution_id = self.selected()
         if execution_id is not None:
-            self.app.rerun(execution_id)
+            self.post_message(RerunExecution(execution_id))

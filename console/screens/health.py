@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
 from console.screens.base import View
+from console.services import HealthView
 from console.widgets.key_bar import KeyBar
 from engine import store
-
-if TYPE_CHECKING:
-    from console.app import WorkflowConsole
 
 
 def _size(n: int | None) -> str:
@@ -21,8 +17,6 @@ def _size(n: int | None) -> str:
 
 
 class HealthScreen(View):
-    app: WorkflowConsole
-
     def compose(self) -> ComposeResult:
         yield Static("Health", classes="title")
         with VerticalScroll(id="health-body"):
@@ -35,18 +29,19 @@ class HealthScreen(View):
         self.refresh_data()
         self.every(1.0, self.refresh_data)
 
-    def refresh_data(self) -> None:
-        if not self.is_current:
-            return  # a view out of sight costs nothing
-        h = self.app.health(self.app.db)
-        where = h.url
+    def refresh_data(self, *, force: bool = False) -> None:
+        if self.is_current or force:  # a view out of sight costs nothing
+            self.load(self.read(self.services.queries.health, self._show), force=force)
+
+    def _show(self, view: HealthView) -> None:
+        h = view.health
         state = "reachable" if h.reachable else f"UNREACHABLE: {h.error}"
         self.query_one("#health-store", Static).update(
-            f"[b]Store[/b]\n  {where}\n  {state}; schema {h.schema_version}"
+            f"[b]Store[/b]\n  {h.url}\n  {state}; schema {h.schema_version}"
             f" (this wfe: {store.SCHEMA_VERSION})\n  size {_size(h.size_bytes)};"
             f" free disk {_size(h.free_disk_bytes)}\n"
         )
-        s = self.app.host.statistics()
+        s = self.services.executor_statistics()
         if s is None:
             text = "[b]Executor[/b]\n  not running\n"
         else:
@@ -56,8 +51,8 @@ class HealthScreen(View):
                 f" {s.max_parallel_steps} steps per execution\n"
                 f"  {s.steps_done:,} steps done, {s.steps_per_second:,.0f} steps/s\n"
             )
-        workers = store.live_runners(self.app.db)
-        now = self.app.clock()
+        workers = view.runners
+        now = self.services.clock()
         if workers:
             text += f"\n[b]Workers[/b] ({len(workers)} alive; new executions go to them)\n"
             for w in workers:
@@ -67,5 +62,5 @@ class HealthScreen(View):
             text += "\n[b]Workers[/b]\n  none alive; executions started here run in this console\n"
         self.query_one("#health-executor", Static).update(text)
         self.query_one("#health-process", Static).update(
-            f"[b]Process[/b]\n  memory {_size(self.app.memory())}\n"
+            f"[b]Process[/b]\n  memory {_size(self.services.memory())}\n"
         )

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
 from textual.binding import Binding
 from textual.widgets import DataTable, Input
+
+from console.screens.base import View
 
 PAGE = 50
 
@@ -22,16 +22,14 @@ def navigation(prefix: str) -> list[Binding]:
     ]
 
 
-class PagedList:
-    """Mixed into a list Screen that has a ``#filter`` Input and a ``DataTable``."""
+class PagedList(View):
+    """A list screen with a ``#filter`` Input and a ``DataTable``, a page at a time."""
 
     page_start = 0
     total = 0
 
-    if TYPE_CHECKING:  # provided by Screen and by the screen itself; never defined here
-
-        def query_one(self, *args: Any) -> Any: ...
-        def refresh_data(self) -> None: ...
+    def show_filter(self, argument: str | None) -> None:
+        """Show what ``:view ARGUMENT`` asks for (the App's command line)."""
 
     def action_filter(self) -> None:
         box = self.query_one("#filter", Input)
@@ -48,7 +46,7 @@ class PagedList:
         new = self.page_start + step * PAGE
         if 0 <= new < max(self.total, 1):
             self.page_start = new
-            self.refresh_data()
+            self.refresh_data(force=True)
 
     def action_cursor(self, step: int) -> None:
         table = self.query_one(DataTable)
@@ -57,3 +55,9 @@ class PagedList:
     def action_edge(self, end: int) -> None:
         table = self.query_one(DataTable)
         table.move_cursor(row=(table.row_count - 1) if end else 0)
+
+    def pager_text(self, shown: int, where: str, keys: str) -> str:
+        span = (
+            f"{self.page_start + 1}-{self.page_start + shown} of {self.total}" if shown else "none"
+        )
+        return f"{span}{where}  ({keys})"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from functools import partial
 
 from rich.syntax import Syntax
 from textual.app import ComposeResult
@@ -11,14 +11,12 @@ from textual.containers import VerticalScroll
 from textual.widgets import DataTable, Static
 
 from console import format
+from console.messages import OpenExecution, RunWorkflow
 from console.screens.base import View
+from console.services import Services, WorkflowDetail
 from console.widgets import tables
 from console.widgets.key_bar import KeyBar
-from engine import store
 from engine.errors import EngineError, NotFound
-
-if TYPE_CHECKING:
-    from console.app import WorkflowConsole
 
 
 class WorkflowDetailScreen(View):
@@ -30,10 +28,8 @@ class WorkflowDetailScreen(View):
         Binding("tab", "app.focus_next", "Switch pane", id="workflow.focus", show=False),
     ]
 
-    app: WorkflowConsole
-
-    def __init__(self, name: str) -> None:
-        super().__init__()
+    def __init__(self, services: Services, name: str) -> None:
+        super().__init__(services)
         self.workflow_name = name
         self.definition_text = ""
 
@@ -42,7 +38,7 @@ class WorkflowDetailScreen(View):
         with VerticalScroll(id="definition"):
             yield Static(id="source")
         yield Static("Recent executions", classes="hint")
-        yield DataTable(id="runs", cursor_type="row", zebra_stripes=True)
+        yield tables.Table(id="runs", cursor_type="row", zebra_stripes=True)
         yield KeyBar()
 
     def on_mount(self) -> None:
@@ -51,31 +47,37 @@ class WorkflowDetailScreen(View):
             table.add_column(key, key=key)
         self.refresh_data()
         self.every(1.0, self.refresh_data)
-        self.app.theme_changed_signal.subscribe(self, lambda _theme: self.show_source(force=True))
+        self.app.theme_changed_signal.subscribe(self, lambda _theme: self.show_source())
 
-    def refresh_data(self) -> None:
-        if not self.is_current:
-            return  # a view out of sight costs nothing
-        db = self.app.db
+    def refresh_data(self, *, force: bool = False) -> None:
+        if self.is_current or force:  # a view out of sight costs nothing
+            self.load(self._read(), force=force)
+
+    async def _read(self) -> None:
         try:
-            row = store.get_workflow(db, self.workflow_name)
-            runs, total = store.list_executions(db, workflow=self.workflow_name, limit=20)
+            detail = await self.services.queries.workflow(self.workflow_name)
         except NotFound:
-            self.notify(f"Workflow {self.workflow_name} was removed")
-            self.app.pop_screen()
+            if self.is_current:
+                self.notify(f"Workflow {self.workflow_name} was removed")
+                self.dismiss()
             return
         except EngineError as exc:
-            self.notify(str(exc), severity="error")
+            self.failed(exc)
             return
+        if self.is_attached:
+            self._show(detail)
+
+    def _show(self, detail: WorkflowDetail) -> None:
+        row = detail.workflow
         state = "active" if row.active else "disabled"
         self.query_one("#heading", Static).update(
-            f"{row.name}  v{row.version}, {state}, {total} execution(s)"
+            f"{row.name}  v{row.version}, {state}, {detail.total} execution(s)"
             + (f"  — {row.description}" if row.description else "")
         )
         if row.definition != self.definition_text:
             self.definition_text = row.definition
             self.show_source()
-        now, v = self.app.clock(), self.app.theme_variables
+        now, v = self.services.clock(), self.app.theme_variables
         tables.sync(
             self.query_one(DataTable),
             [
@@ -90,11 +92,11 @@ class WorkflowDetailScreen(View):
                         (e.error or "")[:60],
                     ],
                 )
-                for e in runs
+                for e in detail.runs
             ],
         )
 
-    def show_source(self, force: bool = False) -> None:
+    def show_source(self) -> None:
         theme = self.app.current_theme
         pygments = "ansi_dark" if theme.ansi else ("monokai" if theme.dark else "default")
         if theme.ansi and not theme.dark:
@@ -111,19 +113,15 @@ class WorkflowDetailScreen(View):
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         if event.row_key.value is not None:
-            self.app.open_execution(int(event.row_key.value))
+            self.post_message(OpenExecution(int(event.row_key.value)))
 
     def action_back(self) -> None:
-        self.app.pop_screen()
+        self.dismiss()
 
     def action_run(self) -> None:
-        self.app.ask_and_run(self.workflow_name)
+        self.post_message(RunWorkflow(self.workflow_name))
 
     def action_toggle_active(self) -> None:
-        try:
-            row = store.get_workflow(self.app.db, self.workflow_name)
-            store.set_active(self.app.db, self.workflow_name, not row.active)
-        except EngineError as exc:
-            self.notify(str(exc), severity="error")
-            return
-        self.refresh_data()
+        toggled = partial(self.services.queries.toggle_active, self.workflow_name)
+        refresh = partial(self.refresh_data, force=True)
+        self.load(self.read(toggled, lambda _row: refresh()), group="write", force=True)

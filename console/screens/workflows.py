@@ -2,28 +2,25 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from functools import partial
 
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import DataTable, Input, Static
 
 from console import format
+from console.messages import OpenWorkflow, RunWorkflow
+from console.modals.confirm import ConfirmModal
 from console.screens import paged
-from console.screens.base import View
+from console.services import Services, WorkflowPage
 from console.widgets import tables
-from console.widgets.confirm_modal import ConfirmModal
 from console.widgets.key_bar import KeyBar
 from engine import store
-from engine.errors import EngineError
-
-if TYPE_CHECKING:
-    from console.app import WorkflowConsole
 
 PAGE = paged.PAGE
 
 
-class WorkflowsScreen(paged.PagedList, View):
+class WorkflowsScreen(paged.PagedList):
     AUTO_FOCUS = "#table"
     BINDINGS = [
         Binding("slash", "filter", "Filter", id="workflows.filter"),
@@ -34,18 +31,14 @@ class WorkflowsScreen(paged.PagedList, View):
         *paged.navigation("workflows"),
     ]
 
-    app: WorkflowConsole
-
-    def __init__(self) -> None:
-        super().__init__()
+    def __init__(self, services: Services) -> None:
+        super().__init__(services)
         self.search: str | None = None
-        self.page_start = 0
-        self.total = 0
 
     def compose(self) -> ComposeResult:
         yield Static("Workflows", classes="title", id="heading")
         yield Input(placeholder="filter by name; Enter applies, Esc clears", id="filter")
-        yield DataTable(id="table", cursor_type="row", zebra_stripes=True)
+        yield tables.Table(id="table", cursor_type="row", zebra_stripes=True)
         yield Static("", classes="hint", id="pager")
         yield KeyBar()
 
@@ -56,17 +49,24 @@ class WorkflowsScreen(paged.PagedList, View):
         self.refresh_data()
         self.every(1.0, self.refresh_data)
 
-    def refresh_data(self) -> None:
-        if not self.is_current:
-            return  # a view out of sight costs nothing
-        try:
-            page, self.total = store.list_workflows(
-                self.app.db, offset=self.page_start, limit=PAGE, search=self.search
+    def show_filter(self, argument: str | None) -> None:
+        self.search = argument
+        self.page_start = 0
+        self.refresh_data(force=True)
+
+    def refresh_data(self, *, force: bool = False) -> None:
+        if self.is_current or force:  # a view out of sight costs nothing
+            page = partial(
+                self.services.queries.workflows,
+                offset=self.page_start,
+                limit=PAGE,
+                search=self.search,
             )
-        except EngineError as exc:
-            self.notify(str(exc), severity="error")
-            return
-        now, v = self.app.clock(), self.app.theme_variables
+            self.load(self.read(page, self._show), force=force)
+
+    def _show(self, page: WorkflowPage) -> None:
+        self.total = page.total
+        now, v = self.services.clock(), self.app.theme_variables
         tables.sync(
             self.query_one(DataTable),
             [
@@ -79,19 +79,16 @@ class WorkflowsScreen(paged.PagedList, View):
                         format.status(s.last_status, v),
                         format.ago(s.last_run_at, now),
                         format.percent(s.success_rate),
-                        self.app.schedule_text(s.workflow),
+                        schedule,
                     ],
                 )
-                for s in page
+                for s, schedule in page.rows
             ],
         )
-        shown = (
-            f"{self.page_start + 1}-{self.page_start + len(page)} of {self.total}"
-            if page
-            else "none"
-        )
         where = f" matching {self.search!r}" if self.search else ""
-        self.query_one("#pager", Static).update(f"{shown}{where}  ([ ] pages, / filter)")
+        self.query_one("#pager", Static).update(
+            self.pager_text(len(page.rows), where, "[ ] pages, / filter")
+        )
 
     def selected(self) -> str | None:
         return tables.selected(self.query_one(DataTable))
@@ -99,53 +96,45 @@ class WorkflowsScreen(paged.PagedList, View):
     # -- actions -------------------------------------------------------------------
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
-        self.search = event.value.strip() or None
-        self.page_start = 0
         self.query_one(DataTable).focus()
-        self.refresh_data()
+        self.show_filter(event.value.strip() or None)
 
     def action_clear_filter(self) -> None:
         self.hide_filter()
-        self.search = None
-        self.refresh_data()
+        self.show_filter(None)
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         if event.row_key.value is not None:
-            self.app.open_workflow(event.row_key.value)
+            self.post_message(OpenWorkflow(event.row_key.value))
 
     def action_run(self) -> None:
         name = self.selected()
         if name:
-            self.app.ask_and_run(name)
+            self.post_message(RunWorkflow(name))
 
     def action_toggle_active(self) -> None:
         name = self.selected()
-        if not name:
-            return
-        try:
-            row = store.get_workflow(self.app.db, name)
-            store.set_active(self.app.db, name, not row.active)
-        except EngineError as exc:
-            self.notify(str(exc), severity="error")
-            return
-        self.notify(f"{name} {'disabled' if row.active else 'enabled'}")
-        self.refresh_data()
+        if name:
+            toggled = partial(self.services.queries.toggle_active, name)
+            self.load(self.read(toggled, self._toggled), group="write", force=True)
+
+    def _toggled(self, row: store.Workflow) -> None:
+        self.notify(f"{row.name} {'enabled' if row.active else 'disabled'}")
+        self.refresh_data(force=True)
 
     def action_remove(self) -> None:
         name = self.selected()
         if not name:
             return
 
+        def removed(count: int) -> None:
+            self.notify(f"Removed {name} and {count} execution(s)")
+            self.refresh_data(force=True)
+
         def answer(yes: bool | None) -> None:
-            if not yes:
-                return
-            try:
-                removed = store.remove_workflow(self.app.db, name)
-            except EngineError as exc:
-                self.notify(str(exc), severity="error")
-                return
-            self.notify(f"Removed {name} and {removed} execution(s)")
-            self.refresh_data()
+            if yes:
+                removal = partial(self.services.queries.remove_workflow, name)
+                self.load(self.read(removal, removed), group="write", force=True)
 
         self.app.push_screen(
             ConfirmModal(f"Remove [b]{name}[/b] and all its executions?", yes="Remove"), answer

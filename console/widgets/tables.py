@@ -1,12 +1,27 @@
-"""Keep a DataTable in step with fresh rows: changed cells only, the cursor stays put."""
+"""The console's tables: kept in step with fresh rows, changed cells only, the cursor put."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
 
+from textual.geometry import Size
 from textual.widgets import DataTable
 from textual.widgets.data_table import RowKey
+
+
+class Table(DataTable[Any]):
+    """A DataTable whose rows are drawn at their columns' measured widths.
+
+    DataTable measures new rows when it is next idle, but keeps the lines it drew before
+    that: rows that arrive from a worker (as every view's do) could stay cut to the
+    headers' widths until something else redraws them. When the measured columns change
+    the table's width, the lines drawn before are dropped.
+    """
+
+    def watch_virtual_size(self, old: Size, new: Size) -> None:
+        if old.width != new.width:
+            self.notify_style_update()  # DataTable's way to drop what it drew
 
 
 def sync(table: DataTable[Any], rows: Sequence[tuple[str, Sequence[Any]]]) -> None:

@@ -7,6 +7,7 @@ import sqlite3
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -141,7 +142,7 @@ def make_app(tmp_path: Path):
         theme: str = "wfe-dark",
     ) -> WorkflowConsole:
         cfg = console_config.Config(theme=theme, keys=keys or {}, path=tmp_path / "config.toml")
-        return WorkflowConsole(
+        app = WorkflowConsole(
             db,
             clock=lambda: NOW,
             memory=lambda: 42_000_000,
@@ -149,5 +150,16 @@ def make_app(tmp_path: Path):
             config=cfg,
             embedded_executor=embedded,
         )
+        # What the app showed, kept: Textual drops a notification once it times out.
+        shown: list[str] = []
+        notify = app.notify
+
+        def recording(message: str, **kwargs: Any) -> None:
+            shown.append(message)
+            notify(message, **kwargs)
+
+        app.notify = recording  # type: ignore[method-assign]
+        app.shown = shown  # type: ignore[attr-defined]
+        return app
 
     return make

@@ -5,60 +5,27 @@ from __future__ import annotations
 import asyncio
 import time
 import tomllib
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Input, RichLog, Static
 
-from console.app import StoreErrorApp, WorkflowConsole, run
+from console.app import WorkflowConsole
+from console.main import run
+from console.modals.command import CommandModal
+from console.modals.confirm import ConfirmModal
+from console.modals.help import HelpModal
+from console.modals.params import ParamsModal
 from console.screens.dashboard import DashboardScreen
 from console.screens.execution_detail import ExecutionDetailScreen
 from console.screens.executions import ExecutionsScreen
 from console.screens.health import HealthScreen
 from console.screens.workflow_detail import WorkflowDetailScreen
 from console.screens.workflows import WorkflowsScreen
-from console.widgets.command_modal import CommandModal
-from console.widgets.confirm_modal import ConfirmModal
-from console.widgets.help_modal import HelpModal
-from console.widgets.params_modal import ParamsModal
+from console.store_error import StoreErrorApp
 from engine import store
-
-Scenario = Callable[[WorkflowConsole, Pilot[Any]], Awaitable[None]]
-
-
-def drive(app: WorkflowConsole, scenario: Scenario, size: tuple[int, int] = (120, 40)) -> None:
-    async def main() -> None:
-        async with app.run_test(size=size) as pilot:
-            await pilot.pause()
-            try:
-                await scenario(app, pilot)
-                if app.is_running:
-                    await pilot.press("q")
-                    await pilot.pause()
-            finally:
-                # A failed scenario must not leave trio running on a closed loop (the
-                # next test would hang).
-                await app.host.stop()
-
-    asyncio.run(main())
-
-
-async def wait_for(pilot: Pilot[Any], predicate: Callable[[], bool], timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not met in time"
-        await pilot.pause(0.05)
-
-
-def rows(table: DataTable[Any]) -> list[list[str]]:
-    return [[str(c) for c in table.get_row_at(i)] for i in range(table.row_count)]
-
-
-def notes(app: WorkflowConsole) -> list[str]:
-    return [n.message for n in app._notifications]
-
+from tests.console.support import drive, notes, rows, settle, wait_for
 
 # -- first run and navigation ------------------------------------------------------------
 
@@ -69,7 +36,7 @@ def test_empty_store_offers_the_examples_and_i_imports_them(db: store.Store, mak
         empty = app.screen.query_one("#empty", Static)
         assert "Press i to import the bundled examples" in str(empty.render())
         await pilot.press("i")
-        await pilot.pause()
+        await settle(pilot)
         assert store.list_workflows(db)[1] == 4
         assert not app.screen.query_one("#empty", Static).display
         assert "Imported 4 example workflow(s)" in notes(app)
@@ -86,10 +53,10 @@ def test_number_keys_switch_views_and_q_quits(seeded: store.Store, make_app) -> 
             ("1", DashboardScreen),
         ]:
             await pilot.press(key)
-            await pilot.pause()
+            await settle(pilot)
             assert isinstance(app.screen, screen), key
         await pilot.press("q")
-        await pilot.pause()
+        await settle(pilot)
         assert app.return_code == 0
         assert not app.host.running
 
@@ -101,14 +68,14 @@ def test_colon_jumps_to_a_filtered_view(seeded: store.Store, make_app) -> None:
         await pilot.press("colon")
         assert isinstance(app.screen, CommandModal)
         await pilot.press(*"executions failed", "enter")
-        await pilot.pause()
+        await settle(pilot)
         assert isinstance(app.screen, ExecutionsScreen)
         assert [r[0] for r in rows(app.screen.query_one(DataTable))] == ["3"]
         await pilot.press("colon", *"nonsense", "enter")
-        await pilot.pause()
+        await settle(pilot)
         assert "no view 'nonsense'" in str(app.screen.query_one("#error", Static).render())
         await pilot.press("escape", "colon", *"work fan", "enter")
-        await pilot.pause()
+        await settle(pilot)
         assert isinstance(app.screen, WorkflowsScreen)
         assert [r[0] for r in rows(app.screen.query_one(DataTable))] == ["fan-out"]
 
@@ -118,7 +85,7 @@ def test_colon_jumps_to_a_filtered_view(seeded: store.Store, make_app) -> None:
 def test_question_mark_lists_every_binding_of_the_screen(seeded: store.Store, make_app) -> None:
     async def scenario(app: WorkflowConsole, pilot: Pilot[Any]) -> None:
         await pilot.press("2", "question_mark")
-        await pilot.pause()
+        await settle(pilot)
         assert isinstance(app.screen, HelpModal)
         ids = {row[2] for row in app.screen.rows}
         assert {
@@ -130,7 +97,7 @@ def test_question_mark_lists_every_binding_of_the_screen(seeded: store.Store, ma
             "app.help",
         } <= ids
         await pilot.press("escape")
-        await pilot.pause()
+        await settle(pilot)
         assert isinstance(app.screen, WorkflowsScreen)
 
     drive(make_app(seeded, embedded=False), scenario)
@@ -139,7 +106,7 @@ def test_question_mark_lists_every_binding_of_the_screen(seeded: store.Store, ma
 def test_keys_can_be_remapped_by_id(seeded: store.Store, make_app) -> None:
     async def scenario(app: WorkflowConsole, pilot: Pilot[Any]) -> None:
         await pilot.press("2", "x")
-        await pilot.pause()
+        await settle(pilot)
         assert isinstance(app.screen, ParamsModal)
 
     drive(make_app(seeded, embedded=False, keys={"workflows.run": "x"}), scenario)
@@ -149,7 +116,7 @@ def test_theme_choice_is_remembered(seeded: store.Store, make_app, tmp_path: Pat
     async def scenario(app: WorkflowConsole, pilot: Pilot[Any]) -> None:
         assert {"wfe-dark", "wfe-light", "wfe-ansi"} <= set(app.available_themes)
         await pilot.press("ctrl+p")
-        await pilot.pause()
+        await settle(pilot)
         await pilot.press(*"theme: wfe-ansi")
         await pilot.pause(0.5)
         await pilot.press("enter")
@@ -165,17 +132,17 @@ def test_a_theme_change_reaches_views_seen_before_and_after(seeded: store.Store,
 
     async def scenario(app: WorkflowConsole, pilot: Pilot[Any]) -> None:
         await pilot.press("2")  # the workflows view exists, under the dark theme
-        await pilot.pause()
+        await settle(pilot)
         dark = app.screen.styles.background
         await pilot.press("1")
-        await pilot.pause()
+        await settle(pilot)
         app.theme = "wfe-light"
-        await pilot.pause()
+        await settle(pilot)
         light = app.screen.styles.background
         assert light != dark
         for key in "234":  # seen before, then two never seen
             await pilot.press(key)
-            await pilot.pause()
+            await settle(pilot)
             assert app.screen.styles.background == light, key
 
     drive(make_app(seeded, embedded=False), scenario)
@@ -187,7 +154,7 @@ def test_a_theme_change_reaches_views_seen_before_and_after(seeded: store.Store,
 def test_workflows_filter_cursor_and_detail(seeded: store.Store, make_app) -> None:
     async def scenario(app: WorkflowConsole, pilot: Pilot[Any]) -> None:
         await pilot.press("2")
-        await pilot.pause()
+        await settle(pilot)
         table = app.screen.query_one(DataTable)
         assert [r[0] for r in rows(table)] == [
             "fan-out",
@@ -204,19 +171,19 @@ def test_workflows_filter_cursor_and_detail(seeded: store.Store, make_app) -> No
         await pilot.press("j")
         assert table.cursor_row == 1
         await pilot.press("slash", *"serv", "enter")
-        await pilot.pause()
+        await settle(pilot)
         assert [r[0] for r in rows(table)] == ["service-check"]
         await pilot.press("escape")
-        await pilot.pause()
+        await settle(pilot)
         assert table.row_count == 4
         assert table.cursor_row == 3  # the cursor stays on the row it was on
         await pilot.press("enter")
-        await pilot.pause()
+        await settle(pilot)
         assert isinstance(app.screen, WorkflowDetailScreen)
         assert app.screen.workflow_name == "service-check"
         assert "wait-ready" in app.screen.definition_text
         await pilot.press("escape")
-        await pilot.pause()
+        await settle(pilot)
         assert isinstance(app.screen, WorkflowsScreen)
 
     drive(make_app(seeded, embedded=False), scenario)
@@ -225,19 +192,19 @@ def test_workflows_filter_cursor_and_detail(seeded: store.Store, make_app) -> No
 def test_toggle_active_and_remove_with_confirmation(seeded: store.Store, make_app) -> None:
     async def scenario(app: WorkflowConsole, pilot: Pilot[Any]) -> None:
         await pilot.press("2", "a")
-        await pilot.pause()
+        await settle(pilot)
         assert store.get_workflow(seeded, "fan-out").active is False
         await pilot.press("a")
-        await pilot.pause()
+        await settle(pilot)
         assert store.get_workflow(seeded, "fan-out").active is True
         await pilot.press("ctrl+d")
-        await pilot.pause()
+        await settle(pilot)
         assert isinstance(app.screen, ConfirmModal)
         await pilot.press("n")
-        await pilot.pause()
+        await settle(pilot)
         assert store.list_workflows(seeded)[1] == 4
         await pilot.press("ctrl+d", "y")
-        await pilot.pause()
+        await settle(pilot)
         assert [w.workflow.name for w in store.list_workflows(seeded)[0]] == [
             "flaky-retry",
             "release-artifact",
@@ -267,7 +234,7 @@ def test_workflow_removed_while_on_screen_disappears_quietly(seeded: store.Store
 def test_run_modal_refuses_a_bad_param_then_runs_and_the_log_is_complete(
     db: store.Store, make_app, tmp_path: Path
 ) -> None:
-    from tests.conftest import add
+    from tests.support import add
 
     add(
         db,
@@ -285,12 +252,12 @@ def test_run_modal_refuses_a_bad_param_then_runs_and_the_log_is_complete(
     async def scenario(app: WorkflowConsole, pilot: Pilot[Any]) -> None:
         await app.host.wait_ready()
         await pilot.press("2", "r")
-        await pilot.pause()
+        await settle(pilot)
         assert isinstance(app.screen, ParamsModal)
         times = app.screen.query_one("#param-times", Input)
         times.value = "lots"
         await pilot.press("enter")
-        await pilot.pause()
+        await settle(pilot)
         error = str(app.screen.query_one("#error", Static).render())
         assert "parameter 'times' expects a whole number (its default is 3), not 'lots'" in error
         times.value = "5"
@@ -305,7 +272,7 @@ def test_run_modal_refuses_a_bad_param_then_runs_and_the_log_is_complete(
             "dir": str(tmp_path),
         }
         await pilot.press("3", "enter")
-        await pilot.pause()
+        await settle(pilot)
         assert isinstance(app.screen, ExecutionDetailScreen)
         log = app.screen.query_one(RichLog)
         await wait_for(pilot, lambda: len(log.lines) == 6)
@@ -328,20 +295,20 @@ def test_run_modal_refuses_a_bad_param_then_runs_and_the_log_is_complete(
 def test_executions_status_and_workflow_filters(seeded: store.Store, make_app) -> None:
     async def scenario(app: WorkflowConsole, pilot: Pilot[Any]) -> None:
         await pilot.press("3")
-        await pilot.pause()
+        await settle(pilot)
         table = app.screen.query_one(DataTable)
         assert [r[0] for r in rows(table)] == ["5", "4", "3", "2", "1"]
         await pilot.press("s")  # queued
-        await pilot.pause()
+        await settle(pilot)
         assert table.row_count == 0
         await pilot.press("s", "s")  # running, then succeeded
-        await pilot.pause()
+        await settle(pilot)
         assert [r[0] for r in rows(table)] == ["5", "2", "1"]
         await pilot.press("slash", *"flaky-retry", "enter")
-        await pilot.pause()
+        await settle(pilot)
         assert [r[0] for r in rows(table)] == ["5"]
         await pilot.press("escape")
-        await pilot.pause()
+        await settle(pilot)
         assert table.row_count == 5
 
     drive(make_app(seeded, embedded=False), scenario)
@@ -350,17 +317,17 @@ def test_executions_status_and_workflow_filters(seeded: store.Store, make_app) -
 def test_cancel_of_a_finished_execution_says_so(seeded: store.Store, make_app) -> None:
     async def scenario(app: WorkflowConsole, pilot: Pilot[Any]) -> None:
         await pilot.press("3", "c")
-        await pilot.pause()
+        await settle(pilot)
         assert isinstance(app.screen, ConfirmModal)
         await pilot.press("y")
-        await pilot.pause()
+        await settle(pilot)
         assert "Execution 5 had already finished (succeeded)" in notes(app)
 
     drive(make_app(seeded, embedded=False), scenario)
 
 
 def test_cancel_a_running_execution_from_the_console(db: store.Store, make_app) -> None:
-    from tests.conftest import add
+    from tests.support import add
 
     add(db, "name: slow\nsteps:\n  - {id: s, run: sleep 60}\n")
 
@@ -383,7 +350,7 @@ def test_rerun_offers_the_same_params(seeded: store.Store, make_app) -> None:
 
     async def scenario(app: WorkflowConsole, pilot: Pilot[Any]) -> None:
         await pilot.press("3", "R")
-        await pilot.pause()
+        await settle(pilot)
         assert isinstance(app.screen, ParamsModal)
         assert app.screen.query_one("#param-succeed_on", Input).value == "2"
         assert isinstance(app.screen.workflow, definition.Workflow)
@@ -393,7 +360,7 @@ def test_rerun_offers_the_same_params(seeded: store.Store, make_app) -> None:
 
 
 def test_quitting_cancels_what_the_console_runs(db: store.Store, make_app) -> None:
-    from tests.conftest import add
+    from tests.support import add
 
     add(db, "name: slow\nsteps:\n  - {id: s, run: sleep 60}\n")
 
@@ -402,7 +369,7 @@ def test_quitting_cancels_what_the_console_runs(db: store.Store, make_app) -> No
         await pilot.press("2", "r", "enter")
         await wait_for(pilot, lambda: store.list_executions(db, status="running")[1] == 1)
         await pilot.press("q")
-        await pilot.pause()
+        await settle(pilot)
 
     drive(make_app(db), scenario)
     (e,) = store.list_executions(db)[0]
@@ -415,43 +382,43 @@ def test_quitting_cancels_what_the_console_runs(db: store.Store, make_app) -> No
 def test_execution_detail_log_bindings(seeded: store.Store, make_app) -> None:
     async def scenario(app: WorkflowConsole, pilot: Pilot[Any]) -> None:
         await pilot.press("3", "enter")
-        await pilot.pause()
+        await settle(pilot)
         screen = app.screen
         assert isinstance(screen, ExecutionDetailScreen)
         log = screen.query_one(RichLog)
         assert len(log.lines) == 8
         assert [r[0] for r in rows(screen.query_one(DataTable))] == ["flaky", "report", "tidy"]
         await pilot.press("j", "enter")  # narrow the log to `report`
-        await pilot.pause()
+        await settle(pilot)
         assert len(log.lines) == 1 and "report" in log.lines[0].text
         await pilot.press("escape")  # clears the narrowing, stays
-        await pilot.pause()
+        await settle(pilot)
         assert isinstance(app.screen, ExecutionDetailScreen) and len(log.lines) == 8
         await pilot.press("f")
         assert screen.follow is False and log.auto_scroll is False
         await pilot.press("f")
         assert screen.follow is True
         await pilot.press("w")
-        await pilot.pause()
+        await settle(pilot)
         assert log.wrap is True
         await pilot.press("w")
-        await pilot.pause()
+        await settle(pilot)
         assert log.wrap is False
         await pilot.press("slash", *"upstream", "enter")
-        await pilot.pause()
+        await settle(pilot)
         assert screen.pattern == "upstream" and screen.match_index == 0
         await pilot.press("n")
         assert screen.match_index == 1
         await pilot.press("N")
         assert screen.match_index == 0
         await pilot.press("m")
-        await pilot.pause()
+        await settle(pilot)
         assert len(log.lines) == 4 and all("upstream" in s.text for s in log.lines)
         await pilot.press("escape")
-        await pilot.pause()
+        await settle(pilot)
         assert len(log.lines) == 8 and screen.pattern is None
         await pilot.press("escape")
-        await pilot.pause()
+        await settle(pilot)
         assert isinstance(app.screen, ExecutionsScreen)
 
     drive(make_app(seeded, embedded=False), scenario)
@@ -464,7 +431,7 @@ def test_a_big_execution_opens_a_page_of_steps_and_the_tail_of_its_log(
 
     from console.screens import execution_detail
     from engine import runtime
-    from tests.conftest import add
+    from tests.support import add
 
     steps = "".join(
         f"  - {{id: s{i:03}, run: 'for n in 1 2 3 4 5 6; do echo {i}-$n; done'}}\n"
@@ -480,23 +447,23 @@ def test_a_big_execution_opens_a_page_of_steps_and_the_tail_of_its_log(
     (execution,), _ = store.list_executions(db)
 
     async def scenario(app: WorkflowConsole, pilot: Pilot[Any]) -> None:
-        screen = ExecutionDetailScreen(execution.id or 0)
+        screen = ExecutionDetailScreen(app.services, execution.id or 0)
         await app.push_screen(screen)
         await wait_for(pilot, lambda: screen.step_order is not None and screen.after_seq > 0)
-        await pilot.pause()
+        await settle(pilot)
         table = screen.query_one("#steps", DataTable)
         heading = str(screen.query_one("#heading", Static).render())
         assert "steps 1-100 of 250" in heading and "250 succeeded" in heading
         assert table.row_count == 100 and rows(table)[0][0] == "s000"
         await pilot.press("right_square_bracket")
-        await pilot.pause()
+        await settle(pilot)
         assert rows(table)[0][0] == "s100" and rows(table)[-1][0] == "s199"
         assert "steps 101-200 of 250" in str(screen.query_one("#heading", Static).render())
         await pilot.press("right_square_bracket", "right_square_bracket")  # the last page stays
-        await pilot.pause()
+        await settle(pilot)
         assert table.row_count == 50 and rows(table)[0][0] == "s200"
         await pilot.press("left_square_bracket")
-        await pilot.pause()
+        await settle(pilot)
         assert rows(table)[0][0] == "s100"
         # The log opens on its last lines and says where the rest is.
         log = screen.query_one(RichLog)
@@ -507,17 +474,17 @@ def test_a_big_execution_opens_a_page_of_steps_and_the_tail_of_its_log(
         # g at the top of the log loads the earlier lines; f goes back to the newest.
         log.focus()
         await pilot.press("g", "g")
-        await pilot.pause()
+        await settle(pilot)
         shown = [strip.text for strip in log.lines]
         assert len(shown) == 1500 and shown[0].endswith("0-1") and shown[-1].endswith("249-6")
         assert screen.follow is False
         await pilot.press("f")
-        await pilot.pause()
+        await settle(pilot)
         shown = [strip.text for strip in log.lines]
         assert len(shown) == execution_detail.LOG_OPEN + 1 and shown[-1].endswith("249-6")
         screen.query_one(DataTable).focus()
         await pilot.press("backspace")
-        await pilot.pause()
+        await settle(pilot)
         assert not isinstance(app.screen, ExecutionDetailScreen)
 
     drive(make_app(db, embedded=False), scenario)
@@ -573,26 +540,26 @@ def test_lists_page_with_brackets(db: store.Store, make_app) -> None:
 
     async def scenario(app: WorkflowConsole, pilot: Pilot[Any]) -> None:
         await pilot.press("2")
-        await pilot.pause()
+        await settle(pilot)
         table = app.screen.query_one(DataTable)
         pager = app.screen.query_one("#pager", Static)
         assert table.row_count == 50 and str(pager.render()).startswith("1-50 of 60")
         await pilot.press("right_square_bracket")
-        await pilot.pause()
+        await settle(pilot)
         assert [r[0] for r in rows(table)] == [f"w{i}" for i in range(50, 60)]
         assert str(pager.render()).startswith("51-60 of 60")
         await pilot.press("right_square_bracket")  # no page past the last
-        await pilot.pause()
+        await settle(pilot)
         assert str(pager.render()).startswith("51-60 of 60")
         await pilot.press("left_square_bracket")
-        await pilot.pause()
+        await settle(pilot)
         assert table.row_count == 50 and rows(table)[0][0] == "w00"
 
     drive(make_app(db, embedded=False), scenario)
 
 
 def test_new_executions_go_to_live_workers(db: store.Store, make_app) -> None:
-    from tests.conftest import add
+    from tests.support import add
 
     add(db, "name: job\nsteps:\n  - {id: s, log: x}\n")
     store.heartbeat(
@@ -615,7 +582,7 @@ def test_new_executions_go_to_live_workers(db: store.Store, make_app) -> None:
 
 
 def test_workflows_show_the_next_scheduled_run(db: store.Store, make_app) -> None:
-    from tests.conftest import add
+    from tests.support import add
 
     add(
         db,
@@ -624,7 +591,7 @@ def test_workflows_show_the_next_scheduled_run(db: store.Store, make_app) -> Non
 
     async def scenario(app: WorkflowConsole, pilot: Pilot[Any]) -> None:
         await pilot.press("2")
-        await pilot.pause()
+        await settle(pilot)
         (row,) = rows(app.screen.query_one(DataTable))
         assert row[-1] == "0 2 * * *  next Sat 02:00 CET"  # the clock says Fri 27 Nov, 12:00 UTC
 
@@ -636,7 +603,7 @@ def test_console_reads_while_two_workers_write_at_full_speed(db: store.Store, ma
     import subprocess
     import sys
 
-    from tests.conftest import REPO, add
+    from tests.support import REPO, add
 
     add(db, "name: burst\nsteps:\n  - {id: a, log: one}\n  - {id: b, log: two}\n")
     store.create_executions(db, store.get_workflow(db, "burst"), [{}] * 1500)
@@ -675,7 +642,7 @@ def test_console_reads_while_two_workers_write_at_full_speed(db: store.Store, ma
 
 
 def test_dashboard_lists_and_decides_approvals(db: store.Store, make_app) -> None:
-    from tests.conftest import add
+    from tests.support import add
 
     add(db, "name: deploy\nsteps:\n  - {id: gate, approval: 'Ship it?'}\n")
     e = store.create_execution(db, store.get_workflow(db, "deploy"), {})
@@ -686,10 +653,10 @@ def test_dashboard_lists_and_decides_approvals(db: store.Store, make_app) -> Non
         row = rows(table)[0]
         assert table.display and (row[0], row[2], row[4]) == (str(e.id), "gate", "Ship it?")
         await pilot.press("A")
-        await pilot.pause()
+        await settle(pilot)
         assert isinstance(app.screen, ConfirmModal)
         await pilot.press("y")
-        await pilot.pause()
+        await settle(pilot)
         assert store.get_approval(db, e.id or 0, "gate").status == "approved"
         assert store.get_approval(db, e.id or 0, "gate").decided_by == "console"
         assert not app.screen.query_one("#approvals", DataTable).display

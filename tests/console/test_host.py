@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from types import SimpleNamespace
 
 from console.host import GivesWay
 
@@ -58,7 +59,8 @@ def test_periodic_refreshes_skip_their_turn_just_after_a_key() -> None:
             return self.pressed
 
         def on_mount(self) -> None:
-            self.push_screen(Counting())
+            # A view reads "a key was just pressed" from its services.
+            self.push_screen(Counting(SimpleNamespace(busy=self.key_just_pressed)))  # type: ignore[arg-type]
 
     async def main() -> None:
         app = Keys()

@@ -13,6 +13,7 @@ import pytest
 from textual.pilot import Pilot
 
 from engine import store
+from tests.console.support import settle
 
 SCREENS: dict[str, tuple[str, ...]] = {
     "dashboard": (),
@@ -33,10 +34,9 @@ def test_screen_snapshot(
     app = make_app(seeded, embedded=False, theme=theme)
 
     async def run_before(pilot: Pilot[Any]) -> None:
-        await pilot.pause()
+        await settle(pilot)
         for key in SCREENS[screen]:
             await pilot.press(key)
-            await pilot.pause()
-        await pilot.pause()
+            await settle(pilot)
 
     assert snap_compare(app, terminal_size=size, run_before=run_before)

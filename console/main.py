@@ -1,0 +1,66 @@
+"""``wfe`` (or ``wfe console``): open the console on a store; its log goes to a file.
+
+The terminal belongs to the console while it runs, so what the engine and the console
+log goes to ``console.log`` in the user state folder (``~/.local/state/workflow-engine``
+on Linux): an unexpected error there has its traceback, while the screen shows one line.
+"""
+
+from __future__ import annotations
+
+import logging
+import logging.handlers
+import os
+from pathlib import Path
+
+from engine import settings
+from engine.errors import EngineError
+
+logger = logging.getLogger(__name__)
+
+LOG_FILE = "console.log"
+LOG_BYTES = 1_000_000  # then it rolls over, keeping three old files
+
+
+def log_to_file(folder: Path | None = None) -> Path | None:
+    """Send the engine's and the console's log to the console's log file; its path."""
+    folder = folder or settings.state_dir()
+    path = folder / LOG_FILE
+    try:
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        handler = logging.handlers.RotatingFileHandler(
+            path, maxBytes=LOG_BYTES, backupCount=3, encoding="utf-8"
+        )
+        os.chmod(path, 0o600)
+    except OSError:
+        handler = None
+    for name in ("engine", "console"):
+        log = logging.getLogger(name)
+        log.setLevel(logging.INFO)
+        # Never the terminal: with no handler, Python would print warnings over the UI.
+        log.propagate = False
+        log.addHandler(handler if handler is not None else logging.NullHandler())
+    if handler is None:
+        return None
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    return path
+
+
+def run(url: str) -> int:
+    """Open the console on the store at ``url``; the process's exit status."""
+    from engine import store
+
+    log_to_file()
+    try:
+        db = store.open_store(url)
+    except EngineError as exc:
+        from console.store_error import StoreErrorApp
+
+        StoreErrorApp(str(exc)).run()
+        return 1
+    from console.app import WorkflowConsole
+
+    try:
+        code = WorkflowConsole(db).run()
+    finally:
+        db.close()
+    return code or 0

@@ -1,0 +1,63 @@
+"""What screens ask the App for. Attributes go down, messages come up.
+
+A screen posts one of these (``self.post_message(OpenExecution(7))``); it bubbles to the
+App, which opens the screen, asks the question or starts the work. No screen imports the
+App, and none reaches into the engine.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textual.message import Message
+
+
+class OpenExecution(Message):
+    """Show one execution: its steps and its live log."""
+
+    def __init__(self, execution_id: int) -> None:
+        super().__init__()
+        self.execution_id = execution_id
+
+
+class OpenWorkflow(Message):
+    """Show one workflow: its definition and its runs."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__()
+        self.name = name
+
+
+class RunWorkflow(Message):
+    """Ask for a workflow's params (``defaults`` filled in), then run it."""
+
+    def __init__(self, name: str, defaults: dict[str, Any] | None = None) -> None:
+        super().__init__()
+        self.name = name
+        self.defaults = defaults
+
+
+class RerunExecution(Message):
+    """Run an execution's workflow again, offering its params."""
+
+    def __init__(self, execution_id: int) -> None:
+        super().__init__()
+        self.execution_id = execution_id
+
+
+class CancelExecution(Message):
+    """Ask, then cancel an execution (here, or through the store for another runner)."""
+
+    def __init__(self, execution_id: int) -> None:
+        super().__init__()
+        self.execution_id = execution_id
+
+
+class DecideApproval(Message):
+    """Ask, then approve or reject an approval step that waits."""
+
+    def __init__(self, execution_id: int, step_id: str, approve: bool) -> None:
+        super().__init__()
+        self.execution_id = execution_id
+        self.step_id = step_id
+        self.approve = approve

@@ -1,0 +1,27 @@
+"""Shown when the store cannot be opened: the reason, then any key quits (exit 1)."""
+
+from __future__ import annotations
+
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.widgets import Static
+
+
+class StoreErrorApp(App[int]):
+    BINDINGS = [Binding("q,escape,enter", "leave", "Quit", id="error.quit")]
+
+    def __init__(self, message: str) -> None:
+        super().__init__()
+        self.message = message
+
+    def compose(self) -> ComposeResult:
+        yield Static(
+            f"[b]wfe cannot open its store[/b]\n\n{self.message}\n\nPress q to quit.",
+            id="store-error",
+        )
+
+    def on_key(self) -> None:
+        self.exit(1, return_code=1)
+
+    def action_leave(self) -> None:
+        self.exit(1, return_code=1)
