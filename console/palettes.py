@@ -17,7 +17,3 @@ def load_themes() -> list[Theme]:
             data = tomllib.loads(entry.read_text(encoding="utf-8"))
             themes.append(Theme(**data))
     return themes
-
-
-def stylesheet() -> str:
-    return resources.files(THEME_PACKAGE).joinpath("console.tcss").read_text(encoding="utf-8")

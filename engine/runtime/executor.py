@@ -309,7 +309,8 @@ class Executor:
         except Exception as exc:  # a bug or a store failure: record it, never leave "running"
             logger.exception("execution %d of %s failed inside wfe", run.id, run.workflow.name)
             run.status = ExecutionStatus.FAILED
-            run.error = f"internal error: {type(exc).__name__}: {exc}"
+            cause = _first_leaf(exc)  # a nursery wraps it in an exception group
+            run.error = f"internal error: {type(cause).__name__}: {cause}"
             if isinstance(exc, StoreError):
                 raise
         finally:
@@ -451,6 +452,12 @@ class Executor:
                 store.cancel_requested, self.store, ids
             ):
                 self.cancel(execution_id, "cancelled by request")
+
+
+def _first_leaf(exc: BaseException) -> BaseException:
+    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
+        exc = exc.exceptions[0]
+    return exc
 
 
 @asynccontextmanager

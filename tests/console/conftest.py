@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import sqlite3
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -30,55 +29,41 @@ def fixed_health(db: store.Store) -> store.Health:
 
 
 def seed(db: store.Store) -> None:
-    """The bundled examples and a known history, at fixed times."""
+    """The bundled examples and a known history at fixed times, through the store's API."""
     items = [(definition.load(f), None) for f in definition.workflow_files(EXAMPLES)]
     store.save_workflows(db, items)
-    ids = {s.workflow.name: s.workflow.id for s in store.list_workflows(db)[0]}
-    assert db.path is not None
-    conn = sqlite3.connect(db.path, isolation_level=None)
+    workflows = {s.workflow.name: s.workflow for s in store.list_workflows(db)[0]}
 
-    def t(minutes: float) -> str:
-        return (
-            (NOW - timedelta(minutes=minutes)).replace(tzinfo=None).isoformat(" ", "microseconds")
-        )
+    def t(minutes: float) -> datetime:
+        return NOW - timedelta(minutes=minutes)
 
     history = [
-        (1, "release-artifact", "succeeded", 180, 2400.0, None),
-        (2, "fan-out", "succeeded", 120, 870.0, None),
+        ("release-artifact", "succeeded", 180, 2400.0, None),
+        ("fan-out", "succeeded", 120, 870.0, None),
         (
-            3,
             "flaky-retry",
             "failed",
             60,
             1500.0,
             "step 'flaky' failed: exited with code 1: upstream not ready yet",
         ),
-        (4, "service-check", "cancelled", 30, 300.0, "cancelled from the console"),
-        (5, "flaky-retry", "succeeded", 5, 640.0, None),
+        ("service-check", "cancelled", 30, 300.0, "cancelled from the console"),
+        ("flaky-retry", "succeeded", 5, 640.0, None),
     ]
-    conn.execute("BEGIN")
-    for eid, name, status, ago, duration, error in history:
-        conn.execute(
-            "INSERT INTO execution (id, workflow_id, workflow_name, version, params, status, trigger,"
-            " cancel_requested, queued_at, started_at, finished_at, duration_ms, error)"
-            " VALUES (?,?,?,1,'{}',?,'manual',0,?,?,?,?,?)",
-            (
-                eid,
-                ids[name],
-                name,
-                status,
-                t(ago),
-                t(ago),
-                t(ago - duration / 60000),
-                duration,
-                error,
-            ),
-        )
-        conn.execute(
-            "UPDATE workflow SET last_execution_id = ?, runs = runs + ?, succeeded = succeeded + ?"
-            " WHERE id = ?",
-            (eid, status != "cancelled", status == "succeeded", ids[name]),
-        )
+    changes: dict[int, dict[str, Any]] = {}
+    finished = []
+    for name, status, ago, duration, error in history:
+        (e,) = store.create_executions(db, workflows[name], [{}])
+        changes[e.id] = {
+            "status": status,
+            "queued_at": t(ago),
+            "started_at": t(ago),
+            "finished_at": t(ago - duration / 60000),
+            "duration_ms": duration,
+            "error": error,
+        }
+        finished.append((e.id, e.workflow_id, status))
+    last = e.id  # the flaky-retry that succeeded on its third attempt
     steps = [
         ("flaky", 1, "failed", 1, "exited with code 1: attempt 1: upstream not ready yet"),
         ("flaky", 2, "failed", 1, "exited with code 1: attempt 2: upstream not ready yet"),
@@ -86,12 +71,24 @@ def seed(db: store.Store) -> None:
         ("report", 1, "succeeded", None, None),
         ("tidy", 1, "succeeded", 0, None),
     ]
-    for position, (step_id, attempt, status, code, error) in enumerate(steps):
-        conn.execute(
-            "INSERT INTO step_run (execution_id, step_id, position, attempt, status, started_at,"
-            " finished_at, duration_ms, exit_code, output, error) VALUES (5,?,?,?,?,?,?,?,?,NULL,?)",
-            (step_id, position, attempt, status, t(5), t(4.9), 8.0, code, error),
-        )
+    runs = [
+        {
+            "execution_id": last,
+            "step_id": step_id,
+            "position": position,
+            "attempt": attempt,
+            "status": status,
+            "started_at": t(5),
+            "finished_at": t(4.9),
+            "duration_ms": 8.0,
+            "exit_code": code,
+            "output": None,
+            "error": error,
+            "host": None,
+            "pid": None,
+        }
+        for position, (step_id, attempt, status, code, error) in enumerate(steps)
+    ]
     lines = [
         ("flaky", "stderr", "attempt 1: upstream not ready yet"),
         (
@@ -110,13 +107,23 @@ def seed(db: store.Store) -> None:
         ("flaky", "stdout", "attempt 3: ok"),
         ("report", "log", "attempt 3: ok"),
     ]
-    for seq, (step_id, stream, text) in enumerate(lines, start=1):
-        conn.execute(
-            "INSERT INTO log_line (execution_id, step_id, seq, time, stream, text) VALUES (5,?,?,?,?,?)",
-            (step_id, seq, t(5), stream, text),
-        )
-    conn.execute("COMMIT")
-    conn.close()
+    logs = [
+        {
+            "execution_id": last,
+            "step_id": step_id,
+            "seq": seq,
+            "time": t(5),
+            "stream": stream,
+            "text": text,
+        }
+        for seq, (step_id, stream, text) in enumerate(lines, start=1)
+    ]
+    store.write_batch(
+        db,
+        store.Batch(
+            step_inserts=runs, step_updates=[], logs=logs, executions=changes, finished=finished
+        ),
+    )
 
 
 @pytest.fixture

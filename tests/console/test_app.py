@@ -345,11 +345,14 @@ def test_cancel_a_running_execution_from_the_console(db: store.Store, make_app) 
 def test_rerun_offers_the_same_params(seeded: store.Store, make_app) -> None:
     from engine import definition
 
-    with seeded.engine.begin() as conn:
-        conn.exec_driver_sql("UPDATE execution SET params = '{\"succeed_on\": 2}' WHERE id = 5")
+    flaky = store.get_workflow(seeded, "flaky-retry")
+    again = store.create_execution(seeded, flaky, {"succeed_on": 2})  # the newest: the top row
 
     async def scenario(app: WorkflowConsole, pilot: Pilot[Any]) -> None:
-        await pilot.press("3", "R")
+        await pilot.press("3")
+        await settle(pilot)
+        assert rows(app.screen.query_one(DataTable))[0][0] == str(again.id)
+        await pilot.press("R")
         await settle(pilot)
         assert isinstance(app.screen, ParamsModal)
         assert app.screen.query_one("#param-succeed_on", Input).value == "2"

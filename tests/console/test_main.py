@@ -1,0 +1,53 @@
+"""The console's entry point: its log goes to a file in the state folder, never the screen."""
+
+from __future__ import annotations
+
+import logging
+import stat
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from console import main
+
+
+@pytest.fixture
+def restored_logging() -> Iterator[None]:
+    loggers = [logging.getLogger(name) for name in ("engine", "console")]
+    saved = [(log.handlers[:], log.level, log.propagate) for log in loggers]
+    yield
+    for log, (handlers, level, propagate) in zip(loggers, saved, strict=True):
+        for handler in log.handlers:
+            if handler not in handlers:
+                handler.close()
+        log.handlers[:], log.level, log.propagate = handlers, level, propagate
+
+
+def test_the_console_logs_to_its_file_only(
+    tmp_path: Path, restored_logging: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = main.log_to_file(tmp_path / "state")
+    assert path == tmp_path / "state" / "console.log"
+    try:
+        raise ValueError("a broken widget")
+    except ValueError:
+        logging.getLogger("console.screens.dashboard").exception("drawing failed")
+    logging.getLogger("engine.runtime.session").warning("heartbeat failed (locked); retrying")
+    for handler in logging.getLogger("console").handlers:
+        handler.flush()
+    text = path.read_text()
+    assert "ERROR console.screens.dashboard: drawing failed" in text
+    assert "ValueError: a broken widget" in text  # the traceback, in the file
+    assert "WARNING engine.runtime.session: heartbeat failed (locked); retrying" in text
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert capsys.readouterr() == ("", "")  # nothing on the terminal
+
+
+def test_an_unwritable_state_folder_still_keeps_the_log_off_the_terminal(
+    tmp_path: Path, restored_logging: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "state").write_text("a file where the folder would be")
+    assert main.log_to_file(tmp_path / "state") is None
+    logging.getLogger("engine.runtime.session").warning("heartbeat failed")
+    assert capsys.readouterr() == ("", "")
