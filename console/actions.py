@@ -53,7 +53,8 @@ async def run_workflow(
         else:
             app.call_later(app.notify, f"Started execution {result} of {name}")
 
-    if not services.host.start_execution(name, values, reply):
+    host = services.host
+    if host is None or not host.start_execution(name, values, reply):
         app.notify("The embedded executor is not running", severity="error")
 
 
@@ -72,7 +73,7 @@ async def cancel(app: App[Any], services: Services, execution_id: int) -> None:
     question = ConfirmModal(f"Cancel execution {execution_id}?", yes="Cancel it")
     if not await app.push_screen_wait(question):
         return
-    if services.host.cancel(execution_id):
+    if services.host is not None and services.host.cancel(execution_id):
         app.notify(f"Cancelling execution {execution_id}")
         return
     try:

@@ -3,17 +3,22 @@
 Screens ask for things by posting :mod:`console.messages`; the App opens screens and
 runs :mod:`console.actions` for them. Everything a screen reads comes through the
 :class:`~console.services.Services` it is handed.
+
+The first frame comes before the store is open: the store (SQLAlchemy) and the engine
+(trio, httpx) are imported and opened on a worker thread once the views are up.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import time
 from collections.abc import Callable, Iterable
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import partial
 from importlib import resources
+from typing import TYPE_CHECKING
 
 from textual import events
 from textual.app import App, SystemCommand
@@ -23,7 +28,6 @@ from textual.screen import Screen
 
 from console import actions, driver, palettes, pauses
 from console import config as settings
-from console.host import EngineHost
 from console.messages import (
     CancelExecution,
     DecideApproval,
@@ -43,7 +47,12 @@ from console.screens.paged import PagedList
 from console.screens.workflow_detail import WorkflowDetailScreen
 from console.screens.workflows import WorkflowsScreen
 from console.services import Services
-from engine import memory, store
+from engine import memory
+from engine.errors import EngineError
+
+if TYPE_CHECKING:
+    from console.host import EngineHost
+    from engine import store
 
 logger = logging.getLogger(__name__)
 
@@ -72,14 +81,16 @@ class WorkflowConsole(App[int]):
 
     def __init__(
         self,
-        db: store.Store,
+        db: store.Store | None = None,
         *,
-        clock: Callable[[], datetime] = store.utcnow,
+        url: str | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         memory: Callable[[], int] = memory.rss_bytes,
-        health: Callable[[store.Store], store.Health] = store.health,
+        health: Callable[[store.Store], store.Health] | None = None,
         config: settings.Config | None = None,
         embedded_executor: bool = True,
     ) -> None:
+        """A console on ``db``, or on the store at ``url`` (opened after the first frame)."""
         # NO_COLOR (no-color.org): no colour at all, not Textual's default of greys. The
         # terminal's own colours (the ANSI theme) are then dropped by Textual's NoColor
         # filter, and what colour showed is shown by text style (the cursor reversed).
@@ -88,10 +99,9 @@ class WorkflowConsole(App[int]):
         self.embedded_executor = embedded_executor
         self.config = config if config is not None else settings.load()
         self.collector = pauses.CollectWhenIdle()
-        self.host = EngineHost(db, on_crash=self._engine_crashed, busy=self.key_just_pressed)
+        self._db, self._url = db, url
+        self.error: str | None = None  # why the store could not be opened
         self.services = Services(
-            db,
-            host=self.host,
             config=self.config,
             clock=clock,
             memory=memory,
@@ -121,9 +131,16 @@ class WorkflowConsole(App[int]):
             return driver.driver_class() or chosen
         return chosen
 
+    @property
+    def host(self) -> EngineHost | None:
+        """The embedded executor's host, once the store is open (if this console runs one)."""
+        return self.services.host
+
     def on_mount(self) -> None:
-        if self.embedded_executor:
-            self.host.start()
+        if self._db is not None:
+            self._store_opened(self._db)
+        else:
+            self.run_worker(self._open_store(), group="store")
         self.switch_mode("dashboard")
         self.call_after_refresh(self.collector.start)
         self.set_interval(1.0, self.collector.tick)
@@ -170,6 +187,38 @@ class WorkflowConsole(App[int]):
                 f"Go to: {view}", f"Show the {view} view", partial(self.switch_mode, view)
             )
 
+    async def _open_store(self) -> None:
+        def open_store() -> store.Store:
+            from engine import store
+
+            assert self._url is not None
+            return store.open_store(self._url)
+
+        try:
+            db = await asyncio.to_thread(open_store)
+        except EngineError as exc:
+            from console.store_error import StoreErrorScreen
+
+            self.error = str(exc)
+            await self.push_screen(StoreErrorScreen(self.error))
+            return
+        self._db = db
+        self._store_opened(db)
+
+    def close_store(self) -> None:
+        """Close the store this console opened (not one it was handed)."""
+        if self._db is not None and self._url is not None:
+            self._db.close()
+
+    def _store_opened(self, db: store.Store) -> None:
+        host = None
+        if self.embedded_executor:
+            from console.host import EngineHost
+
+            host = EngineHost(db, on_crash=self._engine_crashed, busy=self.key_just_pressed)
+            host.start()
+        self.services.attach(db, host)
+
     def _engine_crashed(self, error: BaseException) -> None:
         logger.error("the embedded executor stopped", exc_info=error)
         self.call_later(
@@ -177,8 +226,10 @@ class WorkflowConsole(App[int]):
         )
 
     async def action_quit(self) -> None:
-        await self.host.stop()
-        self.exit(0, return_code=0)
+        if self.host is not None:
+            await self.host.stop()
+        code = 1 if self.error else 0
+        self.exit(code, return_code=code)
 
     # -- what screens ask for -------------------------------------------------------------
 

@@ -8,21 +8,21 @@ from datetime import datetime
 from rich.text import Text
 
 from engine import definition
-from engine.status import SYMBOLS
+from engine.status import SYMBOLS, ExecutionStatus, StepStatus
 
 Clock = Callable[[], datetime]
 
 # Each status's theme variable (its symbol is engine.status.SYMBOLS').
-COLOURS = {
-    "succeeded": "success",
-    "failed": "error",
-    "timed_out": "error",
-    "cancelled": "warning",
-    "skipped": "text-muted",
-    "running": "primary",
-    "waiting": "accent",
-    "queued": "text-muted",
-    "pending": "text-muted",
+COLOURS: dict[str, str] = {
+    ExecutionStatus.SUCCEEDED: "success",
+    ExecutionStatus.FAILED: "error",
+    ExecutionStatus.TIMED_OUT: "error",
+    ExecutionStatus.CANCELLED: "warning",
+    StepStatus.SKIPPED: "text-muted",
+    ExecutionStatus.RUNNING: "primary",
+    StepStatus.WAITING: "accent",
+    ExecutionStatus.QUEUED: "text-muted",
+    StepStatus.PENDING: "text-muted",
 }
 
 

@@ -13,7 +13,6 @@ import os
 from pathlib import Path
 
 from engine import settings
-from engine.errors import EngineError
 
 logger = logging.getLogger(__name__)
 
@@ -46,21 +45,22 @@ def log_to_file(folder: Path | None = None) -> Path | None:
 
 
 def run(url: str) -> int:
-    """Open the console on the store at ``url``; the process's exit status."""
-    from engine import store
+    """Open the console on the store at ``url``; the process's exit status.
 
-    log_to_file()
-    try:
-        db = store.open_store(url)
-    except EngineError as exc:
-        from console.store_error import StoreErrorApp
+    The store opens after the first frame. If it cannot be opened, the console says why
+    on its screen and, once the terminal is back, on stderr too (exit status 1).
+    """
+    import sys
 
-        StoreErrorApp(str(exc)).run()
-        return 1
     from console.app import WorkflowConsole
 
+    log_to_file()
+    app = WorkflowConsole(url=url)
     try:
-        code = WorkflowConsole(db).run()
+        code = app.run()
     finally:
-        db.close()
+        app.close_store()
+    if app.error:
+        print(f"error: {app.error}", file=sys.stderr)
+        return 1
     return code or 0

@@ -2,7 +2,8 @@
 
 Screens type against :class:`Services`, never against the App. Every query runs on a
 worker thread (``asyncio.to_thread``), so the UI thread only ever draws; each screen's
-reads are one call here, one thread hop.
+reads are one call here, one thread hop. The store itself is opened after the first
+frame (SQLAlchemy takes a third of a second to import): until it is, queries wait.
 """
 
 from __future__ import annotations
@@ -11,14 +12,13 @@ import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
-
-from engine import definition, store
-from engine.runtime import scheduler
+from importlib import resources
+from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 
 if TYPE_CHECKING:
     from console.config import Config
     from console.host import EngineHost
+    from engine import definition, store
     from engine.runtime import ExecutorStatistics
 
 P = ParamSpec("P")
@@ -58,46 +58,69 @@ class ExecutionView:
 class HealthView:
     health: store.Health
     runners: list[store.Runner]
+    schema_supported: int  # the schema version this wfe writes
+
+
+def _api() -> Any:
+    """The store's API, imported on first use (on a worker thread, after the first frame)."""
+    from engine import store
+
+    return store
 
 
 class Queries:
-    """The store's query functions, each run on a worker thread."""
+    """The store's query functions, each run on a worker thread once the store is open."""
 
     def __init__(
-        self, db: store.Store, clock: Clock, health: Callable[[store.Store], store.Health]
-    ):
-        self.db = db
+        self, clock: Clock, health: Callable[[store.Store], store.Health] | None = None
+    ) -> None:
+        self._db: store.Store | None = None
+        self._ready = asyncio.Event()
         self._clock = clock
         self._health = health
 
-    async def _off(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
-        return await asyncio.to_thread(fn, *args, **kwargs)
+    def attach(self, db: store.Store) -> None:
+        """The store is open: queries go ahead."""
+        self._db = db
+        self._ready.set()
+
+    @property
+    def db(self) -> store.Store | None:
+        return self._db
+
+    async def _off(
+        self, fn: Callable[Concatenate[store.Store, P], T], *args: P.args, **kwargs: P.kwargs
+    ) -> T:
+        await self._ready.wait()
+        assert self._db is not None
+        return await asyncio.to_thread(fn, self._db, *args, **kwargs)
 
     # -- reads ---------------------------------------------------------------------
 
     async def dashboard(self, *, limit: int = 10) -> Dashboard:
-        def read() -> Dashboard:
-            db = self.db
+        def read(db: store.Store) -> Dashboard:
+            s = _api()
             return Dashboard(
-                store.stats(db, since=self._clock() - timedelta(hours=24)),
-                store.recent_executions(db, limit=limit),
-                store.list_workflows(db, limit=limit)[0],
-                store.pending_approvals(db, limit=limit),
+                s.stats(db, since=self._clock() - timedelta(hours=24)),
+                s.recent_executions(db, limit=limit),
+                s.list_workflows(db, limit=limit)[0],
+                s.pending_approvals(db, limit=limit),
             )
 
         return await self._off(read)
 
     async def workflows(self, *, offset: int, limit: int, search: str | None) -> WorkflowPage:
-        def read() -> WorkflowPage:
-            page, total = store.list_workflows(self.db, offset=offset, limit=limit, search=search)
+        def read(db: store.Store) -> WorkflowPage:
+            page, total = _api().list_workflows(db, offset=offset, limit=limit, search=search)
             return WorkflowPage([(s, self.schedule_text(s.workflow)) for s in page], total)
 
         return await self._off(read)
 
     async def workflow(self, name: str, *, runs: int = 20) -> WorkflowDetail:
-        def read() -> WorkflowDetail:
-            row = store.get_workflow(self.db, name)
-            page, total = store.list_executions(self.db, workflow=name, limit=runs)
+        def read(db: store.Store) -> WorkflowDetail:
+            s = _api()
+            row = s.get_workflow(db, name)
+            page, total = s.list_executions(db, workflow=name, limit=runs)
             return WorkflowDetail(row, page, total)
 
         return await self._off(read)
@@ -105,21 +128,23 @@ class Queries:
     async def executions(
         self, *, status: str | None, workflow: str | None, offset: int, limit: int
     ) -> tuple[list[store.Execution], int]:
-        return await self._off(
-            lambda: store.list_executions(
-                self.db, status=status, workflow=workflow, offset=offset, limit=limit
+        def read(db: store.Store) -> tuple[list[store.Execution], int]:
+            return _api().list_executions(  # type: ignore[no-any-return]
+                db, status=status, workflow=workflow, offset=offset, limit=limit
             )
-        )
+
+        return await self._off(read)
 
     async def execution(self, execution_id: int) -> store.Execution:
-        return await self._off(store.get_execution, self.db, execution_id)
+        return await self._off(lambda db: _api().get_execution(db, execution_id))
 
     async def execution_view(
         self, execution_id: int, *, start: int, limit: int, tally: bool
     ) -> ExecutionView:
-        def read() -> ExecutionView:
-            e = store.get_execution(self.db, execution_id)
-            window = store.step_window(self.db, execution_id, start=start, limit=limit, tally=tally)
+        def read(db: store.Store) -> ExecutionView:
+            s = _api()
+            e = s.get_execution(db, execution_id)
+            window = s.step_window(db, execution_id, start=start, limit=limit, tally=tally)
             return ExecutionView(e, window)
 
         return await self._off(read)
@@ -131,12 +156,15 @@ class Queries:
         workflow version for the whole process (the definition cache).
         """
 
-        def read() -> list[str]:
-            e = store.get_execution(self.db, execution_id)
-            wf = store.get_workflow(self.db, e.workflow_name)
+        def read(db: store.Store) -> list[str]:
+            from engine import definition
+
+            s = _api()
+            e = s.get_execution(db, execution_id)
+            wf = s.get_workflow(db, e.workflow_name)
             if wf.version != e.version:
                 return []
-            return [s.id for s in definition.parsed(wf).steps]
+            return [step.id for step in definition.parsed(wf).steps]
 
         return await self._off(read)
 
@@ -144,7 +172,7 @@ class Queries:
         self, execution_id: int, *, limit: int, before_seq: int | None = None
     ) -> list[store.LogLine]:
         return await self._off(
-            lambda: store.log_tail(self.db, execution_id, limit=limit, before_seq=before_seq)
+            lambda db: _api().log_tail(db, execution_id, limit=limit, before_seq=before_seq)
         )
 
     async def log_after(
@@ -152,39 +180,48 @@ class Queries:
     ) -> tuple[list[store.LogLine], int]:
         """Lines after ``after_seq``, and the seq of the log's last line."""
 
-        def read() -> tuple[list[store.LogLine], int]:
-            lines = store.log_lines(self.db, execution_id, after_seq=after_seq, limit=limit)
-            last = store.last_log_seq(self.db, execution_id) if len(lines) == limit else 0
+        def read(db: store.Store) -> tuple[list[store.LogLine], int]:
+            s = _api()
+            lines = s.log_lines(db, execution_id, after_seq=after_seq, limit=limit)
+            last = s.last_log_seq(db, execution_id) if len(lines) == limit else 0
             return lines, last
 
         return await self._off(read)
 
     async def health(self) -> HealthView:
-        return await self._off(
-            lambda: HealthView(self._health(self.db), store.live_runners(self.db))
-        )
+        def read(db: store.Store) -> HealthView:
+            s = _api()
+            probe = self._health or s.health
+            return HealthView(probe(db), s.live_runners(db), s.SCHEMA_VERSION)
+
+        return await self._off(read)
 
     async def live_workers(self) -> list[store.Runner]:
-        return await self._off(store.live_runners, self.db)
+        return await self._off(lambda db: _api().live_runners(db))
 
     async def get_workflow(self, name: str) -> store.Workflow:
-        return await self._off(store.get_workflow, self.db, name)
+        return await self._off(lambda db: _api().get_workflow(db, name))
 
     async def parsed(self, row: store.Workflow) -> definition.Workflow:
-        return await self._off(definition.parsed, row)
+        from engine import definition
+
+        return await self._off(lambda db: definition.parsed(row))
 
     def schedule_text(self, row: store.Workflow) -> str:
         """A schedule and its next tick in its own zone (off the UI thread: it parses)."""
         if not row.schedule:
             return "-"
+        from zoneinfo import ZoneInfo
+
+        from engine import definition
+        from engine.runtime import scheduler
+
         try:
             schedule = definition.parsed(row).schedule
         except Exception:  # an unparseable stored definition still lists
             return row.schedule
         if schedule is None:
             return "-"
-        from zoneinfo import ZoneInfo
-
         upcoming = scheduler.next_tick(schedule, self._clock()).astimezone(
             ZoneInfo(schedule.timezone)
         )
@@ -192,38 +229,47 @@ class Queries:
 
     # -- writes ----------------------------------------------------------------------
 
-    async def set_active(self, name: str, active: bool) -> store.Workflow:
-        return await self._off(store.set_active, self.db, name, active)
-
     async def toggle_active(self, name: str) -> store.Workflow:
-        def write() -> store.Workflow:
-            row = store.get_workflow(self.db, name)
-            return store.set_active(self.db, name, not row.active)
+        def write(db: store.Store) -> store.Workflow:
+            s = _api()
+            row = s.get_workflow(db, name)
+            return s.set_active(db, name, not row.active)  # type: ignore[no-any-return]
 
         return await self._off(write)
 
     async def remove_workflow(self, name: str) -> int:
-        return await self._off(store.remove_workflow, self.db, name)
+        return await self._off(lambda db: _api().remove_workflow(db, name))
 
-    async def save_workflows(
-        self, items: list[tuple[definition.Workflow, str | None]]
-    ) -> list[store.Saved]:
-        return await self._off(store.save_workflows, self.db, items)
+    async def import_examples(self) -> list[str]:
+        """Add the bundled examples; the names of those that were new or changed."""
+
+        def write(db: store.Store) -> list[str]:
+            from engine import definition
+
+            items: list[tuple[definition.Workflow, str | None]] = []
+            folder = resources.files("examples")
+            for entry in sorted(folder.iterdir(), key=lambda e: e.name):
+                if entry.name.endswith((".yaml", ".yml")):
+                    items.append((definition.parse(entry.read_text(), entry.name), None))
+            saved = _api().save_workflows(db, items)
+            return [s.workflow.name for s in saved if s.change != "unchanged"]
+
+        return await self._off(write)
 
     async def queue(
         self, row: store.Workflow, params: dict[str, Any], trigger: str
     ) -> store.Execution:
-        return await self._off(store.create_execution, self.db, row, params, trigger)
+        return await self._off(lambda db: _api().create_execution(db, row, params, trigger))
 
     async def request_cancel(self, execution_id: int) -> str:
-        return await self._off(store.request_cancel, self.db, execution_id)
+        return await self._off(lambda db: _api().request_cancel(db, execution_id))
 
     async def decide(
         self, execution_id: int, step_id: str, *, approve: bool, reason: str | None, by: str
     ) -> store.Approval:
         return await self._off(
-            lambda: store.decide(
-                self.db, execution_id, step_id, approve=approve, reason=reason, by=by
+            lambda db: _api().decide(
+                db, execution_id, step_id, approve=approve, reason=reason, by=by
             )
         )
 
@@ -233,27 +279,25 @@ class Services:
 
     def __init__(
         self,
-        db: store.Store,
         *,
-        host: EngineHost,
         config: Config,
         clock: Clock,
         memory: Callable[[], int],
-        health: Callable[[store.Store], store.Health],
+        health: Callable[[store.Store], store.Health] | None = None,
         busy: Callable[[], bool] = lambda: False,
     ) -> None:
-        self.queries = Queries(db, clock, health)
-        self.host = host
+        self.queries = Queries(clock, health)
+        self.host: EngineHost | None = None  # the embedded executor, once the store is open
         self.config = config
         self.clock = clock
         self.memory = memory
         self.busy = busy  # a key came in just now: periodic work waits its turn
 
+    def attach(self, db: store.Store, host: EngineHost | None) -> None:
+        """The store is open (and the engine, if this console runs one, is hosted)."""
+        self.host = host
+        self.queries.attach(db)
+
     def executor_statistics(self) -> ExecutorStatistics | None:
         """The embedded executor's statistics, or None when it is not running."""
-        return self.host.statistics()
-
-    @property
-    def runs_here(self) -> bool:
-        """Whether this console's embedded executor is running."""
-        return self.host.running
+        return self.host.statistics() if self.host is not None else None

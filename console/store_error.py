@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from textual.app import App, ComposeResult
+from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.screen import Screen
 from textual.widgets import Static
 
 
-class StoreErrorApp(App[int]):
-    BINDINGS = [Binding("q,escape,enter", "leave", "Quit", id="error.quit")]
+class StoreErrorScreen(Screen[None]):
+    BINDINGS = [Binding("q,escape,enter", "app.quit", "Quit", id="error.quit")]
 
     def __init__(self, message: str) -> None:
         super().__init__()
@@ -18,10 +19,8 @@ class StoreErrorApp(App[int]):
         yield Static(
             f"[b]wfe cannot open its store[/b]\n\n{self.message}\n\nPress q to quit.",
             id="store-error",
+            markup=True,
         )
 
     def on_key(self) -> None:
-        self.exit(1, return_code=1)
-
-    def action_leave(self) -> None:
-        self.exit(1, return_code=1)
+        self.app.exit(1, return_code=1)

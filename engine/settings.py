@@ -8,6 +8,9 @@ from pathlib import Path
 APP_NAME = "workflow-engine"
 DB_FILENAME = "workflow-engine.db"
 ENV_DATABASE_URL = "WFE_DATABASE_URL"
+# Seconds a runner's heartbeat holds its executions: one silent this long is taken for
+# dead and its work taken over. Each runner records its own with each heartbeat.
+DEFAULT_LEASE = 15.0
 
 
 def data_dir() -> Path:

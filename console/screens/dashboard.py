@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 from collections import deque
-from importlib import resources
-from typing import Any
 
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -18,8 +16,6 @@ from console.services import Dashboard, Services
 from console.widgets import tables
 from console.widgets.key_bar import KeyBar
 from console.widgets.stat_panel import StatPanel
-from engine import definition
-from engine.errors import EngineError
 
 PANEL_REFRESH = 1.0
 
@@ -181,23 +177,14 @@ class DashboardScreen(View):
         self.post_message(DecideApproval(int(execution_id), step_id, approve))
 
     def action_import_examples(self) -> None:
-        self.load(self._import_examples(), group="import", force=True)
+        def imported(added: list[str]) -> None:
+            self.notify(
+                f"Imported {len(added)} example workflow(s)"
+                if added
+                else "The examples are already here"
+            )
+            self.refresh_data(force=True)
 
-    async def _import_examples(self) -> None:
-        folder = resources.files("examples")
-        items: list[tuple[definition.Workflow, Any]] = []
-        try:
-            for entry in sorted(folder.iterdir(), key=lambda e: e.name):
-                if entry.name.endswith((".yaml", ".yml")):
-                    items.append((definition.parse(entry.read_text(), entry.name), None))
-            saved = await self.services.queries.save_workflows(items)
-        except EngineError as exc:
-            self.failed(exc)
-            return
-        added = [s.workflow.name for s in saved if s.change != "unchanged"]
-        self.notify(
-            f"Imported {len(added)} example workflow(s)"
-            if added
-            else "The examples are already here"
+        self.load(
+            self.read(self.services.queries.import_examples, imported), group="import", force=True
         )
-        self.refresh_data(force=True)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import time
 from collections import deque
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -24,8 +25,11 @@ from console.screens.base import View
 from console.services import Services
 from console.widgets import tables
 from console.widgets.key_bar import KeyBar
-from engine import status, store
+from engine import status
 from engine.errors import EngineError, NotFound
+
+if TYPE_CHECKING:
+    from engine import store
 
 LOG_BUFFER = 5000
 LOG_OPEN = 1000  # lines shown on opening: the last ones (about 50 ms to draw)
@@ -165,7 +169,10 @@ class ExecutionDetailScreen(View):
             r = rows.get(step_id)
             if r is None:
                 table_rows.append(
-                    (step_id, [step_id, format.status("pending", v), "", "", "", "", ""])
+                    (
+                        step_id,
+                        [step_id, format.status(status.StepStatus.PENDING, v), "", "", "", "", ""],
+                    )
                 )
                 continue
             table_rows.append(

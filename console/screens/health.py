@@ -9,7 +9,6 @@ from textual.widgets import Static
 from console.screens.base import View
 from console.services import HealthView
 from console.widgets.key_bar import KeyBar
-from engine import store
 
 
 def _size(n: int | None) -> str:
@@ -38,7 +37,7 @@ class HealthScreen(View):
         state = "reachable" if h.reachable else f"UNREACHABLE: {h.error}"
         self.query_one("#health-store", Static).update(
             f"[b]Store[/b]\n  {h.url}\n  {state}; schema {h.schema_version}"
-            f" (this wfe: {store.SCHEMA_VERSION})\n  size {_size(h.size_bytes)};"
+            f" (this wfe: {view.schema_supported})\n  size {_size(h.size_bytes)};"
             f" free disk {_size(h.free_disk_bytes)}\n"
         )
         s = self.services.executor_statistics()

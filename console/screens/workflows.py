@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from functools import partial
+from typing import TYPE_CHECKING
 
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -15,7 +16,9 @@ from console.screens import paged
 from console.services import Services, WorkflowPage
 from console.widgets import tables
 from console.widgets.key_bar import KeyBar
-from engine import store
+
+if TYPE_CHECKING:
+    from engine import store
 
 PAGE = paged.PAGE
 

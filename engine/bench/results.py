@@ -73,12 +73,13 @@ def machine() -> str:
     return f"{system}, Python {platform.python_version()}"
 
 
-def format_table(report: Report) -> str:
-    title = "wfe bench --quick" if report.quick else "wfe bench"
+def format_table(report: Report, title: str | None = None) -> str:
+    title = title or ("wfe bench --quick" if report.quick else "wfe bench")
+    width = max([20, *(len(r.name) for r in report.results)])
     lines = [
         f"{title} on {report.machine} ({report.seconds:.0f} s)",
         "",
-        f"{'scenario':<20} {'ours (median)':>16} {'min-max':>21} {'seed':>7} {'vs seed':>8}"
+        f"{'scenario':<{width}} {'ours (median)':>16} {'min-max':>21} {'seed':>7} {'vs seed':>8}"
         f" {'floor':>6}  target",
     ]
     for r in report.results:
@@ -95,7 +96,13 @@ def format_table(report: Report) -> str:
                 f" (peak {r.extra['peak_running']} running,"
                 f" max wait {r.extra['max_queue_wait_ms']:.0f} ms)"
             )
+        if "over_python_ms" in r.extra:
+            notes += f" ({r.extra['over_python_ms']:,.0f} ms over python -c pass)"
+        if "data_shown_ms" in r.extra:
+            notes += f" (data shown at {r.extra['data_shown_ms']:,.0f} ms)"
         if "plain_spawns_per_s" in r.extra:
             notes += f" (plain: {r.extra['plain_spawns_per_s']:,.0f}/s)"
-        lines.append(f"{r.name:<20} {ours:>16} {span:>21} {seed:>7} {vs:>8} {floor:>6}  {notes}")
+        lines.append(
+            f"{r.name:<{width}} {ours:>16} {span:>21} {seed:>7} {vs:>8} {floor:>6}  {notes}"
+        )
     return "\n".join(lines)

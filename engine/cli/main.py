@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from importlib import metadata
 from typing import TYPE_CHECKING
 
 import click
@@ -41,6 +40,8 @@ def main(ctx: click.Context, db: str | None) -> None:
 @click.pass_context
 def console(ctx: click.Context) -> None:
     """Open the terminal console."""
+    from importlib import metadata  # a tenth of the start-up of a quick command
+
     found = metadata.entry_points(group="workflow_engine.console")
     if not found:
         click.echo(ctx.parent.get_help() if ctx.parent else "")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import click
 
 from engine.cli import output
@@ -37,6 +39,12 @@ def prune(ctx: click.Context, older_than: str) -> None:
     "--workers", "with_workers", is_flag=True, help="Also time real `wfe worker` processes."
 )
 @click.option(
+    "--cli",
+    "startup",
+    is_flag=True,
+    help="Only time whole `wfe` processes (and the console's first frame), median of 7.",
+)
+@click.option(
     "--db",
     "bench_db",
     metavar="URL",
@@ -44,7 +52,12 @@ def prune(ctx: click.Context, older_than: str) -> None:
 )
 @click.pass_context
 def bench(
-    ctx: click.Context, quick: bool, as_json: bool, with_workers: bool, bench_db: str | None
+    ctx: click.Context,
+    quick: bool,
+    as_json: bool,
+    with_workers: bool,
+    startup: bool,
+    bench_db: str | None,
 ) -> None:
     """Measure throughput, latency, memory and concurrency on a temporary store.
 
@@ -59,6 +72,18 @@ def bench(
         if not as_json:
             click.echo(f"  {what}…", err=True)
 
+    if startup:
+        from engine.bench import results
+        from engine.bench import startup as timing
+
+        began = time.perf_counter()
+        measured = timing.run(progress=progress)
+        report = results.Report(False, measured, results.machine(), time.perf_counter() - began)
+        if as_json:
+            output.as_json(report.as_dict())
+        else:
+            click.echo(benchmark.format_table(report, "wfe bench --cli"))
+        return
     url = bench_db or (ctx.find_root().obj or {}).get("db")
     report = benchmark.run(
         quick=quick, url=settings.database_url(url) if url else None, progress=progress

@@ -9,18 +9,18 @@ from typing import Any
 
 import click
 
-from engine.status import SYMBOLS
+from engine.status import SYMBOLS, ExecutionStatus, StepStatus
 
-COLOURS = {
-    "succeeded": "green",
-    "failed": "red",
-    "timed_out": "red",
-    "cancelled": "yellow",
-    "skipped": "bright_black",
-    "running": "cyan",
-    "queued": "bright_black",
-    "pending": "bright_black",
-    "waiting": "magenta",
+COLOURS: dict[str, str] = {
+    ExecutionStatus.SUCCEEDED: "green",
+    ExecutionStatus.FAILED: "red",
+    ExecutionStatus.TIMED_OUT: "red",
+    ExecutionStatus.CANCELLED: "yellow",
+    StepStatus.SKIPPED: "bright_black",
+    ExecutionStatus.RUNNING: "cyan",
+    ExecutionStatus.QUEUED: "bright_black",
+    StepStatus.PENDING: "bright_black",
+    StepStatus.WAITING: "magenta",
 }
 STREAM_COLOUR = {"stderr": "red", "system": "bright_black"}
 

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from engine import settings
 from engine.cli import output
 from engine.cli.base import EXIT_CANCELLED, EXIT_FAILED, open_db, parse_duration
 from engine.errors import InvalidParams
@@ -18,8 +19,6 @@ if TYPE_CHECKING:
     from engine import runtime, store
 
 logger = logging.getLogger(__name__)
-
-LEASE = 15.0  # the default of `wfe worker --lease`: engine.store.DEFAULT_LEASE, checked by a test
 
 
 def _parse_params(pairs: Sequence[str]) -> dict[str, str]:
@@ -217,7 +216,7 @@ def cancel(ctx: click.Context, execution_id: int) -> None:
 )
 @click.option(
     "--lease",
-    default=f"{LEASE:g}s",
+    default=f"{settings.DEFAULT_LEASE:g}s",
     show_default=True,
     help="If this worker stays silent this long, others take its executions over.",
 )

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any
-
-from pydantic import BeforeValidator
+from typing import Any
 
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
@@ -30,9 +28,6 @@ def parse_duration(value: Any) -> float:
         if text and re.fullmatch(rf"(?:{_DURATION.pattern})+", text):
             return sum(float(n) * _UNITS[u] for n, u in _DURATION.findall(text))
     raise ValueError(f"{value!r} is not a duration; write e.g. 30s, 5m, 1h30m or 500ms")
-
-
-Duration = Annotated[float, BeforeValidator(parse_duration)]
 
 
 def format_duration(seconds: float) -> str:

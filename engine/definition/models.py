@@ -8,20 +8,22 @@ import json
 import re
 import zoneinfo
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     field_validator,
     model_validator,
 )
 
-from engine.definition.durations import Duration, parse_duration
+from engine.definition.durations import parse_duration
 from engine.definition.graph import Graph, dependencies
 from engine.errors import InvalidParams
 
+Duration = Annotated[float, BeforeValidator(parse_duration)]
 ACTIONS = ("run", "python", "http", "sleep", "log", "approval")
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
 DEFAULT_TIMEOUT = 30 * 60.0

@@ -28,11 +28,11 @@ import trio
 
 from engine import definition, store
 from engine.errors import EngineError, InvalidParams, StoreError
-from engine.runtime import step_loop, takeover
+from engine.runtime import endings, step_loop, takeover
 from engine.runtime.events import Event, ExecutorStatistics, Listener, StepRate
 from engine.runtime.recorder import GATHER, Recorder
 from engine.runtime.run import ExecutionHandle, Prior, Run
-from engine.status import FAILURES, ExecutionStatus, StepStatus
+from engine.status import ExecutionStatus
 from engine.steps import processes
 
 logger = logging.getLogger(__name__)
@@ -320,7 +320,7 @@ class Executor:
     async def _finish(self, run: Run, clock_start: float | None, ended_normally: bool) -> None:
         """Record the execution's end (and its steps that never ended), then let go of it."""
         if run.status == ExecutionStatus.RUNNING and ended_normally:
-            run.status = self._outcome(run)
+            run.status, run.error = endings.outcome(run)
         elif run.status == ExecutionStatus.RUNNING:
             # Cancelled from outside: the executor is shutting down.
             run.status = ExecutionStatus.CANCELLED
@@ -328,7 +328,8 @@ class Executor:
         elif run.status == ExecutionStatus.QUEUED:
             run.status = ExecutionStatus.CANCELLED
             run.error = run.error or run.cancel_reason or "cancelled before it started"
-        self._record_unfinished_steps(run)
+        for row in endings.unfinished_steps(run):
+            self.recorder.step(row)
         duration = (trio.current_time() - clock_start) * 1000 if clock_start is not None else None
         self.recorder.execution(
             run.id,
@@ -347,45 +348,6 @@ class Executor:
             self._runs.pop(run.id, None)
             run.results.clear()
             run.done.set()
-
-    def _outcome(self, run: Run) -> str:
-        for step in run.workflow.steps:
-            result = run.results.get(step.id)
-            if result is None:
-                continue
-            if result["status"] in FAILURES and not step.continue_on_error:
-                what = result["status"].replace("_", " ")
-                run.error = f"step {step.id!r} {what}: {result.get('error') or ''}".rstrip(": ")
-                return ExecutionStatus.FAILED
-        return ExecutionStatus.SUCCEEDED
-
-    def _record_unfinished_steps(self, run: Run) -> None:
-        now = store.utcnow()
-        status = (
-            StepStatus.CANCELLED
-            if run.status in (ExecutionStatus.CANCELLED, ExecutionStatus.TIMED_OUT)
-            else StepStatus.SKIPPED
-        )
-        for position, step in enumerate(run.workflow.steps):
-            result = run.results.get(step.id)
-            if result is None or result["status"] in (StepStatus.RUNNING, StepStatus.PENDING):
-                self.recorder.step(
-                    {
-                        "execution_id": run.id,
-                        "step_id": step.id,
-                        "position": position,
-                        "attempt": result["attempt"] if result else 1,
-                        "status": status,
-                        "started_at": result["started_at"] if result else None,
-                        "finished_at": now,
-                        "duration_ms": None,
-                        "exit_code": None,
-                        "output": None,
-                        "error": f"execution {run.status.replace('_', ' ')}",
-                        "host": None,
-                        "pid": None,
-                    }
-                )
 
     async def _run_steps(self, run: Run) -> None:
         graph = run.workflow.graph

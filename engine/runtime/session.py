@@ -17,7 +17,7 @@ from contextlib import asynccontextmanager
 
 import trio
 
-from engine import store
+from engine import settings, store
 from engine.errors import EngineError
 from engine.runtime.executor import Executor
 from engine.runtime.run import ExecutionHandle
@@ -26,7 +26,7 @@ from engine.status import RunnerKind
 logger = logging.getLogger(__name__)
 
 HEARTBEAT = 2.0  # seconds between heartbeats
-LEASE = store.DEFAULT_LEASE  # a runner silent for this long is taken for dead
+LEASE = settings.DEFAULT_LEASE  # a runner silent for this long is taken for dead
 
 
 def new_identity(kind: RunnerKind, concurrency: int) -> store.Runner:

@@ -9,65 +9,126 @@ The rooms, by noun::
     dialects/       one module per database, behind one small interface
     workflows.py    workflows: add, list, enable, remove
     executions.py   executions: queue, read, list, cancel, re-run, prune
-    step_runs.py    each attempt of each step
+    attempts.py     each attempt of each step (step runs)
     logs.py         an execution's log lines
     approvals.py    what approval steps wait for
     schedules.py    scheduled workflows and their ticks
     runners.py      heartbeats, claims, take-over and leases
     writer.py       the executor's batched writes (group commit) and the fence
-    stats.py        the dashboard's numbers and the store's health
+    overview.py     the dashboard's numbers (stats) and the store's health
 
 Every function is synchronous: trio code calls them through ``trio.to_thread.run_sync``
 (the executor's recorder does, for the hot path, in batches), the console from Textual
-workers. The names below are the store's API; import the package, not its modules.
+workers. The names below are the store's API; import the package, not its modules. Each is
+imported when first used: ``wfe stats`` loads the statistics, not the claims.
 """
 
-from engine.store.approvals import decide, get_approval, pending_approvals, request_approval
-from engine.store.connection import Store, open_store, translate_errors
-from engine.store.executions import (
-    cancel_requested,
-    create_execution,
-    create_executions,
-    get_execution,
-    list_executions,
-    prune,
-    recent_executions,
-    request_cancel,
-    rerun,
-)
-from engine.store.logs import last_log_seq, log_lines, log_tail
-from engine.store.records import (
-    Approval,
-    Execution,
-    LogLine,
-    Runner,
-    StepRun,
-    Workflow,
-    WorkflowSummary,
-)
-from engine.store.runners import (
-    DEFAULT_LEASE,
-    acquire_lease,
-    assign,
-    claim,
-    heartbeat,
-    live_runners,
-    take_over,
-)
-from engine.store.schedules import fire_schedule, scheduled_workflows
-from engine.store.schema import VERSION as SCHEMA_VERSION
-from engine.store.stats import Health, Stats, health, since_hours, stats
-from engine.store.step_runs import StepWindow, step_runs, step_window
-from engine.store.tables import utcnow
-from engine.store.workflows import (
-    Saved,
-    get_workflow,
-    list_workflows,
-    remove_workflow,
-    save_workflows,
-    set_active,
-)
-from engine.store.writer import Batch, write_batch
+import importlib as _importlib
+import typing as _typing
+
+if _typing.TYPE_CHECKING:
+    from engine.store.approvals import decide, get_approval, pending_approvals, request_approval
+    from engine.store.attempts import StepWindow, step_runs, step_window
+    from engine.store.connection import Store, open_store, translate_errors
+    from engine.store.executions import (
+        cancel_requested,
+        create_execution,
+        create_executions,
+        get_execution,
+        list_executions,
+        prune,
+        recent_executions,
+        request_cancel,
+        rerun,
+    )
+    from engine.store.logs import last_log_seq, log_lines, log_tail
+    from engine.store.overview import Health, Stats, health, since_hours, stats
+    from engine.store.records import (
+        Approval,
+        Execution,
+        LogLine,
+        Runner,
+        StepRun,
+        Workflow,
+        WorkflowSummary,
+    )
+    from engine.store.runners import (
+        DEFAULT_LEASE,
+        acquire_lease,
+        assign,
+        claim,
+        heartbeat,
+        live_runners,
+        take_over,
+    )
+    from engine.store.schedules import fire_schedule, scheduled_workflows
+    from engine.store.schema import VERSION as SCHEMA_VERSION
+    from engine.store.tables import utcnow
+    from engine.store.workflows import (
+        Saved,
+        get_workflow,
+        list_workflows,
+        remove_workflow,
+        save_workflows,
+        set_active,
+    )
+    from engine.store.writer import Batch, write_batch
+
+_WHERE = {
+    "Approval": ("records", "Approval"),
+    "Batch": ("writer", "Batch"),
+    "DEFAULT_LEASE": ("runners", "DEFAULT_LEASE"),
+    "Execution": ("records", "Execution"),
+    "Health": ("overview", "Health"),
+    "LogLine": ("records", "LogLine"),
+    "Runner": ("records", "Runner"),
+    "SCHEMA_VERSION": ("schema", "VERSION"),
+    "Saved": ("workflows", "Saved"),
+    "Stats": ("overview", "Stats"),
+    "StepRun": ("records", "StepRun"),
+    "StepWindow": ("attempts", "StepWindow"),
+    "Store": ("connection", "Store"),
+    "Workflow": ("records", "Workflow"),
+    "WorkflowSummary": ("records", "WorkflowSummary"),
+    "acquire_lease": ("runners", "acquire_lease"),
+    "assign": ("runners", "assign"),
+    "cancel_requested": ("executions", "cancel_requested"),
+    "claim": ("runners", "claim"),
+    "create_execution": ("executions", "create_execution"),
+    "create_executions": ("executions", "create_executions"),
+    "decide": ("approvals", "decide"),
+    "fire_schedule": ("schedules", "fire_schedule"),
+    "get_approval": ("approvals", "get_approval"),
+    "get_execution": ("executions", "get_execution"),
+    "get_workflow": ("workflows", "get_workflow"),
+    "health": ("overview", "health"),
+    "heartbeat": ("runners", "heartbeat"),
+    "last_log_seq": ("logs", "last_log_seq"),
+    "list_executions": ("executions", "list_executions"),
+    "list_workflows": ("workflows", "list_workflows"),
+    "live_runners": ("runners", "live_runners"),
+    "log_lines": ("logs", "log_lines"),
+    "log_tail": ("logs", "log_tail"),
+    "open_store": ("connection", "open_store"),
+    "pending_approvals": ("approvals", "pending_approvals"),
+    "prune": ("executions", "prune"),
+    "recent_executions": ("executions", "recent_executions"),
+    "remove_workflow": ("workflows", "remove_workflow"),
+    "request_approval": ("approvals", "request_approval"),
+    "request_cancel": ("executions", "request_cancel"),
+    "rerun": ("executions", "rerun"),
+    "save_workflows": ("workflows", "save_workflows"),
+    "scheduled_workflows": ("schedules", "scheduled_workflows"),
+    "set_active": ("workflows", "set_active"),
+    "since_hours": ("overview", "since_hours"),
+    "stats": ("overview", "stats"),
+    "step_runs": ("attempts", "step_runs"),
+    "step_window": ("attempts", "step_window"),
+    "take_over": ("runners", "take_over"),
+    "translate_errors": ("connection", "translate_errors"),
+    "utcnow": ("tables", "utcnow"),
+    "write_batch": ("writer", "write_batch"),
+}
 
 __all__ = [
     "DEFAULT_LEASE",
@@ -124,3 +185,17 @@ __all__ = [
     "utcnow",
     "write_batch",
 ]
+
+
+def __getattr__(name: str) -> object:
+    found = _WHERE.get(name)
+    if found is None:
+        raise AttributeError(f"module 'engine.store' has no attribute {name!r}")
+    module, attribute = found
+    value = getattr(_importlib.import_module(f"engine.store.{module}"), attribute)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

@@ -159,7 +159,7 @@ def rerun(store: Store, execution_id: int, reuse: Collection[str] = ()) -> Execu
     The steps named in ``reuse`` keep the results they had, if they succeeded or were
     skipped: copied, never run again; the executor resumes after them.
     """
-    from engine.store.step_runs import step_runs
+    from engine.store.attempts import step_runs
     from engine.store.workflows import get_workflow
 
     old = get_execution(store, execution_id)

@@ -13,12 +13,13 @@ from datetime import timedelta
 
 import sqlalchemy as sa
 
+from engine import settings
 from engine.status import ACTIVE, ExecutionStatus, RunnerKind
 from engine.store.connection import Store, translate_errors
 from engine.store.records import Runner
 from engine.store.tables import EXECUTION, LEASE, RUNNER, utcnow
 
-DEFAULT_LEASE = 15.0  # seconds a runner's heartbeat holds its executions
+DEFAULT_LEASE = settings.DEFAULT_LEASE
 
 e, r = EXECUTION.c, RUNNER.c
 

@@ -15,14 +15,24 @@ from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
+from pydantic import ConfigDict
 from sqlmodel import JSON, Field, Index, SQLModel
+
+from engine.status import ApprovalStatus, ExecutionStatus, StepStatus
 
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-class WorkflowRow(SQLModel, table=True):
+class _Row(SQLModel):
+    # The store reads and writes through Core, never validating a row: pydantic's
+    # validators for these models would be built for nothing (a few ms each, on every
+    # command's start-up).
+    model_config = ConfigDict(defer_build=True)  # type: ignore[assignment]
+
+
+class WorkflowRow(_Row, table=True):
     __tablename__ = "workflow"
     __table_args__ = (
         Index("ix_workflow_is_active", "is_active"),
@@ -48,7 +58,7 @@ class WorkflowRow(SQLModel, table=True):
     last_scheduled_at: datetime | None = None
 
 
-class ExecutionRow(SQLModel, table=True):
+class ExecutionRow(_Row, table=True):
     __tablename__ = "execution"
     __table_args__ = (
         Index("ix_execution_status", "status"),
@@ -62,7 +72,7 @@ class ExecutionRow(SQLModel, table=True):
     workflow_name: str = Field(max_length=200)
     version: int
     params: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
-    status: str = Field(default="queued", max_length=16)
+    status: str = Field(default=ExecutionStatus.QUEUED.value, max_length=16)
     trigger: str = Field(default="manual", max_length=32)
     cancel_requested: bool = False
     worker: str | None = Field(default=None, max_length=100)  # the runner that holds it
@@ -73,14 +83,14 @@ class ExecutionRow(SQLModel, table=True):
     error: str | None = None
 
 
-class StepRunRow(SQLModel, table=True):
+class StepRunRow(_Row, table=True):
     __tablename__ = "step_run"
     __table_args__ = (Index("ux_step_run_key", "execution_id", "step_id", "attempt", unique=True),)
     id: int | None = Field(default=None, primary_key=True)
     execution_id: int = Field(foreign_key="execution.id", ondelete="CASCADE")
     step_id: str = Field(max_length=200)
     position: int = 0
-    status: str = Field(default="pending", max_length=16)
+    status: str = Field(default=StepStatus.PENDING.value, max_length=16)
     attempt: int = 1
     started_at: datetime | None = None
     finished_at: datetime | None = None
@@ -94,7 +104,7 @@ class StepRunRow(SQLModel, table=True):
     pid: int | None = None
 
 
-class LogLineRow(SQLModel, table=True):
+class LogLineRow(_Row, table=True):
     __tablename__ = "log_line"
     __table_args__ = (Index("ix_log_line_execution_seq", "execution_id", "seq"),)
     id: int | None = Field(default=None, primary_key=True)
@@ -106,7 +116,7 @@ class LogLineRow(SQLModel, table=True):
     text: str
 
 
-class RunnerRow(SQLModel, table=True):
+class RunnerRow(_Row, table=True):
     """A runner (worker, console, foreground run), alive while its lease is fresh.
 
     The table is called ``worker``: it held only workers once.
@@ -126,7 +136,7 @@ class RunnerRow(SQLModel, table=True):
     stopped_at: datetime | None = None
 
 
-class ApprovalRow(SQLModel, table=True):
+class ApprovalRow(_Row, table=True):
     """A human's decision an ``approval`` step waits for; it outlives restarts."""
 
     __tablename__ = "approval"
@@ -134,14 +144,14 @@ class ApprovalRow(SQLModel, table=True):
     step_id: str = Field(primary_key=True, max_length=200)
     workflow_name: str = Field(max_length=200)
     prompt: str
-    status: str = Field(default="pending", max_length=16)  # pending, approved, rejected
+    status: str = Field(default=ApprovalStatus.PENDING.value, max_length=16)
     reason: str | None = None
     decided_by: str | None = Field(default=None, max_length=200)
     requested_at: datetime = Field(default_factory=utcnow)
     decided_at: datetime | None = None
 
 
-class LeaseRow(SQLModel, table=True):
+class LeaseRow(_Row, table=True):
     """A named lease (the scheduler's leadership): one holder until it expires."""
 
     __tablename__ = "lease"
@@ -150,7 +160,7 @@ class LeaseRow(SQLModel, table=True):
     expires_at: datetime
 
 
-class MetaRow(SQLModel, table=True):
+class MetaRow(_Row, table=True):
     __tablename__ = "wfe_meta"
     key: str = Field(primary_key=True, max_length=64)
     value: str

@@ -169,4 +169,5 @@ def make_app(tmp_path: Path):
         app.shown = shown  # type: ignore[attr-defined]
         return app
 
+    make.config = console_config.Config(path=tmp_path / "config.toml")  # type: ignore[attr-defined]
     return make

@@ -28,7 +28,8 @@ def drive(app: WorkflowConsole, scenario: Scenario, size: tuple[int, int] = (120
             finally:
                 # A failed scenario must not leave trio running on a closed loop (the
                 # next test would hang).
-                await app.host.stop()
+                if app.host is not None:
+                    await app.host.stop()
 
     asyncio.run(main())
 

@@ -12,7 +12,6 @@ from textual.pilot import Pilot
 from textual.widgets import DataTable, Input, RichLog, Static
 
 from console.app import WorkflowConsole
-from console.main import run
 from console.modals.command import CommandModal
 from console.modals.confirm import ConfirmModal
 from console.modals.help import HelpModal
@@ -23,7 +22,7 @@ from console.screens.executions import ExecutionsScreen
 from console.screens.health import HealthScreen
 from console.screens.workflow_detail import WorkflowDetailScreen
 from console.screens.workflows import WorkflowsScreen
-from console.store_error import StoreErrorApp
+from console.store_error import StoreErrorScreen
 from engine import store
 from tests.console.support import drive, notes, rows, settle, wait_for
 
@@ -509,25 +508,21 @@ def test_health_screen_shows_store_executor_and_memory(seeded: store.Store, make
 # -- a store that cannot be opened -----------------------------------------------------------
 
 
-def test_store_that_cannot_be_opened_shows_an_error_and_exits_1(tmp_path: Path) -> None:
+def test_store_that_cannot_be_opened_shows_an_error_and_exits_1(tmp_path: Path, make_app) -> None:
     bad = tmp_path / "notes.db"
     bad.write_text("not a database " * 200)
+    app = WorkflowConsole(url=f"sqlite:///{bad}", config=make_app.config)
 
     async def main() -> int | None:
-        from engine.errors import StoreError
-
-        try:
-            store.open_store(f"sqlite:///{bad}")
-        except StoreError as exc:
-            app = StoreErrorApp(str(exc))
         async with app.run_test(size=(80, 24)) as pilot:
-            shown = str(app.query_one("#store-error", Static).render())
-            assert "file is not a database" in shown
+            await wait_for(pilot, lambda: isinstance(app.screen, StoreErrorScreen))
+            shown = str(app.screen.query_one("#store-error", Static).render())
+            assert f"cannot open the database {bad}: file is not a database" in shown
             await pilot.press("q")
         return app.return_code
 
     assert asyncio.run(main()) == 1
-    assert callable(run)
+    assert app.error == f"cannot open the database {bad}: file is not a database"
 
 
 def test_lists_page_with_brackets(db: store.Store, make_app) -> None:

@@ -11,6 +11,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Engine
 
 from engine.errors import StoreError
+from engine.status import ExecutionStatus
 from engine.store.dialects import WRITE_OPTION, Dialect, safe_url
 
 # Advisory lock keys: one for writing transactions, one for schema upgrades.
@@ -62,7 +63,7 @@ class PostgreSQL(Dialect):
             ids = list(
                 conn.execute(
                     sa.select(e.id)
-                    .where(e.status == "queued", e.worker.is_(None))
+                    .where(e.status == ExecutionStatus.QUEUED, e.worker.is_(None))
                     .order_by(e.id)
                     .limit(limit)
                     .with_for_update(skip_locked=True)

@@ -67,3 +67,25 @@ def test_the_dashboard_fill_writes_what_the_engine_reads(db: store.Store) -> Non
     # The engine's next execution comes after the filled ones (PostgreSQL: its sequence).
     (new,) = store.create_executions(db, summaries[0].workflow, [{}])
     assert (new.id or 0) > 10_002_000
+
+
+def test_startup_times_every_command_and_the_console_s_first_frame() -> None:
+    from engine.bench import startup
+
+    results = {r.name: r for r in startup.run(runs=1)}
+    assert set(results) == {
+        "cli: python -c pass",
+        "cli: wfe --help",
+        "cli: wfe validate FILE",
+        "cli: wfe stats",
+        "cli: wfe executions list",
+        "cli: wfe run NAME --detach",
+        "cli: wfe cancel ID",
+        "console first frame, empty store",
+        "console first frame, 10,000 executions",
+    }
+    for name, r in results.items():
+        assert len(r.samples) == 1 and r.median > 0, name
+    for label in ("empty store", "10,000 executions"):
+        frame = results[f"console first frame, {label}"]
+        assert frame.median <= frame.extra["data_shown_ms"]
