@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from engine.cli import output
-from engine.cli.base import open_db
+from engine.cli.base import EXECUTION_ID, open_db
 
 
 def _decider() -> str:
@@ -29,7 +29,7 @@ def _decide(
 
 
 @click.command()
-@click.argument("execution_id", type=int)
+@click.argument("execution_id", type=EXECUTION_ID)
 @click.argument("step")
 @click.option("--reason", help="Why (shown in the log).")
 @click.pass_context
@@ -39,7 +39,7 @@ def approve(ctx: click.Context, execution_id: int, step: str, reason: str | None
 
 
 @click.command()
-@click.argument("execution_id", type=int)
+@click.argument("execution_id", type=EXECUTION_ID)
 @click.argument("step")
 @click.option("--reason", help="Why (shown in the log and the step's error).")
 @click.pass_context

@@ -22,6 +22,13 @@ if TYPE_CHECKING:
 EXIT_FAILED = 1
 EXIT_CANCELLED = 130
 
+# Every number from the command line is checked against what the store can hold (a
+# 64-bit integer) before it reaches it: a usage error, never an overflow.
+BIGGEST = 2**63 - 1
+EXECUTION_ID = click.IntRange(1, BIGGEST)
+OFFSET = click.IntRange(0, BIGGEST)
+LONGEST = 100 * 365 * 86400.0  # a century: past it a duration is a typo
+
 
 class Group(click.Group):
     """A group that turns engine errors into one line and an exit status."""
@@ -80,6 +87,9 @@ def parse_duration(value: str, option: str) -> float:
     from engine.definition.durations import parse_duration
 
     try:
-        return parse_duration(value)
+        seconds = parse_duration(value)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint=option) from exc
+    if seconds > LONGEST:
+        raise click.BadParameter(f"{value!r} is longer than a century", param_hint=option)
+    return seconds

@@ -7,7 +7,7 @@ import json
 import click
 
 from engine.cli import output
-from engine.cli.base import Group, open_db
+from engine.cli.base import EXECUTION_ID, OFFSET, Group, open_db
 from engine.status import ExecutionStatus
 
 
@@ -20,7 +20,7 @@ def executions() -> None:
 @click.option("--status", type=click.Choice([s.value for s in ExecutionStatus]))
 @click.option("--workflow", metavar="NAME")
 @click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 10_000))
-@click.option("--offset", default=0, type=click.IntRange(0))
+@click.option("--offset", default=0, type=OFFSET)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
 def executions_list(
@@ -63,7 +63,7 @@ def executions_list(
 
 
 @executions.command("show")
-@click.argument("execution_id", type=int)
+@click.argument("execution_id", type=EXECUTION_ID)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
 def executions_show(ctx: click.Context, execution_id: int, as_json: bool) -> None:
@@ -108,7 +108,7 @@ def executions_show(ctx: click.Context, execution_id: int, as_json: bool) -> Non
 
 
 @click.command()
-@click.argument("execution_id", type=int)
+@click.argument("execution_id", type=EXECUTION_ID)
 @click.option("--step", "step_id", help="Only this step's lines.")
 @click.pass_context
 def logs(ctx: click.Context, execution_id: int, step_id: str | None) -> None:

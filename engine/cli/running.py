@@ -12,7 +12,7 @@ import click
 
 from engine import settings
 from engine.cli import output
-from engine.cli.base import EXIT_CANCELLED, EXIT_FAILED, open_db, parse_duration
+from engine.cli.base import EXECUTION_ID, EXIT_CANCELLED, EXIT_FAILED, open_db, parse_duration
 from engine.errors import InvalidParams
 
 if TYPE_CHECKING:
@@ -43,7 +43,7 @@ def _parse_params(pairs: Sequence[str]) -> dict[str, str]:
 )
 @click.option("--quiet", "-q", is_flag=True, help="Show step results only, not their log lines.")
 @click.option("--detach", is_flag=True, help="Queue it for a `wfe worker` and print its id.")
-@click.option("--max-parallel-steps", default=16, show_default=True, type=click.IntRange(1))
+@click.option("--max-parallel-steps", default=16, show_default=True, type=click.IntRange(1, 10_000))
 @click.pass_context
 def run(
     ctx: click.Context,
@@ -150,7 +150,7 @@ def _follow(
 
 
 @click.command()
-@click.argument("execution_id", type=int)
+@click.argument("execution_id", type=EXECUTION_ID)
 @click.option(
     "--from", "from_step", metavar="STEP", help="Reuse the outputs of the steps before STEP."
 )
@@ -181,7 +181,7 @@ def rerun(
 
 
 @click.command()
-@click.argument("execution_id", type=int)
+@click.argument("execution_id", type=EXECUTION_ID)
 @click.pass_context
 def cancel(ctx: click.Context, execution_id: int) -> None:
     """Ask a queued or running execution to stop."""
@@ -205,7 +205,7 @@ def cancel(ctx: click.Context, execution_id: int) -> None:
     "--concurrency",
     default=8,
     show_default=True,
-    type=click.IntRange(1),
+    type=click.IntRange(1, 10_000),
     help="Executions at once.",
 )
 @click.option(
@@ -236,6 +236,10 @@ def worker_command(
     from engine.runtime import session, worker
 
     lease_s = parse_duration(lease, "--lease")
+    if lease_s < 1:
+        raise click.BadParameter(
+            "a lease shorter than 1s would be lost between heartbeats", param_hint="--lease"
+        )
     options = worker.WorkerOptions(
         concurrency=concurrency,
         grace=parse_duration(grace, "--grace"),

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import click
 
 from engine.cli import output
-from engine.cli.base import EXIT_FAILED, Group, open_db
+from engine.cli.base import EXIT_FAILED, OFFSET, Group, open_db
 from engine.errors import DefinitionError, EngineError, Problem
 
 if TYPE_CHECKING:
@@ -90,7 +90,7 @@ def workflow_add(ctx: click.Context, paths: tuple[Path, ...]) -> None:
 @workflow.command("list")
 @click.option("--search", help="Only names that contain this.")
 @click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 10_000))
-@click.option("--offset", default=0, type=click.IntRange(0))
+@click.option("--offset", default=0, type=OFFSET)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
 def workflow_list(
