@@ -59,8 +59,7 @@ class Not:
 @dataclass(frozen=True)
 class BoolOp:
     op: str  # "and" | "or"
-    left: Node
-    right: Node
+    operands: tuple[Node, ...]  # a chain of them is one node, however long: no deep tree
 
 
 @dataclass(frozen=True)
@@ -89,6 +88,8 @@ _TOKEN = re.compile(
 )
 
 _KEYWORDS = {"true": True, "false": False, "null": None}
+MAX_TOKENS = 1000  # in one expression
+MAX_NESTING = 32  # parentheses within each other
 _WORD_OPS = {"and": "and", "or": "or", "not": "not", "&&": "and", "||": "or", "!": "not"}
 
 
@@ -98,7 +99,8 @@ def _tokenize(text: str) -> list[tuple[str, str]]:
     while pos < len(text):
         m = _TOKEN.match(text, pos)
         if m is None:
-            raise ExpressionError(f"unexpected {text[pos]!r} at position {pos + 1} in {text!r}")
+            where = f"at position {pos + 1} in {_shown(text)}"
+            raise ExpressionError(f"unexpected {text[pos]!r} {where}")
         pos = m.end()
         kind = m.lastgroup or ""
         if kind != "ws":
@@ -106,11 +108,24 @@ def _tokenize(text: str) -> list[tuple[str, str]]:
     return tokens
 
 
+def _shown(text: str) -> str:
+    """An expression as an error message quotes it: whole, or its start."""
+    return repr(text) if len(text) <= 80 else repr(text[:77] + "...")
+
+
 class _Parser:
+    """Recursive descent, recursing only into parentheses (at most MAX_NESTING deep)."""
+
     def __init__(self, text: str) -> None:
-        self.text = text
+        self.text = _shown(text)
         self.tokens = _tokenize(text)
+        if len(self.tokens) > MAX_TOKENS:
+            raise ExpressionError(
+                f"the expression {self.text} has {len(self.tokens):,} parts; at most"
+                f" {MAX_TOKENS:,} (compute long conditions in a step and read its output)"
+            )
         self.i = 0
+        self.depth = 0
 
     def peek(self) -> tuple[str, str] | None:
         return self.tokens[self.i] if self.i < len(self.tokens) else None
@@ -118,7 +133,7 @@ class _Parser:
     def take(self) -> tuple[str, str]:
         tok = self.peek()
         if tok is None:
-            raise ExpressionError(f"unexpected end of expression {self.text!r}")
+            raise ExpressionError(f"unexpected end of expression {self.text}")
         self.i += 1
         return tok
 
@@ -133,28 +148,32 @@ class _Parser:
             raise ExpressionError("the expression is empty")
         node = self.or_()
         if self.peek() is not None:
-            raise ExpressionError(f"unexpected {self.peek()[1]!r} in {self.text!r}")  # type: ignore[index]
+            raise ExpressionError(f"unexpected {self.peek()[1]!r} in {self.text}")  # type: ignore[index]
         return node
 
     def or_(self) -> Node:
-        node = self.and_()
+        operands = [self.and_()]
         while self.at_word("or"):
             self.take()
-            node = BoolOp("or", node, self.and_())
-        return node
+            operands.append(self.and_())
+        return operands[0] if len(operands) == 1 else BoolOp("or", tuple(operands))
 
     def and_(self) -> Node:
-        node = self.not_()
+        operands = [self.not_()]
         while self.at_word("and"):
             self.take()
-            node = BoolOp("and", node, self.not_())
-        return node
+            operands.append(self.not_())
+        return operands[0] if len(operands) == 1 else BoolOp("and", tuple(operands))
 
     def not_(self) -> Node:
-        if self.at_word("not"):
+        nots = 0
+        while self.at_word("not"):
             self.take()
-            return Not(self.not_())
-        return self.compare()
+            nots += 1
+        node = self.compare()
+        if nots % 2:
+            return Not(node)
+        return Not(Not(node)) if nots else node  # !!x is x's truth, as a boolean
 
     def compare(self) -> Node:
         left = self.primary()
@@ -172,20 +191,26 @@ class _Parser:
             body = text[1:-1]
             return Literal(re.sub(r"\\(.)", r"\1", body))
         if kind == "op" and text == "(":
+            self.depth += 1
+            if self.depth > MAX_NESTING:
+                raise ExpressionError(
+                    f"parentheses nest more than {MAX_NESTING} deep in {self.text}"
+                )
             node = self.or_()
             if self.take() != ("op", ")"):
-                raise ExpressionError(f"missing ')' in {self.text!r}")
+                raise ExpressionError(f"missing ')' in {self.text}")
+            self.depth -= 1
             return node
         if kind == "name":
             if text in _KEYWORDS:
                 return Literal(_KEYWORDS[text])
             return self.ref(text)
-        raise ExpressionError(f"unexpected {text!r} in {self.text!r}")
+        raise ExpressionError(f"unexpected {text!r} in {self.text}")
 
     def ref(self, root: str) -> Ref:
         if root not in ROOTS:
             raise ExpressionError(
-                f"unknown name {root!r} in {self.text!r}; expressions read only " + ", ".join(ROOTS)
+                f"unknown name {root!r} in {self.text}; expressions read only " + ", ".join(ROOTS)
             )
         path: list[str | int] = [root]
         while (tok := self.peek()) is not None and tok[0] == "op" and tok[1] in (".", "["):
@@ -193,7 +218,7 @@ class _Parser:
             if tok[1] == ".":
                 kind, text = self.take()
                 if kind != "name" and kind != "num":
-                    raise ExpressionError(f"expected a name after '.' in {self.text!r}")
+                    raise ExpressionError(f"expected a name after '.' in {self.text}")
                 path.append(text)
             else:
                 kind, text = self.take()
@@ -202,9 +227,9 @@ class _Parser:
                 elif kind == "num" and text.isdigit():
                     path.append(int(text))
                 else:
-                    raise ExpressionError(f"expected a string or an index in [] in {self.text!r}")
+                    raise ExpressionError(f"expected a string or an index in [] in {self.text}")
                 if self.take() != ("op", "]"):
-                    raise ExpressionError(f"missing ']' in {self.text!r}")
+                    raise ExpressionError(f"missing ']' in {self.text}")
         return Ref(tuple(path))
 
 
@@ -214,14 +239,18 @@ def parse(text: str) -> Node:
 
 
 def refs(node: Node) -> Iterator[Ref]:
-    """Every reference in a tree, for validation."""
-    if isinstance(node, Ref):
-        yield node
-    elif isinstance(node, Not):
-        yield from refs(node.operand)
-    elif isinstance(node, BoolOp | Compare):
-        yield from refs(node.left)
-        yield from refs(node.right)
+    """Every reference in a tree, in order, for validation."""
+    stack: list[Node] = [node]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, Ref):
+            yield node
+        elif isinstance(node, Not):
+            stack.append(node.operand)
+        elif isinstance(node, BoolOp):
+            stack.extend(reversed(node.operands))
+        elif isinstance(node, Compare):
+            stack.extend((node.right, node.left))
 
 
 # ---------------------------------------------------------------------------
@@ -252,10 +281,11 @@ def evaluate(node: Node, context: Mapping[str, Any]) -> Any:
     if isinstance(node, Not):
         return not truthy(evaluate(node.operand, context))
     if isinstance(node, BoolOp):
-        left = truthy(evaluate(node.left, context))
-        if node.op == "and":
-            return left and truthy(evaluate(node.right, context))
-        return left or truthy(evaluate(node.right, context))
+        want = node.op == "or"  # or: the first true operand decides; and: the first false
+        for operand in node.operands:
+            if truthy(evaluate(operand, context)) == want:
+                return want
+        return not want
     left, right = evaluate(node.left, context), evaluate(node.right, context)
     if node.op == "==":
         return _loose(left) == _loose(right)

@@ -17,6 +17,9 @@ from engine.errors import DefinitionError, ExpressionError, Problem
 _ALIASES = {"with_": "with", "if_": "if", "json_body": "json"}
 
 
+MAX_STEPS = 20_000
+
+
 def parse(text: str, file: str = "<workflow>") -> Workflow:
     """Parse and validate one workflow file's text."""
     try:
@@ -31,6 +34,8 @@ def parse(text: str, file: str = "<workflow>") -> Workflow:
         raise DefinitionError([Problem(file, line, "", f"malformed YAML: {message}")]) from exc
     except yaml.YAMLError as exc:
         raise DefinitionError([Problem(file, None, "", f"malformed YAML: {exc}")]) from exc
+    except loader.TooBig as exc:
+        raise DefinitionError([Problem(file, exc.line, "", str(exc))]) from exc
     if not isinstance(data, dict):
         raise DefinitionError(
             [
@@ -42,6 +47,11 @@ def parse(text: str, file: str = "<workflow>") -> Workflow:
                 )
             ]
         )
+    steps = data.get("steps")
+    if isinstance(steps, list) and len(steps) > MAX_STEPS:
+        line = line_of(data, ("steps",))
+        message = f"{len(steps):,} steps; a workflow has at most {MAX_STEPS:,}"
+        raise DefinitionError([Problem(file, line, "steps", message)])
     try:
         workflow = Workflow.model_validate(data)
     except ValidationError as exc:
@@ -135,7 +145,8 @@ def _check_graph(wf: Workflow, data: Any, file: str) -> Iterator[Problem]:
     cycle = graph.find_cycle(deps, seen)
     if cycle:
         line, field = where(seen[cycle[0]], "needs")
-        yield Problem(file, line, field, "dependency cycle: " + " -> ".join(cycle))
+        shown = cycle if len(cycle) <= 12 else [*cycle[:6], f"({len(cycle) - 9} more)", *cycle[-3:]]
+        yield Problem(file, line, field, "dependency cycle: " + " -> ".join(shown))
         return
     runs_before = graph.Reachability(deps)
     for i, step in enumerate(wf.steps):
@@ -227,6 +238,12 @@ def load(path: str | Path) -> Workflow:
     """Read and validate a workflow file."""
     p = Path(path)
     try:
+        size = p.stat().st_size
+        if size > loader.MAX_BYTES:  # refused before it is read
+            limit = f"a workflow file has at most {loader.MAX_BYTES:,}"
+            raise DefinitionError(
+                [Problem(str(path), None, "", f"the file is {size:,} bytes; {limit}")]
+            )
         text = p.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
