@@ -34,6 +34,7 @@ from engine.runtime.recorder import GATHER, Recorder
 from engine.runtime.run import ExecutionHandle, Prior, Run
 from engine.status import ExecutionStatus
 from engine.steps import processes
+from engine.steps.context import MAX_LINE
 
 logger = logging.getLogger(__name__)
 
@@ -199,7 +200,7 @@ class Executor:
     ) -> None:
         """Append a line to an execution's log (masked)."""
         run.log_seq += 1
-        text = run.mask(text)
+        text = run.masker.cut(text, MAX_LINE + 64)  # (room for a step's own "[line cut]")
         self.recorder.log(
             {
                 "execution_id": run.id,

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 
+from engine.secrets import Masker
 from engine.status import ExecutionStatus
 
 if TYPE_CHECKING:
@@ -49,22 +50,16 @@ class Run:
     prior: dict[str, Prior] = field(default_factory=dict)
     taken_from: str | None = None  # the runner it was taken over from
 
+    masker: Masker = field(default_factory=Masker)
+
+    def __post_init__(self) -> None:
+        self.masker = Masker(self.secrets.values())
+
     def mask(self, text: str) -> str:
-        for value in self.secrets.values():
-            if value:
-                text = text.replace(value, "***")
-        return text
+        return self.masker.text(text)
 
     def mask_value(self, value: Any) -> Any:
-        if not self.secrets:
-            return value
-        if isinstance(value, str):
-            return self.mask(value)
-        if isinstance(value, dict):
-            return {k: self.mask_value(v) for k, v in value.items()}
-        if isinstance(value, list):
-            return [self.mask_value(v) for v in value]
-        return value
+        return self.masker.value(value)
 
 
 @dataclass(frozen=True)

@@ -169,6 +169,7 @@ async def run_step(
                 idle=functools.partial(ex.idle, run),
                 attempt=attempt,
                 started=started,
+                mask=run.masker,
             )
             status, error = await _attempt(ctx, step, row, run)
             row["duration_ms"] = (trio.current_time() - start) * 1000

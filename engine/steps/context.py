@@ -4,17 +4,19 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import httpx
 
 from engine.definition import expressions
+from engine.secrets import Masker
 
 if TYPE_CHECKING:
     from engine import store
 
-OUTPUT_CAP = 64 * 1024
+OUTPUT_CAP = 64 * 1024  # bytes of a step's output kept
+MAX_LINE = 16 * 1024  # characters of one log line kept
 
 
 @dataclass(frozen=True)
@@ -38,6 +40,8 @@ class StepContext:
     workflow_name: str = ""
     idle: Callable[[], AbstractAsyncContextManager[None]] | None = None
     attempt: int = 1
+    # The execution's secrets: whatever a step cuts short, it masks first.
+    mask: Masker = field(default_factory=Masker)
     # A step that starts a process group says so: it is recorded on the step run.
     started: Callable[[int], None] = lambda pgid: None
 
@@ -63,10 +67,20 @@ class StepContext:
         self.emit(stream, text)
 
 
-def cap_text(text: str, limit: int = OUTPUT_CAP) -> str:
-    """Cut ``text`` to ``limit`` bytes of UTF-8, saying so at the end."""
+def cap_text(
+    text: str, limit: int = OUTPUT_CAP, mask: Masker | None = None, printed: int | None = None
+) -> str:
+    """``text`` masked, then cut to ``limit`` bytes of UTF-8, saying so at the end.
+
+    ``printed``: how many bytes there were in all, when ``text`` holds only their start.
+    """
+    if mask is not None:
+        text = mask.text(text)
     data = text.encode()
-    if len(data) <= limit:
+    total = max(len(data), printed or 0)
+    if total <= limit:
         return text
     kept = data[:limit].decode(errors="ignore")
-    return f"{kept}\n[output truncated: {len(data):,} bytes, the first {limit:,} kept]"
+    if mask is not None:
+        kept = mask.edge(kept)
+    return f"{kept}\n[output truncated: {total:,} bytes, the first {limit:,} kept]"

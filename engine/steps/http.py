@@ -34,7 +34,7 @@ async def execute(ctx: StepContext, step: Step) -> Outcome:
         raise StepError(f"{spec.method} {url}: invalid URL: {exc}") from exc
     except httpx.HTTPError as exc:
         raise StepError(f"{spec.method} {url}: {type(exc).__name__}: {_reason(exc)}") from exc
-    text = cap_text(response.text, OUTPUT_CAP)
+    text = cap_text(response.text, OUTPUT_CAP, ctx.mask)
     body: Any = text
     if "json" in response.headers.get("content-type", ""):
         try:
@@ -46,8 +46,9 @@ async def execute(ctx: StepContext, step: Step) -> Outcome:
     ok = response.status_code in expected if expected else 200 <= response.status_code < 300
     if not ok:
         want = ", ".join(map(str, expected)) if expected else "2xx"
+        said = ctx.mask.cut(text, 200)
         raise StepError(
-            f"{spec.method} {url} returned {response.status_code} (expected {want}): {text[:200]}"
+            f"{spec.method} {url} returned {response.status_code} (expected {want}): {said}"
         )
     return Outcome(output={"status": response.status_code, "body": body})
 

@@ -12,17 +12,20 @@ from __future__ import annotations
 import functools
 import shutil
 import signal
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import trio
 
 from engine.definition import Step, expressions
 from engine.errors import StepError
 from engine.steps import processes
-from engine.steps.context import OUTPUT_CAP, Outcome, StepContext, cap_text
+from engine.steps.context import MAX_LINE, OUTPUT_CAP, Outcome, StepContext, cap_text
 
-MAX_LOG_LINES = 20_000
-MAX_LINE = 16 * 1024
+MAX_LOG_LINES = 20_000  # lines of a step's log kept
+MAX_LOG_BYTES = 16 * 1024 * 1024  # and bytes
+# Bytes of one line read before the rest of it is dropped: the log keeps MAX_LINE
+# characters of it, cut after its secrets are masked (the slack covers a secret cut here).
+LINE_BYTES = 4 * MAX_LINE + 4096
 QUICK = 0.05  # seconds a command may run before its output streams into the log
 
 
@@ -102,25 +105,8 @@ async def execute(ctx: StepContext, step: Step) -> Outcome:
     except OSError as exc:
         raise StepError(f"cannot start the shell: {exc.strerror or exc}") from exc
 
-    stdout_chunks: list[str] = []
-    stdout_size = 0
-    last_stderr: list[str] = []
-    lines_logged = 0
-
-    def take(stream: str, line: str) -> None:
-        nonlocal stdout_size, lines_logged
-        if stream == "stdout" and stdout_size <= OUTPUT_CAP:
-            stdout_chunks.append(line)
-            stdout_size += len(line) + 1
-        if stream == "stderr":
-            last_stderr[:] = [line]
-        lines_logged += 1
-        if lines_logged <= MAX_LOG_LINES:
-            ctx.log(line[:MAX_LINE], stream)
-        elif lines_logged == MAX_LOG_LINES + 1:
-            ctx.log(f"[log truncated: more than {MAX_LOG_LINES:,} lines from this step]", "system")
-
-    lines = {"stdout": _Lines("stdout", take), "stderr": _Lines("stderr", take)}
+    out = _Output(ctx)
+    lines = out.streams
 
     async def pump(receive: trio.abc.ReceiveStream, stream: str) -> None:
         async for chunk in receive:
@@ -154,10 +140,12 @@ async def execute(ctx: StepContext, step: Step) -> Outcome:
     finally:
         await processes.close(proc)
 
-    output = cap_text("\n".join(stdout_chunks), OUTPUT_CAP)
+    printed = lines["stdout"].printed
+    output = cap_text("\n".join(out.kept), OUTPUT_CAP, ctx.mask, printed=printed)
     code = proc.returncode
     if code != 0:
-        detail = f": {last_stderr[0][:300]}" if last_stderr else ""
+        last = lines["stderr"].last
+        detail = f": {ctx.mask.cut(last, 300)}" if last is not None else ""
         if code is not None and code < 0:
             raise StepError(
                 f"killed by signal {signal.Signals(-code).name}{detail}", exit_code=code
@@ -166,20 +154,112 @@ async def execute(ctx: StepContext, step: Step) -> Outcome:
     return Outcome(output=output, exit_code=code)
 
 
-class _Lines:
-    """One output stream cut into lines, whichever way its bytes arrive."""
+class _Output:
+    """What the step keeps of what its shell prints: its log, its output, stderr's end.
 
-    def __init__(self, stream: str, take: Callable[[str, str], None]) -> None:
+    The log holds at most MAX_LOG_LINES lines and MAX_LOG_BYTES bytes, each line masked
+    and then cut to MAX_LINE; the output is stdout's first OUTPUT_CAP bytes. Once both
+    are full the streams are only counted (and stderr's last line kept), a chunk at a
+    time: a step that prints 200 MB costs the reading of it, not a line's work each.
+    """
+
+    def __init__(self, ctx: StepContext) -> None:
+        self._ctx = ctx
+        self.kept: list[str] = []  # stdout's lines, up to OUTPUT_CAP bytes
+        self._kept_bytes = 0
+        self._lines = self._bytes = 0  # logged so far
+        self.streams = {"stdout": _Lines("stdout", self), "stderr": _Lines("stderr", self)}
+
+    @property
+    def full(self) -> bool:
+        return self._kept_bytes > OUTPUT_CAP and (
+            self._lines > MAX_LOG_LINES or self._bytes > MAX_LOG_BYTES
+        )
+
+    def line(self, stream: str, text: str, size: int) -> None:
+        """One line as read (``size``: its bytes as printed, however many were kept)."""
+        if stream == "stdout" and self._kept_bytes <= OUTPUT_CAP:
+            self.kept.append(text)
+            self._kept_bytes += len(text.encode()) + 1
+        if self._lines > MAX_LOG_LINES or self._bytes > MAX_LOG_BYTES:
+            return
+        mask = self._ctx.mask
+        masked = mask.text(text)  # masked first: no secret's start is left at a cut
+        if len(masked) > MAX_LINE or size > LINE_BYTES:
+            masked = f"{mask.edge(masked[:MAX_LINE])} [line cut: {size:,} bytes]"
+        self._lines += 1
+        self._bytes += len(masked) + 1  # as the log keeps it
+        if self._lines > MAX_LOG_LINES or self._bytes > MAX_LOG_BYTES:
+            self._ctx.log(
+                f"[log truncated: more than {MAX_LOG_LINES:,} lines or"
+                f" {MAX_LOG_BYTES // 1024 // 1024} MiB from this step]",
+                "system",
+            )
+            return
+        self._ctx.log(masked, stream)
+
+
+class _Lines:
+    """One output stream cut into lines, whichever way its bytes arrive; linear in them.
+
+    A line longer than LINE_BYTES keeps its first LINE_BYTES bytes and drops the rest up
+    to its newline: memory stays bounded whatever a step prints.
+    """
+
+    def __init__(self, stream: str, out: _Output) -> None:
         self._stream = stream
-        self._take = take
-        self._pending = b""
+        self._out = out
+        self._pending = bytearray()  # the line being read, its first LINE_BYTES bytes
+        self._size = 0  # its bytes so far, kept or not
+        self.printed = 0  # bytes of the stream
+        self.last: str | None = None  # its last whole line
 
     def feed(self, chunk: bytes | bytearray) -> None:
-        *lines, self._pending = (self._pending + chunk).split(b"\n")
-        for line in lines:
-            self._take(self._stream, line.decode(errors="replace").rstrip("\r"))
+        self.printed += len(chunk)
+        if self._out.full:
+            self._count(chunk)
+            return
+        pieces: list[bytes] = bytes(chunk).split(b"\n")
+        whole, rest = pieces[:-1], pieces[-1]
+        for i, piece in enumerate(whole):
+            self._add(piece)
+            self._size += 1  # its newline
+            self._emit()
+            if self._out.full:  # nothing more to keep: count the rest of the chunk
+                self._count(b"\n".join([*whole[i + 1 :], rest]))
+                return
+        self._add(rest)
 
     def end(self) -> None:
-        if self._pending:
-            self._take(self._stream, self._pending.decode(errors="replace"))
-            self._pending = b""
+        if self._size:
+            self._emit()
+
+    def _add(self, piece: bytes | bytearray) -> None:
+        room = LINE_BYTES - len(self._pending)
+        if room > 0:
+            self._pending += piece[:room]
+        self._size += len(piece)
+
+    def _count(self, chunk: bytes | bytearray) -> None:
+        """Follow the lines without handing them on: only the last whole one is kept."""
+        end = chunk.rfind(b"\n")
+        if end < 0:
+            self._add(chunk)
+            return
+        start = chunk.rfind(b"\n", 0, end) + 1
+        if start:
+            self._pending, self._size = bytearray(), 0
+        self._add(chunk[start:end])
+        self.last = self._decode()
+        self._pending, self._size = bytearray(), 0
+        self._add(chunk[end + 1 :])
+
+    def _decode(self) -> str:
+        return self._pending.decode(errors="replace").removesuffix("\r")  # CRLF printers
+
+    def _emit(self) -> None:
+        text = self._decode()
+        self.last = text
+        self._out.line(self._stream, text, self._size)
+        self._pending = bytearray()
+        self._size = 0

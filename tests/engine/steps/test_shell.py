@@ -154,7 +154,8 @@ async def test_execute_caps_an_output_past_64_kib(sh: Shell) -> None:
     assert outcome.output == "a" * OUTPUT_CAP + (
         f"\n[output truncated: 200,000 bytes, the first {OUTPUT_CAP:,} kept]"
     )
-    assert sh.stream("stdout") == ["a" * shell.MAX_LINE]  # the log keeps a line's start
+    # The log keeps a line's start, and says how long it was.
+    assert sh.stream("stdout") == ["a" * shell.MAX_LINE + " [line cut: 200,000 bytes]"]
 
 
 @pytest.mark.trio
