@@ -9,7 +9,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from engine.definition import expressions, graph, loader
+from engine.definition import commands, expressions, graph, loader
 from engine.definition.loader import field_name, line_of
 from engine.definition.models import Approval, Http, Retry, Schedule, Step, Workflow
 from engine.errors import DefinitionError, ExpressionError, Problem
@@ -167,6 +167,20 @@ def _check_graph(wf: Workflow, data: Any, file: str) -> Iterator[Problem]:
                     if message:
                         line, field = where(i, key)
                         yield Problem(file, line, field, message)
+            if key == "run":
+                message = _check_command(tmpl_text, wf)
+                if message:
+                    line, field = where(i, key)
+                    yield Problem(file, line, field, message)
+
+
+def _check_command(text: str, wf: Workflow) -> str | None:
+    """Whether every ``${{ }}`` of a ``run:`` stands where its value arrives as data."""
+    try:
+        command = commands.compile_command(expressions.template(text))
+    except ExpressionError as exc:
+        return str(exc)
+    return commands.check_numbers(command, wf.params)
 
 
 def _templated_fields(step: Step) -> Iterator[tuple[str, str]]:

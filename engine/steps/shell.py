@@ -1,8 +1,8 @@
 """The ``run:`` step: a shell command in its own process group (see :mod:`.processes`).
 
-Expression values never become shell syntax: each ``${{ … }}`` in the command is replaced
-by a reference to an environment variable (``"${WFE_EXPR_0}"``, quoted to suit where it
-stands) and the value travels in the child's environment. The shell expands it as data.
+Expression values never become shell syntax: each ``${{ … }}`` in the command stands as
+a reference to an environment variable, quoted to suit where it stands, and the value
+travels in the child's environment (see :mod:`engine.definition.commands`).
 
 Its shell runs in a process group of its own; nothing it starts outlives the step.
 """
@@ -12,11 +12,10 @@ from __future__ import annotations
 import functools
 import shutil
 import signal
-from collections.abc import Iterator
 
 import trio
 
-from engine.definition import Step, expressions
+from engine.definition import Step, commands, expressions
 from engine.errors import StepError
 from engine.steps import processes
 from engine.steps.context import MAX_LINE, OUTPUT_CAP, Outcome, StepContext, cap_text
@@ -41,61 +40,15 @@ def shell_argv(script: str) -> list[str]:
     return ["/bin/sh", "-ec", script]
 
 
-def _quote_states(text: str, state: str) -> Iterator[str]:
-    """Track the shell quoting state through literal text; yields the final state."""
-    i = 0
-    while i < len(text):
-        ch = text[i]
-        if state == "'":
-            if ch == "'":
-                state = ""
-        elif ch == "\\":
-            i += 1  # the next character is escaped, in "" and outside
-        elif state == '"':
-            if ch == '"':
-                state = ""
-        elif ch == "'":
-            state = "'"
-        elif ch == '"':
-            state = '"'
-        elif ch == "#" and (i == 0 or text[i - 1] in " \t\n;|&("):
-            # A comment runs to the end of the line; quotes in it mean nothing.
-            end = text.find("\n", i)
-            i = len(text) if end < 0 else end
-            continue
-        i += 1
-    yield state
-
-
-def compile_command(template: expressions.Template) -> tuple[str, list[expressions.Node]]:
-    """The script with placeholders, and the expressions whose values fill them."""
-    out: list[str] = []
-    nodes: list[expressions.Node] = []
-    state = ""
-    for part in template.parts:
-        if isinstance(part, str):
-            out.append(part)
-            state = next(_quote_states(part, state))
-            continue
-        name = f"WFE_EXPR_{len(nodes)}"
-        nodes.append(part)
-        if state == '"':
-            out.append(f"${{{name}}}")
-        elif state == "'":
-            out.append(f"'\"${{{name}}}\"'")
-        else:
-            out.append(f'"${{{name}}}"')
-    return "".join(out), nodes
-
-
 async def execute(ctx: StepContext, step: Step) -> Outcome:
     assert step.run is not None
-    script, nodes = compile_command(expressions.template(step.run))
+    command = commands.compile_command(expressions.template(step.run))
+    script = command.script
     env = dict(ctx.environ)
-    for i, node in enumerate(nodes):
-        env[f"WFE_EXPR_{i}"] = expressions.to_text(
-            expressions.evaluate(node, ctx.expression_context)
-        )
+    for i, (node, place) in enumerate(zip(command.nodes, command.places, strict=True)):
+        value = expressions.evaluate(node, ctx.expression_context)
+        text = commands.number(value, node) if place == "arithmetic" else expressions.to_text(value)
+        env[f"WFE_EXPR_{i}"] = text
     for key, value in step.env.items():
         env[key] = ctx.render_text(value)
     env[processes.TOKEN] = ctx.token

@@ -18,7 +18,7 @@ import pytest
 import trio
 
 from engine import definition, runtime, store
-from engine.definition import expressions
+from engine.definition import commands, expressions
 from engine.errors import StepError
 from engine.steps import StepContext, processes, shell
 from engine.steps.context import OUTPUT_CAP
@@ -33,9 +33,9 @@ BACKENDS = ("sqlite", "postgresql")
 
 
 def compiled(command: str) -> str:
-    script, nodes = shell.compile_command(expressions.template(command))
-    assert len(nodes) == command.count("${{")
-    return script
+    compiled = commands.compile_command(expressions.template(command))
+    assert len(compiled.nodes) == command.count("${{")
+    return compiled.script
 
 
 def test_compile_command_bare_placeholder_is_double_quoted() -> None:
@@ -306,6 +306,69 @@ async def test_param_cannot_inject_shell_syntax(db: store.Store, tmp_path: Path)
         assert runs["double"] == f"value: {payload}"
         assert runs["single"] == f"value: {payload}"
         assert runs["mixed"] == f"pre{payload}post a'{payload}"
+
+
+@pytest.mark.trio
+async def test_a_value_in_a_heredoc_arrives_unchanged(db: store.Store, tmp_path: Path) -> None:
+    pwned = tmp_path / "pwned"
+    add(
+        db,
+        """
+        name: heredoc
+        params: {x: safe}
+        steps:
+          - id: body
+            run: |
+              cat <<EOF
+              >${{ params.x }}<
+              EOF
+          - id: stripped
+            run: "cat <<-END\\n\\t${{ params.x }}\\n\\tEND"
+        """,
+    )
+    for payload in [
+        f"$(touch {pwned})",
+        f"`touch {pwned}`",
+        "it's \"quoted\" $HOME \\n",
+        "EOF\nechoed after the end",
+    ]:
+        handle = await run(db, "heredoc", {"x": payload})
+        assert handle.status == "succeeded", handle.error
+        assert not pwned.exists(), payload
+        runs = {r.step_id: r.output for r in store.step_runs(db, handle.id)}
+        assert runs["body"] == f">{payload}<"  # not '"..."', nor ${WFE_EXPR_0}
+        assert runs["stripped"] == payload
+
+
+@pytest.mark.trio
+async def test_a_value_in_arithmetic_must_be_a_number_and_never_runs(
+    db: store.Store, tmp_path: Path
+) -> None:
+    pwned = tmp_path / "pwned"
+    add(
+        db,
+        """
+        name: arith
+        params: {n: 2}
+        steps:
+          - id: sum
+            run: |
+              a=(10 20 30)
+              echo $(( ${{ params.n }} * 2 )) ${a[${{ params.n }}]}
+              (( ${{ params.n }} > 1 )) && echo big
+        """,
+    )
+    handle = await run(db, "arith", {"n": 2})
+    assert handle.status == "succeeded"
+    assert [r.output for r in store.step_runs(db, handle.id)] == ["4 30\nbig"]
+    for payload in [f"a[$(touch {pwned})]", f"x[`touch {pwned}`]", "1 + 1", True]:
+        handle = await run(db, "arith", {"n": payload})
+        assert handle.status == "failed"
+        assert not pwned.exists(), payload
+        (step,) = store.step_runs(db, handle.id)
+        assert step.error == (
+            f"params.n stands in bash arithmetic and must be a number; it is {payload!r}"
+        )
 
 
 @pytest.mark.trio
