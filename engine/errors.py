@@ -8,7 +8,10 @@ one line that says what is wrong and where, never a traceback.
     ├── DefinitionError        a workflow file is malformed or invalid
     ├── ExpressionError        a ``${{ … }}`` expression cannot be parsed or evaluated
     ├── StoreError             the store cannot be opened, read or written
-    │   └── SchemaError        the database was written by a newer (or foreign) schema
+    │   ├── SchemaError        the database was written by a newer (or foreign) schema
+    │   ├── StoreBusy          another process holds the store's write lock (it passes)
+    │   ├── StoreUnavailable   the disk is full, the file is gone, the server is away
+    │   └── StoreRefused       the database refused what was written (retrying won't help)
     ├── NotFound               a workflow or an execution does not exist
     ├── InvalidParams          run-time parameters do not fit the workflow
     └── StepError              a step failed (the message is the step's error)
@@ -61,6 +64,18 @@ class StoreError(EngineError):
 
 class SchemaError(StoreError):
     """The database was written by another version of WorkflowEngine."""
+
+
+class StoreBusy(StoreError):
+    """Another process holds the store's write lock."""
+
+
+class StoreUnavailable(StoreError):
+    """The store cannot be reached or written just now."""
+
+
+class StoreRefused(StoreError):
+    """The database refused what was written."""
 
 
 class NotFound(EngineError):

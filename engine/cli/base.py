@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import click
 
 from engine import settings
-from engine.errors import EngineError
+from engine.errors import EngineError, StoreBusy
 
 if TYPE_CHECKING:
     from engine import store
@@ -74,10 +74,18 @@ def database_url(ctx: click.Context) -> str:
 def open_db(ctx: click.Context) -> Iterator[store.Store]:
     """The command's store, opened (and closed at the end)."""
     from engine import store
+    from engine.store import dialects
 
     db = store.open_store(database_url(ctx))
     try:
         yield db
+    except StoreBusy as exc:
+        # A write waited its limit for another process's lock: say who may hold it.
+        who = db.dialect.holders(db.engine)
+        held = f"; the store is open in {', '.join(who)}" if who else ""
+        raise StoreBusy(
+            f"{exc} (after waiting {dialects.BUSY_WAIT:g}s){held}; try again once it is done"
+        ) from exc
     finally:
         db.close()
 

@@ -108,6 +108,7 @@ def _follow(
 
     # This process holds a lease like a worker: if it dies, a worker takes over.
     session = runtime.RunnerSession(db, RunnerKind.RUN)
+    log_to_stderr(logging.WARNING)  # what goes wrong on the way (the store's troubles)
 
     async def main() -> tuple[int, str, store.Execution]:
         async with (
@@ -252,10 +253,12 @@ def worker_command(
         trio.run(lambda: worker.serve(db, options))
 
 
-def log_to_stderr() -> None:
+def log_to_stderr(level: int = logging.INFO) -> None:
     """A runner's log on stderr: a line each, with the time; errors with their traceback."""
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%Y-%m-%d %H:%M:%S"))
     root = logging.getLogger("engine")
-    root.addHandler(handler)
-    root.setLevel(logging.INFO)
+    if not any(getattr(h, "wfe_stderr", False) for h in root.handlers):
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%Y-%m-%d %H:%M:%S"))
+        handler.wfe_stderr = True  # type: ignore[attr-defined]
+        root.addHandler(handler)
+    root.setLevel(level)

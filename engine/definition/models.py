@@ -25,7 +25,7 @@ from engine.errors import InvalidParams
 
 Duration = Annotated[float, BeforeValidator(parse_duration)]
 ACTIONS = ("run", "python", "http", "sleep", "log", "approval")
-NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,199}$")  # the store keeps 200 characters
 DEFAULT_TIMEOUT = 30 * 60.0
 
 
@@ -121,7 +121,9 @@ class Step(_Model):
     @classmethod
     def _id(cls, v: str) -> str:
         if not NAME_RE.match(v):
-            raise ValueError(f"{v!r} is not a step id; use letters, digits, - and _")
+            raise ValueError(
+                f"{v[:40]!r} is not a step id; use letters, digits, - and _ (at most 200)"
+            )
         return v
 
     @field_validator("env", mode="before")
@@ -180,7 +182,9 @@ class Workflow(_Model):
     @classmethod
     def _name(cls, v: str) -> str:
         if not NAME_RE.match(v):
-            raise ValueError(f"{v!r} is not a workflow name; use letters, digits, - and _")
+            raise ValueError(
+                f"{v[:40]!r} is not a workflow name; use letters, digits, - and _ (at most 200)"
+            )
         return v
 
     @field_validator("env", mode="before")

@@ -27,10 +27,10 @@ import httpx
 import trio
 
 from engine import definition, store
-from engine.errors import EngineError, InvalidParams, StoreError
+from engine.errors import EngineError, InvalidParams
 from engine.runtime import endings, step_loop, takeover
 from engine.runtime.events import Event, ExecutorStatistics, Listener, StepRate
-from engine.runtime.recorder import GATHER, Recorder
+from engine.runtime.recorder import GATHER, SHUTDOWN_PATIENCE, Recorder
 from engine.runtime.run import ExecutionHandle, Prior, Run
 from engine.status import ExecutionStatus
 from engine.steps import processes
@@ -303,7 +303,9 @@ class Executor:
                     if run.holding:
                         self._global.release_on_behalf_of(run)
                         run.holding = False
-            if run.scope.cancelled_caught:
+            if run.refused is not None:
+                run.status, run.error = ExecutionStatus.FAILED, run.refused
+            elif run.scope.cancelled_caught:
                 run.status = ExecutionStatus.CANCELLED
                 run.error = run.cancel_reason or "cancelled"
             ended_normally = True
@@ -312,8 +314,8 @@ class Executor:
             run.status = ExecutionStatus.FAILED
             cause = _first_leaf(exc)  # a nursery wraps it in an exception group
             run.error = f"internal error: {type(cause).__name__}: {cause}"
-            if isinstance(exc, StoreError):
-                raise
+            if self.recorder.error is not None:
+                raise  # the store takes no writes and the executor stops: nothing can be kept
         finally:
             with trio.CancelScope(shield=True):
                 await self._finish(run, clock_start, ended_normally)
@@ -398,6 +400,17 @@ class Executor:
             env[processes.RUNNER] = self.owner
         return env
 
+    def stopping(self) -> None:
+        """The runner stops: what cannot be written from now on is tried only so long."""
+        self.recorder.patience = SHUTDOWN_PATIENCE
+
+    def _refused(self, execution_id: int, why: str) -> None:
+        """The database refused this execution's records: it fails, and stops here."""
+        run = self._runs.get(execution_id)
+        if run is not None:
+            run.refused = why
+            run.scope.cancel()
+
     def _lost(self, execution_ids: set[int]) -> None:
         """Another runner took these over: stop them here; the fence drops our writes."""
         for execution_id in execution_ids:
@@ -463,6 +476,7 @@ async def open_executor(
                     environ=os.environ if environ is None else environ,
                 )
                 recorder.on_fenced = executor._lost
+                recorder.on_refused = executor._refused
                 if cancel_poll_interval and not math.isinf(cancel_poll_interval):
                     services.start_soon(executor._watch_cancellations, cancel_poll_interval)
                 try:
@@ -471,8 +485,10 @@ async def open_executor(
                     # The block's own error comes out as itself, not wrapped in the
                     # nurseries' exception groups; the executions it leaves are cancelled.
                     body_error = exc
+                    executor.stopping()
                     nursery.cancel_scope.cancel()
         finally:
+            recorder.patience = SHUTDOWN_PATIENCE
             with trio.CancelScope(shield=True):
                 await recorder.sync()
             services.cancel_scope.cancel()

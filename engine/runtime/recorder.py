@@ -8,21 +8,24 @@ of a change only once it is committed.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
 import trio
 
 from engine import store
-from engine.errors import StoreError
+from engine.errors import StoreError, StoreRefused
 from engine.runtime.events import Event, Listener
-from engine.status import SETTLED
+from engine.status import SETTLED, ExecutionStatus
 
 logger = logging.getLogger(__name__)
 
 _StepKey = tuple[int, str, int]
 
 GATHER = 0.005  # seconds a background flush waits for more changes
+RETRY_FIRST, RETRY_MOST = 0.05, 2.0  # seconds between tries of a write the store cannot take
+SHUTDOWN_PATIENCE = 30.0  # seconds the last writes are tried for when the executor stops
 
 
 class Recorder:
@@ -33,6 +36,12 @@ class Recorder:
         self._gather = gather
         self.owner = owner  # a runner's id: its writes are fenced to what it still holds
         self.on_fenced: Callable[[set[int]], None] = lambda ids: None
+        # An execution whose records the database refused (their rows were dropped).
+        self.on_refused: Callable[[int, str], None] = lambda execution_id, why: None
+        self.trouble: StoreError | None = None  # why the last write could not be made
+        self._healthy = trio.Event()
+        self._healthy.set()
+        self.patience: float = math.inf  # how long a write is retried for
         self._inserts: dict[_StepKey, dict[str, Any]] = {}
         self._updates: dict[_StepKey, dict[str, Any]] = {}
         self._in_db: set[_StepKey] = set()
@@ -134,14 +143,7 @@ class Recorder:
         self._inserts, self._updates, self._logs, self._executions = {}, {}, [], {}
         self._events, self._finished = [], []
         if len(batch):
-            try:
-                fenced = await trio.to_thread.run_sync(
-                    store.write_batch, self._db, batch, limiter=self._thread_limiter
-                )
-            except StoreError as exc:
-                logger.warning("a batch of %d changes was not written: %s", len(batch), exc)
-                self.error = exc
-                raise
+            fenced = await self._write(batch)
             self.batches += 1
             if fenced:
                 self.on_fenced(fenced)
@@ -149,3 +151,76 @@ class Recorder:
         for ev in events:
             for listener in self.listeners:
                 listener(ev)
+
+    # -- when the store cannot take a write ------------------------------------------
+
+    async def healthy(self) -> None:
+        """Return once writes go through (at once, unless the store is refusing them)."""
+        await self._healthy.wait()
+
+    async def _write(self, batch: store.Batch, *, split: bool = True) -> set[int]:
+        """Write a batch, riding out a busy or unavailable store; never dropping it.
+
+        A lock held by another process, a full disk, a server away: the same batch is
+        tried again with backoff (said once in the log, and when it goes through), and
+        new steps wait meanwhile (see :meth:`healthy`). Past ``patience`` (when the
+        executor stops) the error is raised. What the database refuses outright (a
+        value it cannot hold) costs only the execution it belongs to.
+        """
+        delay = RETRY_FIRST
+        began = trio.current_time()
+        while True:
+            try:
+                fenced: set[int] = await trio.to_thread.run_sync(
+                    store.write_batch, self._db, batch, limiter=self._thread_limiter
+                )
+            except StoreRefused as exc:
+                if not split:
+                    raise
+                return await self._write_apart(batch, exc)
+            except StoreError as exc:
+                if trio.current_time() - began > self.patience:
+                    logger.warning("%d changes could not be written: %s", len(batch), exc)
+                    self.error = exc
+                    raise
+                if self.trouble is None:
+                    logger.warning("the store takes no writes (%s); retrying", exc)
+                    self._healthy = trio.Event()
+                self.trouble = exc
+                await trio.sleep(delay)
+                delay = min(delay * 2, RETRY_MOST)
+                continue
+            if self.trouble is not None:
+                logger.warning("the store takes writes again (%s before)", self.trouble)
+                self.trouble = None
+                self._healthy.set()
+            return fenced
+
+    async def _write_apart(self, batch: store.Batch, refused: StoreRefused) -> set[int]:
+        """Write each execution's part alone; fail those the database refuses."""
+        logger.warning("the store refused a batch (%s); writing it an execution at a time", refused)
+        fenced: set[int] = set()
+        for execution_id in sorted(batch.executions_in()):
+            part = batch.of(execution_id)
+            try:
+                fenced |= await self._write(part, split=False)
+            except StoreRefused as exc:
+                why = f"the store refused what it recorded: {exc}"
+                logger.warning("execution %d: %s", execution_id, why)
+                failed = store.Batch(
+                    step_inserts=[],
+                    step_updates=[],
+                    logs=[],
+                    executions={
+                        execution_id: {
+                            "status": ExecutionStatus.FAILED,
+                            "finished_at": store.utcnow(),
+                            "error": why[:2000],
+                        }
+                    },
+                    finished=part.finished[-1:] or [],
+                    owner=self.owner,
+                )
+                fenced |= await self._write(failed, split=False)
+                self.on_refused(execution_id, why)
+        return fenced

@@ -49,6 +49,7 @@ class Run:
     # On a take-over (or a re-run from a step): each step's last recorded attempt.
     prior: dict[str, Prior] = field(default_factory=dict)
     taken_from: str | None = None  # the runner it was taken over from
+    refused: str | None = None  # why the store refused its records, if it did
 
     masker: Masker = field(default_factory=Masker)
 

@@ -12,13 +12,13 @@ import logging
 import os
 import socket
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 import trio
 
 from engine import settings, store
-from engine.errors import EngineError
+from engine.errors import EngineError, StoreBusy, StoreUnavailable
 from engine.runtime.executor import Executor
 from engine.runtime.run import ExecutionHandle
 from engine.status import RunnerKind
@@ -27,6 +27,7 @@ logger = logging.getLogger(__name__)
 
 HEARTBEAT = 2.0  # seconds between heartbeats
 LEASE = settings.DEFAULT_LEASE  # a runner silent for this long is taken for dead
+LOCK_PATIENCE = 60.0  # seconds a runner waits out another process's lock on the store
 
 
 def new_identity(kind: RunnerKind, concurrency: int) -> store.Runner:
@@ -54,6 +55,11 @@ class RunnerSession:
         self.identity = new_identity(kind, concurrency)
         self.lease = lease
         self.heartbeat_interval = heartbeat
+        self._troubled: EngineError | None = None
+        # Since when (trio's clock) this runner's heartbeats have gone through without a
+        # gap: a take-over judges only leases that expired in that time.
+        self._contact_since: float | None = None
+        self._last_beat: float | None = None
 
     @property
     def id(self) -> str:
@@ -61,9 +67,26 @@ class RunnerSession:
 
     async def beat(self, *, stopped: bool = False) -> None:
         """Renew the lease now (or record that this runner has stopped)."""
-        await trio.to_thread.run_sync(
-            lambda: store.heartbeat(self.db, self.identity, lease=self.lease, stopped=stopped)
-        )
+        try:
+            await trio.to_thread.run_sync(
+                lambda: store.heartbeat(self.db, self.identity, lease=self.lease, stopped=stopped)
+            )
+        except EngineError:
+            self._contact_since = None
+            raise
+        now = trio.current_time()
+        if self._last_beat is None or now - self._last_beat > 3 * self.heartbeat_interval:
+            self._contact_since = now  # a gap (a pause, a lock): watching starts again
+        elif self._contact_since is None:
+            self._contact_since = now
+        self._last_beat = now
+
+    @property
+    def watched(self) -> float:
+        """Seconds this runner has been in touch with the store without a gap."""
+        if self._contact_since is None:
+            return 0.0
+        return trio.current_time() - self._contact_since
 
     @asynccontextmanager
     async def open(self) -> AsyncIterator[RunnerSession]:
@@ -82,38 +105,73 @@ class RunnerSession:
         self,
         *,
         on_lost: Callable[[EngineError], object],
-        after_beat: Callable[[], object] | None = None,
+        after_beat: Callable[[], Awaitable[object]] | None = None,
     ) -> None:
         """Heartbeat until cancelled.
 
         If the store stays out of reach for a whole lease, others take this runner's work
-        over: ``on_lost`` is called once and the loop ends. ``after_beat`` (a coroutine
-        function) runs after each heartbeat that got through.
+        over: ``on_lost`` is called once and the loop ends. A lock another process holds
+        on the whole store is waited out for up to LOCK_PATIENCE (nobody can take work
+        over meanwhile, see :meth:`adopt`). ``after_beat`` runs after each heartbeat that
+        got through.
         """
         last_ok = trio.current_time()
+        failing = False
         while True:
             await trio.sleep(self.heartbeat_interval)
             try:
                 await self.beat()
             except EngineError as exc:
-                if trio.current_time() - last_ok > self.lease:
+                patience = (
+                    max(self.lease, LOCK_PATIENCE) if isinstance(exc, StoreBusy) else self.lease
+                )
+                if trio.current_time() - last_ok > patience:
                     logger.warning(
-                        "no heartbeat for %gs (%s); runner %s stops", self.lease, exc, self.id
+                        "no heartbeat for %gs (%s); runner %s stops", patience, exc, self.id
                     )
                     on_lost(exc)
                     return
-                logger.warning("heartbeat failed (%s); retrying", exc)
+                if not failing:
+                    logger.warning("heartbeat failed (%s); retrying", exc)
+                failing = True
                 continue
+            if failing:
+                logger.warning("heartbeats go through again")
+                failing = False
+            if self.db.replaced():
+                gone = StoreUnavailable(
+                    f"the store {self.db.where} was deleted or replaced while this runner"
+                    " used it; stopping (start it again on the store you mean)"
+                )
+                logger.error("%s", gone)
+                on_lost(gone)
+                return
             last_ok = trio.current_time()
             if after_beat is not None:
-                await after_beat()  # type: ignore[misc]
+                await after_beat()
+
+    def _trouble(self, what: str, exc: EngineError) -> None:
+        """Say once that the store refuses what this runner asks (and once when it is back)."""
+        if self._troubled is None:
+            logger.warning("cannot %s (%s); trying again", what, exc)
+        self._troubled = exc
+
+    def _fine(self) -> None:
+        if self._troubled is not None:
+            logger.warning("the store answers again")
+            self._troubled = None
 
     async def claim(self, ex: Executor, room: int | None = None) -> list[ExecutionHandle]:
         """Claim queued executions while ``ex`` has room, and start them."""
         room = ex.room() if room is None else room
         if room <= 0:
             return []
-        ids = await trio.to_thread.run_sync(store.claim, self.db, self.id, room)
+        try:
+            ids = await trio.to_thread.run_sync(store.claim, self.db, self.id, room)
+        except EngineError as exc:  # a lock, a lost connection: the next round tries again
+            self._trouble("claim", exc)
+            return []
+        self._fine()
         handles = []
         for execution_id in ids:
             try:

@@ -97,6 +97,8 @@ async def run_step(
             conclude(StepStatus.SKIPPED, "its condition was false")
             return
 
+    if ex.recorder.trouble is not None:
+        await ex.recorder.healthy()  # no new step while the store takes no writes
     kind = step.kind
     retry = step.retry
     status: str = StepStatus.FAILED

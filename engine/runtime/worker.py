@@ -50,6 +50,7 @@ async def serve(
     stop = stop or trio.Event()
     active: dict[int, ExecutionHandle] = {}
     ran = 0
+    lost_with: list[EngineError] = []
 
     def took(handles: list[ExecutionHandle]) -> None:
         nonlocal ran
@@ -66,6 +67,7 @@ async def serve(
 
         def lost(exc: EngineError) -> None:
             # Others take our work over now: stop, recording nothing more.
+            lost_with.append(exc)
             stop.set()
             for handle in list(active.values()):
                 ex.cancel(handle.id, "cancelled: its worker lost the store")
@@ -105,6 +107,7 @@ async def serve(
                 await stop.wait()
 
         # Shutting down: let running executions finish within the grace period.
+        ex.stopping()
         with trio.move_on_after(options.grace):
             for handle in list(active.values()):
                 await handle.wait()
@@ -115,4 +118,6 @@ async def serve(
             await handle.wait()
         services.cancel_scope.cancel()
     logger.info("worker %s stopped after %d execution(s)", session.id, ran)
+    if lost_with:
+        raise lost_with[0]  # the command ends with the reason, and a failing exit status
     return ran

@@ -21,6 +21,7 @@ import signal
 import socket
 import subprocess
 from collections.abc import Iterator, Mapping
+from datetime import datetime
 from pathlib import Path
 from typing import Protocol
 
@@ -236,6 +237,35 @@ def _processes(proc: Path = Path("/proc")) -> Iterator[tuple[int, Path]]:
             continue  # gone meanwhile
         if state not in (b"Z", b"X"):
             yield int(pgrp), proc / name
+
+
+def gone(pid: int, since: datetime, proc: Path = Path("/proc")) -> bool:
+    """Whether the process that was ``pid`` at ``since`` has ended (on this host).
+
+    A pid can be reused: a process of that number started after ``since`` is another
+    one. Where there is no /proc, only whether the pid exists can be told.
+    """
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        pass  # someone else's process: it exists
+    try:
+        stat = (proc / str(pid) / "stat").read_bytes()
+        fields = stat[stat.rindex(b")") + 2 :].split()
+        state, ticks = fields[0], int(fields[19])  # state, then starttime (field 22)
+        boot = next(
+            int(line.split()[1])
+            for line in (proc / "stat").read_bytes().splitlines()
+            if line.startswith(b"btime ")
+        )
+    except (OSError, ValueError, IndexError, StopIteration):
+        return False  # cannot tell: the lease will say
+    if state in (b"Z", b"X"):
+        return True  # it ended; its parent has not collected it yet
+    started = boot + ticks / os.sysconf("SC_CLK_TCK")
+    return started > since.timestamp() + 2.0  # (a runner records itself after it starts)
 
 
 def _environ(entry: Path) -> list[bytes]:

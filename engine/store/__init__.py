@@ -59,6 +59,7 @@ if _typing.TYPE_CHECKING:
         claim,
         heartbeat,
         live_runners,
+        runners_on,
         take_over,
     )
     from engine.store.schedules import fire_schedule, scheduled_workflows
@@ -107,6 +108,7 @@ _WHERE = {
     "list_executions": ("executions", "list_executions"),
     "list_workflows": ("workflows", "list_workflows"),
     "live_runners": ("runners", "live_runners"),
+    "runners_on": ("runners", "runners_on"),
     "log_lines": ("logs", "log_lines"),
     "log_tail": ("logs", "log_tail"),
     "open_store": ("connection", "open_store"),
@@ -173,6 +175,7 @@ __all__ = [
     "request_approval",
     "request_cancel",
     "rerun",
+    "runners_on",
     "save_workflows",
     "scheduled_workflows",
     "set_active",

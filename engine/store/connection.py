@@ -12,7 +12,7 @@ from pathlib import Path
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Engine
 
-from engine.errors import StoreError
+from engine.errors import StoreBusy, StoreError, StoreRefused, StoreUnavailable
 from engine.store import dialects, schema
 from engine.store.dialects import WRITE_OPTION, Dialect
 
@@ -26,6 +26,7 @@ class Store:
     url: str
     engine: Engine
     dialect: Dialect
+    identity: object = None  # what the database was when opened (see replaced())
 
     @property
     def path(self) -> Path | None:
@@ -46,6 +47,10 @@ class Store:
         """
         return self.engine.execution_options(**{WRITE_OPTION: True})
 
+    def replaced(self) -> bool:
+        """Whether the database was deleted, or replaced by another, since it was opened."""
+        return self.dialect.identity() != self.identity
+
     def close(self) -> None:
         self.engine.dispose()
 
@@ -60,7 +65,10 @@ def open_store(url: str, *, create: bool = True) -> Store:
     dialect = dialects.for_url(url)
     engine = dialect.create_engine()
     store = Store(
-        url=dialect.url.render_as_string(hide_password=False), engine=engine, dialect=dialect
+        url=dialect.url.render_as_string(hide_password=False),
+        engine=engine,
+        dialect=dialect,
+        identity=dialect.identity(),
     )
     try:
         schema.check(store, create=create)
@@ -78,12 +86,33 @@ def reason(exc: BaseException) -> str:
     return lines[0] if lines else type(exc).__name__
 
 
+def kind(exc: BaseException) -> type[StoreError]:
+    """Which StoreError a driver's error is, by PEP 249's classes (every driver has them).
+
+    Busy: another holds the write lock, and it passes. Unavailable: the disk is full, the
+    file or the server is gone; it may come back. Refused: what was written does not fit
+    the database, and retrying will not change that.
+    """
+    if isinstance(exc, sa_exc.DBAPIError) and exc.orig is not None:
+        exc = exc.orig
+    names = {cls.__name__ for cls in type(exc).__mro__}
+    text = str(exc).lower()
+    if "OperationalError" in names or "InterfaceError" in names:
+        if "locked" in text or "busy" in text or "lock" in type(exc).__name__.lower():
+            return StoreBusy
+        return StoreUnavailable
+    if names & {"DataError", "IntegrityError", "NotSupportedError"}:
+        return StoreRefused
+    if "ProgrammingError" in names and "closed" not in text:
+        return StoreRefused
+    return StoreUnavailable
+
+
 @contextmanager
 def translate_errors(store: Store) -> Iterator[None]:
-    """Turn the driver's errors into one-line :class:`StoreError`\\ s."""
+    """Turn the driver's errors into one-line :class:`StoreError`\\ s of their kind."""
+    caught: tuple[type[BaseException], ...] = (sa_exc.DBAPIError, *store.dialect.driver_errors)
     try:
         yield
-    except sa_exc.DBAPIError as exc:
-        raise StoreError(f"database error on {store.where}: {reason(exc)}") from exc
-    except store.dialect.driver_errors as exc:  # where the store speaks to the driver
-        raise StoreError(f"database error on {store.where}: {reason(exc)}") from exc
+    except caught as exc:
+        raise kind(exc)(f"database error on {store.where}: {reason(exc)}") from exc

@@ -9,6 +9,8 @@ its executions over, and from that commit on the dead one's writes are fenced of
 
 from __future__ import annotations
 
+import math
+from collections.abc import Collection
 from datetime import timedelta
 
 import sqlalchemy as sa
@@ -81,27 +83,54 @@ def claim(store: Store, runner: str, limit: int) -> list[int]:
         return store.dialect.claim(store.engine, runner, limit)
 
 
-def take_over(store: Store, runner: str, *, limit: int) -> dict[int, str]:
-    """Claim executions whose runner has stopped or let its lease expire.
+def take_over(
+    store: Store,
+    runner: str,
+    *,
+    limit: int,
+    watched: float = math.inf,
+    dead: Collection[str] = (),
+) -> dict[int, str]:
+    """Claim executions whose runner has stopped, is ``dead``, or let its lease expire.
 
     Returns each one's id with the runner it was taken from. Each runner's lease is its
     own (recorded with each heartbeat), so a taker started with a shorter lease never
-    takes work from a runner that is merely slower to beat.
+    takes work from a runner that is merely slower to beat. ``watched``: for how many
+    seconds the taker's own heartbeats have been going through. A lease that expired
+    while the taker was cut off too (a lock on the whole store, a pause) proves nothing:
+    only a runner silent for a whole lease the taker saw is judged dead. ``dead``:
+    runners known dead for certain (their process is gone), whatever their lease.
     """
     if limit <= 0:
         return {}
-    alive = sa.select(r.id).where(r.expires_at >= utcnow(), r.stopped_at.is_(None))
+    now = utcnow()
     with translate_errors(store), store.writer.begin() as conn:
+        owners = set(
+            conn.execute(
+                sa.select(e.worker)
+                .where(e.status.in_(ACTIVE), e.worker.is_not(None), e.worker != runner)
+                .distinct()
+            ).scalars()
+        )
+        if not owners:
+            return {}
+        known = {row.id: row for row in conn.execute(sa.select(RUNNER).where(r.id.in_(owners)))}
+        gone = []
+        for owner in owners:
+            row = known.get(owner)
+            if row is None or row.stopped_at is not None or owner in dead:
+                gone.append(owner)
+            elif row.expires_at < now:
+                lease = (row.expires_at - row.heartbeat_at).total_seconds()
+                if lease <= watched:
+                    gone.append(owner)
+        if not gone:
+            return {}
         taken: dict[int, str] = {
             execution_id: previous
             for execution_id, previous in conn.execute(
                 sa.select(e.id, e.worker)
-                .where(
-                    e.status.in_(ACTIVE),
-                    e.worker.is_not(None),
-                    e.worker != runner,
-                    e.worker.not_in(alive),
-                )
+                .where(e.status.in_(ACTIVE), e.worker.in_(gone))
                 .order_by(e.id)
                 .limit(limit)
             )
@@ -109,6 +138,17 @@ def take_over(store: Store, runner: str, *, limit: int) -> dict[int, str]:
         if taken:
             conn.execute(EXECUTION.update().where(e.id.in_(taken)).values(worker=runner))
     return taken
+
+
+def runners_on(store: Store, host: str) -> list[Runner]:
+    """The runners on ``host`` that have not said they stopped (alive or not)."""
+    with translate_errors(store), store.engine.connect() as conn:
+        return [
+            Runner.of(row)
+            for row in conn.execute(
+                sa.select(RUNNER).where(r.host == host, r.stopped_at.is_(None))
+            ).mappings()
+        ]
 
 
 def acquire_lease(store: Store, name: str, holder: str, *, ttl: float) -> bool:

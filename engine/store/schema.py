@@ -22,33 +22,28 @@ VERSION = 3  # migrations/versions holds one revision per version
 
 
 def check(store: Store, *, create: bool) -> None:
-    """Create the tables of a new store, upgrade an older one, refuse anything else."""
+    """Create the tables of a new store, upgrade an older one, refuse anything else.
+
+    A store already at this version is only read: opening it never waits for another
+    process's write lock. Creating and upgrading take the lock, and look again under it.
+    """
     from engine.store.connection import reason
 
     where = store.where
     try:
+        with store.engine.connect() as conn:
+            if _current(conn, where, create=create):
+                return
         with store.writer.begin() as conn:
             store.dialect.lock_schema(conn)
-            present = set(sa.inspect(conn).get_table_names())
+            if _current(conn, where, create=create):
+                return  # another process created or upgraded it meanwhile
+            present = _tables(conn)
             if tables.META.name in present:
                 version = _version(conn)
-                if version is None:
-                    raise SchemaError(f"{where} has no schema version; it was not written by wfe")
-                if version > VERSION:
-                    raise SchemaError(
-                        f"{where} was written by a newer WorkflowEngine (schema {version};"
-                        f" this one knows up to {VERSION}); upgrade wfe to use it"
-                    )
-                if version < VERSION:
-                    _upgrade(conn, where, version)
+                assert version is not None and version < VERSION
+                _upgrade(conn, where, version)
                 _check_columns(conn, where)
-            elif present - {"sqlite_sequence"} and not create:
-                raise SchemaError(f"{where} holds tables that wfe did not write")
-            elif present - {"sqlite_sequence"}:
-                raise SchemaError(
-                    f"{where} holds other tables ({', '.join(sorted(present)[:3])}…);"
-                    " point --db at a new file or an empty database"
-                )
             else:
                 tables.METADATA.create_all(conn)
                 conn.execute(tables.META.insert().values(key="schema_version", value=str(VERSION)))
@@ -56,6 +51,40 @@ def check(store: Store, *, create: bool) -> None:
         raise
     except sa_exc.DBAPIError as exc:
         raise StoreError(f"cannot open the database {where}: {reason(exc)}") from exc
+
+
+def _tables(conn: sa.Connection) -> set[str]:
+    return set(sa.inspect(conn).get_table_names()) - {"sqlite_sequence"}
+
+
+def _current(conn: sa.Connection, where: str, *, create: bool) -> bool:
+    """Whether the store is at this version (False: it must be created or upgraded).
+
+    Raises:
+        SchemaError: it is newer, foreign, or of this version with columns missing.
+    """
+    present = _tables(conn)
+    if tables.META.name in present:
+        version = _version(conn)
+        if version is None:
+            raise SchemaError(f"{where} has no schema version; it was not written by wfe")
+        if version > VERSION:
+            raise SchemaError(
+                f"{where} was written by a newer WorkflowEngine (schema {version};"
+                f" this one knows up to {VERSION}); upgrade wfe to use it"
+            )
+        if version < VERSION:
+            return False
+        _check_columns(conn, where)
+        return True
+    if present and not create:
+        raise SchemaError(f"{where} holds tables that wfe did not write")
+    if present:
+        raise SchemaError(
+            f"{where} holds other tables ({', '.join(sorted(present)[:3])}…);"
+            " point --db at a new file or an empty database"
+        )
+    return False
 
 
 def _version(conn: sa.Connection) -> int | None:

@@ -9,7 +9,9 @@ holds an execution drops that execution's rows: the fence.
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -40,6 +42,22 @@ class Batch:
             len(self.step_inserts) + len(self.step_updates) + len(self.logs) + len(self.executions)
         )
 
+    def executions_in(self) -> set[int]:
+        """Every execution the batch writes to."""
+        ids = {r["execution_id"] for r in (*self.step_inserts, *self.step_updates, *self.logs)}
+        return ids | set(self.executions)
+
+    def of(self, execution_id: int) -> Batch:
+        """The part of the batch that writes to one execution."""
+        return Batch(
+            step_inserts=[r for r in self.step_inserts if r["execution_id"] == execution_id],
+            step_updates=[r for r in self.step_updates if r["execution_id"] == execution_id],
+            logs=[r for r in self.logs if r["execution_id"] == execution_id],
+            executions={k: v for k, v in self.executions.items() if k == execution_id},
+            finished=[f for f in self.finished if f[0] == execution_id],
+            owner=self.owner,
+        )
+
 
 STEP_FIELDS = ("status", "started_at", "finished_at", "duration_ms", "exit_code", "output", "error")
 _STEP_COLUMNS = ("execution_id", "step_id", "position", "attempt", *STEP_FIELDS)
@@ -53,6 +71,7 @@ def write_batch(store: Store, batch: Batch, *, portable: bool = False) -> set[in
     them (another runner took them over): the fence. ``portable`` writes through
     SQLAlchemy's types instead of the driver-level statements.
     """
+    batch = dataclasses.replace(batch)  # the fence filters this copy: a retry starts whole
     with translate_errors(store), store.writer.begin() as conn:
         fenced = _fence(conn, batch) if batch.owner is not None else set()
         if portable:
@@ -64,8 +83,7 @@ def write_batch(store: Store, batch: Batch, *, portable: bool = False) -> set[in
 
 
 def _fence(conn: sa.Connection, batch: Batch) -> set[int]:
-    ids = {r["execution_id"] for r in (*batch.step_inserts, *batch.step_updates, *batch.logs)}
-    ids |= set(batch.executions)
+    ids = batch.executions_in()
     if not ids:
         return set()
     e = EXECUTION.c
@@ -84,14 +102,54 @@ def _fence(conn: sa.Connection, batch: Batch) -> set[int]:
     return lost
 
 
+def storable(text: str | None) -> str | None:
+    """Text any database holds: NUL shown as ␀, a lone surrogate as �.
+
+    PostgreSQL's text refuses NUL, and no UTF-8 holds half a surrogate pair; SQLite would
+    take both. Both stores keep the same, and a step's bytes never fail a write.
+    """
+    if text is None:
+        return None
+    if "\x00" in text:
+        text = text.replace("\x00", "\u2400")
+    return _whole(text)
+
+
+def _whole(text: str) -> str:
+    """``text`` with each lone surrogate (half of a pair, which no UTF-8 holds) as �."""
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            text = _LONE.sub("\ufffd", text)
+    return text
+
+
+def _storable_value(value: Any) -> Any:
+    """An output with its lone surrogates replaced (JSON escapes NUL, so it stays)."""
+    if isinstance(value, str):
+        return _whole(value)
+    if isinstance(value, dict):
+        return {_whole(str(k)): _storable_value(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_storable_value(v) for v in value]
+    return value
+
+
 def _json_text(value: Any) -> str | None:
+    """A step's output as JSON text (NUL escaped as JSON does; no lone surrogate)."""
     if value is None:
         return None
     if type(value) is str:
-        return _json_string(value)  # what json.dumps does for a str, without its layers
-    return json.dumps(value)
+        return _json_string(_whole(value))  # json.dumps for a str, without its layers
+    text = json.dumps(value)
+    if _SURROGATE.search(text):  # maybe a lone surrogate, escaped: PostgreSQL refuses it
+        text = json.dumps(_storable_value(value))
+    return text
 
 
+_SURROGATE = re.compile(r"\\ud[89a-f]", re.IGNORECASE)
+_LONE = re.compile("[\ud800-\udfff]")
 _json_string: Callable[[str], str] = json.encoder.encode_basestring_ascii
 
 
@@ -105,7 +163,7 @@ def _step_values(r: Mapping[str, Any], time: Callable[[datetime | None], Any]) -
         r["duration_ms"],
         r["exit_code"],
         _json_text(r["output"]),
-        r["error"],
+        storable(r["error"]),
     )
 
 
@@ -151,7 +209,7 @@ def _write_fast(conn: sa.Connection, batch: Batch, dialect: Dialect) -> None:
                         r["seq"],
                         time(r["time"]),
                         r["stream"],
-                        r["text"],
+                        storable(r["text"]),
                     )
                 )
             dialect.insert_rows(cursor, "log_line", _LOG_COLUMNS, flat)
@@ -183,9 +241,13 @@ _STEP_UPDATE = _ONE_STEP_RUN.values({f: sa.bindparam(f) for f in STEP_FIELDS})
 _PROCESS_UPDATE = _ONE_STEP_RUN.values(host=sa.bindparam("p_host"), pid=sa.bindparam("p_pid"))
 
 
+def _portable_step(r: Mapping[str, Any]) -> dict[str, Any]:
+    return {**r, "error": storable(r["error"]), "output": _storable_value(r["output"])}
+
+
 def _write_portable(conn: sa.Connection, batch: Batch) -> None:
     if batch.step_inserts:
-        conn.execute(STEP_RUN.insert(), batch.step_inserts)
+        conn.execute(STEP_RUN.insert(), [_portable_step(r) for r in batch.step_inserts])
     if batch.step_updates:
         conn.execute(
             _STEP_UPDATE,
@@ -194,13 +256,13 @@ def _write_portable(conn: sa.Connection, batch: Batch) -> None:
                     "k_execution_id": r["execution_id"],
                     "k_step_id": r["step_id"],
                     "k_attempt": r["attempt"],
-                    **{f: r.get(f) for f in STEP_FIELDS},
+                    **{f: v for f, v in _portable_step(r).items() if f in STEP_FIELDS},
                 }
                 for r in batch.step_updates
             ],
         )
     if batch.logs:
-        conn.execute(LOG_LINE.insert(), batch.logs)
+        conn.execute(LOG_LINE.insert(), [{**r, "text": storable(r["text"])} for r in batch.logs])
     processes = _processes(batch.step_updates)  # inserted rows carry theirs already
     if processes:
         keys = ("p_host", "p_pid", "k_execution_id", "k_step_id", "k_attempt")
@@ -209,6 +271,8 @@ def _write_portable(conn: sa.Connection, batch: Batch) -> None:
 
 def _write_executions(conn: sa.Connection, batch: Batch) -> None:
     for execution_id, values in batch.executions.items():
+        if values.get("error") is not None:
+            values = {**values, "error": storable(values["error"])}
         conn.execute(EXECUTION.update().where(EXECUTION.c.id == execution_id).values(values))
     tally: dict[int, list[int]] = {}
     for _execution_id, workflow_id, status in batch.finished:

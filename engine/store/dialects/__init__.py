@@ -24,6 +24,8 @@ logger = logging.getLogger(__name__)
 # A transaction begun on ``store.writer`` carries this execution option; each dialect's
 # "begin" listener makes it go one at a time (BEGIN IMMEDIATE, an advisory lock).
 WRITE_OPTION = "wfe_write"
+# Seconds a transaction waits for another process's write lock before it is refused.
+BUSY_WAIT = 10.0
 
 
 class Dialect:
@@ -33,7 +35,7 @@ class Dialect:
     #: The DBAPI driver's parameter placeholder, for the driver-level write path.
     mark: ClassVar[str]
     #: The driver's own errors, raised where the store speaks to the driver directly.
-    driver_errors: ClassVar[tuple[type[Exception], ...]] = ()
+    driver_errors: tuple[type[Exception], ...] = ()
 
     def __init__(self, url: sa.URL) -> None:
         self.url = url
@@ -46,6 +48,14 @@ class Dialect:
     def database_file(self) -> Path | None:
         """The file the database lives in, where it is one."""
         return None
+
+    def identity(self) -> object:
+        """What the database is, to tell when it is deleted or replaced (None: gone)."""
+        return self.url.render_as_string(hide_password=True)
+
+    def holders(self, engine: Engine) -> list[str]:
+        """Who may hold the store's write lock now (for the message of a long wait)."""
+        return []
 
     def lock_schema(self, conn: sa.Connection) -> None:
         """Hold off other processes while this one checks or upgrades the schema."""

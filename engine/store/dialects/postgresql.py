@@ -12,7 +12,7 @@ from sqlalchemy.engine import Engine
 
 from engine.errors import StoreError
 from engine.status import ExecutionStatus
-from engine.store.dialects import WRITE_OPTION, Dialect, safe_url
+from engine.store.dialects import BUSY_WAIT, WRITE_OPTION, Dialect, safe_url
 
 # Advisory lock keys: one for writing transactions, one for schema upgrades.
 WRITE_LOCK = 7265101
@@ -26,6 +26,13 @@ class PostgreSQL(Dialect):
     def __init__(self, url: sa.URL) -> None:
         # psycopg 3 (the `postgres` extra), whatever SQLAlchemy's default driver is.
         super().__init__(url.set(drivername="postgresql+psycopg"))
+        try:
+            import psycopg
+        except ImportError:
+            pass  # create_engine says what to install
+        else:
+            # The write path speaks to psycopg directly (COPY): its errors come unwrapped.
+            self.driver_errors = (psycopg.Error,)
 
     def create_engine(self) -> Engine:
         try:
@@ -36,7 +43,10 @@ class PostgreSQL(Dialect):
                 max_overflow=8,
                 # Times are stored as UTC without a zone, as on SQLite: the session's
                 # zone must not shift them, whatever the server's default is.
-                connect_args={"options": "-c timezone=UTC"},
+                # A lock another session holds is waited for as long as on SQLite.
+                connect_args={
+                    "options": f"-c timezone=UTC -c lock_timeout={int(BUSY_WAIT * 1000)}"
+                },
             )
         except ImportError as exc:
             raise StoreError(
@@ -47,6 +57,24 @@ class PostgreSQL(Dialect):
             raise StoreError(f"cannot use {safe_url(self.url)}: {exc}") from exc
         event.listen(engine, "begin", _on_begin)
         return engine
+
+    def holders(self, engine: Engine) -> list[str]:
+        """The sessions holding wfe's write lock (an advisory lock) on the server."""
+        query = sa.text(
+            "SELECT a.pid, a.application_name, a.client_addr, a.state FROM pg_locks l"
+            " JOIN pg_stat_activity a ON a.pid = l.pid"
+            " WHERE l.locktype = 'advisory' AND l.granted AND l.objid = :key"
+        )
+        try:
+            with engine.connect() as conn:
+                rows = conn.execute(query, {"key": WRITE_LOCK}).all()
+        except sa_exc.DBAPIError:
+            return []
+        return [
+            f"server pid {r.pid} ({r.application_name or '?'},"
+            f" from {r.client_addr or 'this host'}, {r.state})"
+            for r in rows
+        ]
 
     def lock_schema(self, conn: sa.Connection) -> None:
         # Two processes opening an older store at once: one upgrades, the other waits

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import functools
 import os
 import sqlite3
@@ -15,7 +16,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
 from engine.errors import StoreError
-from engine.store.dialects import WRITE_OPTION, Dialect
+from engine.store.dialects import BUSY_WAIT, WRITE_OPTION, Dialect
 
 PRAGMAS = (
     "PRAGMA journal_mode=WAL",
@@ -23,7 +24,7 @@ PRAGMAS = (
     "PRAGMA temp_store=MEMORY",
     "PRAGMA cache_size=-20000",  # 20 MB
     "PRAGMA mmap_size=268435456",  # 256 MB
-    "PRAGMA busy_timeout=10000",
+    f"PRAGMA busy_timeout={int(BUSY_WAIT * 1000)}",
     "PRAGMA foreign_keys=ON",
 )
 
@@ -31,7 +32,7 @@ PRAGMAS = (
 class SQLite(Dialect):
     name = "sqlite"
     mark = "?"
-    driver_errors = (sqlite3.Error,)
+    driver_errors: tuple[type[Exception], ...] = (sqlite3.Error,)
 
     def __init__(self, url: sa.URL) -> None:
         super().__init__(url.set(drivername="sqlite"))  # the standard library's sqlite3
@@ -47,7 +48,7 @@ class SQLite(Dialect):
         self._prepare_file()
         engine = sa.create_engine(
             self.url,
-            connect_args={"check_same_thread": False, "timeout": 10},
+            connect_args={"check_same_thread": False, "timeout": BUSY_WAIT},
             pool_size=8,
             max_overflow=8,
         )
@@ -59,6 +60,7 @@ class SQLite(Dialect):
         path = self.database_file
         if path is None:
             return
+        existed = path.exists()
         try:
             path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
             # Created by us with mode 0600 before SQLite opens it; SQLite gives the -wal
@@ -66,7 +68,48 @@ class SQLite(Dialect):
             fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
             os.close(fd)
         except OSError as exc:
-            raise StoreError(f"cannot create the database {path}: {exc.strerror}") from exc
+            if not existed:
+                raise StoreError(f"cannot create the database {path}: {exc.strerror}") from exc
+            why = exc.strerror or str(exc)
+            if exc.errno == errno.EACCES:
+                why += " (the file is not writable by you)"
+            raise StoreError(f"cannot write to the database {path}: {why}") from exc
+
+    def identity(self) -> object:
+        # Its file: an open SQLite connection goes on writing to a file deleted or
+        # replaced under it, so only the file's device and inode tell.
+        path = self.database_file
+        if path is None:
+            return super().identity()
+        try:
+            st = path.stat()
+        except OSError:
+            return None
+        return (st.st_dev, st.st_ino)
+
+    def holders(self, engine: Engine) -> list[str]:
+        """The other processes that have the file open (any of them may hold the lock)."""
+        path = self.database_file
+        if path is None:
+            return []
+        wanted = {str(path), f"{path}-wal", f"{path}-shm"}
+        found = []
+        try:
+            pids = [p for p in os.listdir("/proc") if p.isdigit() and int(p) != os.getpid()]
+        except OSError:
+            return []
+        for pid in pids:
+            try:
+                links = {
+                    os.readlink(f"/proc/{pid}/fd/{fd}") for fd in os.listdir(f"/proc/{pid}/fd")
+                }
+                if links & wanted:
+                    argv = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+                    command = " ".join(argv.replace("\0", " ").split())  # one line
+                    found.append(f"pid {pid} ({command[:60]})")
+            except OSError:
+                continue  # gone meanwhile, or not ours to look at
+        return found
 
     def describe(self) -> str:
         return str(self.database_file or super().describe())

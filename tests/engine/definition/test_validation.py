@@ -148,7 +148,7 @@ def test_non_json_param_default() -> None:
 
 def test_missing_steps_and_bad_name() -> None:
     assert problems("name: 'bad name'\n") == [
-        "wf.yaml:1: name: 'bad name' is not a workflow name; use letters, digits, - and _",
+        "wf.yaml:1: name: 'bad name' is not a workflow name; use letters, digits, - and _ (at most 200)",
         "wf.yaml:1: 'steps' is required",
     ]
 
