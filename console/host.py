@@ -122,7 +122,7 @@ class EngineHost:
         with self._root:
             async with (
                 me.open(),
-                runtime.open_executor(self.db, owner=me.id, gather=GATHER) as ex,
+                runtime.open_executor(self.db, session=me, gather=GATHER) as ex,
                 trio.open_nursery() as nursery,
             ):
                 self._executor = ex

@@ -74,6 +74,10 @@ class StoreUnavailable(StoreError):
     """The store cannot be reached or written just now."""
 
 
+class StoreFull(StoreUnavailable):
+    """The disk under the store is full: nobody can write until space is freed."""
+
+
 class StoreRefused(StoreError):
     """The database refused what was written."""
 

@@ -113,9 +113,7 @@ def _follow(
     async def main() -> tuple[int, str, store.Execution]:
         async with (
             session.open(),
-            runtime.open_executor(
-                db, max_parallel_steps=max_parallel_steps, owner=session.id
-            ) as ex,
+            runtime.open_executor(db, max_parallel_steps=max_parallel_steps, session=session) as ex,
         ):
             ex.add_listener(show)
             handle = await start(ex)

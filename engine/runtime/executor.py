@@ -21,7 +21,7 @@ import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import trio
@@ -35,6 +35,9 @@ from engine.runtime.run import ExecutionHandle, Prior, Run
 from engine.status import ExecutionStatus
 from engine.steps import processes
 from engine.steps.context import MAX_LINE
+
+if TYPE_CHECKING:
+    from engine.runtime.session import RunnerSession
 
 logger = logging.getLogger(__name__)
 
@@ -55,9 +58,11 @@ class Executor:
         max_parallel_steps: int,
         kill_grace: float,
         environ: Mapping[str, str],
+        session: RunnerSession | None = None,
     ) -> None:
         self.store = db
         self.owner = recorder.owner
+        self.session = session
         self.recorder = recorder
         self.http = http_client
         self.kill_grace = kill_grace
@@ -153,6 +158,8 @@ class Executor:
                 store.last_log_seq, self.store, execution_id
             )
             run.taken_from = taken_from
+            if taken_from is not None:
+                run.first_started = row.started_at
         self._runs[run.id] = run
         self._nursery.start_soon(self._run_execution, run)
         return ExecutionHandle(run.id, run)
@@ -227,6 +234,45 @@ class Executor:
             await trio.lowlevel.checkpoint()
             self._paced = time.perf_counter()
 
+    async def holds(self, run: Run) -> bool:
+        """Whether this runner still holds ``run``: asked before each step starts.
+
+        While its heartbeats go through nobody can have taken the execution over; after
+        a silence (a pause, SIGSTOP, a store out of reach) the store is asked, and an
+        execution another runner took is abandoned here: cancelled, its processes ended.
+        """
+        session = self.session
+        while session is not None and not session.in_touch():
+            try:
+                held = await trio.to_thread.run_sync(
+                    lambda: store.held_by(self.store, session.id, [run.id])
+                )
+            except EngineError:  # out of reach: wait (the heartbeat gives up after a lease)
+                await trio.sleep(session.heartbeat_interval)
+                continue
+            if run.id not in held:
+                self._lost({run.id})
+                return False
+            break
+        return True
+
+    async def confirm(self) -> bool:
+        """After a silence: stop at once the executions another runner took over.
+
+        False if the store could not be asked (each step about to start asks again).
+        """
+        ids = set(self._runs)
+        if self.session is None or not ids:
+            return True
+        try:
+            held = await trio.to_thread.run_sync(
+                lambda: store.held_by(self.store, self.owner or "", ids)
+            )
+        except EngineError:
+            return False
+        self._lost(ids - held)
+        return True
+
     def count_step(self) -> None:
         self._steps.count(trio.current_time())
 
@@ -283,9 +329,13 @@ class Executor:
                         clock_start = trio.current_time()
                         run.status = ExecutionStatus.RUNNING
                         run.started = clock_start
+                        # Taken over, it keeps the start its first runner recorded.
                         rec.execution(
                             run.id,
-                            {"status": ExecutionStatus.RUNNING, "started_at": store.utcnow()},
+                            {
+                                "status": ExecutionStatus.RUNNING,
+                                "started_at": run.first_started or store.utcnow(),
+                            },
                             Event("execution", run.id, status=ExecutionStatus.RUNNING),
                         )
                         with trio.move_on_after(run.workflow.timeout) as deadline:
@@ -334,6 +384,8 @@ class Executor:
         for row in endings.unfinished_steps(run):
             self.recorder.step(row)
         duration = (trio.current_time() - clock_start) * 1000 if clock_start is not None else None
+        if run.first_started is not None and duration is not None:
+            duration = (store.utcnow() - run.first_started).total_seconds() * 1000
         self.recorder.execution(
             run.id,
             {
@@ -414,7 +466,13 @@ class Executor:
     def _lost(self, execution_ids: set[int]) -> None:
         """Another runner took these over: stop them here; the fence drops our writes."""
         for execution_id in execution_ids:
-            logger.warning("execution %d was taken over by another runner", execution_id)
+            run = self._runs.get(execution_id)
+            if run is None or run.lost:
+                continue  # said once
+            run.lost = True
+            logger.warning(
+                "execution %d was taken over by another runner: it stops here", execution_id
+            )
             self.cancel(execution_id, "lease lost to another runner")
 
     async def _watch_cancellations(self, interval: float) -> None:
@@ -446,19 +504,24 @@ async def open_executor(
     cancel_poll_interval: float = 1.0,
     environ: Mapping[str, str] | None = None,
     owner: str | None = None,
+    session: RunnerSession | None = None,
     gather: float = GATHER,
 ) -> AsyncIterator[Executor]:
     """Open an executor that owns its nursery.
 
-    ``owner`` is the runner it runs for: its writes are fenced to what that runner still
-    holds. ``gather`` is how long a background commit waits for more changes to join it:
-    longer makes fewer, larger commits (the console, which shares its thread with a UI,
-    waits longer than a worker).
+    ``session`` is the runner it runs for (``owner``: just that runner's id): its writes
+    are fenced to what that runner still holds, and after a silence it asks the store
+    whether it still holds an execution before starting its next step. ``gather`` is how
+    long a background commit waits for more changes to join it: longer makes fewer,
+    larger commits (the console, which shares its thread with a UI, waits longer than a
+    worker).
 
     Leaving the block waits for the executions it started; if the block is cancelled or
     raises, they are cancelled and recorded ``cancelled``. Either way everything is
     committed before this returns.
     """
+    if session is not None:
+        owner = session.id
     recorder = Recorder(db, owner, gather)
     body_error: BaseException | None = None
     async with httpx.AsyncClient() as client, trio.open_nursery() as services:
@@ -474,7 +537,10 @@ async def open_executor(
                     max_parallel_steps=max_parallel_steps,
                     kill_grace=kill_grace,
                     environ=os.environ if environ is None else environ,
+                    session=session,
                 )
+                if session is not None:
+                    session.executor = executor
                 recorder.on_fenced = executor._lost
                 recorder.on_refused = executor._refused
                 if cancel_poll_interval and not math.isinf(cancel_poll_interval):

@@ -49,7 +49,9 @@ class Run:
     # On a take-over (or a re-run from a step): each step's last recorded attempt.
     prior: dict[str, Prior] = field(default_factory=dict)
     taken_from: str | None = None  # the runner it was taken over from
+    first_started: datetime | None = None  # when that runner had started it
     refused: str | None = None  # why the store refused its records, if it did
+    lost: bool = False  # another runner took it over: it stops here
 
     masker: Masker = field(default_factory=Masker)
 

@@ -83,7 +83,11 @@ async def run(
     interval: float = 1.0,
     clock: Callable[[], datetime] = store.utcnow,
 ) -> None:
-    """Fire schedules while this process holds the scheduler lease."""
+    """Fire schedules while this process holds the scheduler lease.
+
+    A store that fails is said once (and once when it answers again), not every round.
+    """
+    failing = False
     while True:
         try:
             leader = await trio.to_thread.run_sync(
@@ -95,5 +99,11 @@ async def run(
                         "schedule: queued execution %d of %s (%s)", e.id, e.workflow_name, e.trigger
                     )
         except EngineError as exc:
-            logger.warning("schedule: %s", exc)
+            if not failing:
+                logger.warning("schedule: %s; trying again", exc)
+            failing = True
+        else:
+            if failing:
+                logger.warning("schedule: the store answers again")
+            failing = False
         await trio.sleep(interval)

@@ -9,6 +9,7 @@ all three: open it, keep it alive, claim queued work, and adopt what dead runner
 from __future__ import annotations
 
 import logging
+import math
 import os
 import socket
 import uuid
@@ -18,10 +19,11 @@ from contextlib import asynccontextmanager
 import trio
 
 from engine import settings, store
-from engine.errors import EngineError, StoreBusy, StoreUnavailable
+from engine.errors import EngineError, StoreBusy, StoreFull, StoreUnavailable
 from engine.runtime.executor import Executor
 from engine.runtime.run import ExecutionHandle
 from engine.status import RunnerKind
+from engine.steps import processes
 
 logger = logging.getLogger(__name__)
 
@@ -60,6 +62,8 @@ class RunnerSession:
         # gap: a take-over judges only leases that expired in that time.
         self._contact_since: float | None = None
         self._last_beat: float | None = None
+        self._gap = False  # the last heartbeat came after a silence: confirm what it holds
+        self.executor: Executor | None = None  # the executor it runs (set by it)
 
     @property
     def id(self) -> str:
@@ -75,11 +79,28 @@ class RunnerSession:
             self._contact_since = None
             raise
         now = trio.current_time()
-        if self._last_beat is None or now - self._last_beat > 3 * self.heartbeat_interval:
+        if self._last_beat is None or now - self._last_beat > self._silence_limit:
             self._contact_since = now  # a gap (a pause, a lock): watching starts again
+            self._gap = self._last_beat is not None
         elif self._contact_since is None:
             self._contact_since = now
         self._last_beat = now
+
+    @property
+    def _silence_limit(self) -> float:
+        """Seconds without a heartbeat after which what this runner holds is in doubt."""
+        return min(self.lease / 2, 3 * self.heartbeat_interval)
+
+    def in_touch(self) -> bool:
+        """Whether the store heard from this runner so lately that its lease holds.
+
+        After a silence (the process was paused, the store out of reach) another runner
+        may have taken its executions over: then ask the store (:meth:`Executor.holds`).
+        """
+        last = self._last_beat
+        if last is None or self._gap:
+            return False  # after a gap, until what it holds is confirmed
+        return trio.current_time() - last < self._silence_limit
 
     @property
     def watched(self) -> float:
@@ -111,9 +132,9 @@ class RunnerSession:
 
         If the store stays out of reach for a whole lease, others take this runner's work
         over: ``on_lost`` is called once and the loop ends. A lock another process holds
-        on the whole store is waited out for up to LOCK_PATIENCE (nobody can take work
-        over meanwhile, see :meth:`adopt`). ``after_beat`` runs after each heartbeat that
-        got through.
+        on the whole store is waited out for up to LOCK_PATIENCE, a full disk for as long
+        as it lasts (nobody can take work over meanwhile, see :meth:`adopt`).
+        ``after_beat`` runs after each heartbeat that got through.
         """
         last_ok = trio.current_time()
         failing = False
@@ -122,9 +143,7 @@ class RunnerSession:
             try:
                 await self.beat()
             except EngineError as exc:
-                patience = (
-                    max(self.lease, LOCK_PATIENCE) if isinstance(exc, StoreBusy) else self.lease
-                )
+                patience = self._patience(exc)
                 if trio.current_time() - last_ok > patience:
                     logger.warning(
                         "no heartbeat for %gs (%s); runner %s stops", patience, exc, self.id
@@ -147,8 +166,26 @@ class RunnerSession:
                 on_lost(gone)
                 return
             last_ok = trio.current_time()
+            # After a gap, a runner that lost its lease stops at once (until then every
+            # step about to start asks the store, see Executor.holds).
+            if self._gap and (self.executor is None or await self.executor.confirm()):
+                self._gap = False
             if after_beat is not None:
                 await after_beat()
+
+    def _patience(self, exc: EngineError) -> float:
+        """How long heartbeats may fail before this runner gives its work up.
+
+        A full disk stops every writer alike, and nobody can take work over meanwhile:
+        it is waited out for as long as it lasts. A lock too, for up to LOCK_PATIENCE.
+        Anything else (the server or the file gone) for a lease: others may still reach
+        the store and take over.
+        """
+        if isinstance(exc, StoreFull):
+            return math.inf
+        if isinstance(exc, StoreBusy):
+            return max(self.lease, LOCK_PATIENCE)
+        return self.lease
 
     def _trouble(self, what: str, exc: EngineError) -> None:
         """Say once that the store refuses what this runner asks (and once when it is back)."""
@@ -181,12 +218,27 @@ class RunnerSession:
                 logger.warning("execution %d cannot run: %s", execution_id, exc)
         return handles
 
+    def _dead(self, runner: store.Runner) -> bool:
+        """A runner on this host whose process is gone is dead now, whatever its lease
+        says (the process's start time tells a reused pid from its own)."""
+        return runner.host == self.identity.host and processes.gone(runner.pid, runner.started_at)
+
     async def adopt(self, ex: Executor) -> list[ExecutionHandle]:
-        """Take over what dead runners left behind, while ``ex`` has room."""
+        """Take over what dead runners left behind, while ``ex`` has room.
+
+        A runner is dead when it said it stopped, when it is on this host and its process
+        is gone, or when its lease ran out while this runner was watching (a lease that
+        ran out while this one was cut off from the store too proves nothing).
+        """
         room = ex.room()
         if room <= 0:
             return []
-        taken = await trio.to_thread.run_sync(lambda: store.take_over(self.db, self.id, limit=room))
+        watched = self.watched
+
+        def take() -> dict[int, str]:
+            return store.take_over(self.db, self.id, limit=room, watched=watched, dead=self._dead)
+
+        taken = await trio.to_thread.run_sync(take)
         handles = []
         for execution_id, runner in taken.items():
             logger.info("taking over execution %d from %s", execution_id, runner)

@@ -136,7 +136,9 @@ async def run_step(
         # It was running when its owner died: this is its next attempt.
         first = run.prior[step_id].attempt + 1
     for attempt in range(first, max(retry.attempts, first) + 1):
-        if attempt > 1:
+        if attempt == first > 1:
+            ex.log(run, step_id, f"attempt {attempt}: its runner stopped responding", "system")
+        elif attempt > 1:
             delay = retry.delay_before(attempt)
             ex.log(
                 run,
@@ -146,6 +148,8 @@ async def run_step(
             )
             await trio.sleep(delay)
         async with limiter:
+            if not await ex.holds(run):
+                await trio.lowlevel.checkpoint()  # taken over: cancelled, it stops here
             start = trio.current_time()
             row.update(
                 attempt=attempt,

@@ -60,7 +60,7 @@ async def serve(
 
     async with (
         session.open(),
-        open_executor(db, max_concurrent_executions=options.concurrency, owner=session.id) as ex,
+        open_executor(db, max_concurrent_executions=options.concurrency, session=session) as ex,
         trio.open_nursery() as services,
     ):
         logger.info("worker %s started (concurrency %d)", session.id, options.concurrency)

@@ -1,34 +1,50 @@
-"""A step's processes: started in their own process group, ended with everything in it.
+"""A step's processes: started in their own process group, tracked, ended with it.
 
 A shell starts in a new session (its own process group), on the trio thread where the
-system gives process file descriptors (Linux 5.3+), else on a worker thread. When its
-step is cancelled or times out the whole group gets SIGTERM, then SIGKILL after a grace
-period; when the command ends, anything it left behind in its group gets the same.
+system gives process file descriptors (Linux 5.3+), else on a worker thread. Right after
+it starts it is moved into a cgroup of its own where the system lets this process make
+one (see :mod:`.reaper`). What the shell starts is then ended with it:
 
-Its environment carries ``WFE_STEP_RUN`` (execution/step/attempt) and ``WFE_RUNNER`` (the
-runner's id), and the group's id is recorded on the step run: when its runner dies
-(kill -9), whoever takes the execution over on the same host ends the group — checking
-first, through ``/proc``, that the group still holds a process of that attempt, so a
-reused id is never signalled. A group the runner had no time to record is found through
-``/proc`` by those two variables.
+- when the command ends, what it left in its group, or in its cgroup, gets SIGTERM,
+  then SIGKILL after the grace period;
+- when its step times out or is cancelled, the same, and also every process that carries
+  its environment tag (``WFE_STEP_RUN`` and ``WFE_PROCESS``), found through ``/proc``;
+- when its runner dies, however it dies, the runner's *watcher* (a small process started
+  with the first shell, :func:`.reaper.watch`) ends within about a second every process
+  the runner started: its cgroups, and what carries its ``WFE_PROCESS`` tag.
+
+The group's id is recorded on the step run too: whoever takes the execution over on the
+same host ends the group if it is still there (in case the watcher was killed as well),
+checking first through ``/proc`` that the group still holds a process of that attempt,
+so a reused id is never signalled; a group the runner had no time to record is found by
+the ``WFE_RUNNER`` and ``WFE_STEP_RUN`` variables.
 """
 
 from __future__ import annotations
 
 import functools
+import logging
 import os
 import signal
 import socket
 import subprocess
-from collections.abc import Iterator, Mapping
+import sys
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Protocol
 
 import trio
 
+from engine.steps import reaper
+
+logger = logging.getLogger(__name__)
+
 TOKEN = "WFE_STEP_RUN"
 RUNNER = "WFE_RUNNER"
+PROCESS = "WFE_PROCESS"
 HOST = socket.gethostname()
 
 
@@ -37,15 +53,6 @@ class Sink(Protocol):
 
     def feed(self, chunk: bytes | bytearray) -> None: ...
     def end(self) -> None: ...
-
-
-async def end_leftovers(pgid: int, grace: float) -> None:
-    """The command is done; whatever it left running in its group must go too (or the
-    pipes it holds would keep the step open)."""
-    if signal_group(pgid, signal.SIGTERM):
-        with trio.move_on_after(grace):
-            await _wait_group_gone(pgid)
-        signal_group(pgid, signal.SIGKILL)
 
 
 def signal_group(pgid: int, sig: int) -> bool:
@@ -65,13 +72,152 @@ async def _wait_group_gone(pgid: int) -> None:
         await trio.sleep(0.05)
 
 
-async def terminate(proc: trio.Process | Child, pgid: int, grace: float) -> None:
-    signal_group(pgid, signal.SIGTERM)
-    with trio.move_on_after(grace):
+# -- where this process keeps its shells ----------------------------------------------
+
+
+@dataclass
+class _Home:
+    """This process's tag, the cgroup its shells go into (if any), and its watcher."""
+
+    pid: int
+    tag: str
+    cgroups: Path | None
+    watcher: int | None = None
+    made: int = 0  # cgroups made so far, to name the next one
+    free: list[Path] = field(default_factory=list)  # empty ones, to use again
+
+
+_home: _Home | None = None
+
+
+def _here() -> _Home:
+    """This process's home for shells, made with its first shell (again after a fork)."""
+    global _home
+    if _home is None or _home.pid != os.getpid():
+        pid = os.getpid()
+        _home = _Home(pid, f"{pid}-{uuid.uuid4().hex[:8]}", _cgroup_home(pid))
+    if _home.watcher is None or _watcher_gone(_home.watcher):
+        _home.watcher = _start_watcher(_home)
+    return _home
+
+
+def _cgroup_home(pid: int) -> Path | None:
+    """``wfe-PID`` below this process's cgroup, where its shells' cgroups go, if allowed."""
+    own = reaper.own_cgroup()
+    if own is None:
+        return None
+    with_stale = [p for p in _listdir(own) if p.startswith("wfe-") and p[4:].isdigit()]
+    for name in with_stale:  # left by a process whose watcher died with it
+        other = int(name[4:])
+        if other != pid and reaper.start_ticks(other) is None:
+            reaper.remove_cgroup(own / name)
+    home = own / f"wfe-{pid}"
+    try:
+        home.mkdir(exist_ok=True)
+    except OSError as exc:
+        logger.debug("no cgroups for shells (%s): process groups and /proc only", exc)
+        return None
+    return home
+
+
+def _listdir(path: Path) -> list[str]:
+    try:
+        return os.listdir(path)
+    except OSError:
+        return []
+
+
+def _watcher_gone(pid: int) -> bool:
+    try:
+        done, _status = os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        return True
+    return done != 0
+
+
+def _start_watcher(home: _Home) -> int | None:
+    """Start the process that ends this one's shells when this one dies (kill -9 too)."""
+    start = reaper.start_ticks(home.pid)
+    if start is None or not sys.executable:
+        return None  # no /proc: take-overs end what is left, later
+    argv = [sys.executable, "-I", "-S", reaper.__file__, str(home.pid), str(start)]
+    argv += [f"{PROCESS}={home.tag}", str(home.cgroups or "")]
+    env = {k: v for k, v in os.environ.items() if k not in (TOKEN, RUNNER, PROCESS)}
+    null = [(os.POSIX_SPAWN_OPEN, fd, os.devnull, os.O_RDWR, 0) for fd in (0, 1, 2)]
+    try:
+        return os.posix_spawn(sys.executable, argv, env, file_actions=null, setsid=True)
+    except (OSError, NotImplementedError, TypeError) as exc:
+        logger.warning("cannot start the watcher of this process's shells: %s", exc)
+        return None
+
+
+class Tracked:
+    """A started shell and everything it starts: its group, its cgroup, its tag."""
+
+    def __init__(self, pgid: int, token: str, home: _Home) -> None:
+        self.pgid = pgid
+        self.token = token
+        self.tag = home.tag
+        self._home = home
+        self.cgroup: Path | None = None
+        if home.cgroups is not None:
+            if home.free:
+                cgroup = home.free.pop()
+            else:
+                home.made += 1
+                cgroup = home.cgroups / str(home.made)
+            try:
+                cgroup.mkdir(exist_ok=True)
+                (cgroup / "cgroup.procs").write_text(str(pgid))
+                self.cgroup = cgroup
+            except OSError as exc:  # not allowed after all: groups and tags only, from now on
+                logger.debug("cannot move shells into cgroups (%s)", exc)
+                reaper.remove_cgroup(cgroup)
+                home.cgroups = None
+
+    def _reach(self, *, tagged: bool) -> reaper.Reach:
+        marks = (f"{TOKEN}={self.token}".encode(), f"{PROCESS}={self.tag}".encode())
+        return reaper.Reach({self.pgid}, self.cgroup, marks if tagged else ())
+
+    async def end_leftovers(self, grace: float) -> None:
+        """The command is done; whatever it left running in its group (or its cgroup)
+        must go too, or the pipes it holds would keep the step open."""
+        if signal_group(self.pgid, signal.SIGTERM):
+            with trio.move_on_after(grace):
+                await _wait_group_gone(self.pgid)
+            signal_group(self.pgid, signal.SIGKILL)
+        if self.cgroup is not None and reaper.populated(self.cgroup):
+            await self._end(self._reach(tagged=False), grace)
+        self.release()
+
+    async def terminate(self, proc: trio.Process | Child, grace: float) -> None:
+        """Timed out or cancelled: end the shell and all it started, wherever it went."""
+        reach = self._reach(tagged=True)
+        reach.signal(signal.SIGTERM)
+        with trio.move_on_after(grace):
+            await proc.wait()
+            while reach.alive():  # noqa: ASYNC110 - no event tells when they are all gone
+                await trio.sleep(0.05)
+        await self._end(reach, 0)
         await proc.wait()
-        await _wait_group_gone(pgid)
-    signal_group(pgid, signal.SIGKILL)
-    await proc.wait()
+        self.release()
+
+    async def _end(self, reach: reaper.Reach, grace: float) -> None:
+        if grace and reach.signal(signal.SIGTERM):
+            with trio.move_on_after(grace):
+                while reach.alive():  # noqa: ASYNC110
+                    await trio.sleep(0.05)
+        if reach.signal(signal.SIGKILL):
+            with trio.move_on_after(2.0):  # SIGKILL takes effect at once; exits take a moment
+                while reach.alive():  # noqa: ASYNC110
+                    await trio.sleep(0.01)
+
+    def release(self) -> None:
+        """Done with its cgroup: empty, it serves the next shell (the watcher removes
+        them all when this process ends)."""
+        if self.cgroup is not None and not reaper.populated(self.cgroup):
+            self._home.free.append(self.cgroup)
+            self.cgroup = None
 
 
 def streams(proc: trio.Process | Child) -> tuple[trio.abc.ReceiveStream, trio.abc.ReceiveStream]:
@@ -164,10 +310,40 @@ def _pidfds() -> bool:
     return True
 
 
-async def start(argv: list[str], env: dict[str, str]) -> trio.Process | Child:
-    if not _pidfds():
-        return await _start_on_a_thread(argv, env)
-    return _spawn(argv, env)
+async def launch(
+    argv: Callable[[str], list[str]], script: str, env: dict[str, str], token: str
+) -> tuple[trio.Process | Child, Tracked]:
+    """Start ``script`` in a shell (``argv`` makes its command line), and follow it.
+
+    Where there are cgroups the shell waits, before its first command, until it has
+    been moved into its own: nothing it starts can be forked outside it. (The wait is
+    a ``read`` from a pipe on the script's first line, so its line numbers stay.)
+    """
+    home = _here()
+    env[PROCESS] = home.tag
+    gate: tuple[int, int] | None = os.pipe() if home.cgroups is not None else None
+    if gate is not None:
+        script = f"read -r _ <&{gate[0]}; exec {gate[0]}<&-; {script}"
+    try:
+        keep = (gate[0],) if gate is not None else ()
+        if _pidfds():
+            proc: trio.Process | Child = _spawn(argv(script), env, keep)
+        else:
+            proc = await _start_on_a_thread(argv(script), env, keep)
+    except BaseException:
+        if gate is not None:
+            os.close(gate[1])
+        raise
+    finally:
+        if gate is not None:
+            os.close(gate[0])
+    tracked = Tracked(proc.pid, token, home)
+    if gate is not None:
+        try:
+            os.write(gate[1], b"\n")  # in its cgroup now, or never will be: go
+        finally:
+            os.close(gate[1])
+    return proc, tracked
 
 
 @functools.cache
@@ -176,7 +352,7 @@ def _devnull() -> int:
     return os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
 
 
-def _spawn(argv: list[str], env: dict[str, str]) -> Child:
+def _spawn(argv: list[str], env: dict[str, str], keep: tuple[int, ...]) -> Child:
     """Start the shell here, on the trio thread: fork and exec take well under a ms."""
     out_r, out_w = os.pipe()
     err_r, err_w = os.pipe()
@@ -190,6 +366,7 @@ def _spawn(argv: list[str], env: dict[str, str]) -> Child:
             stderr=err_w,
             env=env,
             start_new_session=True,
+            pass_fds=keep,
         )
     except BaseException:
         os.close(out_r)
@@ -209,7 +386,9 @@ def _spawn(argv: list[str], env: dict[str, str]) -> Child:
         raise
 
 
-async def _start_on_a_thread(argv: list[str], env: dict[str, str]) -> trio.Process:
+async def _start_on_a_thread(
+    argv: list[str], env: dict[str, str], keep: tuple[int, ...]
+) -> trio.Process:
     return await trio.lowlevel.open_process(
         argv,
         stdin=subprocess.DEVNULL,
@@ -217,29 +396,11 @@ async def _start_on_a_thread(argv: list[str], env: dict[str, str]) -> trio.Proce
         stderr=subprocess.PIPE,
         env=env,
         start_new_session=True,
+        pass_fds=keep,
     )
 
 
-def _processes(proc: Path = Path("/proc")) -> Iterator[tuple[int, Path]]:
-    """Live processes (zombies excluded) as (process group id, /proc entry); Linux only."""
-    try:
-        entries = os.listdir(proc)
-    except OSError:
-        return  # no /proc: nothing can be checked, so nothing is signalled
-    for name in entries:
-        if not name.isdigit():
-            continue
-        try:
-            stat = (proc / name / "stat").read_bytes()
-            # After the command name in parentheses: state, ppid, pgrp, ...
-            state, _ppid, pgrp = stat[stat.rindex(b")") + 2 :].split()[:3]
-        except (OSError, ValueError):
-            continue  # gone meanwhile
-        if state not in (b"Z", b"X"):
-            yield int(pgrp), proc / name
-
-
-def gone(pid: int, since: datetime, proc: Path = Path("/proc")) -> bool:
+def gone(pid: int, since: datetime, proc: Path = reaper.PROC) -> bool:
     """Whether the process that was ``pid`` at ``since`` has ended (on this host).
 
     A pid can be reused: a process of that number started after ``since`` is another
@@ -251,10 +412,11 @@ def gone(pid: int, since: datetime, proc: Path = Path("/proc")) -> bool:
         return True
     except PermissionError:
         pass  # someone else's process: it exists
+    fields = reaper.stat(proc / str(pid))
+    if fields is None:
+        return False  # cannot tell: the lease will say
     try:
-        stat = (proc / str(pid) / "stat").read_bytes()
-        fields = stat[stat.rindex(b")") + 2 :].split()
-        state, ticks = fields[0], int(fields[19])  # state, then starttime (field 22)
+        state, ticks = fields[0], int(fields[19])
         boot = next(
             int(line.split()[1])
             for line in (proc / "stat").read_bytes().splitlines()
@@ -268,29 +430,22 @@ def gone(pid: int, since: datetime, proc: Path = Path("/proc")) -> bool:
     return started > since.timestamp() + 2.0  # (a runner records itself after it starts)
 
 
-def _environ(entry: Path) -> list[bytes]:
-    try:
-        return (entry / "environ").read_bytes().split(b"\0")
-    except OSError:
-        return []  # gone meanwhile, or not ours to read
-
-
-def _holds(pgid: int, token: str | None = None, proc: Path = Path("/proc")) -> bool:
+def _holds(pgid: int, token: str | None = None, proc: Path = reaper.PROC) -> bool:
     """Whether process group ``pgid`` has a live member (started for ``token``, if given)."""
     wanted = f"{TOKEN}={token}".encode()
     return any(
-        pgrp == pgid and (token is None or wanted in _environ(entry))
-        for pgrp, entry in _processes(proc)
+        pgrp == pgid and (token is None or wanted in reaper.environ(entry))
+        for _pid, pgrp, entry in reaper.processes(proc)
     )
 
 
-def groups_left_by(runner: str, execution_id: int, proc: Path = Path("/proc")) -> dict[int, str]:
+def groups_left_by(runner: str, execution_id: int, proc: Path = reaper.PROC) -> dict[int, str]:
     """The process groups ``runner`` started for an execution's shells: pgid -> token."""
     mark = f"{RUNNER}={runner}".encode()
     prefix = f"{TOKEN}={execution_id}/".encode()
     found: dict[int, str] = {}
-    for pgrp, entry in _processes(proc):
-        env = _environ(entry)
+    for _pid, pgrp, entry in reaper.processes(proc):
+        env = reaper.environ(entry)
         if mark in env:
             for item in env:
                 if item.startswith(prefix):

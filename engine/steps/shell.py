@@ -4,7 +4,8 @@ Expression values never become shell syntax: each ``${{ … }}`` in the command 
 a reference to an environment variable, quoted to suit where it stands, and the value
 travels in the child's environment (see :mod:`engine.definition.commands`).
 
-Its shell runs in a process group of its own; nothing it starts outlives the step.
+Its shell runs in a process group (and a cgroup, where there are) of its own; nothing it
+starts outlives the step (see :mod:`.processes` for what is caught where).
 """
 
 from __future__ import annotations
@@ -54,7 +55,7 @@ async def execute(ctx: StepContext, step: Step) -> Outcome:
     env[processes.TOKEN] = ctx.token
 
     try:
-        proc = await processes.start(shell_argv(script), env)
+        proc, tracked = await processes.launch(shell_argv, script, env, ctx.token)
     except OSError as exc:
         raise StepError(f"cannot start the shell: {exc.strerror or exc}") from exc
 
@@ -83,14 +84,15 @@ async def execute(ctx: StepContext, step: Step) -> Outcome:
                 nursery.start_soon(pump, stdout, "stdout")
                 nursery.start_soon(pump, stderr, "stderr")
                 await proc.wait()
-                await processes.end_leftovers(pgid, ctx.kill_grace)
+                await tracked.end_leftovers(ctx.kill_grace)
         else:
-            await processes.end_leftovers(pgid, ctx.kill_grace)
+            await tracked.end_leftovers(ctx.kill_grace)
     except BaseException:
         with trio.CancelScope(shield=True):
-            await processes.terminate(proc, pgid, ctx.kill_grace)
+            await tracked.terminate(proc, ctx.kill_grace)
         raise
     finally:
+        tracked.release()
         await processes.close(proc)
 
     printed = lines["stdout"].printed

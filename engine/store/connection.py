@@ -12,7 +12,7 @@ from pathlib import Path
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Engine
 
-from engine.errors import StoreBusy, StoreError, StoreRefused, StoreUnavailable
+from engine.errors import StoreBusy, StoreError, StoreFull, StoreRefused, StoreUnavailable
 from engine.store import dialects, schema
 from engine.store.dialects import WRITE_OPTION, Dialect
 
@@ -89,14 +89,18 @@ def reason(exc: BaseException) -> str:
 def kind(exc: BaseException) -> type[StoreError]:
     """Which StoreError a driver's error is, by PEP 249's classes (every driver has them).
 
-    Busy: another holds the write lock, and it passes. Unavailable: the disk is full, the
-    file or the server is gone; it may come back. Refused: what was written does not fit
+    Busy: another holds the write lock, and it passes. Full: the disk is, and nobody
+    writes until space is freed. Unavailable: the file or the server is gone; it may
+    come back. Refused: what was written does not fit
     the database, and retrying will not change that.
     """
     if isinstance(exc, sa_exc.DBAPIError) and exc.orig is not None:
         exc = exc.orig
     names = {cls.__name__ for cls in type(exc).__mro__}
     text = str(exc).lower()
+    # SQLite's SQLITE_FULL; PostgreSQL's class 53 (insufficient resources), 53100 disk full
+    if "disk is full" in text or "no space left" in text or "DiskFull" in names:
+        return StoreFull
     if "OperationalError" in names or "InterfaceError" in names:
         if "locked" in text or "busy" in text or "lock" in type(exc).__name__.lower():
             return StoreBusy

@@ -10,7 +10,7 @@ its executions over, and from that commit on the dead one's writes are fenced of
 from __future__ import annotations
 
 import math
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from datetime import timedelta
 
 import sqlalchemy as sa
@@ -89,7 +89,7 @@ def take_over(
     *,
     limit: int,
     watched: float = math.inf,
-    dead: Collection[str] = (),
+    dead: Callable[[Runner], bool] | None = None,
 ) -> dict[int, str]:
     """Claim executions whose runner has stopped, is ``dead``, or let its lease expire.
 
@@ -99,7 +99,7 @@ def take_over(
     seconds the taker's own heartbeats have been going through. A lease that expired
     while the taker was cut off too (a lock on the whole store, a pause) proves nothing:
     only a runner silent for a whole lease the taker saw is judged dead. ``dead``:
-    runners known dead for certain (their process is gone), whatever their lease.
+    tells a runner known dead for certain (its process is gone), whatever its lease.
     """
     if limit <= 0:
         return {}
@@ -114,11 +114,16 @@ def take_over(
         )
         if not owners:
             return {}
-        known = {row.id: row for row in conn.execute(sa.select(RUNNER).where(r.id.in_(owners)))}
+        known = {
+            row.id: row
+            for row in map(
+                Runner.of, conn.execute(sa.select(RUNNER).where(r.id.in_(owners))).mappings()
+            )
+        }
         gone = []
         for owner in owners:
             row = known.get(owner)
-            if row is None or row.stopped_at is not None or owner in dead:
+            if row is None or row.stopped_at is not None or (dead is not None and dead(row)):
                 gone.append(owner)
             elif row.expires_at < now:
                 lease = (row.expires_at - row.heartbeat_at).total_seconds()
@@ -138,6 +143,14 @@ def take_over(
         if taken:
             conn.execute(EXECUTION.update().where(e.id.in_(taken)).values(worker=runner))
     return taken
+
+
+def held_by(store: Store, runner: str, ids: Collection[int]) -> set[int]:
+    """Which of ``ids`` are still leased to ``runner`` (the others were taken over)."""
+    if not ids:
+        return set()
+    with translate_errors(store), store.engine.connect() as conn:
+        return set(conn.execute(sa.select(e.id).where(e.id.in_(ids), e.worker == runner)).scalars())
 
 
 def runners_on(store: Store, host: str) -> list[Runner]:

@@ -132,10 +132,7 @@ def test_a_full_disk_loses_nothing_and_is_recovered_from(tmp_path: Path, small_d
     run = wfe.start("run", "chatty")
     try:
         wait_until(lambda: status_of(wfe.url, 1) == "running", timeout=30)
-        filler = small_disk / "filler"
-        with filler.open("wb", buffering=0) as f, contextlib.suppress(OSError):
-            while True:  # until the disk is full
-                f.write(b"x" * 4096)
+        filler = fill(small_disk)
         go.touch()
         assert run.stderr is not None
         seen = ""
@@ -158,6 +155,48 @@ def test_a_full_disk_loses_nothing_and_is_recovered_from(tmp_path: Path, small_d
         assert conn.execute("SELECT count(*) FROM log_line").fetchone() == (4001,)
     again = wfe.process("run", "chatty")  # and later runs work too
     assert again.returncode == 0, again.stderr
+
+
+def fill(disk: Path) -> Path:
+    """Fill a small disk to its last byte; the file that does it."""
+    filler = disk / "filler"
+    with filler.open("wb", buffering=0) as f, contextlib.suppress(OSError):
+        while True:
+            f.write(b"x" * 4096)
+    return filler
+
+
+def test_a_worker_waits_out_a_full_disk_longer_than_its_lease(
+    tmp_path: Path, small_disk: Path
+) -> None:
+    # Nobody can write to a full disk, so nobody can take work over: the worker keeps
+    # its executions and goes on once space is back, however long that takes.
+    wfe = Wfe(f"sqlite:///{small_disk / 'wfe.db'}")
+    go = tmp_path / "go"
+    add_file(
+        wfe,
+        tmp_path,
+        "full",
+        "name: full\nsteps:\n"
+        f"  - {{id: wait, run: 'while [ ! -e {go} ]; do sleep 0.05; done; seq 1 2000'}}\n"
+        "  - {id: after, log: done}\n",
+    )
+    queued = int(wfe("run", "full", "--detach").stdout)
+    worker = wfe.start("worker", "--lease", "2s")
+    try:
+        wait_until(lambda: status_of(wfe.url, queued) == "running", timeout=30)
+        filler = fill(small_disk)
+        go.touch()
+        time.sleep(8)  # four leases
+        assert worker.poll() is None
+        filler.unlink()
+        wait_until(lambda: status_of(wfe.url, queued) == "succeeded", timeout=60)
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        _, err = worker.communicate(timeout=30)
+    assert worker.returncode == 0, err
+    assert "disk is full" in err and "Traceback" not in err
+    assert err.count("heartbeat failed") == 1  # said once, not every beat
 
 
 def test_a_store_deleted_under_a_worker_stops_it_with_the_reason(

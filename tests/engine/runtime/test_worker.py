@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from engine import definition, store
-from tests.support import Wfe, wait_until
+from tests.support import Wfe, alive, wait_until
 
 ON_BOTH = pytest.mark.parametrize("db_url", ["sqlite", "postgresql"], indirect=True)
 
@@ -154,6 +154,9 @@ steps:
     # Killed once b's start and process group are committed (a runner killed before that
     # is test_a_shell_its_dead_runner_never_recorded_is_found_and_ended's case).
     wait_until(lambda: any(r.step_id == "b" and r.pid for r in store.step_runs(db, execution_id)))
+    # Its watcher dies first (the OOM killer, `kill -9 -1`): nothing ends its shell but
+    # the runner that takes the execution over.
+    kill_watcher_of(first.pid)
     first.kill()  # SIGKILL: no chance to record anything
     first.communicate(timeout=10)
     assert store.get_execution(db, execution_id).status in ("queued", "running")
@@ -182,6 +185,118 @@ steps:
     log = wfe("logs", str(execution_id)).stdout
     assert f"ended process group {abandoned.pid}, left running by attempt 1's runner" in log
     assert scripts_running(running) == ""
+
+
+def test_a_killed_worker_s_step_ends_at_once_and_a_new_worker_takes_over_at_once(
+    wfe: Wfe, db: store.Store, tmp_path: Path
+) -> None:
+    # A long lease, and no other runner alive: nothing to wait for but the watcher.
+    pid_file = tmp_path / "pid"
+    f = tmp_path / "slow.yaml"
+    f.write_text(
+        f"""name: slow
+steps:
+  - id: a
+    run: |
+      if [ ! -e {pid_file} ]; then
+        sleep 45 & echo $! > {pid_file}.tmp; mv {pid_file}.tmp {pid_file}; wait
+      fi
+  - id: b
+    log: done
+"""
+    )
+    wfe("workflow", "add", str(f))
+    execution_id = int(wfe("run", "slow", "--detach").stdout)
+    first = wfe.start("worker", "--lease", "10m")
+    wait_until(pid_file.exists)
+    sleep = int(pid_file.read_text())
+    wait_until(lambda: any(r.pid for r in store.step_runs(db, execution_id)))  # committed
+    first.kill()
+    first.communicate(timeout=10)
+    killed = time.monotonic()
+    wait_until(lambda: not alive(sleep), timeout=10)
+    assert time.monotonic() - killed < 1.5  # not a lease later, not when another runner comes
+    # Same host, its process gone (its start time checked, so a reused pid cannot fool
+    # this): dead now, whatever the 10 minutes of its lease say.
+    second = wfe.start("worker", "--lease", "10m")
+    started = time.monotonic()
+    try:
+        wait_until(lambda: store.get_execution(db, execution_id).status == "succeeded", timeout=30)
+        assert time.monotonic() - started < 10
+    finally:
+        second.send_signal(signal.SIGTERM)
+        second.communicate(timeout=30)
+    assert [(r.step_id, r.attempt, r.status) for r in store.step_runs(db, execution_id)] == [
+        ("a", 1, "failed"),
+        ("a", 2, "succeeded"),
+        ("b", 1, "succeeded"),
+    ]
+
+
+def test_a_paused_worker_that_lost_its_lease_runs_no_further_step(
+    wfe: Wfe, db: store.Store, tmp_path: Path
+) -> None:
+    # SIGSTOP for 7s with a lease of 3s: another worker takes the execution over. When
+    # the first one wakes, its sleep is over (it ended while it was paused, before the
+    # take-over); it must not start b or c as well.
+    effects = tmp_path / "effects"
+    f = tmp_path / "paused.yaml"
+    f.write_text(
+        f"""name: paused
+steps:
+  - id: a
+    run: |
+      echo "a $WFE_RUNNER" >> {effects}
+      sleep 2
+  - id: b
+    run: |
+      echo "b $WFE_RUNNER" >> {effects}
+      sleep 1
+  - id: c
+    run: echo "c $WFE_RUNNER" >> {effects}
+"""
+    )
+    wfe("workflow", "add", str(f))
+    first = wfe.start("worker", "--lease", "3s")
+    execution_id = int(wfe("run", "paused", "--detach").stdout)
+    wait_until(lambda: effects.exists() and any(
+        r.pid for r in store.step_runs(db, execution_id)
+    ))  # fmt: skip
+    first.send_signal(signal.SIGSTOP)
+    second = wfe.start("worker", "--lease", "3s")
+    try:
+        time.sleep(7)
+        first.send_signal(signal.SIGCONT)
+        wait_until(lambda: store.get_execution(db, execution_id).status == "succeeded", timeout=30)
+        time.sleep(2)  # time enough for the first one to do what it should not
+    finally:
+        first.send_signal(signal.SIGCONT)
+        for worker in (first, second):
+            worker.send_signal(signal.SIGTERM)
+        _, first_err = first.communicate(timeout=30)
+        second.communicate(timeout=30)
+    lines = [line.split() for line in effects.read_text().splitlines()]
+    owners = {step: runner for step, runner in lines if step != "a"}
+    assert [step for step, _ in lines] == ["a", "a", "b", "c"]  # b and c once each
+    assert owners["b"] == owners["c"] == lines[1][1] != lines[0][1]  # by the second one
+    assert f"execution {execution_id} was taken over by another runner" in first_err
+    assert first.returncode == 0  # it lost one execution, not its life
+
+
+def kill_watcher_of(pid: int) -> None:
+    """SIGKILL the watcher of runner ``pid`` (see engine/steps/reaper.py)."""
+    wait_until(lambda: watcher_of(pid) is not None, timeout=10)
+    watcher = watcher_of(pid)
+    assert watcher is not None
+    os.kill(watcher, signal.SIGKILL)
+    wait_until(lambda: not alive(watcher), timeout=10)
+
+
+def watcher_of(pid: int) -> int | None:
+    found = subprocess.run(
+        ["pgrep", "-f", f"reaper.py {pid} "], capture_output=True, text=True
+    ).stdout.split()
+    return int(found[0]) if found else None
 
 
 def scripts_running(marker: Path) -> str:
@@ -283,7 +398,8 @@ steps:
     wait_until(running.exists)
     run.kill()
     run.communicate(timeout=10)
-    assert scripts_running(running) != ""  # its shell outlived it
+    # Its watcher ends its shell within about a second (see tests/engine/steps/test_processes.py).
+    wait_until(lambda: scripts_running(running) == "", timeout=5)
     (execution,) = store.list_executions(db)[0]
     # Killed before or after its "running" was committed: either way it is leased to it.
     assert execution.status in ("queued", "running") and execution.runner is not None

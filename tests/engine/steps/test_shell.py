@@ -329,7 +329,7 @@ async def test_a_value_in_a_heredoc_arrives_unchanged(db: store.Store, tmp_path:
     for payload in [
         f"$(touch {pwned})",
         f"`touch {pwned}`",
-        "it's \"quoted\" $HOME \\n",
+        'it\'s "quoted" $HOME \\n',
         "EOF\nechoed after the end",
     ]:
         handle = await run(db, "heredoc", {"x": payload})

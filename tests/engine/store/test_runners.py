@@ -50,3 +50,48 @@ def test_one_leader_at_a_time(db: store.Store) -> None:
     with db.writer.begin() as conn:
         conn.exec_driver_sql("UPDATE lease SET expires_at = '2000-01-01 00:00:00.000000'")
     assert store.acquire_lease(db, "scheduler", "b", ttl=10)  # a's lease ran out
+
+
+def expire(db: store.Store, runner: str, lease: float) -> None:
+    """The runner's last heartbeat was a lease and a second ago."""
+    now = store.utcnow()
+    with db.writer.begin() as conn:
+        conn.execute(
+            tables.RUNNER.update()
+            .where(tables.RUNNER.c.id == runner)
+            .values(
+                heartbeat_at=now - timedelta(seconds=lease + 1),
+                expires_at=now - timedelta(seconds=1),
+            )
+        )
+
+
+def test_a_lease_that_ran_out_while_the_taker_was_not_watching_proves_nothing(
+    db: store.Store,
+) -> None:
+    # A lock on the whole store, a pause: every lease runs out meanwhile, the taker's too.
+    execution = queued(db, "{id: a, log: x}")
+    other = store.Runner.new("other", host="h", pid=1, concurrency=1)
+    store.heartbeat(db, other, lease=30)
+    assert store.claim(db, "other", 1) == [execution.id]
+    expire(db, "other", 30)
+    assert store.take_over(db, "taker", limit=10, watched=5) == {}
+    assert store.take_over(db, "taker", limit=10, watched=31) == {execution.id: "other"}
+
+
+def test_a_runner_known_dead_is_taken_over_whatever_its_lease(db: store.Store) -> None:
+    execution = queued(db, "{id: a, log: x}")
+    other = store.Runner.new("other", host="h", pid=1, concurrency=1)
+    store.heartbeat(db, other, lease=3600)
+    assert store.claim(db, "other", 1) == [execution.id]
+    seen: list[str] = []
+
+    def dead(runner: store.Runner) -> bool:
+        seen.append(runner.id)
+        return runner.host == "elsewhere"
+
+    assert store.take_over(db, "taker", limit=10, watched=0, dead=dead) == {}
+    assert seen == ["other"]
+    assert store.take_over(db, "taker", limit=10, dead=lambda r: r.pid == 1) == {
+        execution.id: "other"
+    }
