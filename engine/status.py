@@ -35,6 +35,7 @@ class ApprovalStatus(StrEnum):
     PENDING = "pending"
     APPROVED = "approved"
     REJECTED = "rejected"
+    CLOSED = "closed"  # nobody waits for it any more: its step timed out, its execution ended
 
 
 class RunnerKind(StrEnum):

@@ -218,6 +218,11 @@ class Workflow(_Model):
         return dependencies(self.steps)
 
     @functools.cached_property
+    def waits_for_people(self) -> bool:
+        """Whether it has an approval step (whose request must be closed when it ends)."""
+        return any(step.kind == "approval" for step in self.steps)
+
+    @functools.cached_property
     def graph(self) -> Graph:
         """The steps wired by their needs, worked out once per definition."""
         return Graph.of(self.steps)

@@ -396,6 +396,7 @@ class Executor:
             },
             Event("execution", run.id, status=run.status, duration_ms=duration, text=run.error),
             finished_workflow=run.workflow_id,
+            closes_approvals=run.workflow.waits_for_people,
         )
         try:
             await self.recorder.sync()

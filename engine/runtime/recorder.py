@@ -48,6 +48,7 @@ class Recorder:
         self._logs: list[dict[str, Any]] = []
         self._executions: dict[int, dict[str, Any]] = {}
         self._finished: list[tuple[int, int, str]] = []
+        self._approvals_end: list[int] = []
         self._events: list[Event] = []
         self._wakeup = trio.Event()
         self._lock = trio.Lock()
@@ -86,11 +87,15 @@ class Recorder:
         event: Event | None = None,
         *,
         finished_workflow: int | None = None,
+        closes_approvals: bool = False,
     ) -> None:
-        """Change an execution; ``finished_workflow`` counts its end in the workflow's tally."""
+        """Change an execution; ``finished_workflow`` counts its end in the workflow's tally,
+        ``closes_approvals`` closes what its approval steps still wait for."""
         self._executions.setdefault(execution_id, {}).update(values)
         if finished_workflow is not None:
             self._finished.append((execution_id, finished_workflow, values["status"]))
+        if closes_approvals:
+            self._approvals_end.append(execution_id)
         if event is not None:
             self._events.append(event)
         self._wakeup.set()
@@ -131,6 +136,7 @@ class Recorder:
             logs=self._logs,
             executions=self._executions,
             finished=self._finished,
+            approvals_end=self._approvals_end,
             owner=self.owner,
         )
         events = self._events
@@ -141,7 +147,7 @@ class Recorder:
             if row["status"] in SETTLED:
                 self._in_db.discard(key)
         self._inserts, self._updates, self._logs, self._executions = {}, {}, [], {}
-        self._events, self._finished = [], []
+        self._events, self._finished, self._approvals_end = [], [], []
         if len(batch):
             fenced = await self._write(batch)
             self.batches += 1
@@ -219,6 +225,7 @@ class Recorder:
                         }
                     },
                     finished=part.finished[-1:] or [],
+                    approvals_end=part.approvals_end,
                     owner=self.owner,
                 )
                 fenced |= await self._write(failed, split=False)

@@ -8,6 +8,7 @@ decision, and the timeout counts from when it was first asked for. ``wfe approve
 from __future__ import annotations
 
 import contextlib
+import functools
 
 import trio
 
@@ -50,5 +51,16 @@ async def execute(ctx: StepContext, step: Step) -> Outcome:
             if spec.timeout is not None:
                 waited = (store.utcnow() - request.requested_at).total_seconds()
                 if waited >= spec.timeout:
-                    raise StepTimeout(f"no decision within {format_duration(spec.timeout)}")
+                    why = f"no decision within {format_duration(spec.timeout)}"
+                    await trio.to_thread.run_sync(
+                        functools.partial(
+                            store.close_approval,
+                            db,
+                            ctx.execution_id,
+                            ctx.step_id,
+                            reason=why,
+                            by="wfe",
+                        )
+                    )
+                    raise StepTimeout(why)
             await trio.sleep(POLL)

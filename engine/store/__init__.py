@@ -27,7 +27,13 @@ import importlib as _importlib
 import typing as _typing
 
 if _typing.TYPE_CHECKING:
-    from engine.store.approvals import decide, get_approval, pending_approvals, request_approval
+    from engine.store.approvals import (
+        close_approval,
+        decide,
+        get_approval,
+        pending_approvals,
+        request_approval,
+    )
     from engine.store.attempts import StepWindow, step_runs, step_window
     from engine.store.connection import Store, open_store, translate_errors
     from engine.store.executions import (
@@ -42,7 +48,7 @@ if _typing.TYPE_CHECKING:
         rerun,
     )
     from engine.store.logs import last_log_seq, log_lines, log_tail
-    from engine.store.overview import Health, Stats, health, since_hours, stats
+    from engine.store.overview import Health, Stats, activity, health, since_hours, stats
     from engine.store.records import (
         Approval,
         Execution,
@@ -60,6 +66,7 @@ if _typing.TYPE_CHECKING:
         heartbeat,
         held_by,
         live_runners,
+        runners_by_id,
         runners_on,
         take_over,
     )
@@ -98,6 +105,8 @@ _WHERE = {
     "claim": ("runners", "claim"),
     "create_execution": ("executions", "create_execution"),
     "create_executions": ("executions", "create_executions"),
+    "close_approval": ("approvals", "close_approval"),
+    "activity": ("overview", "activity"),
     "decide": ("approvals", "decide"),
     "fire_schedule": ("schedules", "fire_schedule"),
     "get_approval": ("approvals", "get_approval"),
@@ -110,6 +119,7 @@ _WHERE = {
     "list_workflows": ("workflows", "list_workflows"),
     "live_runners": ("runners", "live_runners"),
     "held_by": ("runners", "held_by"),
+    "runners_by_id": ("runners", "runners_by_id"),
     "runners_on": ("runners", "runners_on"),
     "log_lines": ("logs", "log_lines"),
     "log_tail": ("logs", "log_tail"),
@@ -151,9 +161,11 @@ __all__ = [
     "Workflow",
     "WorkflowSummary",
     "acquire_lease",
+    "activity",
     "assign",
     "cancel_requested",
     "claim",
+    "close_approval",
     "create_execution",
     "create_executions",
     "decide",
@@ -178,6 +190,7 @@ __all__ = [
     "request_approval",
     "request_cancel",
     "rerun",
+    "runners_by_id",
     "runners_on",
     "save_workflows",
     "scheduled_workflows",

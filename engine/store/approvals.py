@@ -5,10 +5,10 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from engine.errors import NotFound, StoreError
-from engine.status import ApprovalStatus
+from engine.status import ACTIVE, ApprovalStatus
 from engine.store.connection import Store, translate_errors
 from engine.store.records import Approval
-from engine.store.tables import APPROVAL, utcnow
+from engine.store.tables import APPROVAL, EXECUTION, utcnow
 
 a = APPROVAL.c
 
@@ -54,9 +54,15 @@ def decide(
         row = conn.execute(_one(execution_id, step_id)).mappings().first()
         if row is None:
             raise NotFound(f"execution {execution_id} has no approval step {step_id!r} waiting")
-        if row["status"] != ApprovalStatus.PENDING:
+        if row["status"] == ApprovalStatus.CLOSED:
             raise StoreError(
-                f"execution {execution_id} step {step_id!r} was already {row['status']}"
+                f"execution {execution_id} step {step_id!r} no longer waits for a decision"
+                f" ({row['reason']})"
+            )
+        if row["status"] != ApprovalStatus.PENDING:
+            by = f" by {row['decided_by']}" if row["decided_by"] else ""
+            raise StoreError(
+                f"execution {execution_id} step {step_id!r} was already {row['status']}{by}"
             )
         conn.execute(
             APPROVAL.update()
@@ -72,14 +78,30 @@ def decide(
     return Approval.of(row)
 
 
+def close_approval(store: Store, execution_id: int, step_id: str, *, reason: str, by: str) -> None:
+    """Nobody waits for this approval any more (its step timed out): closed, if pending."""
+    with translate_errors(store), store.writer.begin() as conn:
+        conn.execute(
+            APPROVAL.update()
+            .where(
+                a.execution_id == execution_id,
+                a.step_id == step_id,
+                a.status == ApprovalStatus.PENDING,
+            )
+            .values(status=ApprovalStatus.CLOSED, reason=reason, decided_by=by, decided_at=utcnow())
+        )
+
+
 def pending_approvals(store: Store, *, limit: int = 50) -> list[Approval]:
-    """Approvals waiting for a decision, the longest waiting first."""
+    """Approvals waiting for a decision in executions still under way, the oldest first."""
+    e = EXECUTION.c
     with translate_errors(store), store.engine.connect() as conn:
         return [
             Approval.of(r)
             for r in conn.execute(
                 sa.select(APPROVAL)
-                .where(a.status == ApprovalStatus.PENDING)
+                .join(EXECUTION, e.id == a.execution_id)
+                .where(a.status == ApprovalStatus.PENDING, e.status.in_(ACTIVE))
                 .order_by(a.requested_at)
                 .limit(limit)
             ).mappings()

@@ -12,7 +12,7 @@ from engine.errors import NotFound
 from engine.status import FINISHED, ExecutionStatus, StepStatus
 from engine.store.connection import Store, translate_errors
 from engine.store.records import Execution, Workflow
-from engine.store.tables import EXECUTION, LOG_LINE, STEP_RUN, WORKFLOW, utcnow
+from engine.store.tables import ACTIVITY, EXECUTION, LOG_LINE, META, STEP_RUN, WORKFLOW, utcnow
 
 e = EXECUTION.c
 
@@ -49,6 +49,7 @@ def create_executions(
         for p in params
     ]
     with translate_errors(store), store.writer.begin() as conn:
+        number_after_deleted(store, conn, values)
         rows = conn.execute(
             EXECUTION.insert().returning(*EXECUTION.c, sort_by_parameter_order=True), values
         ).mappings()
@@ -59,6 +60,42 @@ def create_executions(
             .values(last_execution_id=max(x.id for x in made))
         )
     return made
+
+
+ISSUED = "execution_ids_issued"  # wfe_meta: the highest execution id ever given, once deleted
+
+
+def number_after_deleted(store: Store, conn: sa.Connection, values: list[dict[str, Any]]) -> None:
+    """Number new executions after every id ever given, deleted ones included.
+
+    Where the database would give a deleted id again (SQLite's ``max(rowid) + 1``), the
+    highest id deleted is kept (:func:`keep_issued`): a new execution starts after it, so
+    an id in a log, a page or a notification always means the same execution.
+    """
+    if not store.dialect.reuses_ids:
+        return
+    issued = conn.execute(sa.select(META.c.value).where(META.c.key == ISSUED)).scalar()
+    if issued is None:
+        return
+    top = conn.execute(sa.select(sa.func.max(e.id))).scalar() or 0
+    if int(issued) > top:
+        for i, row in enumerate(values, start=int(issued) + 1):
+            row["id"] = i
+
+
+def keep_issued(store: Store, conn: sa.Connection) -> None:
+    """Before executions are deleted: remember the highest id given so far (see above)."""
+    if not store.dialect.reuses_ids:
+        return
+    top = conn.execute(sa.select(sa.func.max(e.id))).scalar()
+    if top is None:
+        return
+    m = META.c
+    known = conn.execute(sa.select(m.value).where(m.key == ISSUED)).scalar()
+    if known is None:
+        conn.execute(META.insert().values(key=ISSUED, value=str(top)))
+    elif int(known) < top:
+        conn.execute(META.update().where(m.key == ISSUED).values(value=str(top)))
 
 
 def get_execution(store: Store, execution_id: int) -> Execution:
@@ -194,9 +231,16 @@ def rerun(store: Store, execution_id: int, reuse: Collection[str] = ()) -> Execu
     return new
 
 
+ACTIVITY_KEPT = 86400  # seconds of the store-wide throughput kept (see tables.ActivityRow)
+
+
 def prune(store: Store, *, older_than: float, batch: int = 1000) -> int:
-    """Delete executions finished more than ``older_than`` seconds ago, in batches."""
+    """Delete executions finished more than ``older_than`` seconds ago, in batches (and
+    the throughput counts older than a day)."""
     cutoff = utcnow() - timedelta(seconds=older_than)
+    with translate_errors(store), store.writer.begin() as conn:
+        old = int(utcnow().timestamp()) - ACTIVITY_KEPT
+        conn.execute(ACTIVITY.delete().where(ACTIVITY.c.second < old))
     removed = 0
     while True:
         with translate_errors(store), store.writer.begin() as conn:
@@ -210,6 +254,7 @@ def prune(store: Store, *, older_than: float, batch: int = 1000) -> int:
             )
             if not ids:
                 return removed
+            keep_issued(store, conn)
             conn.execute(LOG_LINE.delete().where(LOG_LINE.c.execution_id.in_(ids)))
             conn.execute(STEP_RUN.delete().where(STEP_RUN.c.execution_id.in_(ids)))
             conn.execute(EXECUTION.delete().where(e.id.in_(ids)))

@@ -14,7 +14,7 @@ from engine.status import FAILURES, FINISHED, ExecutionStatus
 from engine.store import schema
 from engine.store.connection import Store, reason, translate_errors
 from engine.store.dialects import safe_url
-from engine.store.tables import EXECUTION, WORKFLOW, utcnow
+from engine.store.tables import ACTIVITY, EXECUTION, WORKFLOW, utcnow
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +48,23 @@ class Stats:
             "average_duration_ms": self.average_duration_ms,
             "since": self.since.isoformat() if self.since else None,
         }
+
+
+def activity(store: Store, *, seconds: int = 60, now: datetime | None = None) -> list[int]:
+    """Steps finished in each of the last ``seconds`` seconds by every runner, oldest first
+    (the second under way last)."""
+    end = int((now or utcnow()).timestamp())
+    start = end - seconds + 1
+    a = ACTIVITY.c
+    with translate_errors(store), store.engine.connect() as conn:
+        counts = dict(
+            conn.execute(
+                sa.select(a.second, sa.func.sum(a.steps))
+                .where(a.second >= start, a.second <= end)
+                .group_by(a.second)
+            ).tuples()
+        )
+    return [int(counts.get(second, 0)) for second in range(start, end + 1)]
 
 
 def stats(store: Store, *, since: datetime | None = None) -> Stats:

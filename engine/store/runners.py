@@ -153,6 +153,19 @@ def held_by(store: Store, runner: str, ids: Collection[int]) -> set[int]:
         return set(conn.execute(sa.select(e.id).where(e.id.in_(ids), e.worker == runner)).scalars())
 
 
+def runners_by_id(store: Store, ids: Collection[str]) -> dict[str, Runner]:
+    """The runners of these ids (those recorded), by id: whose heartbeat is how old."""
+    if not ids:
+        return {}
+    with translate_errors(store), store.engine.connect() as conn:
+        return {
+            row.id: row
+            for row in map(
+                Runner.of, conn.execute(sa.select(RUNNER).where(r.id.in_(set(ids)))).mappings()
+            )
+        }
+
+
 def runners_on(store: Store, host: str) -> list[Runner]:
     """The runners on ``host`` that have not said they stopped (alive or not)."""
     with translate_errors(store), store.engine.connect() as conn:

@@ -10,6 +10,7 @@ import sqlalchemy as sa
 
 from engine.status import ExecutionStatus
 from engine.store.connection import Store, translate_errors
+from engine.store.executions import number_after_deleted
 from engine.store.records import Execution, Workflow
 from engine.store.tables import EXECUTION, WORKFLOW, utcnow
 
@@ -46,21 +47,22 @@ def fire_schedule(
         made: list[Execution] = []
         now = utcnow()
         if ticks:
+            new: list[dict[str, Any]] = [
+                {
+                    "workflow_id": workflow.id,
+                    "workflow_name": current["name"],
+                    "version": current["version"],
+                    "params": dict(params),
+                    "status": ExecutionStatus.QUEUED.value,
+                    "trigger": f"schedule {tick:%Y-%m-%d %H:%M}",
+                    "cancel_requested": False,
+                    "queued_at": now,
+                }
+                for tick in ticks
+            ]
+            number_after_deleted(store, conn, new)
             rows = conn.execute(
-                EXECUTION.insert().returning(*EXECUTION.c, sort_by_parameter_order=True),
-                [
-                    {
-                        "workflow_id": workflow.id,
-                        "workflow_name": current["name"],
-                        "version": current["version"],
-                        "params": dict(params),
-                        "status": ExecutionStatus.QUEUED.value,
-                        "trigger": f"schedule {tick:%Y-%m-%d %H:%M}",
-                        "cancel_requested": False,
-                        "queued_at": now,
-                    }
-                    for tick in ticks
-                ],
+                EXECUTION.insert().returning(*EXECUTION.c, sort_by_parameter_order=True), new
             ).mappings()
             made = [Execution.of(r) for r in rows]
         values: dict[str, Any] = {"last_scheduled_at": considered}

@@ -151,6 +151,19 @@ class ApprovalRow(_Row, table=True):
     decided_at: datetime | None = None
 
 
+class ActivityRow(_Row, table=True):
+    """Steps finished in one second by one runner: the whole store's throughput, cheaply.
+
+    Each group commit adds its count to its runner's row of that second (a row of its own,
+    so runners never wait on each other's); the dashboard sums the last minute's rows.
+    """
+
+    __tablename__ = "activity"
+    second: int = Field(primary_key=True, sa_type=sa.BigInteger)  # since the epoch
+    runner: str = Field(primary_key=True, max_length=100)
+    steps: int = 0
+
+
 class LeaseRow(_Row, table=True):
     """A named lease (the scheduler's leadership): one holder until it expires."""
 
@@ -179,4 +192,5 @@ LOG_LINE = _table(LogLineRow)
 RUNNER = _table(RunnerRow)
 APPROVAL = _table(ApprovalRow)
 LEASE = _table(LeaseRow)
+ACTIVITY = _table(ActivityRow)
 META = _table(MetaRow)

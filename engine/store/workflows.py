@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from engine.errors import NotFound, StoreError
 from engine.status import ACTIVE
 from engine.store.connection import Store, translate_errors
+from engine.store.executions import keep_issued
 from engine.store.records import Workflow, WorkflowSummary
 from engine.store.tables import EXECUTION, LOG_LINE, STEP_RUN, WORKFLOW, utcnow
 
@@ -152,6 +153,7 @@ def remove_workflow(store: Store, name: str) -> int:
                 f"workflow {name!r} has {busy} execution(s) queued or running; cancel them first"
             )
         ids = sa.select(e.id).where(e.workflow_id == workflow_id)
+        keep_issued(store, conn)
         conn.execute(LOG_LINE.delete().where(LOG_LINE.c.execution_id.in_(ids)))
         conn.execute(STEP_RUN.delete().where(STEP_RUN.c.execution_id.in_(ids)))
         removed = conn.execute(EXECUTION.delete().where(e.workflow_id == workflow_id)).rowcount

@@ -19,10 +19,10 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from engine.status import FAILURES, ExecutionStatus
+from engine.status import FAILURES, SETTLED, ApprovalStatus, ExecutionStatus
 from engine.store.connection import Store, translate_errors
 from engine.store.dialects import Dialect
-from engine.store.tables import EXECUTION, LOG_LINE, STEP_RUN, WORKFLOW
+from engine.store.tables import APPROVAL, EXECUTION, LOG_LINE, STEP_RUN, WORKFLOW, utcnow
 
 
 @dataclass
@@ -35,6 +35,8 @@ class Batch:
     executions: dict[int, dict[str, Any]]
     # (execution id, workflow id, status) of executions that ended, for the tallies
     finished: list[tuple[int, int, str]] = field(default_factory=list)
+    # executions that ended with an approval step maybe waiting: its approval is closed
+    approvals_end: list[int] = field(default_factory=list)
     owner: str | None = None  # the runner writing it: rows of executions it lost are dropped
 
     def __len__(self) -> int:
@@ -55,6 +57,7 @@ class Batch:
             logs=[r for r in self.logs if r["execution_id"] == execution_id],
             executions={k: v for k, v in self.executions.items() if k == execution_id},
             finished=[f for f in self.finished if f[0] == execution_id],
+            approvals_end=[i for i in self.approvals_end if i == execution_id],
             owner=self.owner,
         )
 
@@ -79,6 +82,7 @@ def write_batch(store: Store, batch: Batch, *, portable: bool = False) -> set[in
         else:
             _write_fast(conn, batch, store.dialect)
         _write_executions(conn, batch)
+        _count_steps(conn, batch)
     return fenced
 
 
@@ -99,6 +103,7 @@ def _fence(conn: sa.Connection, batch: Batch) -> set[int]:
         batch.logs = [r for r in batch.logs if r["execution_id"] not in lost]
         batch.executions = {k: v for k, v in batch.executions.items() if k not in lost}
         batch.finished = [f for f in batch.finished if f[0] not in lost]
+        batch.approvals_end = [i for i in batch.approvals_end if i not in lost]
     return lost
 
 
@@ -280,10 +285,49 @@ def _write_executions(conn: sa.Connection, batch: Batch) -> None:
             counts = tally.setdefault(workflow_id, [0, 0])
             counts[0] += 1
             counts[1] += status == ExecutionStatus.SUCCEEDED
+    if batch.approvals_end:
+        _close_approvals(conn, batch)
     w = WORKFLOW.c
     for workflow_id, (runs, ok) in tally.items():
         conn.execute(
             WORKFLOW.update()
             .where(w.id == workflow_id)
             .values(runs=w.runs + runs, succeeded=w.succeeded + ok)
+        )
+
+
+_ADD_ACTIVITY = sa.text(
+    "INSERT INTO activity (second, runner, steps) VALUES (:second, :runner, :steps)"
+    " ON CONFLICT (second, runner) DO UPDATE SET steps = activity.steps + excluded.steps"
+)
+
+
+def _count_steps(conn: sa.Connection, batch: Batch) -> None:
+    """Add the steps this batch finished to its runner's count of this second."""
+    done = sum(1 for r in (*batch.step_inserts, *batch.step_updates) if r["status"] in SETTLED)
+    if done:
+        second = int(utcnow().timestamp())
+        conn.execute(_ADD_ACTIVITY, {"second": second, "runner": batch.owner or "", "steps": done})
+
+
+def _close_approvals(conn: sa.Connection, batch: Batch) -> None:
+    """The approvals still pending in executions that ended: nobody waits for them now.
+
+    Closed with who ended the execution and how, so a decision that comes later is
+    refused with the reason instead of being taken for one that mattered.
+    """
+    a = APPROVAL.c
+    for execution_id in batch.approvals_end:
+        ended = batch.executions.get(execution_id, {})
+        how = str(ended.get("status", "ended")).replace("_", " ")
+        why = ended.get("error")
+        conn.execute(
+            APPROVAL.update()
+            .where(a.execution_id == execution_id, a.status == ApprovalStatus.PENDING)
+            .values(
+                status=ApprovalStatus.CLOSED,
+                reason=storable(f"its execution {how}" + (f": {why}" if why else "")),
+                decided_by=batch.owner or "wfe",
+                decided_at=ended.get("finished_at") or utcnow(),
+            )
         )

@@ -36,6 +36,9 @@ class Dialect:
     mark: ClassVar[str]
     #: The driver's own errors, raised where the store speaks to the driver directly.
     driver_errors: tuple[type[Exception], ...] = ()
+    #: Whether a new row may take the id of a deleted one (SQLite's max(rowid) + 1);
+    #: a sequence never gives an id twice.
+    reuses_ids: ClassVar[bool] = False
 
     def __init__(self, url: sa.URL) -> None:
         self.url = url

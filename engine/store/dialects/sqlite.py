@@ -32,6 +32,7 @@ PRAGMAS = (
 class SQLite(Dialect):
     name = "sqlite"
     mark = "?"
+    reuses_ids = True
     driver_errors: tuple[type[Exception], ...] = (sqlite3.Error,)
 
     def __init__(self, url: sa.URL) -> None:

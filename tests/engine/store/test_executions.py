@@ -68,3 +68,34 @@ def test_prune_deletes_old_finished_executions_in_batches(db: store.Store) -> No
     assert store.list_executions(db)[1] == 2  # the queued ones stay
     with db.engine.connect() as conn:
         assert conn.exec_driver_sql("SELECT count(*) FROM log_line").scalar() == 0
+
+
+def test_an_execution_id_is_never_given_twice(db: store.Store) -> None:
+    # SQLite would number a new row after the highest one left: after a removal, the
+    # ids of the removed executions would come back meaning other executions.
+    add(db, WF)
+    add(db, WF.replace("name: wf", "name: other"))
+    first = store.create_executions(db, store.get_workflow(db, "other"), [{}])[0]
+    removed = store.create_executions(db, store.get_workflow(db, "wf"), [{}, {}, {}])
+    finish_all(db)
+    assert store.remove_workflow(db, "wf") == 3
+    add(db, WF)
+    again = store.create_executions(db, store.get_workflow(db, "wf"), [{}, {}])
+    assert [e.id for e in again] == [removed[-1].id + 1, removed[-1].id + 2]
+    assert first.id < removed[0].id
+    # The same after a prune of the newest ones, and for what a schedule fires.
+    finish_all(db)
+    assert store.prune(db, older_than=60) == 3
+    row = store.get_workflow(db, "wf")
+    fired = store.fire_schedule(db, row, [datetime(2030, 1, 1, tzinfo=UTC)], row.updated_at, {})
+    assert [e.id for e in fired] == [again[-1].id + 1]
+
+
+def finish_all(db: store.Store) -> None:
+    """Every execution succeeded, long ago."""
+    with db.writer.begin() as conn:
+        conn.execute(
+            tables.EXECUTION.update().values(
+                status="succeeded", finished_at=datetime(2000, 1, 1, tzinfo=UTC)
+            )
+        )

@@ -104,6 +104,7 @@ def test_a_schema_1_store_on_postgresql_is_upgraded(db_url: str) -> None:
         "ALTER TABLE worker DROP COLUMN expires_at",
         "DROP INDEX ix_execution_started_status_duration",
         "CREATE INDEX ix_execution_started_at ON execution (started_at)",
+        "DROP TABLE activity",
         "DROP TABLE IF EXISTS alembic_version",
         "UPDATE wfe_meta SET value = '1' WHERE key = 'schema_version'",
     )
@@ -115,7 +116,7 @@ def test_a_schema_1_store_on_postgresql_is_upgraded(db_url: str) -> None:
             assert compare_metadata(MigrationContext.configure(conn), SQLModel.metadata) == []
     finally:
         db.close()
-    assert _psql(db_url, "SELECT version_num FROM alembic_version") == [("0003",)]
+    assert _psql(db_url, "SELECT version_num FROM alembic_version") == [("0004",)]
     ((lease,),) = _psql(db_url, "SELECT expires_at - heartbeat_at FROM worker")
     assert lease == timedelta(seconds=15)
 
