@@ -69,8 +69,9 @@ async def run_step(
         rec.step(row if settled else dict(row), event)
 
     def started(pgid: int) -> None:
+        """Where the step's processes run, recorded; listeners heard it start already."""
         row["host"], row["pid"] = processes.HOST, pgid
-        record(row["status"])
+        rec.step(dict(row), None)
 
     def conclude(status: str, error: str | None = None) -> None:
         """A step that ends without running: skipped, or failed by its condition."""

@@ -77,6 +77,16 @@ def test_run_failure_exits_non_zero_with_the_reason(wfe: Wfe, tmp_path: Path) ->
     )
 
 
+def test_run_says_each_step_starts_once(wfe: Wfe, tmp_path: Path) -> None:
+    wf = tmp_path / "two.yaml"
+    wf.write_text(
+        "name: two\nsteps:\n  - {id: a, run: 'echo hi'}\n  - {id: b, run: 'echo there', needs: [a]}\n"
+    )
+    assert wfe("workflow", "add", str(wf)).exit_code == 0
+    out = wfe("run", "two").stdout
+    assert out.count("▶ a") == 1 and out.count("▶ b") == 1, out
+
+
 def test_run_params_and_errors(wfe: Wfe, tmp_path: Path) -> None:
     f = tmp_path / "p.yaml"
     f.write_text(
