@@ -8,11 +8,14 @@ them in batches (group commit) on a worker thread; listeners hear of a change on
 it is committed.
 
 This module holds an execution's life (start, the graph of its steps, its end);
-:mod:`.step_loop` runs one step, :mod:`.takeover` resumes what a dead runner left.
+:mod:`.admission` turns a request into a run to start, :mod:`.step_loop` runs one step,
+:mod:`.takeover` resumes what a dead runner left, and :mod:`.stops` ends what is stopped
+from outside (a cancel from another process, a lease lost, records refused).
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import os
@@ -27,11 +30,10 @@ import httpx
 import trio
 
 from engine import definition, store
-from engine.errors import EngineError, InvalidParams
-from engine.runtime import endings, step_loop, takeover
+from engine.runtime import admission, endings, step_loop, stops, takeover
 from engine.runtime.events import Event, ExecutorStatistics, Listener, StepRate
 from engine.runtime.recorder import GATHER, SHUTDOWN_PATIENCE, Recorder
-from engine.runtime.run import ExecutionHandle, Prior, Run
+from engine.runtime.run import ExecutionHandle, Run
 from engine.status import ExecutionStatus
 from engine.steps import processes
 from engine.steps.context import MAX_LINE
@@ -98,24 +100,10 @@ class Executor:
         self, name: str, params: Sequence[Mapping[str, Any]], *, trigger: str = "manual"
     ) -> list[ExecutionHandle]:
         """Queue several executions of one workflow in one transaction, and start them."""
-        row = await trio.to_thread.run_sync(store.get_workflow, self.store, name)
-        if not row.active:
-            raise InvalidParams(
-                f"workflow {name!r} is disabled; `wfe workflow enable {name}` first"
-            )
-        wf = definition.parsed(row)
-        merged = [wf.merge_params(p) for p in params]
-        secrets = self._secrets(wf)
-        rows = await trio.to_thread.run_sync(
-            lambda: store.create_executions(self.store, row, merged, trigger, owner=self.owner)
+        runs = await admission.queue(
+            self.store, name, params, trigger, owner=self.owner, environ=self._environ
         )
-        handles = []
-        for execution, values in zip(rows, merged, strict=True):
-            run = Run(execution.id, row.id, wf, values, secrets, trigger)
-            self._runs[run.id] = run
-            self._nursery.start_soon(self._run_execution, run)
-            handles.append(ExecutionHandle(run.id, run))
-        return handles
+        return [self._launch(run) for run in runs]
 
     async def start_existing(
         self, execution_id: int, *, resume: bool = False, taken_from: str | None = None
@@ -126,43 +114,15 @@ class Executor:
         results). An execution that cannot start (its workflow gone or disabled, a secret
         missing) is recorded ``failed`` with the reason, never left queued.
         """
-        row = await trio.to_thread.run_sync(store.get_execution, self.store, execution_id)
-        try:
-            wf_row = await trio.to_thread.run_sync(
-                store.get_workflow, self.store, row.workflow_name
-            )
-            wf = definition.parsed(wf_row)
-            secrets = self._secrets(wf)
-            params = wf.merge_params(row.params)
-        except EngineError as exc:
-            self.recorder.execution(
-                execution_id,
-                {
-                    "status": ExecutionStatus.FAILED,
-                    "finished_at": store.utcnow(),
-                    "error": str(exc),
-                },
-            )
-            await self.recorder.sync()
-            raise
-        run = Run(execution_id, wf_row.id, wf, params, secrets, row.trigger)
-        if resume:
-            runs = await trio.to_thread.run_sync(
-                lambda: store.step_runs(self.store, execution_id, latest_only=True)
-            )
-            run.prior = {
-                r.step_id: Prior(r.status, r.attempt, r.output, r.started_at, r.host, r.pid)
-                for r in runs
-            }
-            run.log_seq = await trio.to_thread.run_sync(
-                store.last_log_seq, self.store, execution_id
-            )
-            run.taken_from = taken_from
-            if taken_from is not None:
-                run.first_started = row.started_at
-        self._runs[run.id] = run
-        self._nursery.start_soon(self._run_execution, run)
-        return ExecutionHandle(run.id, run)
+        run = await admission.queued(
+            self.store,
+            self.recorder,
+            execution_id,
+            self._environ,
+            resume=resume,
+            taken_from=taken_from,
+        )
+        return self._launch(run)
 
     async def run(
         self, name: str, params: Mapping[str, Any] | None = None, *, trigger: str = "manual"
@@ -235,43 +195,12 @@ class Executor:
             self._paced = time.perf_counter()
 
     async def holds(self, run: Run) -> bool:
-        """Whether this runner still holds ``run``: asked before each step starts.
-
-        While its heartbeats go through nobody can have taken the execution over; after
-        a silence (a pause, SIGSTOP, a store out of reach) the store is asked, and an
-        execution another runner took is abandoned here: cancelled, its processes ended.
-        """
-        session = self.session
-        while session is not None and not session.in_touch():
-            try:
-                held = await trio.to_thread.run_sync(
-                    lambda: store.held_by(self.store, session.id, [run.id])
-                )
-            except EngineError:  # out of reach: wait (the heartbeat gives up after a lease)
-                await trio.sleep(session.heartbeat_interval)
-                continue
-            if run.id not in held:
-                self._lost({run.id})
-                return False
-            break
-        return True
+        """Whether this runner still holds ``run``: asked before each step starts."""
+        return await stops.holds(self, run)
 
     async def confirm(self) -> bool:
-        """After a silence: stop at once the executions another runner took over.
-
-        False if the store could not be asked (each step about to start asks again).
-        """
-        ids = set(self._runs)
-        if self.session is None or not ids:
-            return True
-        try:
-            held = await trio.to_thread.run_sync(
-                lambda: store.held_by(self.store, self.owner or "", ids)
-            )
-        except EngineError:
-            return False
-        self._lost(ids - held)
-        return True
+        """After a silence: stop at once the executions another runner took over."""
+        return await stops.confirm(self)
 
     def count_step(self) -> None:
         self._steps.count(trio.current_time())
@@ -294,14 +223,10 @@ class Executor:
 
     # -- internals ----------------------------------------------------------
 
-    def _secrets(self, wf: definition.Workflow) -> dict[str, str]:
-        missing = [s for s in wf.secrets if s not in self._environ]
-        if missing:
-            raise InvalidParams(
-                f"workflow {wf.name!r} needs the secret(s) {', '.join(missing)};"
-                " set them in the environment"
-            )
-        return {s: self._environ[s] for s in wf.secrets}
+    def _launch(self, run: Run) -> ExecutionHandle:
+        self._runs[run.id] = run
+        self._nursery.start_soon(self._run_execution, run)
+        return ExecutionHandle(run.id, run)
 
     def _limiter_for(self, wf: definition.Workflow) -> trio.CapacityLimiter | None:
         if wf.concurrency is None:
@@ -457,37 +382,6 @@ class Executor:
         """The runner stops: what cannot be written from now on is tried only so long."""
         self.recorder.patience = SHUTDOWN_PATIENCE
 
-    def _refused(self, execution_id: int, why: str) -> None:
-        """The database refused this execution's records: it fails, and stops here."""
-        run = self._runs.get(execution_id)
-        if run is not None:
-            run.refused = why
-            run.scope.cancel()
-
-    def _lost(self, execution_ids: set[int]) -> None:
-        """Another runner took these over: stop them here; the fence drops our writes."""
-        for execution_id in execution_ids:
-            run = self._runs.get(execution_id)
-            if run is None or run.lost:
-                continue  # said once
-            run.lost = True
-            logger.warning(
-                "execution %d was taken over by another runner: it stops here", execution_id
-            )
-            self.cancel(execution_id, "lease lost to another runner")
-
-    async def _watch_cancellations(self, interval: float) -> None:
-        """Honour ``wfe cancel`` from other processes."""
-        while True:
-            await trio.sleep(interval)
-            ids = list(self._runs)
-            if not ids:
-                continue
-            for execution_id in await trio.to_thread.run_sync(
-                store.cancel_requested, self.store, ids
-            ):
-                self.cancel(execution_id, "cancelled by request")
-
 
 def _first_leaf(exc: BaseException) -> BaseException:
     while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
@@ -542,10 +436,10 @@ async def open_executor(
                 )
                 if session is not None:
                     session.executor = executor
-                recorder.on_fenced = executor._lost
-                recorder.on_refused = executor._refused
+                recorder.on_fenced = functools.partial(stops.lost, executor)
+                recorder.on_refused = functools.partial(stops.refused, executor)
                 if cancel_poll_interval and not math.isinf(cancel_poll_interval):
-                    services.start_soon(executor._watch_cancellations, cancel_poll_interval)
+                    services.start_soon(stops.watch_cancellations, executor, cancel_poll_interval)
                 try:
                     yield executor
                 except BaseException as exc:

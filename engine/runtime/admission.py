@@ -1,0 +1,109 @@
+"""Admitting executions: from a workflow's name, or a row already queued, to a :class:`Run`.
+
+Here the workflow is read and parsed, a disabled one refused, the parameters merged and
+the secrets it needs looked up, before anything starts; :mod:`.executor` then runs what
+is admitted, under its limits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import trio
+
+from engine import definition, store
+from engine.errors import EngineError, InvalidParams
+from engine.runtime.run import Prior, Run
+from engine.status import ExecutionStatus
+
+if TYPE_CHECKING:
+    from engine.runtime.recorder import Recorder
+
+
+async def queue(
+    db: store.Store,
+    name: str,
+    params: Sequence[Mapping[str, Any]],
+    trigger: str,
+    *,
+    owner: str | None,
+    environ: Mapping[str, str],
+) -> list[Run]:
+    """Queue executions of workflow ``name`` in one transaction: a run for each, to start.
+
+    Raises:
+        NotFound: no such workflow.
+        InvalidParams: it is disabled, the parameters do not fit, or a secret is not set.
+    """
+    row = await trio.to_thread.run_sync(store.get_workflow, db, name)
+    if not row.active:
+        raise InvalidParams(f"workflow {name!r} is disabled; `wfe workflow enable {name}` first")
+    wf = definition.parsed(row)
+    merged = [wf.merge_params(p) for p in params]
+    secrets = secrets_for(wf, environ)
+    rows = await trio.to_thread.run_sync(
+        lambda: store.create_executions(db, row, merged, trigger, owner=owner)
+    )
+    return [
+        Run(execution.id, row.id, wf, values, secrets, trigger)
+        for execution, values in zip(rows, merged, strict=True)
+    ]
+
+
+async def queued(
+    db: store.Store,
+    recorder: Recorder,
+    execution_id: int,
+    environ: Mapping[str, str],
+    *,
+    resume: bool,
+    taken_from: str | None,
+) -> Run:
+    """The run of an execution already queued in the store.
+
+    ``resume`` reads the steps it has recorded. One that cannot start (its workflow gone
+    or disabled, a secret missing) is recorded ``failed`` with the reason, and raises.
+    """
+    row = await trio.to_thread.run_sync(store.get_execution, db, execution_id)
+    try:
+        wf_row = await trio.to_thread.run_sync(store.get_workflow, db, row.workflow_name)
+        wf = definition.parsed(wf_row)
+        secrets = secrets_for(wf, environ)
+        params = wf.merge_params(row.params)
+    except EngineError as exc:
+        recorder.execution(
+            execution_id,
+            {
+                "status": ExecutionStatus.FAILED,
+                "finished_at": store.utcnow(),
+                "error": str(exc),
+            },
+        )
+        await recorder.sync()
+        raise
+    run = Run(execution_id, wf_row.id, wf, params, secrets, row.trigger)
+    if resume:
+        runs = await trio.to_thread.run_sync(
+            lambda: store.step_runs(db, execution_id, latest_only=True)
+        )
+        run.prior = {
+            r.step_id: Prior(r.status, r.attempt, r.output, r.started_at, r.host, r.pid)
+            for r in runs
+        }
+        run.log_seq = await trio.to_thread.run_sync(store.last_log_seq, db, execution_id)
+        run.taken_from = taken_from
+        if taken_from is not None:
+            run.first_started = row.started_at
+    return run
+
+
+def secrets_for(wf: definition.Workflow, environ: Mapping[str, str]) -> dict[str, str]:
+    """The secrets ``wf`` names, from ``environ``; InvalidParams if one is not set."""
+    missing = [s for s in wf.secrets if s not in environ]
+    if missing:
+        raise InvalidParams(
+            f"workflow {wf.name!r} needs the secret(s) {', '.join(missing)};"
+            " set them in the environment"
+        )
+    return {s: environ[s] for s in wf.secrets}
