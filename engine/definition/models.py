@@ -274,8 +274,10 @@ def _coerce(name: str, raw: str, default: Any) -> Any:
         if isinstance(default, float):
             return float(text)
         if isinstance(default, list | dict):
+            # By its kind, not its class: a default read from YAML is a dict that knows
+            # its lines, and what the user typed a plain one.
             value = json.loads(text)
-            if not isinstance(value, type(default)):
+            if not isinstance(value, list if isinstance(default, list) else dict):
                 raise ValueError
             return value
         if default is None:
@@ -285,7 +287,7 @@ def _coerce(name: str, raw: str, default: Any) -> Any:
                 return raw
     except ValueError as exc:
         kind = {bool: "true or false", int: "a whole number", float: "a number"}.get(
-            type(default), f"JSON {type(default).__name__}"
+            type(default), "a JSON list" if isinstance(default, list) else "a JSON object"
         )
         raise InvalidParams(
             f"parameter {name!r} expects {kind} (its default is {json.dumps(default)}), not {raw!r}"

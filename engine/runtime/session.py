@@ -223,6 +223,25 @@ class RunnerSession:
         says (the process's start time tells a reused pid from its own)."""
         return runner.host == self.identity.host and processes.gone(runner.pid, runner.started_at)
 
+    async def release(self) -> set[int]:
+        """Hand back every execution this runner holds, for another to take over at once.
+
+        In one commit each passes to a runner that has no row in the store (this one's id
+        and ``:left``): to a take-over, a runner unknown to the store is gone, so the next
+        runner that adopts (a worker after its next heartbeat, a console within a second)
+        takes them, and from that commit on this runner's writes to them are fenced off:
+        cancelling them here records nothing. Approvals they wait for stay pending. (What
+        runners already gone left goes the same way: any take-over would pass it on.)
+        """
+        ghost = f"{self.id}:left"
+
+        def hand_over() -> dict[int, str]:
+            return store.take_over(
+                self.db, ghost, limit=2**31, watched=0.0, dead=lambda r: r.id == self.id
+            )
+
+        return set(await trio.to_thread.run_sync(hand_over))
+
     async def adopt(self, ex: Executor) -> list[ExecutionHandle]:
         """Take over what dead runners left behind, while ``ex`` has room.
 

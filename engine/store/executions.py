@@ -116,9 +116,15 @@ def list_executions(
     workflow: str | None = None,
     offset: int = 0,
     limit: int = 50,
+    search: str | None = None,
 ) -> tuple[list[Execution], int]:
-    """Newest first, with the total that matches (for a pager)."""
+    """Newest first, with the total that matches (for a pager).
+
+    ``workflow`` is a name; ``search`` a part of one, in any case (the console's filter).
+    """
     where = _filter(status, workflow)
+    if search:
+        where.append(sa.func.lower(e.workflow_name).contains(search.lower(), autoescape=True))
     with translate_errors(store), store.engine.connect() as conn:
         rows = [Execution.of(r) for r in conn.execute(_newest(where, offset, limit)).mappings()]
         total = conn.execute(sa.select(sa.func.count()).select_from(EXECUTION).where(*where))

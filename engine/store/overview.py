@@ -57,14 +57,13 @@ def activity(store: Store, *, seconds: int = 60, now: datetime | None = None) ->
     start = end - seconds + 1
     a = ACTIVITY.c
     with translate_errors(store), store.engine.connect() as conn:
-        counts = dict(
-            conn.execute(
-                sa.select(a.second, sa.func.sum(a.steps))
-                .where(a.second >= start, a.second <= end)
-                .group_by(a.second)
-            ).tuples()
-        )
-    return [int(counts.get(second, 0)) for second in range(start, end + 1)]
+        rows = conn.execute(
+            sa.select(a.second, sa.func.sum(a.steps))
+            .where(a.second >= start, a.second <= end)
+            .group_by(a.second)
+        ).all()
+    counts = {int(second): int(steps) for second, steps in rows}
+    return [counts.get(second, 0) for second in range(start, end + 1)]
 
 
 def stats(store: Store, *, since: datetime | None = None) -> Stats:
@@ -139,9 +138,18 @@ class Health:
         }
 
 
+REPLACED = "the store file was moved, deleted or replaced since it was opened: restart wfe"
+
+
 def health(store: Store) -> Health:
-    """Can the store be read; its schema, its size and the disk free beside it."""
+    """Can the store be read; its schema, its size and the disk free beside it.
+
+    A SQLite file moved or replaced under an open store still answers, from the file
+    that was opened (no longer the store): that is said, not ``reachable``.
+    """
     url = safe_url(store.url)
+    if store.replaced():
+        return Health(url, False, None, None, None, REPLACED)
     try:
         with store.engine.connect() as conn:
             version = schema.version_of(conn)

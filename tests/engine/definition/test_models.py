@@ -63,3 +63,19 @@ def test_merge_params_refuses_unknown_and_non_json() -> None:
         wf.merge_params({"m": 1})
     with pytest.raises(InvalidParams, match="not JSON"):
         wf.merge_params({"n": object()})
+
+
+def test_a_list_or_mapping_param_read_from_yaml_takes_json_text() -> None:
+    """A default read from a file is the loader's own dict (it knows its lines): its own
+    JSON, typed back as a form shows it, is accepted, and a wrong kind named plainly."""
+    wf = definition.parse(
+        "name: w\nparams:\n  target: {region: eu, size: 3}\n  hosts: [a, b]\n"
+        "steps:\n  - {id: a, log: x}\n",
+        "w.yaml",
+    )
+    given = wf.coerce_params({"target": '{"region": "us", "size": 5}', "hosts": '["c"]'})
+    assert given == {"target": {"region": "us", "size": 5}, "hosts": ["c"]}
+    with pytest.raises(InvalidParams, match="expects a JSON object"):
+        wf.coerce_params({"target": "[1]"})
+    with pytest.raises(InvalidParams, match="expects a JSON list"):
+        wf.coerce_params({"hosts": "{}"})

@@ -1,12 +1,16 @@
 from __future__ import annotations
 
+from datetime import timedelta
+from pathlib import Path
+
 import pytest
 import sqlalchemy as sa
+import trio
 
 from engine import store
 from engine.status import FINISHED
 from engine.store import tables
-from tests.support import add
+from tests.support import Wfe, add, run
 
 # Every test that takes `db` runs on SQLite and on PostgreSQL (skipped, saying why, where
 # no server answers).
@@ -65,3 +69,41 @@ def test_health_reports_size_and_schema(db: store.Store) -> None:
         assert h.free_disk_bytes and h.free_disk_bytes > 0
     else:  # the server's disk: not visible from here, so not guessed
         assert h.free_disk_bytes is None
+
+
+def test_health_says_a_store_file_moved_or_replaced_since_it_was_opened(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'wfe.db'}"
+    db = store.open_store(url)
+    try:
+        (tmp_path / "wfe.db").rename(tmp_path / "moved.db")  # the old file still answers
+        message = "the store file was moved, deleted or replaced since it was opened: restart wfe"
+        assert store.health(db) == store.Health(url, False, None, None, None, message)
+        store.open_store(url).close()  # another file where it was: still not this store
+        assert store.health(db).error == message
+    finally:
+        db.close()
+
+
+BUSY = """
+name: busy
+steps:
+  - {id: a, log: one}
+  - {id: b, log: two, needs: [a]}
+  - {id: c, log: three, needs: [b]}
+"""
+
+
+def test_activity_counts_the_steps_of_every_runner(db: store.Store, db_url: str) -> None:
+    """Steps finished by another process (a foreground `wfe run`) count as ours do: the
+    dashboard's chart is the store's, not the console's."""
+    add(db, BUSY)
+    before = store.utcnow()
+    for _ in range(2):
+        done = Wfe(db_url).process("run", "busy")
+        assert done.returncode == 0, done.stderr
+    trio.run(run, db, "busy")
+    seconds = int((store.utcnow() - before).total_seconds()) + 2
+    counts = store.activity(db, seconds=seconds)
+    assert len(counts) == seconds
+    assert sum(counts) == 9  # three runs of three steps, from two processes
+    assert store.activity(db, seconds=5, now=before - timedelta(minutes=5)) == [0] * 5
