@@ -6,11 +6,18 @@ for a modal's answer (``push_screen_wait``) and for the store, off the UI thread
 
 from __future__ import annotations
 
+import asyncio
+import json
 from typing import TYPE_CHECKING, Any
 
+from textual.markup import escape
+
+from console import format
+from console.messages import OpenExecution
 from console.modals.confirm import ConfirmModal
 from console.modals.params import ParamsModal
-from engine import status
+from console.modals.reason import ReasonModal
+from engine import status, store
 from engine.errors import EngineError
 
 if TYPE_CHECKING:
@@ -22,7 +29,8 @@ if TYPE_CHECKING:
 async def run_workflow(
     app: App[Any], services: Services, name: str, defaults: dict[str, Any] | None = None
 ) -> None:
-    """Ask for the params (defaults shown), then queue it for workers or run it here."""
+    """Ask for the params (defaults shown), queue it for workers or run it here, then
+    open the new execution: whoever started it wants to watch it."""
     queries = services.queries
     try:
         row = await queries.get_workflow(name)
@@ -42,6 +50,7 @@ async def run_workflow(
             # Workers are alive: they run it, and it outlives this console.
             queued = await queries.queue(row, values, "console")
             app.notify(f"Queued execution {queued.id} of {name} for the workers")
+            app.post_message(OpenExecution(queued.id))
             return
     except EngineError as exc:
         app.notify(str(exc), severity="error")
@@ -49,27 +58,59 @@ async def run_workflow(
 
     def reply(result: int | EngineError) -> None:
         if isinstance(result, EngineError):
-            app.call_later(app.notify, str(result), severity="error")
+            app.call_later(app.notify, f"{name} did not start: {result}", severity="error")
         else:
-            app.call_later(app.notify, f"Started execution {result} of {name}")
+            app.call_later(app.notify, f"Started execution {result} of {name} v{row.version}")
+            app.call_later(app.post_message, OpenExecution(result))
 
     host = services.host
     if host is None or not host.start_execution(name, values, reply):
-        app.notify("The embedded executor is not running", severity="error")
+        app.notify(f"{name} did not start: the embedded executor is not running", severity="error")
 
 
 async def rerun(app: App[Any], services: Services, execution_id: int) -> None:
-    """Run an execution's workflow again, offering its params."""
+    """Run an execution's workflow again, offering its params.
+
+    Only the workflow's current version can run: when the execution ran another, the
+    user is asked first, so that "re-run" never silently means different steps.
+    """
+    queries = services.queries
+    try:
+        e = await queries.execution(execution_id)
+        row = await queries.get_workflow(e.workflow_name)
+    except EngineError as exc:
+        app.notify(str(exc), severity="error")
+        return
+    if row.version != e.version:
+        question = ConfirmModal(
+            f"Re-run execution {execution_id} (version {e.version}) as version {row.version}?"
+            f"\n\nOnly the current version of [b]{escape(e.workflow_name)}[/b] runs;"
+            " its params are offered next.",
+            yes="Re-run",
+            variant="primary",
+        )
+        if not await app.push_screen_wait(question):
+            return
+    await run_workflow(app, services, e.workflow_name, dict(e.params))
+
+
+async def cancel(app: App[Any], services: Services, execution_id: int) -> None:
+    """Ask, then cancel: here if this console runs it, else through the store.
+
+    A finished execution is not offered: there is nothing left to stop.
+    """
     try:
         e = await services.queries.execution(execution_id)
     except EngineError as exc:
         app.notify(str(exc), severity="error")
         return
-    await run_workflow(app, services, e.workflow_name, dict(e.params))
-
-
-async def cancel(app: App[Any], services: Services, execution_id: int) -> None:
-    """Ask, then cancel: here if this console runs it, else through the store."""
+    if e.status in status.FINISHED:
+        app.notify(
+            f"Execution {execution_id} has finished ({e.status.replace('_', ' ')});"
+            " there is nothing to cancel",
+            severity="warning",
+        )
+        return
     question = ConfirmModal(f"Cancel execution {execution_id}?", yes="Cancel it")
     if not await app.push_screen_wait(question):
         return
@@ -92,19 +133,79 @@ async def cancel(app: App[Any], services: Services, execution_id: int) -> None:
 
 
 async def decide(
-    app: App[Any], services: Services, execution_id: int, step_id: str, approve: bool
+    app: App[Any],
+    services: Services,
+    execution_id: int,
+    step_id: str,
+    approve: bool,
+    reason: str | None = None,
 ) -> bool:
-    """Ask, then approve or reject an approval step; whether it was decided."""
-    verb = "Approve" if approve else "Reject"
-    question = ConfirmModal(f"{verb} execution {execution_id}, step [b]{step_id}[/b]?", yes=verb)
-    if not await app.push_screen_wait(question):
+    """Ask, then approve or reject an approval step; whether it was decided.
+
+    The question shows what is being decided: the whole prompt, the run's params (two
+    runs of one workflow differ only there) and how long it has waited. A rejection asks
+    for its reason, unless ``reason`` gives it.
+    """
+    try:
+        approval, e = await _approval(services, execution_id, step_id)
+    except EngineError as exc:
+        app.notify(str(exc), severity="warning")
         return False
+    refusal = _no_longer_waits(approval, e)
+    if refusal:
+        app.notify(refusal, severity="warning")
+        return False
+    verb = "Approve" if approve else "Reject"
+    question = _question(verb, approval, e, services)
+    if approve:
+        if not await app.push_screen_wait(ConfirmModal(question, yes=verb, variant="success")):
+            return False
+    elif reason is None:
+        reason = await app.push_screen_wait(ReasonModal(question, yes=verb))
+        if reason is None:
+            return False
     try:
         await services.queries.decide(
-            execution_id, step_id, approve=approve, reason=None, by="console"
+            execution_id, step_id, approve=approve, reason=None if approve else reason, by="console"
         )
     except EngineError as exc:
         app.notify(str(exc), severity="warning")
         return False
-    app.notify(f"{verb}d execution {execution_id} step {step_id}")
+    app.notify(f"{'Approved' if approve else 'Rejected'} execution {execution_id} step {step_id}")
     return True
+
+
+async def _approval(
+    services: Services, execution_id: int, step_id: str
+) -> tuple[store.Approval, store.Execution]:
+    e = await services.queries.execution(execution_id)  # waits until the store is open
+    db = services.queries.db
+    assert db is not None
+    # Read as Queries reads: on a worker thread, never on the UI's.
+    return await asyncio.to_thread(store.get_approval, db, execution_id, step_id), e
+
+
+def _no_longer_waits(approval: store.Approval, e: store.Execution) -> str | None:
+    """Why an approval cannot be decided any more (None: it waits)."""
+    where = f"Execution {e.id} step {approval.step_id}"
+    if approval.status == status.ApprovalStatus.CLOSED:
+        return f"{where} no longer waits for a decision ({approval.reason})"
+    if approval.status != status.ApprovalStatus.PENDING:
+        by = f" by {approval.decided_by}" if approval.decided_by else ""
+        return f"{where} was already {approval.status}{by}"
+    if e.status in status.FINISHED:
+        return f"{where} no longer waits: the execution has {e.status.replace('_', ' ')}"
+    return None
+
+
+def _question(verb: str, approval: store.Approval, e: store.Execution, services: Services) -> str:
+    params = ", ".join(
+        f"{k}={v if isinstance(v, str) else json.dumps(v)}" for k, v in e.params.items()
+    )
+    return (
+        f"{verb} execution {e.id} ({escape(e.workflow_name)}),"
+        f" step [b]{escape(approval.step_id)}[/b]?"
+        f"\n\n{escape(approval.prompt)}"
+        f"\n\n[dim]params[/dim]  {escape(params) if params else 'none'}"
+        f"\n[dim]asked[/dim]   {format.ago(approval.requested_at, services.clock())}"
+    )

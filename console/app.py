@@ -24,7 +24,9 @@ from textual import events
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.driver import Driver
+from textual.notifications import SeverityLevel
 from textual.screen import Screen
+from textual.widgets import Input
 
 from console import actions, driver, palettes, pauses
 from console import config as settings
@@ -37,7 +39,7 @@ from console.messages import (
     RunWorkflow,
 )
 from console.modals.command import CommandModal
-from console.modals.help import HelpModal
+from console.modals.help import HelpScreen
 from console.screens.base import View
 from console.screens.dashboard import DashboardScreen
 from console.screens.execution_detail import ExecutionDetailScreen
@@ -56,6 +58,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+TYPING_ACTIONS = {"filter", "search"}  # actions that open a text box (see _opens_typing)
 KEY_PRIORITY = 0.3  # seconds after a key during which the UI goes before the engine
 STYLESHEET = str(resources.files("themes").joinpath("console.tcss"))
 VIEWS: dict[str, type[View]] = {
@@ -147,6 +150,19 @@ class WorkflowConsole(App[int]):
         if self.config.problem:
             self.notify(self.config.problem, severity="warning")
 
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: SeverityLevel = "information",
+        timeout: float | None = None,
+        markup: bool = True,
+    ) -> None:
+        """Every notification as plain text: they carry names, errors and prompts, and a
+        ``[`` in one must show as it is (Widget.notify asks for markup by default)."""
+        super().notify(message, title=title, severity=severity, timeout=timeout, markup=False)
+
     def key_just_pressed(self) -> bool:
         """Whether a key came in the last KEY_PRIORITY seconds: its work goes first."""
         return time.monotonic() - self.collector.last_input < KEY_PRIORITY
@@ -154,7 +170,27 @@ class WorkflowConsole(App[int]):
     async def on_event(self, event: events.Event) -> None:
         if isinstance(event, events.InputEvent):
             self.collector.last_input = time.monotonic()
+        if isinstance(event, events.Key) and await self._opens_typing(event):
+            return
         await super().on_event(event)
+
+    async def _opens_typing(self, event: events.Key) -> bool:
+        """Run a key that opens a text box (``/``) here and now, not as Textual would.
+
+        Textual hands a key to the focused widget's queue and goes on to the next: the
+        keys that came in the same burst (a paste, keys bunched over SSH) would reach the
+        list before the box was open, and run its commands (`/a` disabled a workflow).
+        Run here, the action opens and focuses the box before the next key is looked at.
+        """
+        screen = self.screen
+        if isinstance(screen.focused, Input):
+            return False
+        active = screen.active_bindings.get(event.key)
+        if active is None or active.binding.action not in TYPING_ACTIONS or not active.enabled:
+            return False
+        event.stop()
+        await self.run_action(active.binding.action, active.node)
+        return True
 
     def on_unmount(self) -> None:
         self.collector.stop()
@@ -215,19 +251,47 @@ class WorkflowConsole(App[int]):
         if self.embedded_executor:
             from console.host import EngineHost
 
-            host = EngineHost(db, on_crash=self._engine_crashed, busy=self.key_just_pressed)
+            host = EngineHost(
+                db,
+                on_stop=self._engine_crashed,
+                on_back=self._engine_back,
+                busy=self.key_just_pressed,
+            )
             host.start()
         self.services.attach(db, host)
 
-    def _engine_crashed(self, error: BaseException) -> None:
-        logger.error("the embedded executor stopped", exc_info=error)
+    def _engine_crashed(self, why: str, restart_in: float | None) -> None:
+        """The embedded executor stopped (the host logged how): say why, and what next."""
+        then = "" if restart_in is None else f"; restarting in {restart_in:g}s"
         self.call_later(
-            self.notify, f"The embedded executor stopped: {error}", severity="error", timeout=30
+            self.notify,
+            f"The embedded executor stopped: {why}{then}",
+            severity="error",
+            timeout=30,
         )
 
+    def _engine_back(self) -> None:
+        self.call_later(self.notify, "The embedded executor is running again")
+
     async def action_quit(self) -> None:
+        """Quit; with executions running here, first ask what becomes of them."""
+        from console.modals.quit import QuitModal
+
+        if isinstance(self.screen, QuitModal):
+            return  # q again while it asks: the question stands
+        host = self.host
+        running, waiting = host.in_hand() if host is not None else (0, 0)
+        if running:
+            self.push_screen(QuitModal(running, waiting), self._quit_as)
+            return
+        await self._quit_as("cancel")
+
+    async def _quit_as(self, choice: str | None) -> None:
+        """Quit, leaving what runs here for the next runner or cancelling it (None: stay)."""
+        if choice is None:
+            return
         if self.host is not None:
-            await self.host.stop()
+            await (self.host.leave() if choice == "leave" else self.host.stop())
         code = 1 if self.error else 0
         self.exit(code, return_code=code)
 
@@ -251,7 +315,12 @@ class WorkflowConsole(App[int]):
     def on_decide_approval(self, message: DecideApproval) -> None:
         self._act(
             actions.decide(
-                self, self.services, message.execution_id, message.step_id, message.approve
+                self,
+                self.services,
+                message.execution_id,
+                message.step_id,
+                message.approve,
+                message.reason,
             )
         )
 
@@ -271,6 +340,12 @@ class WorkflowConsole(App[int]):
             if choice is None:
                 return
             view, argument = choice
+            if view == "quit":
+                await self.run_action("quit")
+                return
+            if view == "execution" and argument is not None:
+                self.post_message(OpenExecution(int(argument)))
+                return
             await self.switch_mode(view)
             if isinstance(self.screen, PagedList):
                 self.screen.show_filter(argument)
@@ -278,14 +353,26 @@ class WorkflowConsole(App[int]):
         self.push_screen(CommandModal(), go)
 
     def action_help(self) -> None:
+        """List the keys of the screen underneath, then the App's, each as remapped."""
         screen = self.screen
         rows: list[tuple[str, str, str]] = []
         seen: set[str] = set()
-        for binding in [*getattr(screen, "BINDINGS", []), *self.BINDINGS]:
-            if not isinstance(binding, Binding) or binding.id in seen:
+        # A screen's own BINDINGS first, then those it inherits from the console's classes
+        # (Textual's Screen adds Tab and copy, which have no id to remap them by).
+        inherited = [
+            b
+            for cls in type(screen).__mro__
+            if cls.__module__.startswith("console.")
+            for b in vars(cls).get("BINDINGS", [])
+        ]
+        for binding in [*inherited, *self.BINDINGS]:
+            if not isinstance(binding, Binding) or (binding.id or binding.key) in seen:
                 continue
             seen.add(binding.id or binding.key)
             key = self._keymap.get(binding.id or "", binding.key) if binding.id else binding.key
             rows.append((key, binding.description or binding.action, binding.id or ""))
-        rows.append(("ctrl+p", "Command palette (themes, screens)", ""))
-        self.push_screen(HelpModal(type(screen).__name__.removesuffix("Screen"), rows))
+        rows.append((self.COMMAND_PALETTE_BINDING, "Command palette (themes, screens)", ""))
+        # ExecutionDetailScreen is "Execution detail", as a person would name it.
+        name = type(screen).__name__.removesuffix("Screen")
+        words = "".join(f" {c.lower()}" if c.isupper() else c for c in name).strip()
+        self.push_screen(HelpScreen(words.capitalize(), rows))

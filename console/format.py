@@ -4,11 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from datetime import datetime
+from typing import TYPE_CHECKING
 
+from rich.style import Style
 from rich.text import Text
 
 from engine import definition
-from engine.status import SYMBOLS, ExecutionStatus, StepStatus
+from engine.status import ACTIVE, SYMBOLS, ExecutionStatus, StepStatus
+
+if TYPE_CHECKING:
+    from engine import store
 
 Clock = Callable[[], datetime]
 
@@ -29,13 +34,8 @@ COLOURS: dict[str, str] = {
 def ago(when: datetime | None, now: datetime) -> str:
     if when is None:
         return "-"
-    seconds = (now - when).total_seconds()
-    if seconds < 0:
-        return "just now"
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size:
-            return f"{int(seconds // size)}{unit} ago"
-    return f"{int(seconds)}s ago"
+    span = (now - when).total_seconds()
+    return "just now" if span < 0 else f"{seconds(span)} ago"
 
 
 def duration(ms: float | None) -> str:
@@ -51,14 +51,92 @@ def status(value: str | None, variables: Mapping[str, str]) -> Text:
     if value is None:
         return Text("-")
     symbol, variable = SYMBOLS.get(value, "?"), COLOURS.get(value, "foreground")
+    return coloured(f"{symbol} {value.replace('_', ' ')}", variable, variables)
+
+
+def coloured(text: str, variable: str, variables: Mapping[str, str]) -> Text:
+    """``text`` in a theme variable's colour (plain, if the theme has no usable one)."""
     colour = variables.get(variable) or variables.get("foreground") or "default"
     if colour.startswith("#") and len(colour) == 9:  # drop an alpha channel
         colour = colour[:7]
-    try:
-        return Text(f"{symbol} {value}", style=rich_colour(colour))
-    except Exception:  # an unparseable colour must not break a table
-        return Text(f"{symbol} {value}")
+    try:  # Rich parses a style only when it draws: check it now
+        style = Style.parse(rich_colour(colour))
+    except Exception:  # `auto 60%` (a muted colour) is Textual's, not Rich's: plain text
+        return Text(text)
+    return Text(text, style=style)
+
+
+def silent(runner: store.Runner | None, now: datetime) -> float | None:
+    """Seconds a runner has been silent past its lease (None: it is alive, or unknown)."""
+    if runner is None:
+        return None
+    if runner.stopped_at is None and runner.expires_at >= now:
+        return None
+    return max(0.0, (now - runner.heartbeat_at).total_seconds())
+
+
+def execution_status(
+    e: store.Execution,
+    runners: Mapping[str, store.Runner],
+    now: datetime,
+    variables: Mapping[str, str],
+) -> Text:
+    """An execution's status; one under way whose runner went silent says so, and for how
+    long (until a runner takes it over)."""
+    if e.status in ACTIVE and e.runner is not None:
+        quiet = silent(runners.get(e.runner), now)
+        if quiet is not None:
+            return coloured(f"⚠ runner silent {seconds(quiet)}", "warning", variables)
+    return status(e.status, variables)
+
+
+def seconds(value: float) -> str:
+    """A span as a person says it: 40s, 3m, 2h, 4d."""
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if value >= size:
+            return f"{int(value // size)}{unit}"
+    return f"{int(value)}s"
+
+
+def runner(e: store.Execution, runners: Mapping[str, store.Runner], now: datetime) -> str:
+    """Who holds an execution under way, and how fresh its heartbeat is: ``worker 812 · 1s``."""
+    if e.status not in ACTIVE or e.runner is None:
+        return ""
+    # Runner ids: HOST:PID:RANDOM for workers, KIND:HOST:PID:RANDOM for the others.
+    parts = e.runner.split(":")
+    if len(parts) == 4:
+        who = f"{parts[0]} {parts[2]}"
+    elif len(parts) == 3:
+        who = f"worker {parts[1]}"
+    else:
+        who = e.runner
+    row = runners.get(e.runner)
+    if row is None:
+        return who
+    return f"{who} · {seconds(max(0.0, (now - row.heartbeat_at).total_seconds()))}"
+
+
+def summary(s: store.Stats, variables: Mapping[str, str]) -> Text:
+    """The dashboard's numbers on one line, for a screen with no room for panels."""
+    line = Text()
+    line.append(f"{s.workflows} workflows ({s.active_workflows} on) · ")
+    line.append(f"{s.running} running, {s.queued} queued · 24h: {s.succeeded} ok, ")
+    line.append_text(
+        coloured(f"{s.failed} failed", "error", variables) if s.failed else Text("0 failed")
+    )
+    line.append(f" ({percent(s.success_rate)}), avg {duration(s.average_duration_ms)}")
+    return line
+
+
+def params(values: Mapping[str, object]) -> str:
+    """An execution's params as ``env=production n=3`` (what tells two runs apart)."""
+    return " ".join(f"{key}={one_line(str(value))}" for key, value in values.items()) or "-"
 
 
 def percent(value: float | None) -> str:
     return "-" if value is None else f"{value:.0%}"
+
+
+def one_line(text: str | None) -> str:
+    """An error or a prompt for a table cell: its lines joined (the table cuts its end)."""
+    return " ".join((text or "").split())

@@ -11,8 +11,12 @@ import logging
 import logging.handlers
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from engine import settings
+
+if TYPE_CHECKING:
+    from console.app import WorkflowConsole
 
 logger = logging.getLogger(__name__)
 
@@ -50,17 +54,32 @@ def run(url: str) -> int:
     The store opens after the first frame. If it cannot be opened, the console says why
     on its screen and, once the terminal is back, on stderr too (exit status 1).
     """
-    import sys
-
     from console.app import WorkflowConsole
 
-    log_to_file()
+    log = log_to_file()
     app = WorkflowConsole(url=url)
     try:
-        code = app.run()
+        app.run()
     finally:
         app.close_store()
+    return exit_status(app, log)
+
+
+def exit_status(app: WorkflowConsole, log: Path | None) -> int:
+    """What the console's process ends with, said on stderr when it is not 0.
+
+    Textual ends an app on an unhandled exception with return code 1 (and prints its
+    traceback); the traceback goes to the log too, and one line says where it is.
+    """
+    import sys
+
     if app.error:
         print(f"error: {app.error}", file=sys.stderr)
         return 1
-    return code or 0
+    if app.return_code:
+        # Textual keeps the exception that ended the app only here.
+        logger.error("the console stopped on an unexpected error", exc_info=app._exception)
+        where = f"; the traceback is in {log}" if log is not None else ""
+        print(f"error: the console stopped on an unexpected error{where}", file=sys.stderr)
+        return 1
+    return 0

@@ -54,10 +54,16 @@ class CancelExecution(Message):
 
 
 class DecideApproval(Message):
-    """Ask, then approve or reject an approval step that waits."""
+    """Ask, then approve or reject an approval step that waits.
 
-    def __init__(self, execution_id: int, step_id: str, approve: bool) -> None:
+    A rejection is asked for its reason unless ``reason`` already gives it.
+    """
+
+    def __init__(
+        self, execution_id: int, step_id: str, approve: bool, reason: str | None = None
+    ) -> None:
         super().__init__()
         self.execution_id = execution_id
         self.step_id = step_id
         self.approve = approve
+        self.reason = reason

@@ -15,16 +15,20 @@ from datetime import datetime, timedelta
 from importlib import resources
 from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 
+from engine import store  # its functions import SQLAlchemy when first called
+from engine.status import ACTIVE
+
 if TYPE_CHECKING:
     from console.config import Config
     from console.host import EngineHost
-    from engine import definition, store
+    from engine import definition
     from engine.runtime import ExecutorStatistics
 
 P = ParamSpec("P")
 T = TypeVar("T")
 
 Clock = Callable[[], datetime]
+ACTIVITY_SECONDS = 60  # the dashboard's steps/s chart
 
 
 @dataclass(frozen=True)
@@ -33,6 +37,16 @@ class Dashboard:
     recent: list[store.Execution]
     workflows: list[store.WorkflowSummary]
     approvals: list[store.Approval]
+    runners: dict[str, store.Runner]  # of the executions under way among them
+    activity: list[int]  # steps finished by every runner in each of the last seconds
+    params: dict[int, dict[str, Any]]  # each waiting approval's execution's params
+
+
+@dataclass(frozen=True)
+class ExecutionPage:
+    rows: list[store.Execution]
+    total: int
+    runners: dict[str, store.Runner]  # of the executions under way among them
 
 
 @dataclass(frozen=True)
@@ -61,11 +75,11 @@ class HealthView:
     schema_supported: int  # the schema version this wfe writes
 
 
-def _api() -> Any:
-    """The store's API, imported on first use (on a worker thread, after the first frame)."""
-    from engine import store
-
-    return store
+def _runners_of(db: store.Store, executions: list[store.Execution]) -> dict[str, store.Runner]:
+    """The runners holding the executions under way: how fresh their heartbeats are."""
+    return store.runners_by_id(
+        db, {e.runner for e in executions if e.status in ACTIVE and e.runner is not None}
+    )
 
 
 class Queries:
@@ -99,72 +113,58 @@ class Queries:
 
     async def dashboard(self, *, limit: int = 10) -> Dashboard:
         def read(db: store.Store) -> Dashboard:
-            s = _api()
+            recent = store.recent_executions(db, limit=limit)
+            approvals = store.pending_approvals(db, limit=limit)
+            # The second under way is still counting: the chart ends at the last whole one.
+            activity = store.activity(db, seconds=ACTIVITY_SECONDS + 1, now=self._clock())
             return Dashboard(
-                s.stats(db, since=self._clock() - timedelta(hours=24)),
-                s.recent_executions(db, limit=limit),
-                s.list_workflows(db, limit=limit)[0],
-                s.pending_approvals(db, limit=limit),
+                store.stats(db, since=self._clock() - timedelta(hours=24)),
+                recent,
+                store.list_workflows(db, limit=limit)[0],
+                approvals,
+                _runners_of(db, recent),
+                activity[:-1],
+                {a.execution_id: store.get_execution(db, a.execution_id).params for a in approvals},
             )
 
         return await self._off(read)
 
     async def workflows(self, *, offset: int, limit: int, search: str | None) -> WorkflowPage:
         def read(db: store.Store) -> WorkflowPage:
-            page, total = _api().list_workflows(db, offset=offset, limit=limit, search=search)
+            page, total = store.list_workflows(db, offset=offset, limit=limit, search=search)
             return WorkflowPage([(s, self.schedule_text(s.workflow)) for s in page], total)
 
         return await self._off(read)
 
     async def workflow(self, name: str, *, runs: int = 20) -> WorkflowDetail:
         def read(db: store.Store) -> WorkflowDetail:
-            s = _api()
-            row = s.get_workflow(db, name)
-            page, total = s.list_executions(db, workflow=name, limit=runs)
+            row = store.get_workflow(db, name)
+            page, total = store.list_executions(db, workflow=name, limit=runs)
             return WorkflowDetail(row, page, total)
 
         return await self._off(read)
 
     async def executions(
-        self, *, status: str | None, workflow: str | None, offset: int, limit: int
-    ) -> tuple[list[store.Execution], int]:
-        def read(db: store.Store) -> tuple[list[store.Execution], int]:
-            return _api().list_executions(  # type: ignore[no-any-return]
-                db, status=status, workflow=workflow, offset=offset, limit=limit
+        self, *, status: str | None, search: str | None, offset: int, limit: int
+    ) -> ExecutionPage:
+        def read(db: store.Store) -> ExecutionPage:
+            rows, total = store.list_executions(
+                db, status=status, search=search, offset=offset, limit=limit
             )
+            return ExecutionPage(rows, total, _runners_of(db, rows))
 
         return await self._off(read)
 
     async def execution(self, execution_id: int) -> store.Execution:
-        return await self._off(lambda db: _api().get_execution(db, execution_id))
+        return await self._off(lambda db: store.get_execution(db, execution_id))
 
     async def execution_view(
         self, execution_id: int, *, start: int, limit: int, tally: bool
     ) -> ExecutionView:
         def read(db: store.Store) -> ExecutionView:
-            s = _api()
-            e = s.get_execution(db, execution_id)
-            window = s.step_window(db, execution_id, start=start, limit=limit, tally=tally)
+            e = store.get_execution(db, execution_id)
+            window = store.step_window(db, execution_id, start=start, limit=limit, tally=tally)
             return ExecutionView(e, window)
-
-        return await self._off(read)
-
-    async def step_order(self, execution_id: int) -> list[str]:
-        """The steps in file order, from the definition the execution ran ([] if unknown).
-
-        Parsing a 10,000-step definition takes most of a second: on a thread, once per
-        workflow version for the whole process (the definition cache).
-        """
-
-        def read(db: store.Store) -> list[str]:
-            from engine import definition
-
-            s = _api()
-            e = s.get_execution(db, execution_id)
-            wf = s.get_workflow(db, e.workflow_name)
-            if wf.version != e.version:
-                return []
-            return [step.id for step in definition.parsed(wf).steps]
 
         return await self._off(read)
 
@@ -172,7 +172,7 @@ class Queries:
         self, execution_id: int, *, limit: int, before_seq: int | None = None
     ) -> list[store.LogLine]:
         return await self._off(
-            lambda db: _api().log_tail(db, execution_id, limit=limit, before_seq=before_seq)
+            lambda db: store.log_tail(db, execution_id, limit=limit, before_seq=before_seq)
         )
 
     async def log_after(
@@ -181,26 +181,24 @@ class Queries:
         """Lines after ``after_seq``, and the seq of the log's last line."""
 
         def read(db: store.Store) -> tuple[list[store.LogLine], int]:
-            s = _api()
-            lines = s.log_lines(db, execution_id, after_seq=after_seq, limit=limit)
-            last = s.last_log_seq(db, execution_id) if len(lines) == limit else 0
+            lines = store.log_lines(db, execution_id, after_seq=after_seq, limit=limit)
+            last = store.last_log_seq(db, execution_id) if len(lines) == limit else 0
             return lines, last
 
         return await self._off(read)
 
     async def health(self) -> HealthView:
         def read(db: store.Store) -> HealthView:
-            s = _api()
-            probe = self._health or s.health
-            return HealthView(probe(db), s.live_runners(db), s.SCHEMA_VERSION)
+            probe = self._health or store.health
+            return HealthView(probe(db), store.live_runners(db), store.SCHEMA_VERSION)
 
         return await self._off(read)
 
     async def live_workers(self) -> list[store.Runner]:
-        return await self._off(lambda db: _api().live_runners(db))
+        return await self._off(lambda db: store.live_runners(db))
 
     async def get_workflow(self, name: str) -> store.Workflow:
-        return await self._off(lambda db: _api().get_workflow(db, name))
+        return await self._off(lambda db: store.get_workflow(db, name))
 
     async def parsed(self, row: store.Workflow) -> definition.Workflow:
         from engine import definition
@@ -231,14 +229,13 @@ class Queries:
 
     async def toggle_active(self, name: str) -> store.Workflow:
         def write(db: store.Store) -> store.Workflow:
-            s = _api()
-            row = s.get_workflow(db, name)
-            return s.set_active(db, name, not row.active)  # type: ignore[no-any-return]
+            row = store.get_workflow(db, name)
+            return store.set_active(db, name, not row.active)
 
         return await self._off(write)
 
     async def remove_workflow(self, name: str) -> int:
-        return await self._off(lambda db: _api().remove_workflow(db, name))
+        return await self._off(lambda db: store.remove_workflow(db, name))
 
     async def import_examples(self) -> list[str]:
         """Add the bundled examples; the names of those that were new or changed."""
@@ -251,7 +248,7 @@ class Queries:
             for entry in sorted(folder.iterdir(), key=lambda e: e.name):
                 if entry.name.endswith((".yaml", ".yml")):
                     items.append((definition.parse(entry.read_text(), entry.name), None))
-            saved = _api().save_workflows(db, items)
+            saved = store.save_workflows(db, items)
             return [s.workflow.name for s in saved if s.change != "unchanged"]
 
         return await self._off(write)
@@ -259,16 +256,16 @@ class Queries:
     async def queue(
         self, row: store.Workflow, params: dict[str, Any], trigger: str
     ) -> store.Execution:
-        return await self._off(lambda db: _api().create_execution(db, row, params, trigger))
+        return await self._off(lambda db: store.create_execution(db, row, params, trigger))
 
     async def request_cancel(self, execution_id: int) -> str:
-        return await self._off(lambda db: _api().request_cancel(db, execution_id))
+        return await self._off(lambda db: store.request_cancel(db, execution_id))
 
     async def decide(
         self, execution_id: int, step_id: str, *, approve: bool, reason: str | None, by: str
     ) -> store.Approval:
         return await self._off(
-            lambda db: _api().decide(
+            lambda db: store.decide(
                 db, execution_id, step_id, approve=approve, reason=reason, by=by
             )
         )

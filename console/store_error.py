@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
@@ -16,11 +17,10 @@ class StoreErrorScreen(Screen[None]):
         self.message = message
 
     def compose(self) -> ComposeResult:
-        yield Static(
-            f"[b]wfe cannot open its store[/b]\n\n{self.message}\n\nPress q to quit.",
-            id="store-error",
-            markup=True,
-        )
+        text = Text.assemble(
+            ("wfe cannot open its store", "bold"), f"\n\n{self.message}\n\nPress q to quit."
+        )  # the reason as it is: a path or a server's message may hold brackets
+        yield Static(text, id="store-error")
 
     def on_key(self) -> None:
         self.app.exit(1, return_code=1)

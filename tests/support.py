@@ -166,3 +166,27 @@ def alive(pid: int) -> bool:
             return f.read().rsplit(")", 1)[1].split()[0] != "Z"
     except FileNotFoundError:
         return False
+
+
+@contextlib.contextmanager
+def write_lock_held(path: Path) -> Iterator[subprocess.Popen[str]]:
+    """Another process holding the SQLite store's write lock until the block ends."""
+    code = (
+        "import sqlite3, sys\n"
+        f"c = sqlite3.connect({str(path)!r}, isolation_level=None)\n"
+        "c.execute('BEGIN IMMEDIATE')\n"
+        "print('locked', flush=True)\n"
+        "sys.stdin.readline()\n"
+        "c.execute('COMMIT')\n"
+    )
+    locker = subprocess.Popen(
+        [sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    assert locker.stdout is not None and locker.stdout.readline() == "locked\n"
+    try:
+        yield locker
+    finally:
+        assert locker.stdin is not None
+        locker.stdin.write("\n")
+        locker.stdin.close()
+        locker.wait(timeout=10)

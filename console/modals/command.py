@@ -1,4 +1,5 @@
-"""``:`` jumps to a view: ``:executions failed``, ``:workflows backup``, ``:health``."""
+"""``:`` jumps to a view: ``:executions failed``, ``:workflows backup``, ``:health``;
+``:e 3`` (or ``:exec 3``) opens execution 3, ``:q`` quits."""
 
 from __future__ import annotations
 
@@ -11,15 +12,27 @@ from textual.widgets import Input, Static
 VIEWS = ("dashboard", "workflows", "executions", "health")
 
 
+QUIT = ("q", "quit")
+
+
 def parse(text: str) -> tuple[str, str | None]:
-    """The view a command names and its argument; ValueError says what is wrong."""
+    """The view a command names and its argument; ValueError says what is wrong.
+
+    The view is "execution" (with the id as argument) for ``:e 3``, ``:exec 3`` or
+    ``:executions 3``, and "quit" for ``:q``.
+    """
     words = text.strip().lstrip(":").split(maxsplit=1)
     if not words:
         raise ValueError("type a view: " + ", ".join(VIEWS))
-    matches = [v for v in VIEWS if v.startswith(words[0].lower())]
+    word, argument = words[0].lower(), (words[1].strip() if len(words) > 1 else None)
+    if word in QUIT and argument is None:
+        return "quit", None
+    matches = [v for v in VIEWS if v.startswith(word)]
     if len(matches) != 1:
-        raise ValueError(f"no view {words[0]!r}; views: {', '.join(VIEWS)}")
-    return matches[0], (words[1] if len(words) > 1 else None)
+        raise ValueError(f"no view {words[0]!r}; views: {', '.join(VIEWS)}, or q to quit")
+    if matches[0] == "executions" and argument is not None and argument.lstrip("#").isdigit():
+        return "execution", argument.lstrip("#")
+    return matches[0], argument
 
 
 class CommandModal(ModalScreen[tuple[str, str | None] | None]):
@@ -27,9 +40,13 @@ class CommandModal(ModalScreen[tuple[str, str | None] | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="modal"):
-            yield Static("Go to a view (e.g. executions failed, workflows backup)", classes="hint")
+            yield Static(
+                "Go to a view (executions failed, workflows backup);"
+                " e 12 opens execution 12, q quits",
+                classes="hint",
+            )
             yield Input(placeholder=":", id="command-input")
-            yield Static("", id="error", classes="error")
+            yield Static("", id="error", classes="error", markup=False)
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         try:

@@ -39,7 +39,10 @@ class View(Screen[None]):
             self._css_update_count = count
 
     def on_screen_resume(self, event: events.ScreenResume) -> None:
+        """Back in sight: read at once, so what it shows is as of now (issue: stale frames)."""
         event.refresh_styles = False
+        if self.is_mounted:
+            self.refresh_data(force=True)
 
     def every(self, interval: float, refresh: Callable[[], object]) -> None:
         """Run ``refresh`` every ``interval`` seconds, skipping a turn just after a key.

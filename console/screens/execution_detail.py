@@ -3,8 +3,15 @@
 The steps show a page at a time (``[``/``]``; while following, the page of the step that
 runs), read from the store a page at a time, so a 10,000-step execution opens as fast as
 a small one. The log is read in batches (at most ten a second) into a bounded buffer of
-its last lines; it follows new lines (``f``), wraps (``w``), searches (``/``, ``n``/``N``)
-and can show only the matching lines (``m``). Selecting a step narrows the log to it.
+its last lines; it follows new lines (``f``), wraps (``w``), shows each line's time
+(``t``), searches (``/``, ``n``/``N``) and can show only the matching lines (``m``).
+Selecting a step narrows the log to it. Output is plain text; stderr is marked ``!``,
+which survives NO_COLOR where a colour would not. The log's lines are drawn in
+:mod:`.execution_log`, the steps' rows in :mod:`.execution_steps`; this screen reads,
+holds and shows them.
+
+A step waiting for approval is decided here too (``A``/``X``); ``c`` and ``R`` go through
+:mod:`console.actions`, which refuse to cancel a finished execution and open a re-run.
 """
 
 from __future__ import annotations
@@ -15,12 +22,14 @@ from collections import deque
 from typing import TYPE_CHECKING
 
 from rich.text import Text
+from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import DataTable, Input, RichLog, Static
 
-from console import format
-from console.messages import CancelExecution, RerunExecution
+from console import format, keys
+from console.messages import CancelExecution, DecideApproval, RerunExecution
+from console.screens import execution_log, execution_steps
 from console.screens.base import View
 from console.services import Services
 from console.widgets import tables
@@ -37,7 +46,6 @@ LOG_BATCH = 200  # lines written per tick, 2,000 a second; a log faster than tha
 LOG_INTERVAL = 0.1  # at most ten writes a second
 STEP_PAGE = 100
 TALLY_EVERY = 2.0  # seconds between counts of all the steps by status
-SKIPPED = "skipped"  # the stream of the line that says lines are not shown
 
 
 class ExecutionDetailScreen(View):
@@ -50,35 +58,39 @@ class ExecutionDetailScreen(View):
         Binding("n", "next_match(1)", "Next match", id="execution.next"),
         Binding("N", "next_match(-1)", "Prev match", id="execution.prev"),
         Binding("m", "toggle_matching", "Only matches", id="execution.matching"),
+        Binding("t", "toggle_times", "Times", id="execution.times"),
         Binding("c", "cancel", "Cancel", id="execution.cancel"),
         Binding("R", "rerun", "Re-run", id="execution.rerun"),
+        Binding("A", "decide(True)", "Approve", id="execution.approve"),
+        Binding("X", "decide(False)", "Reject", id="execution.reject"),
         Binding("right_square_bracket", "page(1)", "Next steps", id="execution.next_page"),
         Binding("left_square_bracket", "page(-1)", "Prev steps", id="execution.prev_page"),
         Binding("tab", "app.focus_next", "Switch pane", id="execution.focus", show=False),
-        Binding("j", "cursor(1)", "Down", id="execution.down", show=False),
-        Binding("k", "cursor(-1)", "Up", id="execution.up", show=False),
-        Binding("g", "edge(0)", "Top", id="execution.top", show=False),
-        Binding("G", "edge(1)", "Bottom", id="execution.bottom", show=False),
+        *keys.cursor_keys("execution"),
     ]
 
     def __init__(self, services: Services, execution_id: int) -> None:
         super().__init__(services)
         self.execution_id = execution_id
-        self.buffer: deque[tuple[int, str | None, str, str]] = deque(maxlen=LOG_BUFFER)
+        self.buffer: deque[execution_log.Entry] = deque(maxlen=LOG_BUFFER)
         self.after_seq = 0
         self.step_filter: str | None = None
         self.pattern: str | None = None
         self.only_matching = False
         self.follow = True
+        self.show_times = False
         self.match_index = -1
         self.is_over = False
         self.step_order: list[str] | None = None
+        self.attempts: dict[str, int] = {}  # each step's attempts, as its definition says
+        self.step_status: dict[str, str] = {}  # of the steps on the page shown
+        self.shown: tuple[store.Execution, store.StepWindow] | None = None  # the last read
         self.steps_start = 0
-        self.steps_shown = False
         self.counts: dict[str, int] = {}
         self.tallied = -math.inf
         self.earliest_seq = 0  # the first log line held; earlier ones load on `g`
         self.reading_back = False  # earlier lines shown: new ones wait until `f`
+        self.hint: str | None = None  # drawn in the empty log; never stored
 
     def compose(self) -> ComposeResult:
         yield Static(f"Execution {self.execution_id}", classes="title", id="heading")
@@ -93,7 +105,7 @@ class ExecutionDetailScreen(View):
         for key in ("step", "status", "attempt", "started", "duration", "exit", "error"):
             table.add_column(key, key=key)
         self.refresh_steps()
-        self.load(self._read_step_order(), group="step-order")
+        self.load(self._read_definition(), group="step-order")
         # The steps show first; the log's last lines (tens of ms to lay out) and the
         # tally a frame later.
         self.call_after_refresh(self.pull_log)
@@ -102,14 +114,24 @@ class ExecutionDetailScreen(View):
         self.every(LOG_INTERVAL, self.pull_log)
         self.show_state()
 
+    def on_screen_resume(self, event: events.ScreenResume) -> None:
+        # Back from another screen or a modal (a cancel, a decision): what it changed
+        # shows now, not at the next turn. View's handler, which keeps the styles, runs
+        # too: Textual calls each class's handler in turn.
+        self.refresh_data(force=True)
+
     # -- data --------------------------------------------------------------------------
 
     def refresh_data(self, *, force: bool = False) -> None:
         self.refresh_steps(force=force)
 
     def refresh_steps(self, *, force: bool = False) -> None:
-        if not self.is_current or (self.is_over and self.steps_shown and not force):
-            return  # out of sight, or finished and shown
+        if not self.is_current:
+            return
+        if self.is_over and self.shown is not None and not force:
+            # Finished: nothing changes in the store, but "3s ago" does.
+            self._show_steps(*self.shown)
+            return
         self.load(self._read_steps(force), group="steps", force=force)
 
     async def _read_steps(self, force: bool) -> None:
@@ -118,6 +140,14 @@ class ExecutionDetailScreen(View):
             view = await queries.execution_view(
                 self.execution_id, start=self.steps_start, limit=STEP_PAGE, tally=self._tally()
             )
+            counts = view.window.counts
+            if view.execution.status in status.FINISHED and not counts:
+                # Just finished: no later read comes, so count the steps' last states now
+                # (read after the execution, so never older than its status).
+                view = await queries.execution_view(
+                    self.execution_id, start=self.steps_start, limit=STEP_PAGE, tally=True
+                )
+                counts = view.window.counts
             first_active = view.window.first_active
             if self.follow and first_active is not None and not force:
                 page_start = first_active // STEP_PAGE * STEP_PAGE
@@ -134,15 +164,17 @@ class ExecutionDetailScreen(View):
         except EngineError as exc:
             self.failed(exc)
             return
+        if counts:
+            self.counts = counts
         if self.is_attached:
+            self.shown = (view.execution, view.window)
             self._show_steps(view.execution, view.window)
 
     def _show_steps(self, e: store.Execution, window: store.StepWindow) -> None:
         v = self.app.theme_variables
         self.is_over = e.status in status.FINISHED
+        now = self.services.clock()
         heading = f"Execution {e.id}  {e.workflow_name} v{e.version}  "
-        if window.counts:
-            self.counts = window.counts
         total = len(self.step_order or ()) or sum(self.counts.values())
         tally = ", ".join(
             f"{n:,} {name.replace('_', ' ')}" for name, n in sorted(self.counts.items())
@@ -154,7 +186,7 @@ class ExecutionDetailScreen(View):
         self.query_one("#heading", Static).update(
             Text(heading)
             + format.status(e.status, v)
-            + Text(f"  {format.duration(e.duration_ms)}")
+            + Text(f"  {execution_steps.took(e.duration_ms, e.started_at, e.status, now)}")
             + (Text(f"  {e.error}", style="bold") if e.error else Text(""))
             + Text(f"{where}  {tally}", style="dim")
         )
@@ -163,34 +195,12 @@ class ExecutionDetailScreen(View):
             order = self.step_order[self.steps_start : self.steps_start + STEP_PAGE]
         else:  # not read yet, or the workflow changed since: what was recorded
             order = list(rows)
-        now = self.services.clock()
-        table_rows = []
-        for step_id in order:
-            r = rows.get(step_id)
-            if r is None:
-                table_rows.append(
-                    (
-                        step_id,
-                        [step_id, format.status(status.StepStatus.PENDING, v), "", "", "", "", ""],
-                    )
-                )
-                continue
-            table_rows.append(
-                (
-                    step_id,
-                    [
-                        step_id,
-                        format.status(r.status, v),
-                        str(r.attempt),
-                        format.ago(r.started_at, now),
-                        format.duration(r.duration_ms),
-                        "-" if r.exit_code is None else str(r.exit_code),
-                        (r.error or "")[:60],
-                    ],
-                )
-            )
+        self.step_status = {
+            s: rows[s].status if s in rows else status.StepStatus.PENDING for s in order
+        }
+        table_rows = execution_steps.rows(order, rows, self.attempts, v, now)
         tables.sync(self.query_one(DataTable), table_rows)
-        self.steps_shown = True
+        self.show_hint()
 
     def _tally(self) -> bool:
         # The tally counts every step (some 30 ms for 10,000, on a worker thread): until
@@ -202,11 +212,24 @@ class ExecutionDetailScreen(View):
             self.tallied = now
         return tally
 
-    async def _read_step_order(self) -> None:
+    async def _read_definition(self) -> None:
+        """The steps in file order and their retries, from the version the execution ran.
+
+        Parsing a 10,000-step definition takes most of a second: on a thread, once per
+        workflow version for the whole process (the definition cache). A workflow changed
+        since leaves both unknown: the steps recorded show, their attempts as numbers.
+        """
+        queries = self.services.queries
+        order: list[str] = []
         try:
-            order = await self.services.queries.step_order(self.execution_id)
+            e = await queries.execution(self.execution_id)
+            row = await queries.get_workflow(e.workflow_name)
+            if row.version == e.version:
+                steps = (await queries.parsed(row)).steps
+                order = [step.id for step in steps]
+                self.attempts = {step.id: step.retry.attempts for step in steps}
         except EngineError:
-            order = []
+            pass
         self.step_order = order
         if self.is_attached:
             self.refresh_steps(force=True)
@@ -217,7 +240,7 @@ class ExecutionDetailScreen(View):
 
     async def _read_log(self) -> None:
         queries = self.services.queries
-        fresh: list[tuple[int, str | None, str, str]] = []
+        fresh: list[execution_log.Entry] = []
         try:
             if self.after_seq == 0:
                 # Opening: the last lines, not the whole log from its first line.
@@ -225,7 +248,9 @@ class ExecutionDetailScreen(View):
                 if new:
                     self.earliest_seq = new[0].seq
                 if new and new[0].seq > 1:
-                    fresh.append(self._skipped(new[0].seq, new[0].seq - 1))
+                    fresh.append(
+                        execution_log.skipped(new[0].seq, new[0].seq - 1, self.execution_id)
+                    )
             else:
                 new, last = await queries.log_after(
                     self.execution_id, after_seq=self.after_seq, limit=LOG_BATCH
@@ -233,23 +258,23 @@ class ExecutionDetailScreen(View):
                 if len(new) == LOG_BATCH and last > new[-1].seq + LOG_BATCH:
                     # More arrives than can be drawn: skip to the newest lines.
                     new = await queries.log_tail(self.execution_id, limit=LOG_BATCH)
-                    fresh.append(self._skipped(new[0].seq, new[0].seq - self.after_seq - 1))
+                    n = new[0].seq - self.after_seq - 1
+                    fresh.append(execution_log.skipped(new[0].seq, n, self.execution_id))
         except EngineError:
             return
         if not new or not self.is_attached or self.reading_back:
             return
         self.after_seq = new[-1].seq
-        fresh.extend((line.seq, line.step_id, line.stream, line.text) for line in new)
+        fresh.extend(execution_log.entry(line) for line in new)
         self.buffer.extend(fresh)
-        shown = [self.format_line(entry) for entry in fresh if self.shows(entry)]
+        shown = [self.format_line(e) for e in fresh if self.shows(e)]
         if shown:
+            log = self.query_one(RichLog)
+            if self.hint is not None:  # the first output replaces the hint
+                log.clear()
+                self.hint = None
             # One write for the batch: Rich lays it out once, not line by line.
-            self.query_one(RichLog).write(Text("\n").join(shown), scroll_end=self.follow)
-
-    def _skipped(self, seq: int, n: int) -> tuple[int, str | None, str, str]:
-        text = f"[{n:,} lines not shown here: g on the log loads earlier ones;"
-        text += f" wfe logs {self.execution_id} prints them all]"
-        return (seq, None, SKIPPED, text)
+            log.write(Text("\n").join(shown), scroll_end=self.follow)
 
     def load_earlier(self) -> None:
         """The log's previous lines, in place of the newest (the buffer stays bounded)."""
@@ -267,11 +292,11 @@ class ExecutionDetailScreen(View):
         if not lines or not self.is_attached:
             return
         self.earliest_seq = lines[0].seq
-        entries: list[tuple[int, str | None, str, str]] = []
+        entries: list[execution_log.Entry] = []
         if lines[0].seq > 1:
-            entries.append(self._skipped(lines[0].seq, lines[0].seq - 1))
-        entries.extend((line.seq, line.step_id, line.stream, line.text) for line in lines)
-        held = [e for e in self.buffer if e[2] != SKIPPED]
+            entries.append(execution_log.skipped(lines[0].seq, lines[0].seq - 1, self.execution_id))
+        entries.extend(execution_log.entry(line) for line in lines)
+        held = [e for e in self.buffer if e.stream != execution_log.SKIPPED]
         entries.extend(held[: LOG_BUFFER - len(entries)])
         self.buffer = deque(entries, maxlen=LOG_BUFFER)
         self.reading_back = True
@@ -281,52 +306,59 @@ class ExecutionDetailScreen(View):
         self.redraw_log()
         self.query_one(RichLog).scroll_home(animate=False)
 
-    def shows(self, entry: tuple[int, str | None, str, str]) -> bool:
-        if self.step_filter is not None and entry[1] != self.step_filter:
-            return False
-        if self.only_matching and self.pattern:
-            return self.pattern.lower() in entry[3].lower()
-        return True
+    def shows(self, e: execution_log.Entry) -> bool:
+        return execution_log.shows(
+            e, step_filter=self.step_filter, pattern=self.pattern, only_matching=self.only_matching
+        )
 
-    def format_line(self, entry: tuple[int, str | None, str, str]) -> Text:
-        _, step_id, stream, text = entry
-        v = self.app.theme_variables
-        style = ""
-        if stream == "stderr":
-            style = format.rich_colour(v.get("error", "red"))
-        elif stream in ("system", SKIPPED):
-            style = "dim"
-        line = Text(f"{(step_id or '-'):<12} ", style="dim") + Text(text, style=style)
-        if self.pattern:
-            line.highlight_words([self.pattern], style="reverse", case_sensitive=False)
-        return line
+    def format_line(self, e: execution_log.Entry) -> Text:
+        return execution_log.format_line(
+            e, self.app.theme_variables, show_times=self.show_times, pattern=self.pattern
+        )
 
     def redraw_log(self) -> None:
         log = self.query_one(RichLog)
         log.clear()
-        shown = [self.format_line(entry) for entry in self.buffer if self.shows(entry)]
+        self.hint = None
+        shown = [self.format_line(e) for e in self.buffer if self.shows(e)]
         if shown:
             log.write(Text("\n").join(shown), scroll_end=self.follow)
+        self.show_hint()
         self.show_state()
 
+    def show_hint(self) -> None:
+        """Say so when the log is empty because a step has printed nothing yet.
+
+        An empty log alone cannot tell "no output yet" from "not read yet" or "stuck".
+        """
+        hint = execution_log.hint(
+            self.buffer,
+            self.step_status,
+            step_filter=self.step_filter,
+            pattern=self.pattern,
+            only_matching=self.only_matching,
+        )
+        if hint == self.hint:
+            return
+        log = self.query_one(RichLog)
+        log.clear()  # it holds only the previous hint: no line is shown
+        self.hint = hint
+        if hint is not None:
+            log.write(Text(hint, style="dim italic"))
+
     def show_state(self) -> None:
-        parts = [
-            "following" if self.follow else "paused (f follows)",
-            "wrapped" if self.query_one(RichLog).wrap else "not wrapped",
-        ]
-        if self.step_filter:
-            parts.append(f"step {self.step_filter}")
-        if self.pattern:
-            parts.append(
-                f"search {self.pattern!r}" + (", matches only" if self.only_matching else "")
-            )
-        self.query_one("#log-state", Static).update(" · ".join(parts))
+        state = execution_log.state(
+            follow=self.follow,
+            wrap=self.query_one(RichLog).wrap,
+            show_times=self.show_times,
+            step_filter=self.step_filter,
+            pattern=self.pattern,
+            only_matching=self.only_matching,
+        )
+        self.query_one("#log-state", Static).update(state)
 
     def matches(self) -> list[int]:
-        shown = [e for e in self.buffer if self.shows(e)]
-        if not self.pattern:
-            return []
-        return [i for i, e in enumerate(shown) if self.pattern.lower() in e[3].lower()]
+        return execution_log.matches([e for e in self.buffer if self.shows(e)], self.pattern)
 
     # -- actions ------------------------------------------------------------------------
 
@@ -384,9 +416,11 @@ class ExecutionDetailScreen(View):
         self.redraw_log()
 
     def action_search(self) -> None:
+        """Open the search box, focused now: keys in the same burst are typed into it
+        (see ``PagedList.action_filter``)."""
         box = self.query_one("#filter", Input)
         box.add_class("visible")
-        box.focus()
+        self.set_focus(box)
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         self.pattern = event.value.strip() or None
@@ -415,8 +449,28 @@ class ExecutionDetailScreen(View):
         self.only_matching = not self.only_matching
         self.redraw_log()
 
+    def action_toggle_times(self) -> None:
+        self.show_times = not self.show_times
+        self.redraw_log()
+
     def action_cancel(self) -> None:
-        self.post_message(CancelExecution(self.execution_id))
+        self.post_message(CancelExecution(self.execution_id))  # refused there once finished
+
+    def action_decide(self, approve: bool) -> None:
+        """Decide the approval under the cursor, or the only one waiting on this page."""
+        waiting = [s for s, st in self.step_status.items() if st == status.StepStatus.WAITING]
+        under = tables.selected(self.query_one(DataTable))
+        if under in waiting:
+            step = under
+        elif len(waiting) == 1:
+            step = waiting[0]
+        elif waiting:
+            self.notify(f"{len(waiting)} steps wait for approval: put the cursor on one")
+            return
+        else:
+            self.notify(f"No step of execution {self.execution_id} waits for approval")
+            return
+        self.post_message(DecideApproval(self.execution_id, step, approve))
 
     def action_page(self, direction: int) -> None:
         total = len(self.step_order or [])

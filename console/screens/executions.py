@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from functools import partial
-from typing import TYPE_CHECKING
 
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -12,23 +11,31 @@ from textual.widgets import DataTable, Input, Static
 from console import format
 from console.messages import CancelExecution, OpenExecution, RerunExecution
 from console.screens import paged
-from console.services import Services
+from console.services import ExecutionPage, Services
 from console.widgets import tables
 from console.widgets.key_bar import KeyBar
+from console.widgets.tables import Column
 from engine.status import ExecutionStatus
-
-if TYPE_CHECKING:
-    from engine import store
 
 PAGE = paged.PAGE
 STATUS_CYCLE = (None, *(s.value for s in ExecutionStatus))
+COLUMNS = (
+    Column("id"),
+    Column("workflow", most=28, least=8),
+    Column("status", most=24, least=12),
+    Column("started", priority=2),
+    Column("duration", priority=2),
+    Column("runner", priority=4, most=24),
+    Column("trigger", priority=5),
+    Column("error", priority=3, most=60, least=10),
+)
 
 
 class ExecutionsScreen(paged.PagedList):
     AUTO_FOCUS = "#table"
     BINDINGS = [
-        Binding("slash", "filter", "Filter workflow", id="executions.filter"),
-        Binding("s", "cycle_status", "Status filter", id="executions.status"),
+        Binding("slash", "filter", "Filter", id="executions.filter"),
+        Binding("s", "cycle_status", "Status", id="executions.status"),
         Binding("escape", "clear_filter", "Clear filters", id="executions.clear", show=False),
         Binding("c", "cancel", "Cancel", id="executions.cancel"),
         Binding("R", "rerun", "Re-run", id="executions.rerun"),
@@ -42,15 +49,12 @@ class ExecutionsScreen(paged.PagedList):
 
     def compose(self) -> ComposeResult:
         yield Static("Executions", classes="title", id="heading")
-        yield Input(placeholder="workflow name; Enter applies, Esc clears", id="filter")
-        yield tables.Table(id="table", cursor_type="row", zebra_stripes=True)
+        yield Input(placeholder="part of a workflow name; Enter applies, Esc clears", id="filter")
+        yield tables.Table(COLUMNS, id="table")
         yield Static("", classes="hint", id="pager")
         yield KeyBar()
 
     def on_mount(self) -> None:
-        table = self.query_one(DataTable)
-        for key in ("id", "workflow", "status", "trigger", "started", "duration", "error"):
-            table.add_column(key, key=key)
         self.refresh_data()
         self.every(1.0, self.refresh_data)
 
@@ -68,35 +72,35 @@ class ExecutionsScreen(paged.PagedList):
             page = partial(
                 self.services.queries.executions,
                 status=self.status,
-                workflow=self.workflow,
+                search=self.workflow,
                 offset=self.page_start,
                 limit=PAGE,
             )
             self.load(self.read(page, self._show), force=force)
 
-    def _show(self, page: tuple[list[store.Execution], int]) -> None:
-        rows, total = page
-        self.total = total
+    def _show(self, page: ExecutionPage) -> None:
+        rows = page.rows
+        self.total = page.total
         now, v = self.services.clock(), self.app.theme_variables
-        tables.sync(
-            self.query_one(DataTable),
+        self.query_one(tables.Table).show(
             [
                 (
                     str(e.id),
                     [
                         str(e.id),
                         e.workflow_name,
-                        format.status(e.status, v),
-                        e.trigger,
+                        format.execution_status(e, page.runners, now, v),
                         format.ago(e.started_at or e.queued_at, now),
                         format.duration(e.duration_ms),
-                        (e.error or "")[:50],
+                        format.runner(e, page.runners, now),
+                        e.trigger,
+                        format.one_line(e.error),
                     ],
                 )
                 for e in rows
-            ],
+            ]
         )
-        filters = [f for f in (self.status, self.workflow and f"workflow {self.workflow}") if f]
+        filters = [f for f in (self.status, self.workflow and f"workflow ~ {self.workflow}") if f]
         where = f" ({', '.join(filters)})" if filters else ""
         self.query_one("#pager", Static).update(
             self.pager_text(len(rows), where, "[ ] pages, s status, / workflow")

@@ -5,7 +5,9 @@ from __future__ import annotations
 from textual.binding import Binding
 from textual.widgets import DataTable, Input
 
+from console import keys
 from console.screens.base import View
+from console.widgets import tables
 
 PAGE = 50
 
@@ -15,10 +17,7 @@ def navigation(prefix: str) -> list[Binding]:
     return [
         Binding("right_square_bracket", "page(1)", "Next page", id=f"{prefix}.next_page"),
         Binding("left_square_bracket", "page(-1)", "Prev page", id=f"{prefix}.prev_page"),
-        Binding("j", "cursor(1)", "Down", id=f"{prefix}.down", show=False),
-        Binding("k", "cursor(-1)", "Up", id=f"{prefix}.up", show=False),
-        Binding("g", "edge(0)", "Top", id=f"{prefix}.top", show=False),
-        Binding("G", "edge(1)", "Bottom", id=f"{prefix}.bottom", show=False),
+        *keys.cursor_keys(prefix),
     ]
 
 
@@ -32,9 +31,15 @@ class PagedList(View):
         """Show what ``:view ARGUMENT`` asks for (the App's command line)."""
 
     def action_filter(self) -> None:
+        """Open the filter box, focused at once: keys that came in the same burst as ``/``
+        (a paste, keys bunched over SSH) are typed into it, never run as list commands.
+
+        ``Widget.focus`` would move the focus only after the messages already queued,
+        and those are the burst's keys.
+        """
         box = self.query_one("#filter", Input)
         box.add_class("visible")
-        box.focus()
+        self.set_focus(box)
 
     def hide_filter(self) -> None:
         box = self.query_one("#filter", Input)
@@ -53,11 +58,16 @@ class PagedList(View):
         table.move_cursor(row=table.cursor_row + step)
 
     def action_edge(self, end: int) -> None:
+        """``G`` the last row; ``g`` the top as of the moment it is pressed: the page is
+        read again and the cursor goes to its first row once it is shown."""
         table = self.query_one(DataTable)
-        table.move_cursor(row=(table.row_count - 1) if end else 0)
+        table.move_cursor(row=(table.row_count - 1) if end else 0, animate=False)
+        if not end:
+            self.query_one(tables.Table).top_on_next_show = True
+            self.refresh_data(force=True)
 
-    def pager_text(self, shown: int, where: str, keys: str) -> str:
+    def pager_text(self, shown: int, where: str, hints: str) -> str:
         span = (
             f"{self.page_start + 1}-{self.page_start + shown} of {self.total}" if shown else "none"
         )
-        return f"{span}{where}  ({keys})"
+        return f"{span}{where}  ({hints})"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from functools import partial
 
 from rich.syntax import Syntax
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
@@ -16,7 +17,17 @@ from console.screens.base import View
 from console.services import Services, WorkflowDetail
 from console.widgets import tables
 from console.widgets.key_bar import KeyBar
+from console.widgets.tables import Column
 from engine.errors import EngineError, NotFound
+
+COLUMNS = (
+    Column("id"),
+    Column("status", most=24, least=12),
+    Column("trigger", priority=3),
+    Column("started", priority=2),
+    Column("duration", priority=2),
+    Column("error", priority=2, most=80, least=10),
+)
 
 
 class WorkflowDetailScreen(View):
@@ -34,17 +45,14 @@ class WorkflowDetailScreen(View):
         self.definition_text = ""
 
     def compose(self) -> ComposeResult:
-        yield Static(self.workflow_name, classes="title", id="heading")
+        yield Static(Text(self.workflow_name), classes="title", id="heading")
         with VerticalScroll(id="definition"):
             yield Static(id="source")
         yield Static("Recent executions", classes="hint")
-        yield tables.Table(id="runs", cursor_type="row", zebra_stripes=True)
+        yield tables.Table(COLUMNS, id="runs")
         yield KeyBar()
 
     def on_mount(self) -> None:
-        table = self.query_one(DataTable)
-        for key in ("id", "status", "trigger", "started", "duration", "error"):
-            table.add_column(key, key=key)
         self.refresh_data()
         self.every(1.0, self.refresh_data)
         self.app.theme_changed_signal.subscribe(self, lambda _theme: self.show_source())
@@ -71,15 +79,16 @@ class WorkflowDetailScreen(View):
         row = detail.workflow
         state = "active" if row.active else "disabled"
         self.query_one("#heading", Static).update(
-            f"{row.name}  v{row.version}, {state}, {detail.total} execution(s)"
-            + (f"  — {row.description}" if row.description else "")
+            Text(
+                f"{row.name}  v{row.version}, {state}, {detail.total} execution(s)"
+                + (f"  — {format.one_line(row.description)}" if row.description else "")
+            )
         )
         if row.definition != self.definition_text:
             self.definition_text = row.definition
             self.show_source()
         now, v = self.services.clock(), self.app.theme_variables
-        tables.sync(
-            self.query_one(DataTable),
+        self.query_one(tables.Table).show(
             [
                 (
                     str(e.id),
@@ -89,11 +98,11 @@ class WorkflowDetailScreen(View):
                         e.trigger,
                         format.ago(e.started_at or e.queued_at, now),
                         format.duration(e.duration_ms),
-                        (e.error or "")[:60],
+                        format.one_line(e.error),
                     ],
                 )
                 for e in detail.runs
-            ],
+            ]
         )
 
     def show_source(self) -> None:

@@ -16,11 +16,21 @@ from console.screens import paged
 from console.services import Services, WorkflowPage
 from console.widgets import tables
 from console.widgets.key_bar import KeyBar
+from console.widgets.tables import Column
 
 if TYPE_CHECKING:
     from engine import store
 
 PAGE = paged.PAGE
+COLUMNS = (
+    Column("name", most=32, least=8),
+    Column("active", priority=3),
+    Column("version", "ver", priority=4),
+    Column("last run", most=24, least=12),
+    Column("when", priority=2),
+    Column("success", priority=2),
+    Column("schedule", priority=3, most=40, least=10),
+)
 
 
 class WorkflowsScreen(paged.PagedList):
@@ -41,14 +51,11 @@ class WorkflowsScreen(paged.PagedList):
     def compose(self) -> ComposeResult:
         yield Static("Workflows", classes="title", id="heading")
         yield Input(placeholder="filter by name; Enter applies, Esc clears", id="filter")
-        yield tables.Table(id="table", cursor_type="row", zebra_stripes=True)
-        yield Static("", classes="hint", id="pager")
+        yield tables.Table(COLUMNS, id="table")
+        yield Static("", classes="hint", id="pager", markup=False)
         yield KeyBar()
 
     def on_mount(self) -> None:
-        table = self.query_one(DataTable)
-        for key in ("name", "active", "version", "last run", "when", "success", "schedule"):
-            table.add_column(key, key=key)
         self.refresh_data()
         self.every(1.0, self.refresh_data)
 
@@ -70,8 +77,7 @@ class WorkflowsScreen(paged.PagedList):
     def _show(self, page: WorkflowPage) -> None:
         self.total = page.total
         now, v = self.services.clock(), self.app.theme_variables
-        tables.sync(
-            self.query_one(DataTable),
+        self.query_one(tables.Table).show(
             [
                 (
                     s.workflow.name,
@@ -86,7 +92,7 @@ class WorkflowsScreen(paged.PagedList):
                     ],
                 )
                 for s, schedule in page.rows
-            ],
+            ]
         )
         where = f" matching {self.search!r}" if self.search else ""
         self.query_one("#pager", Static).update(

@@ -8,6 +8,7 @@ and written only when it differs.
 
 from __future__ import annotations
 
+from rich.cells import cell_len
 from textual.content import Content
 from textual.screen import Screen
 from textual.widgets import Static
@@ -37,40 +38,61 @@ class KeyBar(Static):
     def on_unmount(self) -> None:
         self.screen.bindings_updated_signal.unsubscribe(self)
 
+    def on_resize(self) -> None:
+        self._shown = ()
+        self._bindings_changed(self.screen)
+
     def _bindings_changed(self, screen: Screen[object]) -> None:
         if not self.is_attached or screen is not self.screen:
             return
         seen: set[str] = set()
-        keys: list[tuple[str, str, bool]] = []
-        palette: tuple[str, str, bool] | None = None
-        for key, (_node, binding, enabled, _tooltip) in screen.active_bindings.items():
+        own: list[Key] = []  # the screen's (and the focused widget's) keys
+        app: list[Key] = []  # the App's: help and quit
+        palette: Key | None = None
+        for key, (node, binding, enabled, _tooltip) in screen.active_bindings.items():
             if key == self.app.COMMAND_PALETTE_BINDING and self.app.ENABLE_COMMAND_PALETTE:
-                palette = (self.app.get_key_display(binding), binding.description, enabled)
+                palette = (self.app.get_key_display(binding), "palette", enabled)
                 continue
             if not binding.show or binding.action in seen:
                 continue
             seen.add(binding.action)
             item = (self.app.get_key_display(binding), binding.description, enabled)
-            # Help first: at 80 columns the line is cut, and `?` leads to all the rest.
-            if binding.action == "help":
-                keys.insert(0, item)
-            else:
-                keys.append(item)
-        if palette is not None:
-            keys.append(palette)
-        shown = tuple(keys)
+            (app if node is self.app else own).append(item)
+        shown = fitted(own, app, palette, self.size.width or self.app.size.width)
         if shown != self._shown:
             self._shown = shown
             self.update(self._render_keys(shown))
 
-    def _render_keys(self, keys: tuple[tuple[str, str, bool], ...]) -> Content:
+    def _render_keys(self, keys: tuple[Key, ...]) -> Content:
         parts: list[Content | tuple[str, str] | str] = []
         for key, description, enabled in keys:
             if parts:
-                parts.append("  ")
+                parts.append(GAP)
             if enabled:
                 parts.append((f" {key} ", "bold $footer-key-foreground"))
                 parts.append(description)
             else:
                 parts.append((f" {key} {description}", "dim"))
         return Content.assemble(*parts)
+
+
+Key = tuple[str, str, bool]  # as shown, its description, whether it can be used now
+GAP = "  "
+
+
+def fitted(own: list[Key], app: list[Key], palette: Key | None, width: int) -> tuple[Key, ...]:
+    """The keys that fit in ``width``, whole: the screen's own first, in their order, then
+    the App's. When some do not fit, the last of the screen's go, and help says there
+    are more (it lists them all)."""
+
+    def cells(keys: list[Key]) -> int:
+        return sum(cell_len(f" {k} {d}") + 1 for k, d, _ in keys) + len(GAP) * (len(keys) - 1)
+
+    everything = [*own, *app, *([palette] if palette else [])]
+    if cells(everything) <= width:
+        return tuple(everything)
+    tail = [(k, "More keys" if d == "Help" else d, e) for k, d, e in app]
+    kept = list(own)
+    while kept and cells([*kept, *tail]) > width:
+        kept.pop()
+    return tuple([*kept, *tail])

@@ -14,7 +14,7 @@ from textual.widgets import DataTable, Input, RichLog, Static
 from console.app import WorkflowConsole
 from console.modals.command import CommandModal
 from console.modals.confirm import ConfirmModal
-from console.modals.help import HelpModal
+from console.modals.help import HelpScreen
 from console.modals.params import ParamsModal
 from console.screens.dashboard import DashboardScreen
 from console.screens.execution_detail import ExecutionDetailScreen
@@ -85,7 +85,7 @@ def test_question_mark_lists_every_binding_of_the_screen(seeded: store.Store, ma
     async def scenario(app: WorkflowConsole, pilot: Pilot[Any]) -> None:
         await pilot.press("2", "question_mark")
         await settle(pilot)
-        assert isinstance(app.screen, HelpModal)
+        assert isinstance(app.screen, HelpScreen)
         ids = {row[2] for row in app.screen.rows}
         assert {
             "workflows.run",
@@ -317,10 +317,8 @@ def test_cancel_of_a_finished_execution_says_so(seeded: store.Store, make_app) -
     async def scenario(app: WorkflowConsole, pilot: Pilot[Any]) -> None:
         await pilot.press("3", "c")
         await settle(pilot)
-        assert isinstance(app.screen, ConfirmModal)
-        await pilot.press("y")
-        await settle(pilot)
-        assert "Execution 5 had already finished (succeeded)" in notes(app)
+        assert not isinstance(app.screen, ConfirmModal)  # nothing to ask about
+        assert "Execution 5 has finished (succeeded); there is nothing to cancel" in notes(app)
 
     drive(make_app(seeded, embedded=False), scenario)
 
@@ -361,7 +359,9 @@ def test_rerun_offers_the_same_params(seeded: store.Store, make_app) -> None:
     drive(make_app(seeded, embedded=False), scenario)
 
 
-def test_quitting_cancels_what_the_console_runs(db: store.Store, make_app) -> None:
+def test_quitting_and_choosing_cancel_cancels_what_the_console_runs(
+    db: store.Store, make_app
+) -> None:
     from tests.support import add
 
     add(db, "name: slow\nsteps:\n  - {id: s, run: sleep 60}\n")
@@ -372,6 +372,9 @@ def test_quitting_cancels_what_the_console_runs(db: store.Store, make_app) -> No
         await wait_for(pilot, lambda: store.list_executions(db, status="running")[1] == 1)
         await pilot.press("q")
         await settle(pilot)
+        assert app.is_running  # it asks first
+        await pilot.press("c")
+        await wait_for(pilot, lambda: not app.is_running)
 
     drive(make_app(db), scenario)
     (e,) = store.list_executions(db)[0]
@@ -515,7 +518,13 @@ def test_store_that_cannot_be_opened_shows_an_error_and_exits_1(tmp_path: Path, 
 
     async def main() -> int | None:
         async with app.run_test(size=(80, 24)) as pilot:
-            await wait_for(pilot, lambda: isinstance(app.screen, StoreErrorScreen))
+            await wait_for(
+                pilot,
+                lambda: (
+                    isinstance(app.screen, StoreErrorScreen)
+                    and bool(app.screen.query("#store-error"))
+                ),
+            )
             shown = str(app.screen.query_one("#store-error", Static).render())
             assert f"cannot open the database {bad}: file is not a database" in shown
             await pilot.press("q")
@@ -649,7 +658,7 @@ def test_dashboard_lists_and_decides_approvals(db: store.Store, make_app) -> Non
     async def scenario(app: WorkflowConsole, pilot: Pilot[Any]) -> None:
         table = app.screen.query_one("#approvals", DataTable)
         row = rows(table)[0]
-        assert table.display and (row[0], row[2], row[4]) == (str(e.id), "gate", "Ship it?")
+        assert table.display and (row[0], row[2], row[-1]) == (str(e.id), "gate", "Ship it?")
         await pilot.press("A")
         await settle(pilot)
         assert isinstance(app.screen, ConfirmModal)

@@ -51,3 +51,38 @@ def test_an_unwritable_state_folder_still_keeps_the_log_off_the_terminal(
     assert main.log_to_file(tmp_path / "state") is None
     logging.getLogger("engine.runtime.session").warning("heartbeat failed")
     assert capsys.readouterr() == ("", "")
+
+
+def test_a_console_that_crashed_exits_1_and_says_where_its_traceback_is(
+    tmp_path: Path, restored_logging: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import asyncio
+
+    from console.app import WorkflowConsole
+    from engine import store
+
+    def broken_probe() -> int:
+        raise RuntimeError("a broken memory probe")
+
+    log = main.log_to_file(tmp_path / "state")
+    db = store.open_store(f"sqlite:///{tmp_path / 'wfe.db'}")
+    app = WorkflowConsole(db, memory=broken_probe, embedded_executor=False)
+
+    async def crash() -> None:
+        async with app.run_test() as pilot:
+            await pilot.press("4")  # Health draws the memory: the probe raises
+            await pilot.pause(0.5)
+
+    from textual.worker import WorkerFailed
+
+    with pytest.raises(WorkerFailed, match="a broken memory probe"):
+        asyncio.run(crash())
+    db.close()
+    assert main.exit_status(app, log) == 1
+    # Textual prints its own traceback first; the last line says where ours is.
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        f"error: the console stopped on an unexpected error; the traceback is in {log}"
+    )
+    for handler in logging.getLogger("console").handlers:
+        handler.flush()
+    assert "a broken memory probe" in (tmp_path / "state" / "console.log").read_text()

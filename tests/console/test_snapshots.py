@@ -1,4 +1,4 @@
-"""What each screen looks like, at 80x24 and 120x40, in the dark and the ANSI theme.
+"""What each screen looks like, at 80x24 and 120x40, in each theme.
 
 Seeded data, a fixed clock and a fixed health probe: nothing in the picture depends on
 the wall clock or the machine. Update with `pytest --snapshot-update` after a deliberate
@@ -22,10 +22,12 @@ SCREENS: dict[str, tuple[str, ...]] = {
     "executions": ("3",),
     "execution_detail": ("3", "enter"),
     "health": ("4",),
+    "help": ("3", "enter", "question_mark"),
+    "command": ("colon",),
 }
 
 
-@pytest.mark.parametrize("theme", ["wfe-dark", "wfe-ansi"])
+@pytest.mark.parametrize("theme", ["wfe-dark", "wfe-light", "wfe-ansi"])
 @pytest.mark.parametrize("size", [(80, 24), (120, 40)], ids=["80x24", "120x40"])
 @pytest.mark.parametrize("screen", list(SCREENS))
 def test_screen_snapshot(

@@ -139,3 +139,98 @@ def test_the_input_loop_sleeps_only_until_a_pending_esc_falls_due() -> None:
 
     chosen = driver.driver_class()
     assert chosen is not None and issubclass(chosen, LinuxDriver)
+
+
+def _pane(session: str) -> str:
+    """The pane's text, each wrapped line joined again (-J)."""
+    return subprocess.run(
+        ["tmux", "capture-pane", "-p", "-J", "-t", session], capture_output=True, text=True
+    ).stdout
+
+
+def _until(session: str, text: str, timeout: float = 20) -> str:
+    deadline = time.monotonic() + timeout
+    while text not in (screen := _pane(session)):
+        assert time.monotonic() < deadline, f"no {text!r}:\n{screen}"
+        time.sleep(0.05)
+    return screen
+
+
+@pytest.fixture
+def shell_in_tmux(tmp_path: Path) -> Iterator:
+    """A shell in tmux at 80x24 that runs ``command`` (then stays); its session."""
+    sessions: list[str] = []
+
+    def start(command: str) -> str:
+        session = f"wfe-shell-{len(sessions)}-{time.monotonic_ns()}"
+        sessions.append(session)
+        env = f"XDG_CONFIG_HOME={shlex.quote(str(tmp_path))} XDG_STATE_HOME={shlex.quote(str(tmp_path))}"
+        subprocess.run(
+            ["tmux", "new-session", "-d", "-s", session, "-x", "80", "-y", "24", "sh"],
+            check=True,
+        )
+        subprocess.run(
+            ["tmux", "send-keys", "-t", session, f"{env} {command}", "Enter"], check=True
+        )
+        return session
+
+    yield start
+    for session in sessions:
+        subprocess.run(["tmux", "kill-session", "-t", session], check=False, capture_output=True)
+
+
+WFE = f"{shlex.quote(sys.executable)} -m engine.cli"
+
+
+@pytest.mark.parametrize(
+    ("url", "reason"),
+    [
+        ("sqlite:///{tmp}/broken.db", "cannot open the database {tmp}/broken.db: file is not a"),
+        ("postgresql://127.0.0.1:1/x", "127.0.0.1"),
+    ],
+    ids=["broken-sqlite", "unreachable-postgresql"],
+)
+def test_a_store_that_cannot_be_opened_is_said_on_the_terminal_after_exit(
+    shell_in_tmux, tmp_path: Path, url: str, reason: str
+) -> None:
+    if url.startswith("postgresql"):
+        pytest.importorskip("psycopg")
+    (tmp_path / "broken.db").write_text("not a database " * 200)
+    url, reason = url.format(tmp=tmp_path), reason.format(tmp=tmp_path)
+    session = shell_in_tmux(f'{WFE} --db {shlex.quote(url)}; echo "exit=$?"')
+    _until(session, "cannot open its store")
+    subprocess.run(["tmux", "send-keys", "-t", session, "q"], check=True)
+    screen = _until(session, "exit=1")  # (the typed command shows "exit=$?")
+    # (a shell slow to print its prompt may print it just before the line)
+    errors = [line for line in screen.splitlines() if line.lstrip("#$ ").startswith("error: ")]
+    assert len(errors) == 1 and reason in errors[0], screen
+
+
+def test_q_in_a_terminal_asks_and_leave_hands_the_work_to_a_worker(
+    shell_in_tmux, tmp_path: Path
+) -> None:
+    from tests.support import Wfe, add, wait_until
+
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    db = store.open_store(url)
+    try:
+        marker = tmp_path / "started"
+        run = f"if [ ! -e {marker} ]; then touch {marker}; sleep 60; fi"
+        add(db, f"name: slow\nsteps:\n  - {{id: a, run: '{run}'}}\n  - {{id: b, log: done}}\n")
+        (e,) = store.create_executions(db, store.get_workflow(db, "slow"), [{}])
+        session = shell_in_tmux(f'WFE_DATABASE_URL={shlex.quote(url)} {WFE}; echo "exit=$?"')
+        wait_until(marker.exists)  # the console runs it (no worker is alive)
+        subprocess.run(["tmux", "send-keys", "-t", session, "q"], check=True)
+        _until(session, "1 execution is running here")
+        subprocess.run(["tmux", "send-keys", "-t", session, "l"], check=True)
+        _until(session, "exit=0")
+        left = store.get_execution(db, e.id)
+        assert (left.status, left.error) == ("running", None)
+        worker = Wfe(url).start("worker")
+        try:
+            wait_until(lambda: store.get_execution(db, e.id).status == "succeeded", timeout=30)
+        finally:
+            worker.terminate()
+            worker.communicate(timeout=30)
+    finally:
+        db.close()

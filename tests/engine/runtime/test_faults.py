@@ -10,7 +10,6 @@ import shutil
 import signal
 import sqlite3
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -20,7 +19,7 @@ import pytest
 
 from engine import store
 from engine.errors import NotFound
-from tests.support import Wfe, add, wait_until
+from tests.support import Wfe, add, wait_until, write_lock_held
 
 BACKENDS = ("sqlite", "postgresql")
 
@@ -40,30 +39,6 @@ def status_of(url: str, execution_id: int) -> str | None:
         return None  # not queued yet
     finally:
         db.close()
-
-
-@contextlib.contextmanager
-def write_lock_held(path: Path) -> Iterator[subprocess.Popen[str]]:
-    """Another process holding the SQLite store's write lock until the block ends."""
-    code = (
-        "import sqlite3, sys\n"
-        f"c = sqlite3.connect({str(path)!r}, isolation_level=None)\n"
-        "c.execute('BEGIN IMMEDIATE')\n"
-        "print('locked', flush=True)\n"
-        "sys.stdin.readline()\n"
-        "c.execute('COMMIT')\n"
-    )
-    locker = subprocess.Popen(
-        [sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
-    )
-    assert locker.stdout is not None and locker.stdout.readline() == "locked\n"
-    try:
-        yield locker
-    finally:
-        assert locker.stdin is not None
-        locker.stdin.write("\n")
-        locker.stdin.close()
-        locker.wait(timeout=10)
 
 
 def test_a_long_lock_is_ridden_out_by_a_worker_and_never_waited_for_by_reads(

@@ -1,0 +1,151 @@
+"""The execution screen's log, line by line: what a line holds, which lines show, how
+each is drawn, and what the empty log and the state line under it say.
+
+Output is plain text; stderr is marked ``!``, which survives NO_COLOR where a colour
+would not. Everything here is a pure function of what it is given, so it is tested
+without a screen (``tests/console/test_execution_log.py``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable, Mapping
+from datetime import datetime
+from typing import TYPE_CHECKING, NamedTuple
+
+from rich.text import Text
+
+from console import format
+from engine import status
+
+if TYPE_CHECKING:
+    from engine import store
+
+SKIPPED = "skipped"  # the stream of the line that says lines are not shown
+STDERR_MARK = "! "  # before each stderr line; other lines get as many spaces
+STEP_WIDTH = 12  # the step column of the log
+
+
+class Entry(NamedTuple):
+    """A log line as the screen holds it (``time`` is None for the screen's own notes)."""
+
+    seq: int
+    step_id: str | None
+    stream: str
+    text: str
+    time: datetime | None
+
+
+def entry(line: store.LogLine) -> Entry:
+    return Entry(line.seq, line.step_id, line.stream, line.text, line.time)
+
+
+def skipped(seq: int, n: int, execution_id: int) -> Entry:
+    """The note that ``n`` lines before ``seq`` are not shown, and how to see them."""
+    text = f"[{n:,} lines not shown here: g on the log loads earlier ones;"
+    text += f" wfe logs {execution_id} prints them all]"
+    return Entry(seq, None, SKIPPED, text, None)
+
+
+def shows(e: Entry, *, step_filter: str | None, pattern: str | None, only_matching: bool) -> bool:
+    """Whether the log shows ``e``: of the step selected, and matching if only matches show."""
+    if step_filter is not None and e.step_id != step_filter:
+        return False
+    if only_matching and pattern:
+        return pattern.lower() in e.text.lower()
+    return True
+
+
+def matches(shown: Iterable[Entry], pattern: str | None) -> list[int]:
+    """The places among the lines ``shown`` of those the search matches."""
+    if not pattern:
+        return []
+    return [i for i, e in enumerate(shown) if pattern.lower() in e.text.lower()]
+
+
+def format_line(
+    e: Entry, variables: Mapping[str, str], *, show_times: bool, pattern: str | None
+) -> Text:
+    """One line: its time (``t``), its step, a mark for stderr, then the text.
+
+    Only the step and the engine's own lines are dim: output reads as normal text,
+    and stderr's ``!`` tells it from stdout with no colour at all.
+    """
+    mark, style = Text(" " * len(STDERR_MARK)), ""
+    if e.stream == "stderr":
+        style = format.rich_colour(variables.get("error", "red"))
+        mark = Text(STDERR_MARK, style=f"bold {style}")
+    elif e.stream in ("system", SKIPPED):
+        style = "dim"
+    when = ""
+    if show_times:
+        # As `wfe logs` shows it: the local time, to the millisecond.
+        when = e.time.astimezone().strftime("%H:%M:%S.%f")[:-3] if e.time else ""
+        when = f"{when:<12} "
+    line = Text.assemble(
+        (when, "dim"),
+        (f"{(e.step_id or '-'):<{STEP_WIDTH}} ", "dim"),
+        mark,
+        (e.text, style),
+    )
+    if pattern:
+        line.highlight_words([pattern], style="reverse", case_sensitive=False)
+    return line
+
+
+def hint(
+    held: Collection[Entry],
+    step_status: Mapping[str, str],
+    *,
+    step_filter: str | None,
+    pattern: str | None,
+    only_matching: bool,
+) -> str | None:
+    """What the log says while it is empty because a step has printed nothing yet.
+
+    ``held`` is the lines the screen holds, ``step_status`` the steps on the page shown.
+    An empty log alone cannot tell "no output yet" from "not read yet" or "stuck".
+    """
+    if only_matching and pattern:
+        return None  # empty for the search's sake
+    if step_filter is not None:
+        if any(e.step_id == step_filter for e in held):
+            return None
+        steps = [step_filter]
+    elif held:
+        return None
+    else:
+        steps = list(step_status)
+    running = [s for s in steps if step_status.get(s) == status.StepStatus.RUNNING]
+    waiting = [s for s in steps if step_status.get(s) == status.StepStatus.WAITING]
+    if len(running) == 1:
+        return f"step {running[0]} is running; no output yet"
+    if running:
+        more = ", …" if len(running) > 3 else ""
+        return f"steps {', '.join(running[:3])}{more} are running; no output yet"
+    if waiting:
+        return f"step {waiting[0]} waits for approval: A approves, X rejects"
+    return None
+
+
+def state(
+    *,
+    follow: bool,
+    wrap: bool,
+    show_times: bool,
+    step_filter: str | None,
+    pattern: str | None,
+    only_matching: bool,
+) -> str:
+    """The line under the log: how it is shown, and what narrows it."""
+    parts = [
+        "following" if follow else "paused (f follows)",
+        "wrapped" if wrap else "not wrapped",
+    ]
+    if show_times:
+        parts.append("times")
+    if step_filter:
+        parts.append(f"step {step_filter}")
+    if pattern:
+        parts.append(f"search {pattern!r}" + (", matches only" if only_matching else ""))
+    parts.append(f"{STDERR_MARK.strip()} marks stderr")
+    return " · ".join(parts)
