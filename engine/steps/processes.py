@@ -30,11 +30,10 @@ import socket
 import subprocess
 import sys
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Protocol
 
 import trio
 
@@ -46,13 +45,6 @@ TOKEN = "WFE_STEP_RUN"
 RUNNER = "WFE_RUNNER"
 PROCESS = "WFE_PROCESS"
 HOST = socket.gethostname()
-
-
-class Sink(Protocol):
-    """Where a stream's bytes go: fed as they come, ended once."""
-
-    def feed(self, chunk: bytes | bytearray) -> None: ...
-    def end(self) -> None: ...
 
 
 def signal_group(pgid: int, sig: int) -> bool:
@@ -220,22 +212,9 @@ class Tracked:
             self.cgroup = None
 
 
-def streams(proc: trio.Process | Child) -> tuple[trio.abc.ReceiveStream, trio.abc.ReceiveStream]:
-    """A started shell's stdout and stderr, to read as they come."""
+def close(proc: trio.Process | Child) -> None:
     if isinstance(proc, Child):
-        return proc.streams()
-    assert proc.stdout is not None and proc.stderr is not None
-    return proc.stdout, proc.stderr
-
-
-async def close(proc: trio.Process | Child) -> None:
-    if isinstance(proc, Child):
-        await proc.aclose()
-        return
-    for stream in (proc.stdout, proc.stderr):
-        if stream is not None:
-            with trio.CancelScope(shield=True):
-                await stream.aclose()
+        proc.close()
 
 
 class Child:
@@ -243,57 +222,26 @@ class Child:
 
     ``trio.lowlevel.open_process`` starts each process on a worker thread, in case
     ``fork``/``exec`` blocks; for a short command that hop is a fifth of the step (the
-    way asyncio does it: the spawn itself takes well under a millisecond). Its pipes
-    stay plain descriptors until someone needs to wait on them (:meth:`streams`): a
-    command that is over by then is read to the end at once (:meth:`drain`).
+    way asyncio does it: the spawn itself takes well under a millisecond).
     """
 
-    def __init__(self, popen: subprocess.Popen[bytes], out: int, err: int) -> None:
+    def __init__(self, popen: subprocess.Popen[bytes]) -> None:
         self._popen = popen
         self.pid = popen.pid
         self._pidfd = os.pidfd_open(popen.pid)
-        self._fds = {"stdout": out, "stderr": err}
-        self._streams: list[trio.lowlevel.FdStream] = []
 
     @property
     def returncode(self) -> int | None:
         return self._popen.returncode
 
     async def wait(self) -> int:
-        if self._popen.returncode is None:
+        # Its pipes end as it exits: by then it is often gone, with no need to wait.
+        if self._popen.returncode is None and self._popen.poll() is None:
             await trio.lowlevel.wait_readable(self._pidfd)
             self._popen.wait()
         return self._popen.returncode
 
-    def drain(self, lines: Mapping[str, Sink]) -> bool:
-        """Read both pipes to their end without waiting; False if one is still open."""
-        for stream, fd in self._fds.items():
-            while True:
-                try:
-                    chunk = os.read(fd, 65536)
-                except BlockingIOError:
-                    return False  # something in its group still holds it open
-                if not chunk:
-                    break
-                lines[stream].feed(chunk)
-        for stream in self._fds:
-            lines[stream].end()
-        return True
-
-    def streams(self) -> tuple[trio.lowlevel.FdStream, trio.lowlevel.FdStream]:
-        """The pipes as trio streams, to wait on (they then own the descriptors)."""
-        if not self._streams:
-            self._streams = [trio.lowlevel.FdStream(fd) for fd in self._fds.values()]
-        return self._streams[0], self._streams[1]
-
-    async def aclose(self) -> None:
-        with trio.CancelScope(shield=True):
-            for stream in self._streams:
-                await stream.aclose()
-        if not self._streams:
-            for fd in self._fds.values():
-                os.close(fd)
-        self._fds = {}
+    def close(self) -> None:
         if self._pidfd >= 0:
             trio.lowlevel.notify_closing(self._pidfd)
             os.close(self._pidfd)
@@ -311,9 +259,15 @@ def _pidfds() -> bool:
 
 
 async def launch(
-    argv: Callable[[str], list[str]], script: str, env: dict[str, str], token: str
+    argv: Callable[[str], list[str]],
+    script: str,
+    env: dict[str, str],
+    token: str,
+    output: tuple[int, int],
 ) -> tuple[trio.Process | Child, Tracked]:
     """Start ``script`` in a shell (``argv`` makes its command line), and follow it.
+
+    ``output``: the descriptors its stdout and stderr go to (the caller's to close).
 
     Where there are cgroups the shell waits, before its first command, until it has
     been moved into its own: nothing it starts can be forked outside it. (The wait is
@@ -327,9 +281,9 @@ async def launch(
     try:
         keep = (gate[0],) if gate is not None else ()
         if _pidfds():
-            proc: trio.Process | Child = _spawn(argv(script), env, keep)
+            proc: trio.Process | Child = _spawn(argv(script), env, keep, output)
         else:
-            proc = await _start_on_a_thread(argv(script), env, keep)
+            proc = await _start_on_a_thread(argv(script), env, keep, output)
     except BaseException:
         if gate is not None:
             os.close(gate[1])
@@ -352,48 +306,36 @@ def _devnull() -> int:
     return os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
 
 
-def _spawn(argv: list[str], env: dict[str, str], keep: tuple[int, ...]) -> Child:
+def _spawn(
+    argv: list[str], env: dict[str, str], keep: tuple[int, ...], output: tuple[int, int]
+) -> Child:
     """Start the shell here, on the trio thread: fork and exec take well under a ms."""
-    out_r, out_w = os.pipe()
-    err_r, err_w = os.pipe()
-    os.set_blocking(out_r, False)
-    os.set_blocking(err_r, False)
+    popen = subprocess.Popen(
+        argv,
+        stdin=_devnull(),
+        stdout=output[0],
+        stderr=output[1],
+        env=env,
+        start_new_session=True,
+        pass_fds=keep,
+    )
     try:
-        popen = subprocess.Popen(
-            argv,
-            stdin=_devnull(),
-            stdout=out_w,
-            stderr=err_w,
-            env=env,
-            start_new_session=True,
-            pass_fds=keep,
-        )
-    except BaseException:
-        os.close(out_r)
-        os.close(err_r)
-        raise
-    finally:
-        os.close(out_w)
-        os.close(err_w)
-    try:
-        return Child(popen, out_r, err_r)
+        return Child(popen)
     except OSError:
         # Out of file descriptors, say: end what started rather than lose track of it.
-        os.close(out_r)
-        os.close(err_r)
         signal_group(popen.pid, signal.SIGKILL)
         popen.wait()
         raise
 
 
 async def _start_on_a_thread(
-    argv: list[str], env: dict[str, str], keep: tuple[int, ...]
+    argv: list[str], env: dict[str, str], keep: tuple[int, ...], output: tuple[int, int]
 ) -> trio.Process:
     return await trio.lowlevel.open_process(
         argv,
         stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+        stdout=output[0],
+        stderr=output[1],
         env=env,
         start_new_session=True,
         pass_fds=keep,

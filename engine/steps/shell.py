@@ -5,7 +5,8 @@ a reference to an environment variable, quoted to suit where it stands, and the 
 travels in the child's environment (see :mod:`engine.definition.commands`).
 
 Its shell runs in a process group (and a cgroup, where there are) of its own; nothing it
-starts outlives the step (see :mod:`.processes` for what is caught where).
+starts outlives the step (see :mod:`.processes` for what is caught where). Its stdout and
+stderr are read from one place, in the order they were written (see :mod:`.shell_pipes`).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import trio
 
 from engine.definition import Step, commands, expressions
 from engine.errors import StepError
-from engine.steps import processes
+from engine.steps import processes, shell_pipes
 from engine.steps.context import MAX_LINE, OUTPUT_CAP, Outcome, StepContext, cap_text
 
 MAX_LOG_LINES = 20_000  # lines of a step's log kept
@@ -54,46 +55,47 @@ async def execute(ctx: StepContext, step: Step) -> Outcome:
         env[key] = ctx.render_text(value)
     env[processes.TOKEN] = ctx.token
 
+    pipes = shell_pipes.Pipes()
     try:
-        proc, tracked = await processes.launch(shell_argv, script, env, ctx.token)
+        assert pipes.writers is not None
+        proc, tracked = await processes.launch(shell_argv, script, env, ctx.token, pipes.writers)
     except OSError as exc:
+        pipes.close()
         raise StepError(f"cannot start the shell: {exc.strerror or exc}") from exc
+    except BaseException:
+        pipes.close()
+        raise
+    pipes.started()
 
     out = _Output(ctx)
     lines = out.streams
 
-    async def pump(receive: trio.abc.ReceiveStream, stream: str) -> None:
-        async for chunk in receive:
-            lines[stream].feed(chunk)
-        lines[stream].end()
+    async def read() -> None:
+        await pipes.read(lines["stdout"], lines["stderr"], full=lambda: out.log_full)
 
-    pgid = proc.pid
-    ctx.started(pgid)
+    ctx.started(proc.pid)
     try:
-        # Most commands are short: wait for the end first and read both pipes then,
-        # without streams, tasks or their registrations; past QUICK, or while something
-        # still holds a pipe, the output streams into the log as it comes.
-        drained = False
-        if isinstance(proc, processes.Child):
-            with trio.move_on_after(QUICK):
-                await proc.wait()
-            drained = proc.returncode is not None and proc.drain(lines)
-        if not drained:
+        # Most commands are short: read until both pipes end, without a task of its
+        # own; past QUICK (or while something it left holds a pipe) the reading goes
+        # on beside the wait for its end, and the ending of what it left.
+        with trio.move_on_after(QUICK):
+            await read()
+        if pipes.done:
+            await proc.wait()
+            await tracked.end_leftovers(ctx.kill_grace)
+        else:
             async with trio.open_nursery() as nursery:
-                stdout, stderr = processes.streams(proc)
-                nursery.start_soon(pump, stdout, "stdout")
-                nursery.start_soon(pump, stderr, "stderr")
+                nursery.start_soon(read)
                 await proc.wait()
                 await tracked.end_leftovers(ctx.kill_grace)
-        else:
-            await tracked.end_leftovers(ctx.kill_grace)
     except BaseException:
         with trio.CancelScope(shield=True):
             await tracked.terminate(proc, ctx.kill_grace)
         raise
     finally:
         tracked.release()
-        await processes.close(proc)
+        pipes.close()
+        processes.close(proc)
 
     printed = lines["stdout"].printed
     output = cap_text("\n".join(out.kept), OUTPUT_CAP, ctx.mask, printed=printed)
@@ -124,6 +126,11 @@ class _Output:
         self._kept_bytes = 0
         self._lines = self._bytes = 0  # logged so far
         self.streams = {"stdout": _Lines("stdout", self), "stderr": _Lines("stderr", self)}
+
+    @property
+    def log_full(self) -> bool:
+        """No more lines go to the log."""
+        return self._lines > MAX_LOG_LINES or self._bytes > MAX_LOG_BYTES
 
     @property
     def full(self) -> bool:

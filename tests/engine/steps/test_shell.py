@@ -161,7 +161,7 @@ async def test_execute_caps_an_output_past_64_kib(sh: Shell) -> None:
 @pytest.mark.trio
 @pytest.mark.parametrize("wait", ["", "sleep 0.2; "], ids=["quick", "streamed"])
 async def test_execute_keeps_partial_last_lines_on_both_streams(sh: Shell, wait: str) -> None:
-    # Over before shell.QUICK, both pipes are read at the end; past it, they stream.
+    # Over before shell.QUICK, or past it while the step streams: partial lines kept.
     outcome = await sh(f"{wait}printf 'a\\nb'; printf 'e1\\ne2' >&2")
     assert outcome.output == "a\nb"
     assert sh.stream("stdout") == ["a", "b"]
@@ -438,7 +438,7 @@ async def test_output_is_capped_and_lines_stream_to_the_log(db: store.Store) -> 
 
 @pytest.mark.trio
 async def test_a_quick_command_s_output_is_read_whole(db: store.Store) -> None:
-    # Over before shell.QUICK: both pipes are read at its end, partial last lines too.
+    # Over before shell.QUICK: both pipes read to their end, partial last lines too.
     add(db, "name: q\nsteps:\n  - {id: s, run: \"printf 'a\\\\nb'; printf 'e1\\\\ne2' >&2\"}\n")
     handle = await run(db, "q")
     (r,) = store.step_runs(db, handle.id)
