@@ -34,11 +34,11 @@ COLUMNS = (
 class ExecutionsScreen(paged.PagedList):
     AUTO_FOCUS = "#table"
     BINDINGS = [
+        Binding("c", "cancel", "Cancel", id="executions.cancel"),
+        Binding("R", "rerun", "Re-run", id="executions.rerun"),
         Binding("slash", "filter", "Filter", id="executions.filter"),
         Binding("s", "cycle_status", "Status", id="executions.status"),
         Binding("escape", "clear_filter", "Clear filters", id="executions.clear", show=False),
-        Binding("c", "cancel", "Cancel", id="executions.cancel"),
-        Binding("R", "rerun", "Re-run", id="executions.rerun"),
         *paged.navigation("executions"),
     ]
 

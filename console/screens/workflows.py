@@ -36,11 +36,11 @@ COLUMNS = (
 class WorkflowsScreen(paged.PagedList):
     AUTO_FOCUS = "#table"
     BINDINGS = [
-        Binding("slash", "filter", "Filter", id="workflows.filter"),
-        Binding("escape", "clear_filter", "Clear filter", id="workflows.clear", show=False),
         Binding("r", "run", "Run", id="workflows.run"),
         Binding("a", "toggle_active", "Enable/disable", id="workflows.toggle"),
         Binding("ctrl+d", "remove", "Remove", id="workflows.remove"),
+        Binding("slash", "filter", "Filter", id="workflows.filter"),
+        Binding("escape", "clear_filter", "Clear filter", id="workflows.clear", show=False),
         *paged.navigation("workflows"),
     ]
 
