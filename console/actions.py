@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from textual.markup import escape
@@ -17,6 +18,7 @@ from console.messages import OpenExecution
 from console.modals.confirm import ConfirmModal
 from console.modals.params import ParamsModal
 from console.modals.reason import ReasonModal
+from console.modals.save import SavePathModal
 from engine import status, store
 from engine.errors import EngineError
 
@@ -92,6 +94,29 @@ async def rerun(app: App[Any], services: Services, execution_id: int) -> None:
         if not await app.push_screen_wait(question):
             return
     await run_workflow(app, services, e.workflow_name, dict(e.params))
+
+
+async def save_log(
+    app: App[Any],
+    services: Services,
+    execution_id: int,
+    workflow: str | None,
+    *,
+    step_id: str | None = None,
+) -> None:
+    """Ask where (a file named after the execution in the current folder), then write the
+    log there as `wfe logs` prints it, and say how many lines went where."""
+    what = f"the log of step {step_id}" if step_id else f"the log of execution {execution_id}"
+    default = Path.cwd() / f"wfe-{execution_id}-{step_id or workflow or 'log'}.log"
+    path = await app.push_screen_wait(SavePathModal(what, default))
+    if path is None:
+        return
+    try:
+        count = await services.queries.save_log(execution_id, path, step_id=step_id)
+    except EngineError as exc:
+        app.notify(str(exc), severity="error")
+        return
+    app.notify(f"Saved {count:,} line(s) of {what.removeprefix('the ')} to {path}")
 
 
 async def cancel(app: App[Any], services: Services, execution_id: int) -> None:

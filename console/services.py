@@ -13,9 +13,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from importlib import resources
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 
 from engine import store  # its functions import SQLAlchemy when first called
+from engine.errors import EngineError
 from engine.status import ACTIVE
 
 if TYPE_CHECKING:
@@ -28,6 +30,12 @@ P = ParamSpec("P")
 T = TypeVar("T")
 
 Clock = Callable[[], datetime]
+
+
+class SaveFailed(EngineError):
+    """A log could not be written where the user asked."""
+
+
 ACTIVITY_SECONDS = 60  # the dashboard's steps/s chart
 
 
@@ -186,6 +194,37 @@ class Queries:
             return lines, last
 
         return await self._off(read)
+
+    async def save_log(self, execution_id: int, path: Path, *, step_id: str | None) -> int:
+        """Write the log (or one step's) to ``path`` as `wfe logs` prints it; lines written.
+
+        Page by page, so a million-line log costs a page of memory; into a file beside
+        the target that replaces it only once whole (a failed save leaves what was there).
+        """
+
+        def write(db: store.Store) -> int:
+            from engine.cli.output import log_text
+
+            part = path.with_name(f".{path.name}.part")
+            count, after = 0, 0
+            try:
+                with part.open("w", encoding="utf-8") as out:
+                    while True:
+                        page = store.log_lines(
+                            db, execution_id, step_id=step_id, after_seq=after, limit=2000
+                        )
+                        out.writelines(log_text(line) + "\n" for line in page)
+                        count += len(page)
+                        if len(page) < 2000:
+                            break
+                        after = page[-1].seq
+                part.replace(path)
+            except OSError as exc:
+                part.unlink(missing_ok=True)
+                raise SaveFailed(f"cannot write {path}: {exc.strerror or exc}") from exc
+            return count
+
+        return await self._off(write)
 
     async def health(self) -> HealthView:
         def read(db: store.Store) -> HealthView:

@@ -6,6 +6,7 @@ from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 
 from textual import events
+from textual.binding import Binding
 from textual.screen import Screen
 from textual.worker import WorkerState
 
@@ -16,6 +17,8 @@ T = TypeVar("T")
 
 
 class View(Screen[None]):
+    BINDINGS = [Binding("y", "copy", "Copy", id="view.copy", show=False)]
+
     """A console screen.
 
     It reads through ``self.services`` in Textual workers (:meth:`load`), so the UI
@@ -58,12 +61,18 @@ class View(Screen[None]):
         self.set_interval(interval, turn)
 
     def load(
-        self, work: Coroutine[Any, Any, None], *, group: str = "refresh", force: bool = False
+        self,
+        work: Callable[[], Coroutine[Any, Any, None]],
+        *,
+        group: str = "refresh",
+        force: bool = False,
     ) -> None:
-        """Run ``work`` (which reads the store and shows what it read) in a worker.
+        """Run ``work()`` (which reads the store and shows what it read) in a worker.
 
         While a read of the same group is under way a periodic one is dropped; a
-        ``force``\\ d one (after the user changed something) replaces it.
+        ``force``\\ d one (after the user changed something) replaces it. ``work`` is
+        called only when the worker starts: one replaced before it began leaves no
+        coroutine behind that was never awaited.
         """
         busy = any(
             w.group == group
@@ -72,9 +81,12 @@ class View(Screen[None]):
             for w in self.workers
         )
         if busy and not force:
-            work.close()
             return
-        self.run_worker(work, group=group, exclusive=True)
+
+        async def run() -> None:
+            await work()
+
+        self.run_worker(run, group=group, exclusive=True)  # type: ignore[arg-type]  # Textual types the coroutine Coroutine[None, None, ...]
 
     async def read(self, query: Callable[[], Awaitable[T]], show: Callable[[T], object]) -> None:
         """Run a store query and show its answer (a refusal is said in one line).
@@ -92,6 +104,22 @@ class View(Screen[None]):
 
     def refresh_data(self, *, force: bool = False) -> None:
         """Read what the view shows again (``force``: now, even if a read is under way)."""
+
+    def copyable(self) -> tuple[str, str] | None:
+        """What ``y`` copies here: what it is ("execution id") and its text; None: nothing."""
+        return None
+
+    def action_copy(self) -> None:
+        """Copy what is under the cursor to the clipboard, by OSC 52: it works over SSH,
+        in any terminal that lets programs set the clipboard."""
+        found = self.copyable()
+        if found is None:
+            self.notify("Nothing to copy here")
+            return
+        what, text = found
+        self.app.copy_to_clipboard(text)
+        shown = text if len(text) <= 60 else text[:59] + "…"
+        self.notify(f"Copied {what}: {' '.join(shown.split())}")
 
     def failed(self, exc: EngineError) -> None:
         """A read or an action the store refused: say so, once, in one line."""

@@ -7,6 +7,8 @@ columns (and cut long names with an ellipsis) rather than push the others off sc
 
 from __future__ import annotations
 
+from functools import partial
+
 from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -108,7 +110,7 @@ class DashboardScreen(View):
         self.query_one("#summary").display = not tall
 
     def refresh_data(self, *, force: bool = False) -> None:
-        self.load(self.read(self.services.queries.dashboard, self._show), force=force)
+        self.load(partial(self.read, self.services.queries.dashboard, self._show), force=force)
 
     def on_screen_resume(self, event: events.ScreenResume) -> None:
         # View.on_screen_resume (Textual calls it too, after this) reads again.
@@ -243,6 +245,15 @@ class DashboardScreen(View):
         elif event.data_table.id == "approvals":
             self.post_message(OpenExecution(int(key.split("/", 1)[0])))
 
+    def copyable(self) -> tuple[str, str] | None:
+        table = self._table()
+        key = tables.selected_key(table)
+        if key is None:
+            return None
+        if table.id == "workflows":
+            return "workflow name", key
+        return "execution id", key.split("/", 1)[0]
+
     def _table(self) -> DataTable[object]:
         """The table the keys act on: the focused one, else recent executions."""
         focused = self.focused
@@ -290,5 +301,7 @@ class DashboardScreen(View):
             self.refresh_data(force=True)
 
         self.load(
-            self.read(self.services.queries.import_examples, imported), group="import", force=True
+            partial(self.read, self.services.queries.import_examples, imported),
+            group="import",
+            force=True,
         )

@@ -16,9 +16,11 @@ A step waiting for approval is decided here too (``A``/``X``); ``c`` and ``R`` g
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from collections import deque
+from functools import partial
 from typing import TYPE_CHECKING
 
 from rich.text import Text
@@ -27,7 +29,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import DataTable, Input, RichLog, Static
 
-from console import format, keys
+from console import actions, format, keys
 from console.messages import CancelExecution, DecideApproval, RerunExecution
 from console.screens import execution_log, execution_steps
 from console.screens.base import View
@@ -62,6 +64,7 @@ class ExecutionDetailScreen(View):
         Binding("w", "toggle_wrap", "Wrap", id="execution.wrap"),
         Binding("t", "toggle_times", "Times", id="execution.times"),
         Binding("m", "toggle_matching", "Only matches", id="execution.matching"),
+        Binding("ctrl+s", "save_log", "Save log", id="execution.save"),
         Binding("n", "next_match(1)", "Next match", id="execution.next"),
         Binding("N", "next_match(-1)", "Prev match", id="execution.prev"),
         Binding("right_square_bracket", "page(1)", "Next steps", id="execution.next_page"),
@@ -106,7 +109,7 @@ class ExecutionDetailScreen(View):
         for key in ("step", "status", "attempt", "started", "duration", "exit", "error"):
             table.add_column(key, key=key)
         self.refresh_steps()
-        self.load(self._read_definition(), group="step-order")
+        self.load(self._read_definition, group="step-order")
         # The steps show first; the log's last lines (tens of ms to lay out) and the
         # tally a frame later.
         self.call_after_refresh(self.pull_log)
@@ -133,7 +136,7 @@ class ExecutionDetailScreen(View):
             # Finished: nothing changes in the store, but "3s ago" does.
             self._show_steps(*self.shown)
             return
-        self.load(self._read_steps(force), group="steps", force=force)
+        self.load(partial(self._read_steps, force), group="steps", force=force)
 
     async def _read_steps(self, force: bool) -> None:
         queries = self.services.queries
@@ -237,7 +240,7 @@ class ExecutionDetailScreen(View):
 
     def pull_log(self) -> None:
         if not self.reading_back:
-            self.load(self._read_log(), group="log")
+            self.load(self._read_log, group="log")
 
     async def _read_log(self) -> None:
         queries = self.services.queries
@@ -280,7 +283,7 @@ class ExecutionDetailScreen(View):
     def load_earlier(self) -> None:
         """The log's previous lines, in place of the newest (the buffer stays bounded)."""
         if self.earliest_seq > 1:
-            self.load(self._read_earlier(), group="log", force=True)
+            self.load(self._read_earlier, group="log", force=True)
 
     async def _read_earlier(self) -> None:
         try:
@@ -362,6 +365,28 @@ class ExecutionDetailScreen(View):
         return execution_log.matches([e for e in self.buffer if self.shows(e)], self.pattern)
 
     # -- actions ------------------------------------------------------------------------
+
+    def action_save_log(self) -> None:
+        """Save the whole log (or the step shown alone, after Enter) to a file."""
+        name = self.shown[0].workflow_name if self.shown else None
+        self.app.run_worker(
+            actions.save_log(
+                self.app, self.services, self.execution_id, name, step_id=self.step_filter
+            ),
+            group="actions",
+        )
+
+    def copyable(self) -> tuple[str, str] | None:
+        """The step under the cursor's output (or its error), else the execution's id."""
+        key = tables.selected_key(self.query_one(DataTable))
+        runs = {r.step_id: r for r in self.shown[1].runs} if self.shown else {}
+        run = runs.get(key or "")
+        if run is not None and run.output is not None:
+            text = run.output if isinstance(run.output, str) else json.dumps(run.output)
+            return f"the output of {run.step_id}", text
+        if run is not None and run.error:
+            return f"the error of {run.step_id}", run.error
+        return "execution id", str(self.execution_id)
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         step = event.row_key.value

@@ -76,7 +76,7 @@ class ExecutionsScreen(paged.PagedList):
                 offset=self.page_start,
                 limit=PAGE,
             )
-            self.load(self.read(page, self._show), force=force)
+            self.load(partial(self.read, page, self._show), force=force)
 
     def _show(self, page: ExecutionPage) -> None:
         rows = page.rows
@@ -105,6 +105,10 @@ class ExecutionsScreen(paged.PagedList):
         self.query_one("#pager", Static).update(
             self.pager_text(len(rows), where, "[ ] pages, s status, / workflow")
         )
+
+    def copyable(self) -> tuple[str, str] | None:
+        execution_id = self.selected()
+        return None if execution_id is None else ("execution id", str(execution_id))
 
     def selected(self) -> int | None:
         key = tables.selected(self.query_one(DataTable))

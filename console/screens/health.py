@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.markup import escape
@@ -35,7 +37,7 @@ class HealthScreen(View):
 
     def refresh_data(self, *, force: bool = False) -> None:
         if self.is_current or force:  # a view out of sight costs nothing
-            self.load(self.read(self.services.queries.health, self._show), force=force)
+            self.load(partial(self.read, self.services.queries.health, self._show), force=force)
 
     def _show(self, view: HealthView) -> None:
         h = view.health

@@ -59,7 +59,7 @@ class WorkflowDetailScreen(View):
 
     def refresh_data(self, *, force: bool = False) -> None:
         if self.is_current or force:  # a view out of sight costs nothing
-            self.load(self._read(), force=force)
+            self.load(self._read, force=force)
 
     async def _read(self) -> None:
         try:
@@ -120,6 +120,12 @@ class WorkflowDetailScreen(View):
             )
         )
 
+    def copyable(self) -> tuple[str, str] | None:
+        key = tables.selected_key(self.query_one(DataTable))
+        if key is not None and self.query_one(DataTable).has_focus:
+            return "execution id", key
+        return "workflow name", self.workflow_name
+
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         if event.row_key.value is not None:
             self.post_message(OpenExecution(int(event.row_key.value)))
@@ -133,4 +139,4 @@ class WorkflowDetailScreen(View):
     def action_toggle_active(self) -> None:
         toggled = partial(self.services.queries.toggle_active, self.workflow_name)
         refresh = partial(self.refresh_data, force=True)
-        self.load(self.read(toggled, lambda _row: refresh()), group="write", force=True)
+        self.load(partial(self.read, toggled, lambda _row: refresh()), group="write", force=True)

@@ -72,7 +72,7 @@ class WorkflowsScreen(paged.PagedList):
                 limit=PAGE,
                 search=self.search,
             )
-            self.load(self.read(page, self._show), force=force)
+            self.load(partial(self.read, page, self._show), force=force)
 
     def _show(self, page: WorkflowPage) -> None:
         self.total = page.total
@@ -98,6 +98,10 @@ class WorkflowsScreen(paged.PagedList):
         self.query_one("#pager", Static).update(
             self.pager_text(len(page.rows), where, "[ ] pages, / filter")
         )
+
+    def copyable(self) -> tuple[str, str] | None:
+        name = self.selected()
+        return None if name is None else ("workflow name", name)
 
     def selected(self) -> str | None:
         return tables.selected(self.query_one(DataTable))
@@ -125,7 +129,7 @@ class WorkflowsScreen(paged.PagedList):
         name = self.selected()
         if name:
             toggled = partial(self.services.queries.toggle_active, name)
-            self.load(self.read(toggled, self._toggled), group="write", force=True)
+            self.load(partial(self.read, toggled, self._toggled), group="write", force=True)
 
     def _toggled(self, row: store.Workflow) -> None:
         self.notify(f"{row.name} {'enabled' if row.active else 'disabled'}")
@@ -143,7 +147,7 @@ class WorkflowsScreen(paged.PagedList):
         def answer(yes: bool | None) -> None:
             if yes:
                 removal = partial(self.services.queries.remove_workflow, name)
-                self.load(self.read(removal, removed), group="write", force=True)
+                self.load(partial(self.read, removal, removed), group="write", force=True)
 
         self.app.push_screen(
             ConfirmModal(f"Remove [b]{name}[/b] and all its executions?", yes="Remove"), answer

@@ -124,11 +124,7 @@ def logs(ctx: click.Context, execution_id: int, step_id: str | None) -> None:
                 db, execution_id, step_id=step_id, after_seq=after, limit=page_size
             )
             for line in page:
-                when = line.time.astimezone().strftime("%H:%M:%S.%f")[:-3]
-                click.secho(
-                    f"{when} {line.step_id or '-':<12} {line.text}",
-                    fg=output.STREAM_COLOUR.get(line.stream),
-                )
+                click.secho(output.log_text(line), fg=output.STREAM_COLOUR.get(line.stream))
             if len(page) < page_size:
                 break
             after = page[-1].seq

@@ -5,11 +5,14 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from engine.status import SYMBOLS, ExecutionStatus, StepStatus
+
+if TYPE_CHECKING:
+    from engine import store
 
 COLOURS: dict[str, str] = {
     ExecutionStatus.SUCCEEDED: "green",
@@ -23,6 +26,12 @@ COLOURS: dict[str, str] = {
     StepStatus.WAITING: "magenta",
 }
 STREAM_COLOUR = {"stderr": "red", "system": "bright_black"}
+
+
+def log_text(line: store.LogLine) -> str:
+    """A log line as `wfe logs` prints it (and the console saves it): time, step, text."""
+    when = line.time.astimezone().strftime("%H:%M:%S.%f")[:-3]
+    return f"{when} {line.step_id or '-':<12} {line.text}"
 
 
 def local(when: datetime | None) -> str:

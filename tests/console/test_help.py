@@ -35,8 +35,9 @@ def shown_ids(lines: list[str], ids: set[str]) -> set[str]:
 
 
 def line_of(lines: list[str], ident: str) -> str:
-    (line,) = [line for line in lines if re.search(rf"\s{re.escape(ident)}\s*\S?$", line)]
-    return line
+    found = [line for line in lines if re.search(rf"\s{re.escape(ident)}\s*\S?$", line)]
+    assert found, ident
+    return found[0]
 
 
 async def open_help(pilot: Pilot[Any], *keys: str) -> HelpScreen:
@@ -68,7 +69,7 @@ def test_detail_help_shows_every_id_whole_and_keys_as_written(
         assert shown_ids(top, ids) | shown_ids(bottom, ids) == ids
         for lines, ident, key in [
             (top, "execution.back", "Esc / Backspace"),
-            (top, "execution.next_page", "]"),
+            (top + bottom, "execution.next_page", "]"),  # (the list's middle, at 80x24)
             (bottom, "app.help", "?"),
             (bottom, "app.command", ":"),
         ]:
