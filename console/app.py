@@ -92,6 +92,7 @@ class WorkflowConsole(App[int]):
         health: Callable[[store.Store], store.Health] | None = None,
         config: settings.Config | None = None,
         embedded_executor: bool = True,
+        read_only: bool = False,
     ) -> None:
         """A console on ``db``, or on the store at ``url`` (opened after the first frame)."""
         # NO_COLOR (no-color.org): no colour at all, not Textual's default of greys. The
@@ -99,7 +100,8 @@ class WorkflowConsole(App[int]):
         # filter, and what colour showed is shown by text style (the cursor reversed).
         self.colourless = "NO_COLOR" in os.environ
         super().__init__(ansi_color=True if self.colourless else None)
-        self.embedded_executor = embedded_executor
+        self.read_only = read_only  # look, do not touch: no writes, no work run here
+        self.embedded_executor = embedded_executor and not read_only
         self.config = config if config is not None else settings.load()
         self.collector = pauses.CollectWhenIdle()
         self._db, self._url = db, url
@@ -110,6 +112,7 @@ class WorkflowConsole(App[int]):
             memory=memory,
             health=health,
             busy=self.key_just_pressed,
+            read_only=read_only,
         )
         for name, view in VIEWS.items():
             self.add_mode(name, partial(view, self.services))
@@ -304,15 +307,23 @@ class WorkflowConsole(App[int]):
         self.push_screen(WorkflowDetailScreen(self.services, message.name))
 
     def on_run_workflow(self, message: RunWorkflow) -> None:
+        if self._refused("run"):
+            return
         self._act(actions.run_workflow(self, self.services, message.name, message.defaults))
 
     def on_rerun_execution(self, message: RerunExecution) -> None:
+        if self._refused("re-run"):
+            return
         self._act(actions.rerun(self, self.services, message.execution_id))
 
     def on_cancel_execution(self, message: CancelExecution) -> None:
+        if self._refused("cancel"):
+            return
         self._act(actions.cancel(self, self.services, message.execution_id))
 
     def on_decide_approval(self, message: DecideApproval) -> None:
+        if self._refused("approve" if message.approve else "reject"):
+            return
         self._act(
             actions.decide(
                 self,
@@ -323,6 +334,12 @@ class WorkflowConsole(App[int]):
                 message.reason,
             )
         )
+
+    def _refused(self, what: str) -> bool:
+        """In a read-only console, an action that writes is said to be off, not done."""
+        if self.read_only:
+            self.notify(f"This console is read-only: {what} is off", severity="warning")
+        return self.read_only
 
     def _act(self, work: object) -> None:
         async def then_refresh() -> None:
@@ -346,11 +363,18 @@ class WorkflowConsole(App[int]):
             if view == "execution" and argument is not None:
                 self.post_message(OpenExecution(int(argument)))
                 return
+            if view == "workflow" and argument is not None:
+                self.post_message(OpenWorkflow(argument))
+                return
             await self.switch_mode(view)
             if isinstance(self.screen, PagedList):
                 self.screen.show_filter(argument)
 
-        self.push_screen(CommandModal(), go)
+        async def names() -> list[str]:
+            page = await self.services.queries.workflows(offset=0, limit=500, search=None)
+            return [summary.workflow.name for summary, _schedule in page.rows]
+
+        self.push_screen(CommandModal(names), go)
 
     def action_help(self) -> None:
         """List the keys of the screen underneath, then the App's, each as remapped."""

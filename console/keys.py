@@ -19,6 +19,18 @@ NAMES = {
 }
 
 
+# The actions that change the store: hidden from the key bar, and refused, in a read-only
+# console (``wfe console --read-only``).
+WRITES = frozenset(
+    {"run", "rerun", "cancel", "decide", "toggle_active", "remove", "import_examples"}
+)
+
+
+def writes(action: str) -> bool:
+    """Whether a binding's action (``decide(True)``, ``app.quit``) changes the store."""
+    return action.rpartition(".")[2].partition("(")[0] in WRITES
+
+
 def cursor_keys(prefix: str) -> list[Binding]:
     """vim's j k g G for any list, with ids under ``prefix`` so each screen's can be
     remapped; the screen has ``action_cursor(step)`` and ``action_edge(end)``."""

@@ -48,16 +48,17 @@ def log_to_file(folder: Path | None = None) -> Path | None:
     return path
 
 
-def run(url: str) -> int:
+def run(url: str, *, read_only: bool = False) -> int:
     """Open the console on the store at ``url``; the process's exit status.
 
     The store opens after the first frame. If it cannot be opened, the console says why
     on its screen and, once the terminal is back, on stderr too (exit status 1).
+    ``read_only``: every action that writes is hidden and refused, and no work runs here.
     """
     from console.app import WorkflowConsole
 
     log = log_to_file()
-    app = WorkflowConsole(url=url)
+    app = WorkflowConsole(url=url, read_only=read_only)
     try:
         app.run()
     finally:

@@ -321,8 +321,10 @@ class Services:
         memory: Callable[[], int],
         health: Callable[[store.Store], store.Health] | None = None,
         busy: Callable[[], bool] = lambda: False,
+        read_only: bool = False,
     ) -> None:
         self.queries = Queries(clock, health)
+        self.read_only = read_only  # every action that writes is refused
         self.host: EngineHost | None = None  # the embedded executor, once the store is open
         self.config = config
         self.clock = clock

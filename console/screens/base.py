@@ -105,6 +105,12 @@ class View(Screen[None]):
     def refresh_data(self, *, force: bool = False) -> None:
         """Read what the view shows again (``force``: now, even if a read is under way)."""
 
+    def refused(self, what: str) -> bool:
+        """In a read-only console, say that ``what`` (an action that writes) is off."""
+        if self.services.read_only:
+            self.notify(f"This console is read-only: {what} is off", severity="warning")
+        return self.services.read_only
+
     def copyable(self) -> tuple[str, str] | None:
         """What ``y`` copies here: what it is ("execution id") and its text; None: nothing."""
         return None

@@ -69,7 +69,10 @@ class DashboardScreen(View):
         self._to_top = False
 
     def compose(self) -> ComposeResult:
-        yield Static("WorkflowEngine", classes="title")
+        yield Static(
+            "WorkflowEngine · read-only" if self.services.read_only else "WorkflowEngine",
+            classes="title",
+        )
         yield Static("", id="summary", markup=False)
         with Horizontal(id="panels"):
             yield StatPanel("workflows", id="p-workflows")
@@ -292,6 +295,9 @@ class DashboardScreen(View):
         self.post_message(DecideApproval(int(execution_id), step_id, approve))
 
     def action_import_examples(self) -> None:
+        if self.refused("import"):
+            return
+
         def imported(added: list[str]) -> None:
             self.notify(
                 f"Imported {len(added)} example workflow(s)"

@@ -59,8 +59,12 @@ class ExecutionsScreen(paged.PagedList):
         self.every(1.0, self.refresh_data)
 
     def show_filter(self, argument: str | None) -> None:
-        status = argument if argument in STATUS_CYCLE else None
-        self.set_filters(status, argument if argument and status is None else None)
+        """``:executions failed backup``: a status (in any place), and part of a name."""
+        words = (argument or "").split()
+        statuses = [w for w in words if w.lower().replace(" ", "_") in STATUS_CYCLE]
+        rest = " ".join(w for w in words if w not in statuses)
+        status = statuses[-1].lower() if statuses else None
+        self.set_filters(status, rest or None)
 
     def set_filters(self, status: str | None = None, workflow: str | None = None) -> None:
         self.status, self.workflow, self.page_start = status, workflow, 0

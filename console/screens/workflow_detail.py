@@ -66,7 +66,11 @@ class WorkflowDetailScreen(View):
             detail = await self.services.queries.workflow(self.workflow_name)
         except NotFound:
             if self.is_current:
-                self.notify(f"Workflow {self.workflow_name} was removed")
+                self.notify(
+                    f"Workflow {self.workflow_name} was removed"
+                    if self.definition_text
+                    else f"There is no workflow {self.workflow_name!r}"
+                )
                 self.dismiss()
             return
         except EngineError as exc:
@@ -137,6 +141,8 @@ class WorkflowDetailScreen(View):
         self.post_message(RunWorkflow(self.workflow_name))
 
     def action_toggle_active(self) -> None:
+        if self.refused("enable/disable"):
+            return
         toggled = partial(self.services.queries.toggle_active, self.workflow_name)
         refresh = partial(self.refresh_data, force=True)
         self.load(partial(self.read, toggled, lambda _row: refresh()), group="write", force=True)

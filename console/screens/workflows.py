@@ -126,6 +126,8 @@ class WorkflowsScreen(paged.PagedList):
             self.post_message(RunWorkflow(name))
 
     def action_toggle_active(self) -> None:
+        if self.refused("enable/disable"):
+            return
         name = self.selected()
         if name:
             toggled = partial(self.services.queries.toggle_active, name)
@@ -136,6 +138,8 @@ class WorkflowsScreen(paged.PagedList):
         self.refresh_data(force=True)
 
     def action_remove(self) -> None:
+        if self.refused("remove"):
+            return
         name = self.selected()
         if not name:
             return

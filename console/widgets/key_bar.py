@@ -13,6 +13,8 @@ from textual.content import Content
 from textual.screen import Screen
 from textual.widgets import Static
 
+from console import keys
+
 
 class KeyBar(Static):
     DEFAULT_CSS = """
@@ -55,6 +57,8 @@ class KeyBar(Static):
                 continue
             if not binding.show or binding.action in seen:
                 continue
+            if getattr(self.app, "read_only", False) and keys.writes(binding.action):
+                continue  # a read-only console offers no action that writes
             seen.add(binding.action)
             item = (self.app.get_key_display(binding), binding.description, enabled)
             (app if node is self.app else own).append(item)

@@ -37,8 +37,13 @@ def main(ctx: click.Context, db: str | None) -> None:
 
 
 @main.command()
+@click.option(
+    "--read-only",
+    is_flag=True,
+    help="Look but do not touch: no action that writes, and no work run in the console.",
+)
 @click.pass_context
-def console(ctx: click.Context) -> None:
+def console(ctx: click.Context, read_only: bool = False) -> None:
     """Open the terminal console."""
     from importlib import metadata  # a tenth of the start-up of a quick command
 
@@ -46,8 +51,8 @@ def console(ctx: click.Context) -> None:
     if not found:
         click.echo(ctx.parent.get_help() if ctx.parent else "")
         raise EngineError("the console is not installed; `pip install workflow-engine` brings it")
-    run_console: Callable[[str], int] = next(iter(found)).load()
-    ctx.exit(run_console(database_url(ctx)))
+    run_console: Callable[..., int] = next(iter(found)).load()
+    ctx.exit(run_console(database_url(ctx), read_only=read_only))
 
 
 for command in (

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -13,19 +13,13 @@ import pytest
 from console import config as console_config
 from console.app import WorkflowConsole
 from engine import definition, store
+from tests.console.support import NOW, fixed_health
+from tests.support import EXAMPLES
 
 # A developer's own NO_COLOR must not change what the tests draw (Rich reads it when a
 # console is made, some of them at import); test_terminal sets it where it is the subject.
 os.environ.pop("NO_COLOR", None)
 
-NOW = datetime(2026, 11, 27, 12, 0, 0, tzinfo=UTC)
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
-
-
-def fixed_health(db: store.Store) -> store.Health:
-    return store.Health(
-        "sqlite:////data/workflow-engine.db", True, store.SCHEMA_VERSION, 1_234_567, 80_000_000_000
-    )
 
 
 def seed(db: store.Store) -> None:
@@ -147,6 +141,7 @@ def make_app(tmp_path: Path):
         embedded: bool = True,
         keys: dict[str, str] | None = None,
         theme: str = "wfe-dark",
+        read_only: bool = False,
     ) -> WorkflowConsole:
         cfg = console_config.Config(theme=theme, keys=keys or {}, path=tmp_path / "config.toml")
         app = WorkflowConsole(
@@ -156,6 +151,7 @@ def make_app(tmp_path: Path):
             health=fixed_health,
             config=cfg,
             embedded_executor=embedded,
+            read_only=read_only,
         )
         # What the app showed, kept: Textual drops a notification once it times out.
         shown: list[str] = []

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from textual.pilot import Pilot
@@ -12,8 +13,18 @@ from textual.widgets import DataTable
 from textual.worker import WorkerState
 
 from console.app import WorkflowConsole
+from engine import store
 
 Scenario = Callable[[WorkflowConsole, Pilot[Any]], Awaitable[None]]
+
+NOW = datetime(2026, 11, 27, 12, 0, 0, tzinfo=UTC)  # the console tests' clock
+
+
+def fixed_health(db: store.Store) -> store.Health:
+    """A health probe that says the same on every machine (for snapshots)."""
+    return store.Health(
+        "sqlite:////data/workflow-engine.db", True, store.SCHEMA_VERSION, 1_234_567, 80_000_000_000
+    )
 
 
 def drive(app: WorkflowConsole, scenario: Scenario, size: tuple[int, int] = (120, 40)) -> None:

@@ -20,9 +20,8 @@ from textual.widgets import Input
 
 from console.app import WorkflowConsole
 from engine import definition, store
-from tests.console.conftest import EXAMPLES
 from tests.console.support import drive, notes, settle, wait_for
-from tests.support import add, run
+from tests.support import EXAMPLES, add, run
 
 
 def test_y_copies_the_execution_or_workflow_under_the_cursor(

@@ -18,8 +18,7 @@ from console.modals.params import ParamsModal
 from console.modals.reason import ReasonModal
 from console.screens.execution_detail import ExecutionDetailScreen
 from engine import status, store
-from tests.console.conftest import NOW
-from tests.console.support import drive, notes, rows, settle, wait_for
+from tests.console.support import NOW, drive, notes, rows, settle, wait_for
 from tests.support import add
 
 

@@ -20,7 +20,7 @@ import pytest
 
 from console import driver
 from engine import definition, store
-from tests.console.conftest import EXAMPLES
+from tests.support import EXAMPLES
 
 pytestmark = pytest.mark.skipif(
     shutil.which("tmux") is None, reason="needs tmux to run the console in a terminal"
