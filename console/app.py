@@ -34,6 +34,7 @@ from console.messages import (
     CancelExecution,
     DecideApproval,
     OpenExecution,
+    OpenTimeline,
     OpenWorkflow,
     RerunExecution,
     RunWorkflow,
@@ -302,6 +303,11 @@ class WorkflowConsole(App[int]):
 
     def on_open_execution(self, message: OpenExecution) -> None:
         self.push_screen(ExecutionDetailScreen(self.services, message.execution_id))
+
+    def on_open_timeline(self, message: OpenTimeline) -> None:
+        from console.screens.timeline import TimelineScreen
+
+        self.push_screen(TimelineScreen(self.services, message.execution_id))
 
     def on_open_workflow(self, message: OpenWorkflow) -> None:
         self.push_screen(WorkflowDetailScreen(self.services, message.name))

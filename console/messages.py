@@ -20,6 +20,14 @@ class OpenExecution(Message):
         self.execution_id = execution_id
 
 
+class OpenTimeline(Message):
+    """Show one execution's steps against wall-clock time."""
+
+    def __init__(self, execution_id: int) -> None:
+        super().__init__()
+        self.execution_id = execution_id
+
+
 class OpenWorkflow(Message):
     """Show one workflow: its definition and its runs."""
 

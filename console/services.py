@@ -77,6 +77,12 @@ class ExecutionView:
 
 
 @dataclass(frozen=True)
+class TimelineView:
+    execution: store.Execution
+    runs: list[store.StepRun]  # every attempt, in file order
+
+
+@dataclass(frozen=True)
 class HealthView:
     health: store.Health
     runners: list[store.Runner]
@@ -173,6 +179,14 @@ class Queries:
             e = store.get_execution(db, execution_id)
             window = store.step_window(db, execution_id, start=start, limit=limit, tally=tally)
             return ExecutionView(e, window)
+
+        return await self._off(read)
+
+    async def timeline(self, execution_id: int) -> TimelineView:
+        def read(db: store.Store) -> TimelineView:
+            return TimelineView(
+                store.get_execution(db, execution_id), store.step_runs(db, execution_id)
+            )
 
         return await self._off(read)
 

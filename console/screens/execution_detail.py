@@ -30,7 +30,7 @@ from textual.binding import Binding
 from textual.widgets import DataTable, Input, RichLog, Static
 
 from console import actions, format, keys
-from console.messages import CancelExecution, DecideApproval, RerunExecution
+from console.messages import CancelExecution, DecideApproval, OpenTimeline, RerunExecution
 from console.screens import execution_log, execution_steps
 from console.screens.base import View
 from console.services import Services
@@ -65,6 +65,7 @@ class ExecutionDetailScreen(View):
         Binding("t", "toggle_times", "Times", id="execution.times"),
         Binding("m", "toggle_matching", "Only matches", id="execution.matching"),
         Binding("ctrl+s", "save_log", "Save log", id="execution.save"),
+        Binding("T", "timeline", "Timeline", id="execution.timeline"),
         Binding("n", "next_match(1)", "Next match", id="execution.next"),
         Binding("N", "next_match(-1)", "Prev match", id="execution.prev"),
         Binding("right_square_bracket", "page(1)", "Next steps", id="execution.next_page"),
@@ -365,6 +366,9 @@ class ExecutionDetailScreen(View):
         return execution_log.matches([e for e in self.buffer if self.shows(e)], self.pattern)
 
     # -- actions ------------------------------------------------------------------------
+
+    def action_timeline(self) -> None:
+        self.post_message(OpenTimeline(self.execution_id))
 
     def action_save_log(self) -> None:
         """Save the whole log (or the step shown alone, after Enter) to a file."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -142,11 +142,12 @@ def make_app(tmp_path: Path):
         keys: dict[str, str] | None = None,
         theme: str = "wfe-dark",
         read_only: bool = False,
+        clock: Callable[[], datetime] | None = None,
     ) -> WorkflowConsole:
         cfg = console_config.Config(theme=theme, keys=keys or {}, path=tmp_path / "config.toml")
         app = WorkflowConsole(
             db,
-            clock=lambda: NOW,
+            clock=clock or (lambda: NOW),
             memory=lambda: 42_000_000,
             health=fixed_health,
             config=cfg,

@@ -23,6 +23,7 @@ SCREENS: dict[str, tuple[str, ...]] = {
     "execution_detail": ("3", "enter"),
     "health": ("4",),
     "help": ("3", "enter", "question_mark"),
+    "timeline": ("3", "enter", "T"),
     "command": ("colon",),
 }
 
