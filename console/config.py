@@ -6,6 +6,9 @@ run_in_console = false      # true: run here even when `wfe worker`s are alive
 
 [keys]                      # binding id = keys, to remap any binding
 "executions.cancel" = "x"
+
+[sort]                      # each list's order, as last chosen with o / O
+executions = "duration desc"
 ```
 """
 
@@ -27,6 +30,8 @@ class Config:
     keys: dict[str, str] = field(default_factory=dict)
     # Run executions started here in the console even when workers are alive.
     run_in_console: bool = False
+    # Each list's order: view = "column" or "column desc" (e.g. executions = "duration desc").
+    sort: dict[str, str] = field(default_factory=dict)
     path: Path | None = None
     problem: str | None = None  # why the file could not be read, shown once at start
 
@@ -48,6 +53,11 @@ def load(path: Path | None = None) -> Config:
     config.run_in_console = bool(data.get("run_in_console", False))
     theme = data.get("theme", DEFAULT_THEME)
     keys = data.get("keys", {})
+    sort = data.get("sort", {})
+    if isinstance(sort, dict) and all(isinstance(v, str) for v in sort.values()):
+        config.sort = dict(sort)
+    else:
+        config.problem = f'{path}: [sort]: expected view = "column" or "column desc"'
     if not isinstance(theme, str):
         config.problem = f"{path}: theme: expected a name such as {DEFAULT_THEME!r}"
     else:
@@ -60,15 +70,17 @@ def load(path: Path | None = None) -> Config:
 
 
 def save(config: Config) -> None:
-    """Write the file (theme and keys); a failure to write is not worth a crash."""
+    """Write the file (theme, keys, orders); a failure to write is not worth a crash."""
     path = config.path or default_path()
     lines = [f"theme = {json.dumps(config.theme)}"]
     if config.run_in_console:
         lines.append("run_in_console = true")
     lines.append("")
-    if config.keys:
-        lines.append("[keys]")
-        lines.extend(f"{json.dumps(k)} = {json.dumps(v)}" for k, v in sorted(config.keys.items()))
+    for table, values in (("keys", config.keys), ("sort", config.sort)):
+        if values:
+            lines.append(f"[{table}]")
+            lines.extend(f"{json.dumps(k)} = {json.dumps(v)}" for k, v in sorted(values.items()))
+            lines.append("")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text("\n".join(lines) + "\n", encoding="utf-8")

@@ -143,9 +143,23 @@ class Queries:
 
         return await self._off(read)
 
-    async def workflows(self, *, offset: int, limit: int, search: str | None) -> WorkflowPage:
+    async def workflows(
+        self,
+        *,
+        offset: int,
+        limit: int,
+        search: str | None,
+        order: tuple[str, bool] = ("name", False),
+    ) -> WorkflowPage:
         def read(db: store.Store) -> WorkflowPage:
-            page, total = store.list_workflows(db, offset=offset, limit=limit, search=search)
+            page, total = store.list_workflows(
+                db,
+                offset=offset,
+                limit=limit,
+                search=search,
+                order=order[0],
+                descending=order[1],
+            )
             return WorkflowPage([(s, self.schedule_text(s.workflow)) for s in page], total)
 
         return await self._off(read)
@@ -159,11 +173,23 @@ class Queries:
         return await self._off(read)
 
     async def executions(
-        self, *, status: str | None, search: str | None, offset: int, limit: int
+        self,
+        *,
+        status: str | None,
+        search: str | None,
+        offset: int,
+        limit: int,
+        order: tuple[str, bool] = ("id", True),
     ) -> ExecutionPage:
         def read(db: store.Store) -> ExecutionPage:
             rows, total = store.list_executions(
-                db, status=status, search=search, offset=offset, limit=limit
+                db,
+                status=status,
+                search=search,
+                offset=offset,
+                limit=limit,
+                order=order[0],
+                descending=order[1],
             )
             return ExecutionPage(rows, total, _runners_of(db, rows))
 
@@ -349,6 +375,12 @@ class Services:
         """The store is open (and the engine, if this console runs one, is hosted)."""
         self.host = host
         self.queries.attach(db)
+
+    def save_config(self) -> None:
+        """Keep what the user chose (a theme, a list's order) in config.toml."""
+        from console import config
+
+        config.save(self.config)
 
     def executor_statistics(self) -> ExecutorStatistics | None:
         """The embedded executor's statistics, or None when it is not running."""

@@ -33,6 +33,9 @@ COLUMNS = (
 
 class ExecutionsScreen(paged.PagedList):
     AUTO_FOCUS = "#table"
+    VIEW = "executions"
+    SORTS = ("id", "started", "duration", "status", "workflow", "trigger")
+    DESCENDING_FIRST = True  # newest first
     BINDINGS = [
         Binding("c", "cancel", "Cancel", id="executions.cancel"),
         Binding("R", "rerun", "Re-run", id="executions.rerun"),
@@ -51,7 +54,7 @@ class ExecutionsScreen(paged.PagedList):
         yield Static("Executions", classes="title", id="heading")
         yield Input(placeholder="part of a workflow name; Enter applies, Esc clears", id="filter")
         yield tables.Table(COLUMNS, id="table")
-        yield Static("", classes="hint", id="pager")
+        yield Static("", classes="hint", id="pager", markup=False)
         yield KeyBar()
 
     def on_mount(self) -> None:
@@ -79,6 +82,7 @@ class ExecutionsScreen(paged.PagedList):
                 search=self.workflow,
                 offset=self.page_start,
                 limit=PAGE,
+                order=self.order,
             )
             self.load(partial(self.read, page, self._show), force=force)
 
@@ -107,7 +111,9 @@ class ExecutionsScreen(paged.PagedList):
         filters = [f for f in (self.status, self.workflow and f"workflow ~ {self.workflow}") if f]
         where = f" ({', '.join(filters)})" if filters else ""
         self.query_one("#pager", Static).update(
-            self.pager_text(len(rows), where, "[ ] pages, s status, / workflow")
+            self.pager_text(
+                len(rows), where + self.sort_text(), "[ ] pages, s status, / workflow, o sort"
+            )
         )
 
     def copyable(self) -> tuple[str, str] | None:

@@ -15,6 +15,8 @@ PAGE = 50
 def navigation(prefix: str) -> list[Binding]:
     """The list keys, with ids under ``prefix`` so each screen's can be remapped."""
     return [
+        Binding("o", "sort", "Sort", id=f"{prefix}.sort"),
+        Binding("O", "flip_sort", "Reverse sort", id=f"{prefix}.reverse", show=False),
         Binding("right_square_bracket", "page(1)", "Next page", id=f"{prefix}.next_page"),
         Binding("left_square_bracket", "page(-1)", "Prev page", id=f"{prefix}.prev_page"),
         *keys.cursor_keys(prefix),
@@ -22,10 +24,54 @@ def navigation(prefix: str) -> list[Binding]:
 
 
 class PagedList(View):
-    """A list screen with a ``#filter`` Input and a ``DataTable``, a page at a time."""
+    """A list screen with a ``#filter`` Input and a ``DataTable``, a page at a time.
+
+    Sorted by the store (the whole list, not the page shown), by one of ``SORTS`` (column
+    keys; the first is the default, in ``DESCENDING_FIRST`` order): ``o`` goes to the next
+    column, ``O`` reverses, a click on a heading sorts by it (again: reverses). The order
+    is kept in ``config.toml`` under ``[sort]``, by ``VIEW``.
+    """
 
     page_start = 0
     total = 0
+    VIEW = ""
+    SORTS: tuple[str, ...] = ()
+    DESCENDING_FIRST = False
+
+    @property
+    def order(self) -> tuple[str, bool]:
+        """The column sorted by, and whether descending (from config.toml, else the default)."""
+        column, _, direction = self.services.config.sort.get(self.VIEW, "").partition(" ")
+        if column not in self.SORTS:
+            return self.SORTS[0], self.DESCENDING_FIRST
+        return column, direction == "desc"
+
+    def _sort_by(self, column: str, descending: bool) -> None:
+        self.services.config.sort[self.VIEW] = f"{column} desc" if descending else column
+        self.services.save_config()
+        self.page_start = 0
+        self.refresh_data(force=True)
+
+    def action_sort(self) -> None:
+        column, descending = self.order
+        following = self.SORTS[(self.SORTS.index(column) + 1) % len(self.SORTS)]
+        self._sort_by(following, descending)
+
+    def action_flip_sort(self) -> None:
+        column, descending = self.order
+        self._sort_by(column, not descending)
+
+    def on_data_table_header_selected(self, event: DataTable.HeaderSelected) -> None:
+        column = event.column_key.value
+        if column not in self.SORTS:
+            self.notify(f"The list cannot be sorted by {column}; by {', '.join(self.SORTS)}")
+            return
+        current, descending = self.order
+        self._sort_by(column, not descending if column == current else descending)
+
+    def sort_text(self) -> str:
+        column, descending = self.order
+        return f", by {column} {'↓' if descending else '↑'}"
 
     def show_filter(self, argument: str | None) -> None:
         """Show what ``:view ARGUMENT`` asks for (the App's command line)."""

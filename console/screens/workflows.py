@@ -35,6 +35,8 @@ COLUMNS = (
 
 class WorkflowsScreen(paged.PagedList):
     AUTO_FOCUS = "#table"
+    VIEW = "workflows"
+    SORTS = ("name", "active", "version")
     BINDINGS = [
         Binding("r", "run", "Run", id="workflows.run"),
         Binding("a", "toggle_active", "Enable/disable", id="workflows.toggle"),
@@ -71,6 +73,7 @@ class WorkflowsScreen(paged.PagedList):
                 offset=self.page_start,
                 limit=PAGE,
                 search=self.search,
+                order=self.order,
             )
             self.load(partial(self.read, page, self._show), force=force)
 
@@ -96,7 +99,7 @@ class WorkflowsScreen(paged.PagedList):
         )
         where = f" matching {self.search!r}" if self.search else ""
         self.query_one("#pager", Static).update(
-            self.pager_text(len(page.rows), where, "[ ] pages, / filter")
+            self.pager_text(len(page.rows), where + self.sort_text(), "[ ] pages, / filter, o sort")
         )
 
     def copyable(self) -> tuple[str, str] | None:

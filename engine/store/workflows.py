@@ -92,17 +92,34 @@ def get_workflow(store: Store, name: str) -> Workflow:
     return Workflow.of(row)
 
 
+WORKFLOW_ORDERS: dict[str, Any] = {"name": w.name, "active": w.is_active, "version": w.version}
+
+
 def list_workflows(
-    store: Store, *, offset: int = 0, limit: int = 50, search: str | None = None
+    store: Store,
+    *,
+    offset: int = 0,
+    limit: int = 50,
+    search: str | None = None,
+    order: str = "name",
+    descending: bool = False,
 ) -> tuple[list[WorkflowSummary], int]:
-    """A page of workflows by name with their last run, and the total count."""
+    """A page of workflows by name (or ``order``, one of :data:`WORKFLOW_ORDERS`) with
+    their last run, and the total count."""
     where = [w.name.ilike(f"%{search}%")] if search else []
+    if order not in WORKFLOW_ORDERS:
+        raise ValueError(f"no order {order!r}; one of {', '.join(WORKFLOW_ORDERS)}")
+    column = WORKFLOW_ORDERS[order]
     e = EXECUTION.c
     with translate_errors(store), store.engine.connect() as conn:
         rows = [
             Workflow.of(r)
             for r in conn.execute(
-                sa.select(WORKFLOW).where(*where).order_by(w.name).offset(offset).limit(limit)
+                sa.select(WORKFLOW)
+                .where(*where)
+                .order_by(column.desc() if descending else column.asc(), w.name)
+                .offset(offset)
+                .limit(limit)
             ).mappings()
         ]
         total = conn.execute(sa.select(sa.func.count()).select_from(WORKFLOW).where(*where))

@@ -2,6 +2,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import pytest
+
 from engine import definition, store
 from engine.store import tables
 from tests.support import add
@@ -99,3 +101,38 @@ def finish_all(db: store.Store) -> None:
                 status="succeeded", finished_at=datetime(2000, 1, 1, tzinfo=UTC)
             )
         )
+
+
+def test_executions_sort_by_a_column_over_the_whole_list(db: store.Store) -> None:
+    add(db, "name: a-wf\nsteps:\n  - {id: a, log: x}\n")
+    add(db, "name: b-wf\nsteps:\n  - {id: a, log: x}\n")
+    made = []
+    for name, took in (("b-wf", 300.0), ("a-wf", 100.0), ("b-wf", None), ("a-wf", 200.0)):
+        (e,) = store.create_executions(db, store.get_workflow(db, name), [{}])
+        made.append(e.id)
+        if took is not None:
+            store.write_batch(
+                db,
+                store.Batch(
+                    step_inserts=[],
+                    step_updates=[],
+                    logs=[],
+                    executions={e.id: {"status": "succeeded", "duration_ms": took}},
+                    finished=[],
+                ),
+            )
+
+    def ids(order: str, descending: bool, **kw: object) -> list[int]:
+        rows, _ = store.list_executions(db, order=order, descending=descending, **kw)
+        return [r.id for r in rows]
+
+    assert ids("id", True) == made[::-1]
+    assert ids("duration", True) == [made[0], made[3], made[1], made[2]]  # unfinished last
+    assert ids("duration", False) == [made[1], made[3], made[0], made[2]]
+    assert ids("workflow", False)[:2] == [made[3], made[1]]  # a-wf, newest first
+    # The order is the whole list's: the second page follows the first.
+    assert ids("duration", True, limit=2) + ids("duration", True, limit=2, offset=2) == ids(
+        "duration", True
+    )
+    with pytest.raises(ValueError, match="no order 'nope'"):
+        store.list_executions(db, order="nope")

@@ -48,3 +48,17 @@ def test_remove_refuses_while_running(db: store.Store) -> None:
     ):
         store.remove_workflow(db, "wf")
     assert store.get_execution(db, e.id or 0).status == "queued"
+
+
+def test_workflows_sort_by_name_active_or_version(db: store.Store) -> None:
+    for name in ("b", "a", "c"):
+        add(db, f"name: {name}\nsteps:\n  - {{id: a, log: x}}\n")
+    store.set_active(db, "c", False)
+
+    def names(order: str, descending: bool) -> list[str]:
+        page, _ = store.list_workflows(db, order=order, descending=descending)
+        return [s.workflow.name for s in page]
+
+    assert names("name", False) == ["a", "b", "c"]
+    assert names("name", True) == ["c", "b", "a"]
+    assert names("active", False) == ["c", "a", "b"]  # disabled first, then by name

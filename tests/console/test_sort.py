@@ -1,0 +1,41 @@
+"""Lists sort by a column, over the whole list; the order is remembered per view."""
+
+from __future__ import annotations
+
+import tomllib
+from typing import Any
+
+from textual.pilot import Pilot
+from textual.widgets import DataTable
+
+from console.app import WorkflowConsole
+from engine import store
+from tests.console.support import drive, rows, settle
+
+
+def test_o_cycles_the_column_O_reverses_and_the_order_is_kept(
+    seeded: store.Store, make_app
+) -> None:
+    app = make_app(seeded, embedded=False)
+
+    async def scenario(app: WorkflowConsole, pilot: Pilot[Any]) -> None:
+        await pilot.press("3")
+        await settle(pilot)
+        table = app.screen.query_one(DataTable)
+        assert [r[0] for r in rows(table)] == ["5", "4", "3", "2", "1"]  # newest first
+        await pilot.press("o", "o")  # id → started → duration
+        await settle(pilot)
+        durations = [r[0] for r in rows(table)]
+        assert durations == ["1", "3", "2", "5", "4"]  # 2.4s, 1.5s, 870ms, 640ms, 300ms
+        assert "by duration ↓" in str(app.screen.query_one("#pager").render())
+        await pilot.press("O")
+        await settle(pilot)
+        assert [r[0] for r in rows(table)] == durations[::-1]
+        # A click on a heading sorts by it.
+        await pilot.click(DataTable, offset=(6, 0))  # the "workflow" heading
+        await settle(pilot)
+        assert [r[1] for r in rows(table)][:2] == ["fan-out", "flaky-retry"]
+
+    drive(app, scenario)
+    saved = tomllib.loads(app.config.path.read_text())  # type: ignore[union-attr]
+    assert saved["sort"] == {"executions": "workflow"}
