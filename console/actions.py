@@ -119,6 +119,32 @@ async def save_log(
     app.notify(f"Saved {count:,} line(s) of {what.removeprefix('the ')} to {path}")
 
 
+async def cancel_many(app: App[Any], services: Services, execution_ids: list[int]) -> None:
+    """Ask once, listing them, then cancel every execution still under way among these."""
+    try:
+        found = [await services.queries.execution(i) for i in execution_ids]
+    except EngineError as exc:
+        app.notify(str(exc), severity="error")
+        return
+    live = [e.id for e in found if e.status not in status.FINISHED and e.id is not None]
+    over = [e.id for e in found if e.status in status.FINISHED]
+    if not live:
+        app.notify("All of them have finished; there is nothing to cancel", severity="warning")
+        return
+    question = f"Cancel {len(live)} executions: {', '.join(map(str, live))}?"
+    if over:
+        question += f"\n({len(over)} more have finished: {', '.join(map(str, over))})"
+    if not await app.push_screen_wait(ConfirmModal(escape(question), yes="Cancel them")):
+        return
+    for execution_id in live:
+        if services.host is None or not services.host.cancel(execution_id):
+            try:
+                await services.queries.request_cancel(execution_id)
+            except EngineError as exc:
+                app.notify(f"Execution {execution_id}: {exc}", severity="error")
+    app.notify(f"Cancelling {len(live)} executions: {', '.join(map(str, live))}")
+
+
 async def cancel(app: App[Any], services: Services, execution_id: int) -> None:
     """Ask, then cancel: here if this console runs it, else through the store.
 

@@ -32,6 +32,7 @@ from console import actions, driver, palettes, pauses
 from console import config as settings
 from console.messages import (
     CancelExecution,
+    CancelExecutions,
     DecideApproval,
     OpenExecution,
     OpenTimeline,
@@ -326,6 +327,11 @@ class WorkflowConsole(App[int]):
         if self._refused("cancel"):
             return
         self._act(actions.cancel(self, self.services, message.execution_id))
+
+    def on_cancel_executions(self, message: CancelExecutions) -> None:
+        if self._refused("cancel"):
+            return
+        self._act(actions.cancel_many(self, self.services, message.execution_ids))
 
     def on_decide_approval(self, message: DecideApproval) -> None:
         if self._refused("approve" if message.approve else "reject"):

@@ -53,6 +53,14 @@ class RerunExecution(Message):
         self.execution_id = execution_id
 
 
+class CancelExecutions(Message):
+    """Ask once, then cancel all these executions (the rows marked in a list)."""
+
+    def __init__(self, execution_ids: list[int]) -> None:
+        super().__init__()
+        self.execution_ids = execution_ids
+
+
 class CancelExecution(Message):
     """Ask, then cancel an execution (here, or through the store for another runner)."""
 

@@ -313,6 +313,17 @@ class Queries:
 
         return await self._off(write)
 
+    async def set_active(self, names: list[str], active: bool) -> None:
+        def write(db: store.Store) -> None:
+            for name in names:
+                store.set_active(db, name, active)
+
+        return await self._off(write)
+
+    async def remove_workflows(self, names: list[str]) -> int:
+        """Remove these workflows and their executions; how many executions went."""
+        return await self._off(lambda db: sum(store.remove_workflow(db, n) for n in names))
+
     async def remove_workflow(self, name: str) -> int:
         return await self._off(lambda db: store.remove_workflow(db, name))
 

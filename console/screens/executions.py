@@ -9,7 +9,7 @@ from textual.binding import Binding
 from textual.widgets import DataTable, Input, Static
 
 from console import format
-from console.messages import CancelExecution, OpenExecution, RerunExecution
+from console.messages import CancelExecution, CancelExecutions, OpenExecution, RerunExecution
 from console.screens import paged
 from console.services import ExecutionPage, Services
 from console.widgets import tables
@@ -141,9 +141,13 @@ class ExecutionsScreen(paged.PagedList):
             self.post_message(OpenExecution(int(event.row_key.value)))
 
     def action_cancel(self) -> None:
-        execution_id = self.selected()
-        if execution_id is not None:
-            self.post_message(CancelExecution(execution_id))
+        """Cancel the execution under the cursor, or every marked one (asked once)."""
+        ids = [int(key) for key in self.marked()]
+        if len(ids) > 1:
+            self.post_message(CancelExecutions(ids))
+            self.done_with_marks()
+        elif ids:
+            self.post_message(CancelExecution(ids[0]))
 
     def action_rerun(self) -> None:
         execution_id = self.selected()

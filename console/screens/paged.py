@@ -16,6 +16,9 @@ def navigation(prefix: str) -> list[Binding]:
     """The list keys, with ids under ``prefix`` so each screen's can be remapped."""
     return [
         Binding("o", "sort", "Sort", id=f"{prefix}.sort"),
+        Binding("space", "mark", "Mark", id=f"{prefix}.mark", show=False),
+        Binding("v", "mark_range", "Mark to here", id=f"{prefix}.mark_range", show=False),
+        Binding("U", "unmark", "Unmark all", id=f"{prefix}.unmark", show=False),
         Binding("O", "flip_sort", "Reverse sort", id=f"{prefix}.reverse", show=False),
         Binding("right_square_bracket", "page(1)", "Next page", id=f"{prefix}.next_page"),
         Binding("left_square_bracket", "page(-1)", "Prev page", id=f"{prefix}.prev_page"),
@@ -68,6 +71,46 @@ class PagedList(View):
             return
         current, descending = self.order
         self._sort_by(column, not descending if column == current else descending)
+
+    # -- marks: space marks a row, v marks from the last mark to here, U unmarks all ------
+
+    _last_mark: str | None = None
+
+    def marked(self) -> list[str]:
+        """The rows an action acts on: those marked, else the one under the cursor."""
+        table = self.query_one(tables.Table)
+        marks = table.marks()
+        if marks:
+            return marks
+        key = tables.selected_key(table)
+        return [key] if key is not None else []
+
+    def action_mark(self) -> None:
+        table = self.query_one(tables.Table)
+        key = tables.selected_key(table)
+        if key is None:
+            return
+        table.set_marks(table.marked ^ {key})
+        self._last_mark = key if key in table.marked else None
+        table.move_cursor(row=table.cursor_row + 1, animate=False)
+
+    def action_mark_range(self) -> None:
+        table = self.query_one(tables.Table)
+        here = tables.selected_key(table)
+        keys = [row.key.value for row in table.ordered_rows]
+        if here is None or self._last_mark not in keys:
+            self.action_mark()
+            return
+        a, b = sorted((keys.index(self._last_mark), keys.index(here)))
+        table.set_marks(table.marked | {k for k in keys[a : b + 1] if k is not None})
+
+    def action_unmark(self) -> None:
+        self.query_one(tables.Table).set_marks(set())
+        self._last_mark = None
+
+    def done_with_marks(self) -> None:
+        """An action took the marked rows: the marks go."""
+        self.action_unmark()
 
     def sort_text(self) -> str:
         column, descending = self.order

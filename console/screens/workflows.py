@@ -49,6 +49,7 @@ class WorkflowsScreen(paged.PagedList):
     def __init__(self, services: Services) -> None:
         super().__init__(services)
         self.search: str | None = None
+        self.page_rows: dict[str, store.Workflow] = {}  # the page shown, by name
 
     def compose(self) -> ComposeResult:
         yield Static("Workflows", classes="title", id="heading")
@@ -79,6 +80,7 @@ class WorkflowsScreen(paged.PagedList):
 
     def _show(self, page: WorkflowPage) -> None:
         self.total = page.total
+        self.page_rows = {s.workflow.name: s.workflow for s, _ in page.rows}
         now, v = self.services.clock(), self.app.theme_variables
         self.query_one(tables.Table).show(
             [
@@ -131,6 +133,10 @@ class WorkflowsScreen(paged.PagedList):
     def action_toggle_active(self) -> None:
         if self.refused("enable/disable"):
             return
+        names = self.marked()
+        if len(names) > 1:
+            self._set_active_many(names)
+            return
         name = self.selected()
         if name:
             toggled = partial(self.services.queries.toggle_active, name)
@@ -140,8 +146,49 @@ class WorkflowsScreen(paged.PagedList):
         self.notify(f"{row.name} {'enabled' if row.active else 'disabled'}")
         self.refresh_data(force=True)
 
+    def _set_active_many(self, names: list[str]) -> None:
+        """Marked workflows: disable them all if any is enabled, else enable them all."""
+        page = self.page_rows
+        active = not any(page[n].active for n in names if n in page)
+        verb = "Enable" if active else "Disable"
+
+        def answer(yes: bool | None) -> None:
+            if not yes:
+                return
+            write = partial(self.services.queries.set_active, names, active)
+
+            def done(_: None) -> None:
+                self.notify(f"{verb}d {len(names)} workflows: {', '.join(names)}")
+                self.done_with_marks()
+                self.refresh_data(force=True)
+
+            self.load(partial(self.read, write, done), group="write", force=True)
+
+        question = f"{verb} {len(names)} workflows: {', '.join(names)}?"
+        self.app.push_screen(ConfirmModal(question, yes=verb, variant="primary"), answer)
+
+    def _remove_many(self, names: list[str]) -> None:
+        def answer(yes: bool | None) -> None:
+            if not yes:
+                return
+            removal = partial(self.services.queries.remove_workflows, names)
+
+            def removed(count: int) -> None:
+                self.notify(f"Removed {len(names)} workflows and {count} execution(s)")
+                self.done_with_marks()
+                self.refresh_data(force=True)
+
+            self.load(partial(self.read, removal, removed), group="write", force=True)
+
+        question = f"Remove {len(names)} workflows and all their executions: {', '.join(names)}?"
+        self.app.push_screen(ConfirmModal(question, yes="Remove them"), answer)
+
     def action_remove(self) -> None:
         if self.refused("remove"):
+            return
+        names = self.marked()
+        if len(names) > 1:
+            self._remove_many(names)
             return
         name = self.selected()
         if not name:

@@ -54,10 +54,12 @@ class Table(DataTable[Any]):
         self._rows: list[tuple[str, list[Text]]] | None = None
         self._shown: list[tuple[int, int | None]] = []  # the columns shown, and their widths
         self.top_on_next_show = False  # `g`: the first row of the next read, not the kept one
+        self.marked: set[str] = set()  # rows marked (space) for an action on all of them
 
     def show(self, rows: Sequence[Row]) -> None:
         """Show these rows (in this order), touching only what changed."""
         self._rows = [(key, [_text(cell) for cell in cells]) for key, cells in rows]
+        self.marked &= {key for key, _ in self._rows}  # a row gone takes its mark along
         self._lay_out()
         if self.top_on_next_show:
             self.top_on_next_show = False
@@ -67,6 +69,22 @@ class Table(DataTable[Any]):
         if self._rows is not None:
             self._lay_out()
 
+    def marks(self) -> list[str]:
+        """The marked rows' keys, in the order shown (those still on the page)."""
+        return [key for key, _ in self._rows or () if key in self.marked]
+
+    def set_marks(self, keys: set[str]) -> None:
+        self.marked = keys
+        if self._rows is not None:
+            self._lay_out()
+
+    def _with_marks(self, key: str, cells: list[Text]) -> list[Text]:
+        """A marked row's first cell starts with ● (and, while any is marked, the others
+        with room for it: the columns keep their place)."""
+        if not self.marked or not cells:
+            return cells
+        return [Text("● " if key in self.marked else "  ") + cells[0], *cells[1:]]
+
     def watch_virtual_size(self, old: Size, new: Size) -> None:
         # DataTable measures new rows when it is next idle but keeps the lines it drew
         # before: rows that arrive from a worker could stay cut to the headers' widths.
@@ -75,10 +93,11 @@ class Table(DataTable[Any]):
 
     def _lay_out(self) -> None:
         assert self._rows is not None
+        shown = [(key, self._with_marks(key, cells)) for key, cells in self._rows]
         width = self.size.width or self.app.size.width
         if len(self._rows) >= self.size.height:  # a scrollbar takes its share
             width -= self.styles.scrollbar_size_vertical
-        chosen = fit(self.columns_wanted, self._rows, width)
+        chosen = fit(self.columns_wanted, shown, width)
         if chosen != self._shown:
             selected = selected_key(self)
             self.clear(columns=True)
@@ -86,13 +105,13 @@ class Table(DataTable[Any]):
                 column = self.columns_wanted[i]
                 self.add_column(column.heading, key=column.key, width=size)
             self._shown = chosen
-            rows = [(key, _cells(cells, chosen)) for key, cells in self._rows]
+            rows = [(key, _cells(cells, chosen)) for key, cells in shown]
             for key, cells in rows:
                 self.add_row(*cells, key=key)
             if selected is not None and selected in {key for key, _ in rows}:
                 self.move_cursor(row=[k for k, _ in rows].index(selected), animate=False)
             return
-        sync(self, [(key, _cells(cells, chosen)) for key, cells in self._rows])
+        sync(self, [(key, _cells(cells, chosen)) for key, cells in shown])
 
 
 def fit(
