@@ -100,7 +100,9 @@ class ExecutionDetailScreen(View):
     def compose(self) -> ComposeResult:
         yield Static(f"Execution {self.execution_id}", classes="title", id="heading")
         yield tables.Table(id="steps", cursor_type="row", zebra_stripes=True)
-        yield Input(placeholder="search the log; Enter finds, Esc clears", id="filter")
+        yield Input(
+            placeholder="search the log (!text: lines without it); Enter finds", id="filter"
+        )
         yield RichLog(id="log", max_lines=LOG_BUFFER, wrap=False, auto_scroll=True, markup=False)
         yield Static("", classes="hint", id="log-state")
         yield KeyBar()
@@ -359,8 +361,14 @@ class ExecutionDetailScreen(View):
             step_filter=self.step_filter,
             pattern=self.pattern,
             only_matching=self.only_matching,
+            found=self._found() if self.pattern else None,
         )
         self.query_one("#log-state", Static).update(state)
+
+    def _found(self) -> tuple[int, int]:
+        total = len(self.matches())
+        at = self.match_index + 1 if 0 <= self.match_index < total else 0
+        return at, total
 
     def matches(self) -> list[int]:
         return execution_log.matches([e for e in self.buffer if self.shows(e)], self.pattern)

@@ -46,12 +46,20 @@ def skipped(seq: int, n: int, execution_id: int) -> Entry:
     return Entry(seq, None, SKIPPED, text, None)
 
 
+def hit(text: str, pattern: str) -> bool:
+    """Whether a line matches the search: it holds the pattern (any case), or with
+    ``!pattern`` it does not (the lines that are not noise)."""
+    if pattern.startswith("!") and len(pattern) > 1:
+        return pattern[1:].lower() not in text.lower()
+    return pattern.lower() in text.lower()
+
+
 def shows(e: Entry, *, step_filter: str | None, pattern: str | None, only_matching: bool) -> bool:
     """Whether the log shows ``e``: of the step selected, and matching if only matches show."""
     if step_filter is not None and e.step_id != step_filter:
         return False
     if only_matching and pattern:
-        return pattern.lower() in e.text.lower()
+        return hit(e.text, pattern)
     return True
 
 
@@ -59,7 +67,7 @@ def matches(shown: Iterable[Entry], pattern: str | None) -> list[int]:
     """The places among the lines ``shown`` of those the search matches."""
     if not pattern:
         return []
-    return [i for i, e in enumerate(shown) if pattern.lower() in e.text.lower()]
+    return [i for i, e in enumerate(shown) if hit(e.text, pattern)]
 
 
 def format_line(
@@ -87,7 +95,7 @@ def format_line(
         mark,
         (e.text, style),
     )
-    if pattern:
+    if pattern and not pattern.startswith("!"):
         line.highlight_words([pattern], style="reverse", case_sensitive=False)
     return line
 
@@ -135,8 +143,12 @@ def state(
     step_filter: str | None,
     pattern: str | None,
     only_matching: bool,
+    found: tuple[int, int] | None = None,
 ) -> str:
-    """The line under the log: how it is shown, and what narrows it."""
+    """The line under the log: how it is shown, and what narrows it.
+
+    ``found``: the match the cursor is on (from 1; 0 before ``n``) and how many there are.
+    """
     parts = [
         "following" if follow else "paused (f follows)",
         "wrapped" if wrap else "not wrapped",
@@ -146,6 +158,10 @@ def state(
     if step_filter:
         parts.append(f"step {step_filter}")
     if pattern:
-        parts.append(f"search {pattern!r}" + (", matches only" if only_matching else ""))
+        search = f"search {pattern!r}"
+        if found is not None:
+            at, total = found
+            search += f": {at} of {total:,}" if at else f": {total:,} lines"
+        parts.append(search + (", matches only" if only_matching else ""))
     parts.append(f"{STDERR_MARK.strip()} marks stderr")
     return " · ".join(parts)

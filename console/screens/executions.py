@@ -52,7 +52,10 @@ class ExecutionsScreen(paged.PagedList):
 
     def compose(self) -> ComposeResult:
         yield Static("Executions", classes="title", id="heading")
-        yield Input(placeholder="part of a workflow name; Enter applies, Esc clears", id="filter")
+        yield Input(
+            placeholder="a status, or part of a workflow, trigger or error; Enter applies",
+            id="filter",
+        )
         yield tables.Table(COLUMNS, id="table")
         yield Static("", classes="hint", id="pager", markup=False)
         yield KeyBar()
@@ -61,13 +64,13 @@ class ExecutionsScreen(paged.PagedList):
         self.refresh_data()
         self.every(1.0, self.refresh_data)
 
-    def show_filter(self, argument: str | None) -> None:
-        """``:executions failed backup``: a status (in any place), and part of a name."""
+    def show_filter(self, argument: str | None, *, status: str | None = None) -> None:
+        """``:executions failed backup``: a status (in any place), and part of a name;
+        ``status`` is kept when no word names one."""
         words = (argument or "").split()
-        statuses = [w for w in words if w.lower().replace(" ", "_") in STATUS_CYCLE]
+        statuses = [w for w in words if w.lower() in STATUS_CYCLE]
         rest = " ".join(w for w in words if w not in statuses)
-        status = statuses[-1].lower() if statuses else None
-        self.set_filters(status, rest or None)
+        self.set_filters(statuses[-1].lower() if statuses else status, rest or None)
 
     def set_filters(self, status: str | None = None, workflow: str | None = None) -> None:
         self.status, self.workflow, self.page_start = status, workflow, 0
@@ -125,7 +128,8 @@ class ExecutionsScreen(paged.PagedList):
         return int(key) if key else None
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
-        self.set_filters(self.status, event.value.strip() or None)
+        """``/failed`` filters by status; other words match a workflow, trigger or error."""
+        self.show_filter(event.value, status=self.status)
         self.query_one(DataTable).focus()
 
     def action_clear_filter(self) -> None:

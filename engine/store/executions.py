@@ -123,11 +123,20 @@ def list_executions(
     """Newest first (or by ``order``, one of :data:`EXECUTION_ORDERS`), with the total
     that matches (for a pager); ties go newest first.
 
-    ``workflow`` is a name; ``search`` a part of one, in any case (the console's filter).
+    ``workflow`` is a name; ``search`` a part of a workflow's name, of the trigger or of
+    the error, in any case (the console's filter).
     """
     where = _filter(status, workflow)
     if search:
-        where.append(sa.func.lower(e.workflow_name).contains(search.lower(), autoescape=True))
+        needle = search.lower()
+        where.append(
+            sa.or_(
+                *(
+                    sa.func.lower(column).contains(needle, autoescape=True)
+                    for column in (e.workflow_name, e.trigger, e.error)
+                )
+            )
+        )
     query = _newest(where, offset, limit)
     if order != "id" or not descending:
         if order not in EXECUTION_ORDERS:

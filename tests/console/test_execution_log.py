@@ -116,3 +116,36 @@ def test_the_state_line_lists_what_is_on() -> None:
     assert narrowed == (
         "paused (f follows) · wrapped · times · step a · search 'up', matches only · ! marks stderr"
     )
+
+
+def test_a_search_can_be_inverted_and_says_how_many_lines_match() -> None:
+    lines = [
+        execution_log.Entry(i, "s", "stdout", text, None)
+        for i, text in enumerate(["GET /health 200", "GET /orders 500", "GET /health 200"])
+    ]
+    assert execution_log.matches(lines, "health") == [0, 2]
+    assert execution_log.matches(lines, "!health") == [1]  # the lines without it
+    assert (
+        execution_log.shows(lines[0], step_filter=None, pattern="!health", only_matching=True)
+        is False
+    )
+    state = execution_log.state(
+        follow=False,
+        wrap=False,
+        show_times=False,
+        step_filter=None,
+        pattern="health",
+        only_matching=False,
+        found=(2, 17),
+    )
+    assert "search 'health': 2 of 17" in state
+    before_n = execution_log.state(
+        follow=False,
+        wrap=False,
+        show_times=False,
+        step_filter=None,
+        pattern="health",
+        only_matching=False,
+        found=(0, 17),
+    )
+    assert "search 'health': 17 lines" in before_n

@@ -39,3 +39,19 @@ def test_o_cycles_the_column_O_reverses_and_the_order_is_kept(
     drive(app, scenario)
     saved = tomllib.loads(app.config.path.read_text())  # type: ignore[union-attr]
     assert saved["sort"] == {"executions": "workflow"}
+
+
+def test_the_executions_filter_takes_a_status_and_matches_errors_too(
+    seeded: store.Store, make_app
+) -> None:
+    async def scenario(app: WorkflowConsole, pilot: Pilot[Any]) -> None:
+        await pilot.press("3", "slash", *"failed", "enter")
+        await settle(pilot)
+        screen = app.screen
+        assert (screen.status, screen.workflow) == ("failed", None)  # type: ignore[attr-defined]
+        assert [r[1] for r in rows(screen.query_one(DataTable))] == ["flaky-retry"]
+        await pilot.press("escape", "slash", *"upstream", "enter")  # in the error's text
+        await settle(pilot)
+        assert [r[0] for r in rows(screen.query_one(DataTable))] == ["3"]
+
+    drive(make_app(seeded, embedded=False), scenario)
