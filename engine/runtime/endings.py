@@ -22,6 +22,10 @@ def outcome(run: Run) -> tuple[str, str | None]:
     return ExecutionStatus.SUCCEEDED, run.error
 
 
+# A step in one of these has not ended: an execution that ends closes it.
+OPEN = (StepStatus.RUNNING, StepStatus.PENDING, StepStatus.WAITING)
+
+
 def unfinished_steps(run: Run) -> list[dict[str, Any]]:
     """The rows that close every step the execution never ran to its end.
 
@@ -36,7 +40,7 @@ def unfinished_steps(run: Run) -> list[dict[str, Any]]:
     rows = []
     for position, step in enumerate(run.workflow.steps):
         result = run.results.get(step.id)
-        if result is None or result["status"] in (StepStatus.RUNNING, StepStatus.PENDING):
+        if result is None or result["status"] in OPEN:
             rows.append(
                 {
                     "execution_id": run.id,

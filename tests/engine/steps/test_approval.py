@@ -12,7 +12,7 @@ import trio
 
 from engine import runtime, store
 from engine.errors import StoreError
-from tests.support import NO_POLL, add
+from tests.support import NO_POLL, add, run
 
 BACKENDS = ("sqlite", "postgresql")
 
@@ -48,6 +48,8 @@ def test_cancelling_an_execution_closes_its_waiting_approval(db: store.Store) ->
 
     status, request = trio.run(main)
     assert status == "cancelled"
+    # The step is closed with it: no `waiting` step inside a cancelled execution.
+    assert [r.status for r in store.step_runs(db, request.execution_id)] == ["cancelled"] * 2
     closed = store.get_approval(db, request.execution_id, "gate")
     assert closed.status == "closed"
     assert closed.reason == "its execution cancelled: cancelled from the console"
@@ -59,6 +61,16 @@ def test_cancelling_an_execution_closes_its_waiting_approval(db: store.Store) ->
         f"execution {request.execution_id} step 'gate' no longer waits for a decision"
         " (its execution cancelled: cancelled from the console)"
     )
+
+
+def test_an_execution_that_times_out_while_a_step_waits_closes_the_step(
+    db: store.Store,
+) -> None:
+    add(db, GATE.replace("TIMEOUT", "1h").replace("steps:", "timeout: 1s\nsteps:", 1))
+    handle = trio.run(run, db, "gate")
+    assert store.get_execution(db, handle.id).status == "timed_out"
+    assert [r.status for r in store.step_runs(db, handle.id)] == ["cancelled"] * 2
+    assert store.pending_approvals(db) == []
 
 
 def test_an_approval_that_timed_out_is_closed_and_refuses_a_late_decision(
