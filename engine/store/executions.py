@@ -10,6 +10,7 @@ import sqlalchemy as sa
 
 from engine.errors import NotFound
 from engine.status import FINISHED, ExecutionStatus, StepStatus
+from engine.store import search as search_
 from engine.store.connection import Store, translate_errors
 from engine.store.records import Execution, Workflow
 from engine.store.tables import ACTIVITY, EXECUTION, LOG_LINE, META, STEP_RUN, WORKFLOW, utcnow
@@ -123,20 +124,12 @@ def list_executions(
     """Newest first (or by ``order``, one of :data:`EXECUTION_ORDERS`), with the total
     that matches (for a pager); ties go newest first.
 
-    ``workflow`` is a name; ``search`` a part of a workflow's name, of the trigger or of
-    the error, in any case (the console's filter).
+    ``workflow`` is a name; ``search`` the console's filter: words that each match a
+    workflow's name, the status, the trigger or the error, fuzzily (:mod:`.search`).
     """
     where = _filter(status, workflow)
     if search:
-        needle = search.lower()
-        where.append(
-            sa.or_(
-                *(
-                    sa.func.lower(column).contains(needle, autoescape=True)
-                    for column in (e.workflow_name, e.trigger, e.error)
-                )
-            )
-        )
+        where.append(search_.fuzzy(search, (e.workflow_name, e.status, e.trigger, e.error)))
     query = _newest(where, offset, limit)
     if order != "id" or not descending:
         if order not in EXECUTION_ORDERS:

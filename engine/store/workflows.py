@@ -10,6 +10,7 @@ import sqlalchemy as sa
 
 from engine.errors import NotFound, StoreError
 from engine.status import ACTIVE
+from engine.store import search as search_
 from engine.store.connection import Store, translate_errors
 from engine.store.executions import keep_issued
 from engine.store.records import Workflow, WorkflowSummary
@@ -105,8 +106,9 @@ def list_workflows(
     descending: bool = False,
 ) -> tuple[list[WorkflowSummary], int]:
     """A page of workflows by name (or ``order``, one of :data:`WORKFLOW_ORDERS`) with
-    their last run, and the total count."""
-    where = [w.name.ilike(f"%{search}%")] if search else []
+    their last run, and the total count; ``search`` matches names
+    fuzzily (:mod:`.search`)."""
+    where = [search_.fuzzy(search, (w.name,))] if search else []
     if order not in WORKFLOW_ORDERS:
         raise ValueError(f"no order {order!r}; one of {', '.join(WORKFLOW_ORDERS)}")
     column = WORKFLOW_ORDERS[order]

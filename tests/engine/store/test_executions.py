@@ -136,3 +136,37 @@ def test_executions_sort_by_a_column_over_the_whole_list(db: store.Store) -> Non
     )
     with pytest.raises(ValueError, match="no order 'nope'"):
         store.list_executions(db, order="nope")
+
+
+def test_the_filter_matches_fuzzily_word_by_word_and_takes_wildcards_literally(
+    db: store.Store,
+) -> None:
+    for name in ("nightly-backup", "db-backup-2", "deploy", "web_100"):
+        store.save_workflows(
+            db, [(definition.parse(f"name: {name}\nsteps: [{{id: a, log: x}}]\n"), None)]
+        )
+    for name in ("nightly-backup", "db-backup-2", "deploy", "web_100"):
+        store.create_execution(
+            db,
+            store.get_workflow(db, name),
+            {},
+            trigger="schedule" if "db" in name else "hook 100%" if "web" in name else "manual",
+        )
+
+    def found(text: str) -> set[str]:
+        rows, total = store.list_executions(db, search=text)
+        assert total == len(rows)
+        return {e.workflow_name for e in rows}
+
+    assert found("bkp") == {"nightly-backup", "db-backup-2"}  # in order, gaps allowed
+    assert found("BKP") == found("bkp")  # any case
+    assert found("pkb") == set()  # out of order: no
+    assert found("bkp sched") == {"db-backup-2"}  # every word, each in some column
+    assert found("queued dpl") == {"deploy"}  # the status is matched too
+    assert found("100%") == {"web_100"}  # % and _ are themselves, not wildcards
+    assert found("b_1") == {"web_100"}
+    assert found("%") == {"web_100"}  # only its trigger has one
+    assert found("_") == {"web_100"}
+    workflows = lambda text: {s.workflow.name for s in store.list_workflows(db, search=text)[0]}  # noqa: E731
+    assert workflows("ngtbkp") == {"nightly-backup"}
+    assert workflows("_") == {"web_100"}
