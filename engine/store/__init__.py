@@ -16,6 +16,7 @@ The rooms, by noun::
     runners.py      heartbeats, claims, take-over and leases
     writer.py       the executor's batched writes (group commit) and the fence
     overview.py     the dashboard's numbers (stats) and the store's health
+    charts.py       the dashboard's charts (the last hour or day) and each workflow's last runs
 
 Every function is synchronous: trio code calls them through ``trio.to_thread.run_sync``
 (the executor's recorder does, for the hot path, in batches), the console from Textual
@@ -35,6 +36,7 @@ if _typing.TYPE_CHECKING:
         request_approval,
     )
     from engine.store.attempts import StepWindow, step_runs, step_window
+    from engine.store.charts import Charts, LastRuns, charts, last_runs
     from engine.store.connection import Store, open_store, translate_errors
     from engine.store.executions import (
         cancel_requested,
@@ -86,6 +88,10 @@ if _typing.TYPE_CHECKING:
 _WHERE = {
     "Approval": ("records", "Approval"),
     "Batch": ("writer", "Batch"),
+    "Charts": ("charts", "Charts"),
+    "LastRuns": ("charts", "LastRuns"),
+    "charts": ("charts", "charts"),
+    "last_runs": ("charts", "last_runs"),
     "DEFAULT_LEASE": ("runners", "DEFAULT_LEASE"),
     "Execution": ("records", "Execution"),
     "Health": ("overview", "Health"),
@@ -149,8 +155,10 @@ __all__ = [
     "SCHEMA_VERSION",
     "Approval",
     "Batch",
+    "Charts",
     "Execution",
     "Health",
+    "LastRuns",
     "LogLine",
     "Runner",
     "Saved",
@@ -164,6 +172,7 @@ __all__ = [
     "activity",
     "assign",
     "cancel_requested",
+    "charts",
     "claim",
     "close_approval",
     "create_execution",
@@ -177,6 +186,7 @@ __all__ = [
     "heartbeat",
     "held_by",
     "last_log_seq",
+    "last_runs",
     "list_executions",
     "list_workflows",
     "live_runners",

@@ -97,7 +97,7 @@ def test_a_schema_1_store_on_postgresql_is_upgraded(db_url: str) -> None:
     store.create_executions(db, store.get_workflow(db, "w"), [{}])
     store.heartbeat(db, store.Runner.new("old", host="h", pid=1, concurrency=1), lease=15)
     db.close()
-    # Back to what schema 1 had: no process columns, no own leases, the old index.
+    # Back to what schema 1 had: no process columns, no own leases, the old indexes.
     _psql(
         db_url,
         "ALTER TABLE step_run DROP COLUMN host, DROP COLUMN pid",
@@ -105,6 +105,9 @@ def test_a_schema_1_store_on_postgresql_is_upgraded(db_url: str) -> None:
         "DROP INDEX ix_execution_started_status_duration",
         "CREATE INDEX ix_execution_started_at ON execution (started_at)",
         "DROP TABLE activity",
+        "DROP INDEX ix_execution_queued_at",
+        "DROP INDEX ix_execution_finished_status",
+        "DROP INDEX ix_execution_workflow_runs",
         "DROP TABLE IF EXISTS alembic_version",
         "UPDATE wfe_meta SET value = '1' WHERE key = 'schema_version'",
     )
@@ -116,7 +119,7 @@ def test_a_schema_1_store_on_postgresql_is_upgraded(db_url: str) -> None:
             assert compare_metadata(MigrationContext.configure(conn), SQLModel.metadata) == []
     finally:
         db.close()
-    assert _psql(db_url, "SELECT version_num FROM alembic_version") == [("0004",)]
+    assert _psql(db_url, "SELECT version_num FROM alembic_version") == [("0005",)]
     ((lease,),) = _psql(db_url, "SELECT expires_at - heartbeat_at FROM worker")
     assert lease == timedelta(seconds=15)
 
