@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
-from engine import settings
+from engine import contexts
 from engine.errors import EngineError, StoreBusy
 
 if TYPE_CHECKING:
@@ -65,9 +65,15 @@ def fail(ctx: click.Context, exc: BaseException) -> NoReturn:
 
 
 def database_url(ctx: click.Context) -> str:
-    """The store this command works on: ``--db``, then ``WFE_DATABASE_URL``, then the default."""
-    root = ctx.find_root()
-    return settings.database_url((root.obj or {}).get("db"))
+    """The store this command works on: ``--db`` or ``--context``, then ``WFE_CONTEXT``,
+    then ``WFE_DATABASE_URL``, then the default."""
+    return context_of(ctx).url
+
+
+def context_of(ctx: click.Context) -> contexts.Context:
+    """The named store (context) this command works on (see :mod:`engine.contexts`)."""
+    obj = ctx.find_root().obj or {}
+    return contexts.pick(obj.get("context"), obj.get("db"))
 
 
 @contextlib.contextmanager

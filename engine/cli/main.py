@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 import click
 
 from engine.cli import approvals, executions, maintenance, reports, running, workflows
-from engine.cli.base import Group, database_url
+from engine.cli.base import Group, context_of
 from engine.errors import EngineError
 
 if TYPE_CHECKING:
@@ -24,14 +24,19 @@ if TYPE_CHECKING:
     metavar="URL",
     help="Database URL or SQLite path (default: $WFE_DATABASE_URL, then the data folder).",
 )
+@click.option(
+    "--context",
+    metavar="NAME",
+    help="A store named in config.toml ([contexts.NAME]; default: $WFE_CONTEXT, then default).",
+)
 @click.version_option(package_name="workflow-engine", prog_name="wfe")
 @click.pass_context
-def main(ctx: click.Context, db: str | None) -> None:
+def main(ctx: click.Context, db: str | None, context: str | None) -> None:
     """WorkflowEngine: declare workflows in YAML, run them durably, watch them.
 
     With no command, opens the console.
     """
-    ctx.obj = {"db": db}
+    ctx.obj = {"db": db, "context": context}
     if ctx.invoked_subcommand is None:
         ctx.invoke(console)
 
@@ -52,7 +57,8 @@ def console(ctx: click.Context, read_only: bool = False) -> None:
         click.echo(ctx.parent.get_help() if ctx.parent else "")
         raise EngineError("the console is not installed; `pip install workflow-engine` brings it")
     run_console: Callable[..., int] = next(iter(found)).load()
-    ctx.exit(run_console(database_url(ctx), read_only=read_only))
+    chosen = context_of(ctx)
+    ctx.exit(run_console(chosen.url, read_only=read_only or chosen.read_only, context=chosen.name))
 
 
 for command in (
