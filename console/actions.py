@@ -96,6 +96,61 @@ async def rerun(app: App[Any], services: Services, execution_id: int) -> None:
     await run_workflow(app, services, e.workflow_name, dict(e.params))
 
 
+async def rerun_many(app: App[Any], services: Services, execution_ids: list[int]) -> None:
+    """Ask once, listing them, then run each execution's workflow again with its params.
+
+    Each runs its workflow's current version (the question says which ran another); one
+    of a disabled or removed workflow is left out, and said so.
+    """
+    queries = services.queries
+    runs: list[tuple[store.Execution, store.Workflow]] = []
+    left_out: list[str] = []
+    for execution_id in execution_ids:
+        try:
+            e = await queries.execution(execution_id)
+            row = await queries.get_workflow(e.workflow_name)
+        except EngineError as exc:
+            left_out.append(f"{execution_id} ({exc})")
+            continue
+        if not row.active:
+            left_out.append(f"{execution_id} ({row.name} is disabled)")
+            continue
+        runs.append((e, row))
+    if not runs:
+        app.notify("None of them can run again: " + "; ".join(left_out), severity="warning")
+        return
+    listed = ", ".join(f"{e.id} ({e.workflow_name})" for e, _row in runs)
+    question = f"Re-run {len(runs)} executions with their params: {listed}?"
+    older = [str(e.id) for e, row in runs if row.version != e.version]
+    if older:
+        question += f"\n{', '.join(older)} ran an older version: the current one runs."
+    if left_out:
+        question += "\nLeft out: " + "; ".join(left_out)
+    if not await app.push_screen_wait(ConfirmModal(escape(question), yes="Re-run them")):
+        return
+    try:
+        workers = [] if services.config.run_in_console else await queries.live_workers()
+    except EngineError as exc:
+        app.notify(str(exc), severity="error")
+        return
+    started = 0
+    for e, row in runs:
+        try:
+            if workers:
+                await queries.queue(row, dict(e.params), "console")
+            elif services.host is None or not services.host.start_execution(
+                row.name, dict(e.params), lambda _result: None
+            ):
+                app.notify("The embedded executor is not running", severity="error")
+                break
+            started += 1
+        except EngineError as exc:
+            app.notify(f"Execution {e.id}: {exc}", severity="error")
+    if started:
+        how = "Queued for the workers" if workers else "Started here"
+        app.notify(f"{how}: {started} re-run(s) of {listed}")
+
+
 async def save_log(
     app: App[Any],
     services: Services,

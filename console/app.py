@@ -38,6 +38,7 @@ from console.messages import (
     OpenTimeline,
     OpenWorkflow,
     RerunExecution,
+    RerunExecutions,
     RunWorkflow,
 )
 from console.modals.command import CommandModal
@@ -51,7 +52,7 @@ from console.screens.paged import PagedList
 from console.screens.workflow_detail import WorkflowDetailScreen
 from console.screens.workflows import WorkflowsScreen
 from console.services import Services
-from engine import memory
+from engine import contexts, memory
 from engine.errors import EngineError
 
 if TYPE_CHECKING:
@@ -95,6 +96,7 @@ class WorkflowConsole(App[int]):
         config: settings.Config | None = None,
         embedded_executor: bool = True,
         read_only: bool = False,
+        context: str = "default",
     ) -> None:
         """A console on ``db``, or on the store at ``url`` (opened after the first frame)."""
         # NO_COLOR (no-color.org): no colour at all, not Textual's default of greys. The
@@ -108,6 +110,8 @@ class WorkflowConsole(App[int]):
         self.collector = pauses.CollectWhenIdle()
         self._db, self._url = db, url
         self.error: str | None = None  # why the store could not be opened
+        self.context = context  # the store's name (engine.contexts)
+        self.switch_to: str | None = None  # a context to reopen on, once this one closes
         self.services = Services(
             config=self.config,
             clock=clock,
@@ -115,6 +119,7 @@ class WorkflowConsole(App[int]):
             health=health,
             busy=self.key_just_pressed,
             read_only=read_only,
+            context=context,
         )
         for name, view in VIEWS.items():
             self.add_mode(name, partial(view, self.services))
@@ -294,6 +299,7 @@ class WorkflowConsole(App[int]):
     async def _quit_as(self, choice: str | None) -> None:
         """Quit, leaving what runs here for the next runner or cancelling it (None: stay)."""
         if choice is None:
+            self.switch_to = None  # staying: on this store too
             return
         if self.host is not None:
             await (self.host.leave() if choice == "leave" else self.host.stop())
@@ -322,6 +328,11 @@ class WorkflowConsole(App[int]):
         if self._refused("re-run"):
             return
         self._act(actions.rerun(self, self.services, message.execution_id))
+
+    def on_rerun_executions(self, message: RerunExecutions) -> None:
+        if self._refused("re-run"):
+            return
+        self._act(actions.rerun_many(self, self.services, message.execution_ids))
 
     def on_cancel_execution(self, message: CancelExecution) -> None:
         if self._refused("cancel"):
@@ -372,6 +383,9 @@ class WorkflowConsole(App[int]):
             if view == "quit":
                 await self.run_action("quit")
                 return
+            if view == "context":
+                await self.switch_context(argument)
+                return
             if view == "execution" and argument is not None:
                 self.post_message(OpenExecution(int(argument)))
                 return
@@ -386,7 +400,43 @@ class WorkflowConsole(App[int]):
             page = await self.services.queries.workflows(offset=0, limit=500, search=None)
             return [summary.workflow.name for summary, _schedule in page.rows]
 
-        self.push_screen(CommandModal(names), go)
+        self.push_screen(CommandModal(names, list(self._contexts())), go)
+
+    def _contexts(self) -> dict[str, contexts.Context]:
+        try:
+            return contexts.load()
+        except EngineError as exc:
+            self.notify(str(exc), severity="error")
+            return {}
+
+    async def switch_context(self, name: str | None) -> None:
+        """``:ctx``: choose a store from a list; ``:ctx NAME``: close this one, open that.
+
+        The console reopens on it in the same process (``console.main.run``); work
+        running here is asked about first, as when quitting.
+        """
+        from console.modals.contexts import ContextModal
+
+        known = self._contexts()
+        if name is None:
+            if known:
+                self.push_screen(ContextModal(known, self.context), self._switch_to)
+            return
+        if name not in known:
+            self.notify(
+                f"There is no context {name!r}; known: {', '.join(known)}", severity="error"
+            )
+            return
+        await self._switch_to(name)
+
+    async def _switch_to(self, name: str | None) -> None:
+        if name is None:
+            return
+        if name == self.context:
+            self.notify(f"This console is on {name} already")
+            return
+        self.switch_to = name
+        await self.run_action("quit")
 
     def action_help(self) -> None:
         """List the keys of the screen underneath, then the App's, each as remapped."""

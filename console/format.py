@@ -56,14 +56,18 @@ def status(value: str | None, variables: Mapping[str, str]) -> Text:
 
 def coloured(text: str, variable: str, variables: Mapping[str, str]) -> Text:
     """``text`` in a theme variable's colour (plain, if the theme has no usable one)."""
+    return Text(text, style=style(variable, variables))
+
+
+def style(variable: str, variables: Mapping[str, str]) -> Style:
+    """A theme variable's colour as a Rich style (none, if the theme has no usable one)."""
     colour = variables.get(variable) or variables.get("foreground") or "default"
     if colour.startswith("#") and len(colour) == 9:  # drop an alpha channel
         colour = colour[:7]
     try:  # Rich parses a style only when it draws: check it now
-        style = Style.parse(rich_colour(colour))
+        return Style.parse(rich_colour(colour))
     except Exception:  # `auto 60%` (a muted colour) is Textual's, not Rich's: plain text
-        return Text(text)
-    return Text(text, style=style)
+        return Style()
 
 
 def silent(runner: store.Runner | None, now: datetime) -> float | None:

@@ -48,22 +48,31 @@ def log_to_file(folder: Path | None = None) -> Path | None:
     return path
 
 
-def run(url: str, *, read_only: bool = False) -> int:
+def run(url: str, *, read_only: bool = False, context: str = "default") -> int:
     """Open the console on the store at ``url``; the process's exit status.
 
     The store opens after the first frame. If it cannot be opened, the console says why
     on its screen and, once the terminal is back, on stderr too (exit status 1).
     ``read_only``: every action that writes is hidden and refused, and no work runs here.
+    ``context``: the name of the store (shown in every view's title); ``:ctx NAME`` in
+    the console closes this store and opens that one in its place, in the same process.
     """
     from console.app import WorkflowConsole
+    from engine import contexts
 
     log = log_to_file()
-    app = WorkflowConsole(url=url, read_only=read_only)
-    try:
-        app.run()
-    finally:
-        app.close_store()
-    return exit_status(app, log)
+    forced_read_only = read_only
+    while True:
+        app = WorkflowConsole(url=url, read_only=read_only, context=context)
+        try:
+            app.run()
+        finally:
+            app.close_store()
+        if app.switch_to is None or app.error or app.return_code:
+            return exit_status(app, log)
+        chosen = contexts.pick(app.switch_to)
+        url, context = chosen.url, chosen.name
+        read_only = forced_read_only or chosen.read_only
 
 
 def exit_status(app: WorkflowConsole, log: Path | None) -> int:

@@ -53,6 +53,14 @@ class RerunExecution(Message):
         self.execution_id = execution_id
 
 
+class RerunExecutions(Message):
+    """Ask once, then run each of these executions' workflows again (the marked rows)."""
+
+    def __init__(self, execution_ids: list[int]) -> None:
+        super().__init__()
+        self.execution_ids = execution_ids
+
+
 class CancelExecutions(Message):
     """Ask once, then cancel all these executions (the rows marked in a list)."""
 

@@ -373,9 +373,12 @@ class Services:
         health: Callable[[store.Store], store.Health] | None = None,
         busy: Callable[[], bool] = lambda: False,
         read_only: bool = False,
+        context: str = "default",
     ) -> None:
         self.queries = Queries(clock, health)
         self.read_only = read_only  # every action that writes is refused
+        # The store's name (engine.contexts), shown first in every view's title.
+        self.context = context + (" · read-only" if read_only else "")
         self.host: EngineHost | None = None  # the embedded executor, once the store is open
         self.config = config
         self.clock = clock

@@ -1,7 +1,8 @@
 """``:`` jumps anywhere: ``:executions failed``, ``:runs failed backup``, ``:workflows
 backup``, ``:health``; ``:e 3`` (or ``:exec 3``) opens execution 3, ``:wf backup`` the
 workflow backup, ``:q`` quits. Up and Down walk back through what was typed before (for
-this process); a view's or a workflow's name is offered as you type (→ takes it)."""
+this process); a view's or a workflow's name is offered as you type (→ takes it).
+``:ctx`` lists the stores named in config.toml and ``:ctx NAME`` switches to one."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from textual.widgets import Input, Static
 
 VIEWS = ("dashboard", "workflows", "executions", "health")
 QUIT = ("q", "quit")
+CONTEXT = ("ctx", "context", "contexts")
 # Words that name one thing rather than a view: what they open.
 ONE = {"e": "execution", "exec": "execution", "execution": "execution"}
 ONE |= {"wf": "workflow", "workflow": "workflow"}
@@ -36,6 +38,8 @@ def parse(text: str) -> tuple[str, str | None]:
     word, argument = words[0].lower(), (words[1].strip() if len(words) > 1 else None)
     if word in QUIT and argument is None:
         return "quit", None
+    if word in CONTEXT:
+        return "context", argument
     one = ONE.get(word)
     if one == "execution" or (one is None and word.startswith("exe")):
         if argument is not None and argument.lstrip("#").isdigit():
@@ -63,16 +67,21 @@ class CommandModal(ModalScreen[tuple[str, str | None] | None]):
     ]
     history: ClassVar[list[str]] = []  # what was typed, oldest first
 
-    def __init__(self, names: Callable[[], Awaitable[list[str]]] | None = None) -> None:
+    def __init__(
+        self,
+        names: Callable[[], Awaitable[list[str]]] | None = None,
+        contexts: list[str] | None = None,
+    ) -> None:
         super().__init__()
         self._names = names
+        self._contexts = contexts or []
         self._place = len(self.history)  # where Up and Down are in the history
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="modal"):
             yield Static(
                 "Go to a view (executions failed, workflows backup); e 12 opens"
-                " execution 12, wf NAME a workflow, q quits; ↑ ↓ history",
+                " execution 12, wf NAME a workflow, ctx another store, q quits; ↑ ↓ history",
                 classes="hint",
             )
             yield Input(
@@ -95,10 +104,14 @@ class CommandModal(ModalScreen[tuple[str, str | None] | None]):
         box = self.query_one(Input)
         box.suggester = SuggestFromList(self._words(names), case_sensitive=False)
 
-    @staticmethod
-    def _words(names: list[str]) -> list[str]:
-        views = [*VIEWS, "runs", "quit"]
-        return [*views, *(f"wf {n}" for n in names), *(f"runs {n}" for n in names)]
+    def _words(self, names: list[str]) -> list[str]:
+        views = [*VIEWS, "runs", "quit", "ctx"]
+        return [
+            *views,
+            *(f"ctx {c}" for c in self._contexts),
+            *(f"wf {n}" for n in names),
+            *(f"runs {n}" for n in names),
+        ]
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         try:

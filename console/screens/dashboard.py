@@ -23,6 +23,7 @@ from console.widgets import tables
 from console.widgets.key_bar import KeyBar
 from console.widgets.stat_panel import StatPanel
 from console.widgets.tables import Column
+from console.widgets.title import Title
 
 PANEL_REFRESH = 1.0
 TALL = 36  # rows from which the numbers get panels of their own (one line below)
@@ -69,10 +70,7 @@ class DashboardScreen(View):
         self._to_top = False
 
     def compose(self) -> ComposeResult:
-        yield Static(
-            "WorkflowEngine · read-only" if self.services.read_only else "WorkflowEngine",
-            classes="title",
-        )
+        yield Title(self.services.context, "WorkflowEngine", classes="title")
         yield Static("", id="summary", markup=False)
         with Horizontal(id="panels"):
             yield StatPanel("workflows", id="p-workflows")

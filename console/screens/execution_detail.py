@@ -36,6 +36,7 @@ from console.screens.base import View
 from console.services import Services
 from console.widgets import tables
 from console.widgets.key_bar import KeyBar
+from console.widgets.title import Title
 from engine import status
 from engine.errors import EngineError, NotFound
 
@@ -64,8 +65,10 @@ class ExecutionDetailScreen(View):
         Binding("w", "toggle_wrap", "Wrap", id="execution.wrap"),
         Binding("t", "toggle_times", "Times", id="execution.times"),
         Binding("m", "toggle_matching", "Only matches", id="execution.matching"),
+        Binding("C", "cycle_context", "Context lines", id="execution.context"),
         Binding("ctrl+s", "save_log", "Save log", id="execution.save"),
         Binding("T", "timeline", "Timeline", id="execution.timeline"),
+        Binding("D", "graph", "Graph", id="execution.graph"),
         Binding("n", "next_match(1)", "Next match", id="execution.next"),
         Binding("N", "next_match(-1)", "Prev match", id="execution.prev"),
         Binding("right_square_bracket", "page(1)", "Next steps", id="execution.next_page"),
@@ -82,6 +85,7 @@ class ExecutionDetailScreen(View):
         self.step_filter: str | None = None
         self.pattern: str | None = None
         self.only_matching = False
+        self.context = 0  # lines shown around each match, with only matches shown
         self.follow = True
         self.show_times = False
         self.match_index = -1
@@ -98,7 +102,9 @@ class ExecutionDetailScreen(View):
         self.hint: str | None = None  # drawn in the empty log; never stored
 
     def compose(self) -> ComposeResult:
-        yield Static(f"Execution {self.execution_id}", classes="title", id="heading")
+        yield Title(
+            self.services.context, f"Execution {self.execution_id}", classes="title", id="heading"
+        )
         yield tables.Table(id="steps", cursor_type="row", zebra_stripes=True)
         yield Input(
             placeholder="search the log (!text: lines without it); Enter finds", id="filter"
@@ -274,6 +280,10 @@ class ExecutionDetailScreen(View):
         self.after_seq = new[-1].seq
         fresh.extend(execution_log.entry(line) for line in new)
         self.buffer.extend(fresh)
+        if self.context and self.only_matching and self.pattern:
+            # A match's context comes before and after it: the lines are drawn again.
+            self.redraw_log()
+            return
         shown = [self.format_line(e) for e in fresh if self.shows(e)]
         if shown:
             log = self.query_one(RichLog)
@@ -327,7 +337,10 @@ class ExecutionDetailScreen(View):
         log = self.query_one(RichLog)
         log.clear()
         self.hint = None
-        shown = [self.format_line(e) for e in self.buffer if self.shows(e)]
+        shown = [
+            self.format_line(e) if e is not None else Text(execution_log.SEPARATOR, "dim")
+            for e in self.shown_entries()
+        ]
         if shown:
             log.write(Text("\n").join(shown), scroll_end=self.follow)
         self.show_hint()
@@ -362,6 +375,7 @@ class ExecutionDetailScreen(View):
             pattern=self.pattern,
             only_matching=self.only_matching,
             found=self._found() if self.pattern else None,
+            context=self.context,
         )
         self.query_one("#log-state", Static).update(state)
 
@@ -370,13 +384,44 @@ class ExecutionDetailScreen(View):
         at = self.match_index + 1 if 0 <= self.match_index < total else 0
         return at, total
 
+    def shown_entries(self) -> list[execution_log.Entry | None]:
+        """The lines the log shows, in order (None: a ``--`` between groups of context)."""
+        if self.context and self.only_matching and self.pattern:
+            of_step = [
+                e
+                for e in self.buffer
+                if execution_log.shows(
+                    e, step_filter=self.step_filter, pattern=None, only_matching=False
+                )
+            ]
+            return execution_log.around(of_step, self.pattern, self.context)
+        return [e for e in self.buffer if self.shows(e)]
+
     def matches(self) -> list[int]:
-        return execution_log.matches([e for e in self.buffer if self.shows(e)], self.pattern)
+        """Where the lines the search matches are among the lines shown."""
+        if not self.pattern:
+            return []
+        pattern = self.pattern
+        shown = self.shown_entries()
+        return [
+            i for i, e in enumerate(shown) if e is not None and execution_log.hit(e.text, pattern)
+        ]
 
     # -- actions ------------------------------------------------------------------------
 
     def action_timeline(self) -> None:
         self.post_message(OpenTimeline(self.execution_id))
+
+    def action_graph(self) -> None:
+        from console.screens.graph import GraphScreen
+
+        def chosen(step: str | None) -> None:
+            if step is not None and self.is_attached:
+                self.step_filter = step
+                tables.select_key(self.query_one(DataTable), step)
+                self.redraw_log()
+
+        self.app.push_screen(GraphScreen(self.services, self.execution_id), chosen)
 
     def action_save_log(self) -> None:
         """Save the whole log (or the step shown alone, after Enter) to a file."""
@@ -485,6 +530,16 @@ class ExecutionDetailScreen(View):
             self.notify("Search first (/)")
             return
         self.only_matching = not self.only_matching
+        self.redraw_log()
+
+    def action_cycle_context(self) -> None:
+        """With only matches shown, the lines around each: none, 2, 5, 10 (grep -C)."""
+        if not self.pattern:
+            self.notify("Search first (/)")
+            return
+        options = execution_log.CONTEXTS
+        self.context = options[(options.index(self.context) + 1) % len(options)]
+        self.only_matching = True
         self.redraw_log()
 
     def action_toggle_times(self) -> None:

@@ -8,7 +8,7 @@ without a screen (``tests/console/test_execution_log.py``).
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, NamedTuple
 
@@ -68,6 +68,29 @@ def matches(shown: Iterable[Entry], pattern: str | None) -> list[int]:
     if not pattern:
         return []
     return [i for i, e in enumerate(shown) if hit(e.text, pattern)]
+
+
+CONTEXTS = (0, 2, 5, 10)  # lines around each match that `C` cycles through
+SEPARATOR = "--"  # between two groups of matches and their context, as grep prints it
+
+
+def around(shown: Sequence[Entry], pattern: str, n: int) -> list[Entry | None]:
+    """The matching lines with ``n`` lines before and after each, as ``grep -C n``: a
+    line shows once however many matches it is near, and None stands where lines were
+    left out between two groups."""
+    keep = [False] * len(shown)
+    for i in matches(shown, pattern):
+        for j in range(max(0, i - n), min(len(shown), i + n + 1)):
+            keep[j] = True
+    out: list[Entry | None] = []
+    last = -1
+    for i, kept in enumerate(keep):
+        if kept:
+            if out and i != last + 1:
+                out.append(None)
+            out.append(shown[i])
+            last = i
+    return out
 
 
 def format_line(
@@ -144,6 +167,7 @@ def state(
     pattern: str | None,
     only_matching: bool,
     found: tuple[int, int] | None = None,
+    context: int = 0,
 ) -> str:
     """The line under the log: how it is shown, and what narrows it.
 
@@ -162,6 +186,8 @@ def state(
         if found is not None:
             at, total = found
             search += f": {at} of {total:,}" if at else f": {total:,} lines"
-        parts.append(search + (", matches only" if only_matching else ""))
+        if only_matching:
+            search += f", matches only ±{context} lines (C)" if context else ", matches only"
+        parts.append(search)
     parts.append(f"{STDERR_MARK.strip()} marks stderr")
     return " · ".join(parts)

@@ -9,12 +9,19 @@ from textual.binding import Binding
 from textual.widgets import DataTable, Input, Static
 
 from console import format
-from console.messages import CancelExecution, CancelExecutions, OpenExecution, RerunExecution
+from console.messages import (
+    CancelExecution,
+    CancelExecutions,
+    OpenExecution,
+    RerunExecution,
+    RerunExecutions,
+)
 from console.screens import paged
 from console.services import ExecutionPage, Services
 from console.widgets import tables
 from console.widgets.key_bar import KeyBar
 from console.widgets.tables import Column
+from console.widgets.title import Title
 from engine.status import ExecutionStatus
 
 PAGE = paged.PAGE
@@ -51,7 +58,7 @@ class ExecutionsScreen(paged.PagedList):
         self.workflow: str | None = None
 
     def compose(self) -> ComposeResult:
-        yield Static("Executions", classes="title", id="heading")
+        yield Title(self.services.context, "Executions", classes="title", id="heading")
         yield Input(
             placeholder="a status, or part of a workflow, trigger or error; Enter applies",
             id="filter",
@@ -154,6 +161,10 @@ class ExecutionsScreen(paged.PagedList):
             self.post_message(CancelExecution(ids[0]))
 
     def action_rerun(self) -> None:
-        execution_id = self.selected()
-        if execution_id is not None:
-            self.post_message(RerunExecution(execution_id))
+        """Re-run the execution under the cursor, or every marked one (asked once)."""
+        ids = [int(key) for key in self.marked()]
+        if len(ids) > 1:
+            self.post_message(RerunExecutions(ids))
+            self.done_with_marks()
+        elif ids:
+            self.post_message(RerunExecution(ids[0]))

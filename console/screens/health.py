@@ -12,6 +12,7 @@ from textual.widgets import Static
 from console.screens.base import View
 from console.services import HealthView
 from console.widgets.key_bar import KeyBar
+from console.widgets.title import Title
 
 
 def _size(n: int | None) -> str:
@@ -24,7 +25,7 @@ def _disk(n: int | None) -> str:
 
 class HealthScreen(View):
     def compose(self) -> ComposeResult:
-        yield Static("Health", classes="title")
+        yield Title(self.services.context, "Health", classes="title")
         with VerticalScroll(id="health-body"):
             yield Static(id="health-store")
             yield Static(id="health-executor")

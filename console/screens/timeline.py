@@ -16,6 +16,7 @@ from console.screens.base import View
 from console.services import Services, TimelineView
 from console.widgets import timeline
 from console.widgets.key_bar import KeyBar
+from console.widgets.title import Title
 from engine import status
 
 REFRESH = 1.0
@@ -33,7 +34,9 @@ class TimelineScreen(View):
         self.view: TimelineView | None = None
 
     def compose(self) -> ComposeResult:
-        yield Static(Text(f"Execution {self.execution_id}: timeline"), classes="title")
+        yield Title(
+            self.services.context, Text(f"Execution {self.execution_id}: timeline"), classes="title"
+        )
         with VerticalScroll(id="timeline-body"):
             yield Static("", id="timeline", markup=False)
         yield KeyBar()

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 from functools import partial
+from typing import TYPE_CHECKING
 
 from rich.syntax import Syntax
 from rich.text import Text
@@ -14,11 +16,17 @@ from textual.widgets import DataTable, Static
 from console import format
 from console.messages import OpenExecution, RunWorkflow
 from console.screens.base import View
+from console.screens.graph import kinds
 from console.services import Services, WorkflowDetail
-from console.widgets import tables
+from console.widgets import graph_layout, tables
+from console.widgets.graph import GraphView
 from console.widgets.key_bar import KeyBar
 from console.widgets.tables import Column
+from console.widgets.title import Title
 from engine.errors import EngineError, NotFound
+
+if TYPE_CHECKING:
+    from engine import store
 
 COLUMNS = (
     Column("id"),
@@ -36,6 +44,7 @@ class WorkflowDetailScreen(View):
         Binding("escape,backspace", "back", "Back", id="workflow.back"),
         Binding("r", "run", "Run", id="workflow.run"),
         Binding("a", "toggle_active", "Enable/disable", id="workflow.toggle"),
+        Binding("D", "toggle_graph", "Graph/YAML", id="workflow.graph"),
         Binding("tab", "app.focus_next", "Switch pane", id="workflow.focus", show=False),
     ]
 
@@ -43,11 +52,14 @@ class WorkflowDetailScreen(View):
         super().__init__(services)
         self.workflow_name = name
         self.definition_text = ""
+        self.row: store.Workflow | None = None
+        self.graph_for = ""  # the definition the graph was laid out from
 
     def compose(self) -> ComposeResult:
-        yield Static(Text(self.workflow_name), classes="title", id="heading")
+        yield Title(self.services.context, Text(self.workflow_name), classes="title", id="heading")
         with VerticalScroll(id="definition"):
             yield Static(id="source")
+        yield GraphView(id="wf-graph")
         yield Static("Recent executions", classes="hint")
         yield tables.Table(COLUMNS, id="runs")
         yield KeyBar()
@@ -88,9 +100,12 @@ class WorkflowDetailScreen(View):
                 + (f"  — {format.one_line(row.description)}" if row.description else "")
             )
         )
+        self.row = row
         if row.definition != self.definition_text:
             self.definition_text = row.definition
             self.show_source()
+            if self.query_one(GraphView).display:
+                self.load(self._read_graph, group="graph", force=True)
         now, v = self.services.clock(), self.app.theme_variables
         self.query_one(tables.Table).show(
             [
@@ -123,6 +138,30 @@ class WorkflowDetailScreen(View):
                 line_numbers=True,
             )
         )
+
+    def action_toggle_graph(self) -> None:
+        """The definition as its YAML or as a graph of its steps (laid out on a thread)."""
+        view, source = self.query_one(GraphView), self.query_one("#definition")
+        view.display, source.display = source.display, view.display
+        if view.display:
+            view.focus()
+            if self.graph_for != self.definition_text:
+                self.load(self._read_graph, group="graph", force=True)
+
+    async def _read_graph(self) -> None:
+        row = self.row
+        if row is None:
+            return
+        try:
+            workflow = await self.services.queries.parsed(row)
+        except EngineError as exc:
+            self.failed(exc)
+            return
+        needs = workflow.dependencies()
+        layout = await asyncio.to_thread(graph_layout.lay_out, needs)
+        if self.is_attached:
+            self.graph_for = row.definition
+            self.query_one(GraphView).show(needs, layout, kinds(workflow))
 
     def copyable(self) -> tuple[str, str] | None:
         key = tables.selected_key(self.query_one(DataTable))

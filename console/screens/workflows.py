@@ -17,6 +17,7 @@ from console.services import Services, WorkflowPage
 from console.widgets import tables
 from console.widgets.key_bar import KeyBar
 from console.widgets.tables import Column
+from console.widgets.title import Title
 
 if TYPE_CHECKING:
     from engine import store
@@ -52,7 +53,7 @@ class WorkflowsScreen(paged.PagedList):
         self.page_rows: dict[str, store.Workflow] = {}  # the page shown, by name
 
     def compose(self) -> ComposeResult:
-        yield Static("Workflows", classes="title", id="heading")
+        yield Title(self.services.context, "Workflows", classes="title", id="heading")
         yield Input(placeholder="filter by name; Enter applies, Esc clears", id="filter")
         yield tables.Table(COLUMNS, id="table")
         yield Static("", classes="hint", id="pager", markup=False)

@@ -195,3 +195,13 @@ def selected_key(table: DataTable[Any]) -> str | None:
 
 def selected(table: DataTable[Any]) -> str | None:
     return selected_key(table)
+
+
+def select_key(table: DataTable[Any], key: str) -> bool:
+    """Put the cursor on the row with ``key``, if the table shows it."""
+    try:
+        row = table.get_row_index(key)
+    except Exception:  # not on this page
+        return False
+    table.move_cursor(row=row, animate=False)
+    return True

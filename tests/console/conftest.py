@@ -143,6 +143,7 @@ def make_app(tmp_path: Path):
         theme: str = "wfe-dark",
         read_only: bool = False,
         clock: Callable[[], datetime] | None = None,
+        context: str = "default",
     ) -> WorkflowConsole:
         cfg = console_config.Config(theme=theme, keys=keys or {}, path=tmp_path / "config.toml")
         app = WorkflowConsole(
@@ -153,6 +154,7 @@ def make_app(tmp_path: Path):
             config=cfg,
             embedded_executor=embedded,
             read_only=read_only,
+            context=context,
         )
         # What the app showed, kept: Textual drops a notification once it times out.
         shown: list[str] = []

@@ -333,3 +333,38 @@ def test_rerun_says_which_version_runs_and_opens_the_new_execution(
         await wait_for(pilot, lambda: any("two" in t for t in log_text(app)))
 
     drive(make_app(db), scenario)
+
+
+def test_C_shows_lines_of_context_around_each_match(db: store.Store, make_app) -> None:
+    import trio
+
+    from console.messages import OpenExecution
+    from tests.support import run
+
+    lines = ["l1", "l2", "ERROR one", "l4", "l5", "l6", "l7", "l8", "ERROR two", "l10"]
+    add(
+        db,
+        "name: w\nsteps:\n" + "".join(f"  - {{id: s{i}, log: {t}}}\n" for i, t in enumerate(lines)),
+    )
+    handle = trio.run(run, db, "w")
+
+    async def scenario(app: WorkflowConsole, pilot: Pilot[Any]) -> None:
+        app.post_message(OpenExecution(handle.id))
+        await settle(pilot)
+        await wait_for(pilot, lambda: any("ERROR two" in line for line in log_text(app)))
+        await pilot.press("slash", *"error", "enter")
+        await settle(pilot)
+        await pilot.press("C")  # only matches, with 2 lines around each
+        await settle(pilot)
+        words = [line.split()[-1] if line.split() else "" for line in log_text(app)]
+        assert words == ["l1", "l2", "one", "l4", "l5", "--", "l7", "l8", "two", "l10"]
+        state = str(detail(app).query_one("#log-state", Static).render())
+        assert "matches only ±2 lines (C)" in state
+        assert detail(app).matches() == [2, 8]  # where the matches are among the lines shown
+        await pilot.press("n")  # Enter found the first; n the next
+        assert "2 of 2" in str(detail(app).query_one("#log-state", Static).render())
+        await pilot.press("C", "C", "C")  # 5, 10, then none: the matches alone
+        await settle(pilot)
+        assert [line.split()[-1] for line in log_text(app)] == ["one", "two"]
+
+    drive(make_app(db, embedded=False), scenario)

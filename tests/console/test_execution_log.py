@@ -149,3 +149,26 @@ def test_a_search_can_be_inverted_and_says_how_many_lines_match() -> None:
         found=(0, 17),
     )
     assert "search 'health': 17 lines" in before_n
+
+
+def test_context_shows_lines_around_each_match_once_with_a_separator_between_groups() -> None:
+    lines = [Entry(i, "build", "stdout", text, AT) for i, text in enumerate(
+        ["a", "b", "ERROR one", "c", "d", "e", "f", "g", "ERROR two", "h", "ERROR three", "i"]
+    )]  # fmt: skip
+
+    def texts(n: int) -> list[str | None]:
+        return [e.text if e else None for e in execution_log.around(lines, "error", n)]
+
+    assert texts(0) == ["ERROR one", None, "ERROR two", None, "ERROR three"]
+    assert texts(1) == ["b", "ERROR one", "c", None, "g", "ERROR two", "h", "ERROR three", "i"]
+    assert texts(5)[:3] == ["a", "b", "ERROR one"] and None not in texts(5)  # one group
+    inverted = [e.text if e else None for e in execution_log.around(lines[:4], "!error", 0)]
+    assert inverted == ["a", "b", None, "c"]
+
+
+def test_the_state_line_says_how_many_lines_of_context_show() -> None:
+    said = execution_log.state(
+        follow=True, wrap=False, show_times=False, step_filter=None, pattern="error",
+        only_matching=True, found=(1, 3), context=2,
+    )  # fmt: skip
+    assert "search 'error': 1 of 3, matches only ±2 lines (C)" in said

@@ -74,3 +74,32 @@ def test_v_marks_a_range_and_workflows_are_disabled_then_removed_together(
         "release-artifact",
         "service-check",
     }
+
+
+def test_rerun_acts_on_every_marked_execution_with_its_params(db: store.Store, make_app) -> None:
+    add(db, "name: w\nparams: {n: 0}\nsteps:\n  - {id: a, log: 'n=${{ params.n }}'}\n")
+    add(db, "name: paused\nsteps:\n  - {id: a, log: x}\n")
+    made = store.create_executions(db, store.get_workflow(db, "w"), [{"n": 1}, {"n": 2}])
+    disabled = store.create_execution(db, store.get_workflow(db, "paused"), {})
+    store.set_active(db, "paused", False)
+    for e in [*made, disabled]:
+        store.request_cancel(db, e.id or 0)  # finished, so they can be re-run
+    ids = [made[0].id, made[1].id, disabled.id]
+
+    async def scenario(app: WorkflowConsole, pilot: Pilot[Any]) -> None:
+        await app.host.wait_ready()
+        await pilot.press("3")
+        await settle(pilot)
+        await pilot.press("space", "space", "space", "R")
+        await settle(pilot)
+        assert isinstance(app.screen, ConfirmModal)
+        question = app.screen.question
+        assert f"Re-run 2 executions with their params: {ids[1]} (w), {ids[0]} (w)?" in question
+        assert f"Left out: {ids[2]} (paused is disabled)" in question
+        await pilot.press("y")
+        await wait_for(pilot, lambda: store.list_executions(db, status="succeeded")[1] == 2)
+        assert any("Started here: 2 re-run(s)" in n for n in notes(app))
+
+    drive(make_app(db), scenario)
+    again = store.list_executions(db, status="succeeded")[0]
+    assert sorted(e.params["n"] for e in again) == [1, 2]  # each with its own params
