@@ -85,13 +85,17 @@ def _percentiles(fn: Callable[[], object], n: int) -> tuple[float, float]:
 
 
 def queries(db: store.Store) -> list[Result]:
-    """The dashboard's three queries, 200 times each: p50 and p99."""
+    """The dashboard's queries (and its charts'), 200 times each: p50 and p99."""
     since = store.since_hours(24)
+    ids = [s.workflow.id or 0 for s in store.list_workflows(db, limit=50)[0]]
     out = []
     for name, fn in [
         ("dashboard_stats", lambda: store.stats(db, since=since)),
         ("dashboard_recent", lambda: store.recent_executions(db, limit=20)),
         ("dashboard_workflows", lambda: store.list_workflows(db, limit=50)),
+        ("dashboard_charts_1h", lambda: store.charts(db, hours=1)),
+        ("dashboard_charts_24h", lambda: store.charts(db, hours=24)),
+        ("dashboard_last_runs", lambda: store.last_runs(db, ids, runs=10)),
     ]:
         p50, p99 = _percentiles(fn, 200)
         r = Result(name, "ms p50", [p50], None, "p99 ≤ 20 ms", higher_is_better=False)

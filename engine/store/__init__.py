@@ -16,7 +16,7 @@ The rooms, by noun::
     runners.py      heartbeats, claims, take-over and leases
     writer.py       the executor's batched writes (group commit) and the fence
     overview.py     the dashboard's numbers (stats) and the store's health
-    charts.py       the dashboard's charts (the last hour or day) and each workflow's last runs
+    trends.py       the dashboard's charts (the last hour or day) and each workflow's last runs
 
 Every function is synchronous: trio code calls them through ``trio.to_thread.run_sync``
 (the executor's recorder does, for the hot path, in batches), the console from Textual
@@ -36,7 +36,7 @@ if _typing.TYPE_CHECKING:
         request_approval,
     )
     from engine.store.attempts import StepWindow, step_runs, step_window
-    from engine.store.charts import Charts, LastRuns, charts, last_runs
+    from engine.store.trends import Charts, LastRuns, charts, last_runs
     from engine.store.connection import Store, open_store, translate_errors
     from engine.store.executions import (
         cancel_requested,
@@ -88,10 +88,10 @@ if _typing.TYPE_CHECKING:
 _WHERE = {
     "Approval": ("records", "Approval"),
     "Batch": ("writer", "Batch"),
-    "Charts": ("charts", "Charts"),
-    "LastRuns": ("charts", "LastRuns"),
-    "charts": ("charts", "charts"),
-    "last_runs": ("charts", "last_runs"),
+    "Charts": ("trends", "Charts"),
+    "LastRuns": ("trends", "LastRuns"),
+    "charts": ("trends", "charts"),
+    "last_runs": ("trends", "last_runs"),
     "DEFAULT_LEASE": ("runners", "DEFAULT_LEASE"),
     "Execution": ("records", "Execution"),
     "Health": ("overview", "Health"),

@@ -81,10 +81,6 @@ class Dialect:
         """The bytes the database takes."""
         return None
 
-    def epoch(self, column: Any) -> Any:
-        """A timestamp column as whole seconds since the epoch (UTC), in SQL."""
-        raise NotImplementedError
-
     def bulk_insert(
         self, engine: Engine, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]
     ) -> None:

@@ -110,9 +110,6 @@ class PostgreSQL(Dialect):
             for i in range(0, len(flat), width):
                 copy.write_row(flat[i : i + width])
 
-    def epoch(self, column: Any) -> Any:
-        return sa.cast(sa.func.floor(sa.extract("epoch", column)), sa.BigInteger)
-
     def database_size(self, conn: sa.Connection) -> int | None:
         size: int = conn.execute(
             sa.text("SELECT pg_database_size(current_database())")

@@ -152,10 +152,6 @@ class SQLite(Dialect):
             raw.close()
         return ids
 
-    def epoch(self, column: Any) -> Any:
-        # Timestamps are text in UTC ("2026-12-01 15:00:00.000000"): strftime reads them.
-        return sa.cast(sa.func.strftime("%s", column), sa.Integer)
-
     def times(self) -> Callable[[datetime | None], Any]:
         """:func:`_text` for one batch, once per datetime object.
 
