@@ -144,3 +144,32 @@ def percent(value: float | None) -> str:
 def one_line(text: str | None) -> str:
     """An error or a prompt for a table cell: its lines joined (the table cuts its end)."""
     return " ".join((text or "").split())
+
+
+BARS = "▁▂▃▄▅▆▇█"
+
+
+def runs_strip(runs: store.LastRuns | None, variables: Mapping[str, str]) -> Text:
+    """A workflow's last runs, oldest first, one symbol each: ✓✓✗✓ (coloured by outcome)."""
+    if runs is None:
+        return Text("-")
+    out = Text()
+    for value in runs.statuses:
+        out.append_text(
+            coloured(SYMBOLS.get(value, "?"), COLOURS.get(value, "foreground"), variables)
+        )
+    return out
+
+
+def durations_strip(runs: store.LastRuns | None) -> str:
+    """A sparkline of the last runs' durations (▁ to █, on the longest of them; · for a
+    run with none yet)."""
+    if runs is None or not runs.durations:
+        return "-"
+    longest = max((d for d in runs.durations if d is not None), default=0.0)
+    if longest <= 0:
+        return "".join("▁" if d is not None else "·" for d in runs.durations)
+    return "".join(
+        "·" if d is None else BARS[min(len(BARS) - 1, int(d / longest * (len(BARS) - 1) + 0.5))]
+        for d in runs.durations
+    )

@@ -1,6 +1,7 @@
 """How fast the console shows a key's effect while a 10,000-step workflow runs.
 
     python -m console.latency [--steps 10000] [--presses 40]
+    python -m console.latency --graph [--steps 1000]   # keys in the live graph view
 
 End to end, as a user sees it: the real ``wfe`` console runs in tmux (which must be
 installed) on a temporary store; a workflow of ``--steps`` steps (log lines and 1 ms
@@ -59,14 +60,18 @@ def _press(key: str, shows: str, gone: str | None = None) -> float:
     return took
 
 
-def measure(steps: int, presses: int) -> dict[str, Any]:
+def measure(steps: int, presses: int, *, graph: bool = False) -> dict[str, Any]:
     if shutil.which("tmux") is None:
         raise SystemExit("tmux is needed: apt-get install tmux")
     with tempfile.TemporaryDirectory(prefix="wfe-latency-") as tmp:
         url = f"sqlite:///{Path(tmp) / 'latency.db'}"
         db = store.open_store(url)
+        # With the graph, slower steps: the execution must run all through the presses.
+        pause = "50ms" if graph else "1ms"
         body = "".join(
-            f"  - {{id: s{i}, log: 'step {i}'}}\n" if i % 2 else f"  - {{id: s{i}, sleep: 1ms}}\n"
+            f"  - {{id: s{i}, log: 'step {i}'}}\n"
+            if i % 2
+            else f"  - {{id: s{i}, sleep: {pause}}}\n"
             for i in range(steps)
         )
         store.save_workflows(db, [(definition.parse(f"name: big\nsteps:\n{body}"), None)])
@@ -90,19 +95,33 @@ def measure(steps: int, presses: int) -> dict[str, Any]:
             _wait_for("Run big")
             _tmux("send-keys", "-t", SESSION, "Enter")
             _wait_for("Started execution")
-            # The heavier keys first, while the workflow surely runs: its detail with the
-            # live log (Enter, then Esc back) and the help modal (? then Esc).
             _press("3", EXECUTIONS)
-            others: dict[str, list[float]] = {"Enter": [], "BSpace": [], "?": [], "Esc": []}
-            for _ in range(max(1, presses // 4)):
-                others["Enter"].append(_press("Enter", "Execution 1"))
-                others["BSpace"].append(_press("BSpace", EXECUTIONS, gone="Execution 1"))
-                others["?"].append(_press("?", "Keys: "))
-                others["Esc"].append(_press("Escape", EXECUTIONS, gone="Keys: "))
+            others: dict[str, list[float]]
             times: list[float] = []
-            for i in range(presses):
-                key, shows = ("2", WORKFLOWS) if i % 2 == 0 else ("3", EXECUTIONS)
-                times.append(_press(key, shows))
+            if graph:
+                # The live graph of the running execution: D opens it, Esc closes it, and
+                # j / k move the cursor (the line under the graph names the step).
+                _press("Enter", "Execution 1")
+                others = {"D": [], "Esc": []}
+                for _ in range(max(1, presses // 4)):
+                    others["D"].append(_press("D", " graph · "))
+                    others["Esc"].append(_press("Escape", "Execution 1", gone=" graph · "))
+                _press("D", "needed by:")
+                for i in range(presses):
+                    key, shows = ("j", "s1  needs: s0") if i % 2 == 0 else ("k", "s0  needs:")
+                    times.append(_press(key, shows))
+            else:
+                # The heavier keys first, while the workflow surely runs: its detail with
+                # the live log (Enter, then Esc back) and the help modal (? then Esc).
+                others = {"Enter": [], "BSpace": [], "?": [], "Esc": []}
+                for _ in range(max(1, presses // 4)):
+                    others["Enter"].append(_press("Enter", "Execution 1"))
+                    others["BSpace"].append(_press("BSpace", EXECUTIONS, gone="Execution 1"))
+                    others["?"].append(_press("?", "Keys: "))
+                    others["Esc"].append(_press("Escape", EXECUTIONS, gone="Keys: "))
+                for i in range(presses):
+                    key, shows = ("2", WORKFLOWS) if i % 2 == 0 else ("3", EXECUTIONS)
+                    times.append(_press(key, shows))
             running = store.list_executions(db, status="running")[1]
             _tmux("send-keys", "-t", SESSION, "q")
             time.sleep(1)
@@ -135,20 +154,25 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=10_000)
     parser.add_argument("--presses", type=int, default=40)
     parser.add_argument("--raw", action="store_true", help="also print each press's time, in order")
+    parser.add_argument(
+        "--graph", action="store_true", help="time the keys of the live graph view (D)"
+    )
     args = parser.parse_args()
-    r = measure(args.steps, args.presses)
+    r = measure(args.steps, args.presses, graph=args.graph)
     if args.raw:
         print("views:", " ".join(f"{t:.0f}" for t in r["times_ms"]))
     state = "still running" if r["running_at_end"] else "finished before the last press"
+    what = "graph cursor (j/k)" if args.graph else "view switch"
     print(
         f"key press -> effect shown, while a {args.steps:,}-step workflow runs ({state}):"
-        f" view switch p50 {r['p50_ms']:.1f} ms, p99 {r['p99_ms']:.1f} ms over {r['presses']}"
+        f" {what} p50 {r['p50_ms']:.1f} ms, p99 {r['p99_ms']:.1f} ms over {r['presses']}"
     )
     names = {
         "Enter": "Enter (its detail)",
         "BSpace": "Backspace (back)",
         "?": "? (help)",
-        "Esc": "Esc (close help)",
+        "Esc": "Esc (close the graph)" if args.graph else "Esc (close help)",
+        "D": "D (open the live graph)",
     }
     for key, k in r["keys"].items():
         if args.raw:

@@ -37,6 +37,7 @@ class SaveFailed(EngineError):
 
 
 ACTIVITY_SECONDS = 60  # the dashboard's steps/s chart
+LAST_RUNS = 10  # the runs each workflow's strip shows (outcomes and durations)
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,8 @@ class Dashboard:
     runners: dict[str, store.Runner]  # of the executions under way among them
     activity: list[int]  # steps finished by every runner in each of the last seconds
     params: dict[int, dict[str, Any]]  # each waiting approval's execution's params
+    last_runs: dict[int, store.LastRuns]  # each workflow shown's last runs (by its id)
+    trends: store.Charts  # the whole store's last hour
 
 
 @dataclass(frozen=True)
@@ -61,6 +64,7 @@ class ExecutionPage:
 class WorkflowPage:
     rows: list[tuple[store.WorkflowSummary, str]]  # each with its schedule's next run
     total: int
+    last_runs: dict[int, store.LastRuns]  # each one's last runs (by its id)
 
 
 @dataclass(frozen=True)
@@ -129,16 +133,19 @@ class Queries:
         def read(db: store.Store) -> Dashboard:
             recent = store.recent_executions(db, limit=limit)
             approvals = store.pending_approvals(db, limit=limit)
+            workflows = store.list_workflows(db, limit=limit)[0]
             # The second under way is still counting: the chart ends at the last whole one.
             activity = store.activity(db, seconds=ACTIVITY_SECONDS + 1, now=self._clock())
             return Dashboard(
                 store.stats(db, since=self._clock() - timedelta(hours=24)),
                 recent,
-                store.list_workflows(db, limit=limit)[0],
+                workflows,
                 approvals,
                 _runners_of(db, recent),
                 activity[:-1],
                 {a.execution_id: store.get_execution(db, a.execution_id).params for a in approvals},
+                store.last_runs(db, [w.workflow.id or 0 for w in workflows], runs=LAST_RUNS),
+                store.charts(db, hours=1, now=self._clock()),
             )
 
         return await self._off(read)
@@ -160,9 +167,14 @@ class Queries:
                 order=order[0],
                 descending=order[1],
             )
-            return WorkflowPage([(s, self.schedule_text(s.workflow)) for s in page], total)
+            runs = store.last_runs(db, [s.workflow.id or 0 for s in page], runs=LAST_RUNS)
+            return WorkflowPage([(s, self.schedule_text(s.workflow)) for s in page], total, runs)
 
         return await self._off(read)
+
+    async def charts(self, hours: int) -> store.Charts:
+        """The whole store's charts over the last ``hours`` (1 or 24)."""
+        return await self._off(lambda db: store.charts(db, hours=hours, now=self._clock()))
 
     async def workflow(self, name: str, *, runs: int = 20) -> WorkflowDetail:
         def read(db: store.Store) -> WorkflowDetail:

@@ -24,6 +24,7 @@ from console.widgets.key_bar import KeyBar
 from console.widgets.stat_panel import StatPanel
 from console.widgets.tables import Column
 from console.widgets.title import Title
+from engine import store
 
 PANEL_REFRESH = 1.0
 TALL = 36  # rows from which the numbers get panels of their own (one line below)
@@ -50,6 +51,8 @@ WORKFLOWS = (
     Column("last run", most=24, least=12),
     Column("when", priority=2),
     Column("success", priority=2),
+    Column("last 10", priority=2),
+    Column("durations", priority=3),
 )
 
 
@@ -59,6 +62,7 @@ class DashboardScreen(View):
         Binding("A", "decide(True)", "Approve", id="dashboard.approve"),
         Binding("X", "decide(False)", "Reject", id="dashboard.reject"),
         Binding("i", "import_examples", "Import examples", id="dashboard.import"),
+        Binding("C", "charts", "Charts", id="dashboard.charts"),
         Binding("enter", "open", "Open", id="dashboard.open", show=False),
         Binding("tab", "app.focus_next", "Next table", id="dashboard.next", show=False),
         *keys.cursor_keys("dashboard"),
@@ -80,6 +84,10 @@ class DashboardScreen(View):
             yield StatPanel("avg time", id="p-duration")
         yield Static("", id="rate-label", classes="stat-label", markup=False)
         yield Sparkline([0.0] * ACTIVITY_SECONDS, summary_function=max, id="rate-chart")
+        yield Static("", id="trend-label", classes="stat-label", markup=False)
+        with Horizontal(id="trends"):
+            for name in ("done", "queued", "running"):
+                yield Sparkline([0.0], summary_function=max, id=f"trend-{name}")
         yield Static("", id="empty", classes="empty")
         yield Static(
             "Waiting for approval (A approves, X rejects)", classes="hint", id="approvals-title"
@@ -134,6 +142,7 @@ class DashboardScreen(View):
         self.query_one("#p-duration", StatPanel).show(format.duration(s.average_duration_ms))
         self.query_one("#summary", Static).update(format.summary(s, v))
         self._chart(data.activity)
+        self._trends(data.trends)
         empty = self.query_one("#empty", Static)
         if s.workflows == 0:
             empty.update("No workflows yet. Press [b]i[/b] to import the bundled examples.")
@@ -186,6 +195,8 @@ class DashboardScreen(View):
                         format.status(w.last_status, v),
                         format.ago(w.last_run_at, now),
                         format.percent(w.success_rate),
+                        format.runs_strip(data.last_runs.get(w.workflow.id or 0), v),
+                        format.durations_strip(data.last_runs.get(w.workflow.id or 0)),
                     ],
                 )
                 for w in data.workflows
@@ -229,6 +240,28 @@ class DashboardScreen(View):
         chart.display = True
         chart.styles.height = 2 if self.app.size.height >= TALL else 1
         chart.data = [float(n) for n in activity]
+
+    def _trends(self, charts: store.Charts) -> None:
+        """The last hour, every runner: a line of numbers; sparklines too when tall."""
+        done = [
+            a + b + c
+            for a, b, c in zip(charts.succeeded, charts.failed, charts.cancelled, strict=True)
+        ]
+        line = (
+            f"last hour: done ✓{sum(charts.succeeded):,} ✗{sum(charts.failed):,}"
+            f" ⊘{sum(charts.cancelled):,} (peak {max(done, default=0):,}/min)"
+            f" · queued {charts.queued[-1]:,} (peak {max(charts.queued, default=0):,})"
+            f" · running {charts.running[-1]:,} (peak {max(charts.running, default=0):,})"
+            " · C charts"
+        )
+        self.query_one("#trend-label", Static).update(line)
+        tall = self.app.size.height >= TALL and any(done + charts.queued + charts.running)
+        self.query_one("#trends").display = tall
+        if tall:
+            for name, values in (
+                ("done", done), ("queued", charts.queued), ("running", charts.running)
+            ):  # fmt: skip
+                self.query_one(f"#trend-{name}", Sparkline).data = [float(v) for v in values]
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "import_examples":
@@ -291,6 +324,11 @@ class DashboardScreen(View):
             return
         execution_id, step_id = key.split("/", 1)
         self.post_message(DecideApproval(int(execution_id), step_id, approve))
+
+    def action_charts(self) -> None:
+        from console.screens.charts import ChartsScreen
+
+        self.app.push_screen(ChartsScreen(self.services))
 
     def action_import_examples(self) -> None:
         if self.refused("import"):

@@ -32,7 +32,7 @@ from textual.widgets import DataTable, Input, RichLog, Static
 from console import actions, format, keys
 from console.messages import CancelExecution, DecideApproval, OpenTimeline, RerunExecution
 from console.screens import execution_log, execution_steps
-from console.screens.base import View
+from console.screens.log_search import LogSearch
 from console.services import Services
 from console.widgets import tables
 from console.widgets.key_bar import KeyBar
@@ -51,7 +51,7 @@ STEP_PAGE = 100
 TALLY_EVERY = 2.0  # seconds between counts of all the steps by status
 
 
-class ExecutionDetailScreen(View):
+class ExecutionDetailScreen(LogSearch):
     AUTO_FOCUS = "#steps"
     BINDINGS = [
         Binding("escape,backspace", "back", "Back / clear", id="execution.back"),
@@ -379,34 +379,6 @@ class ExecutionDetailScreen(View):
         )
         self.query_one("#log-state", Static).update(state)
 
-    def _found(self) -> tuple[int, int]:
-        total = len(self.matches())
-        at = self.match_index + 1 if 0 <= self.match_index < total else 0
-        return at, total
-
-    def shown_entries(self) -> list[execution_log.Entry | None]:
-        """The lines the log shows, in order (None: a ``--`` between groups of context)."""
-        if self.context and self.only_matching and self.pattern:
-            of_step = [
-                e
-                for e in self.buffer
-                if execution_log.shows(
-                    e, step_filter=self.step_filter, pattern=None, only_matching=False
-                )
-            ]
-            return execution_log.around(of_step, self.pattern, self.context)
-        return [e for e in self.buffer if self.shows(e)]
-
-    def matches(self) -> list[int]:
-        """Where the lines the search matches are among the lines shown."""
-        if not self.pattern:
-            return []
-        pattern = self.pattern
-        shown = self.shown_entries()
-        return [
-            i for i, e in enumerate(shown) if e is not None and execution_log.hit(e.text, pattern)
-        ]
-
     # -- actions ------------------------------------------------------------------------
 
     def action_timeline(self) -> None:
@@ -496,50 +468,6 @@ class ExecutionDetailScreen(View):
     def action_toggle_wrap(self) -> None:
         log = self.query_one(RichLog)
         log.wrap = not log.wrap
-        self.redraw_log()
-
-    def action_search(self) -> None:
-        """Open the search box, focused now: keys in the same burst are typed into it
-        (see ``PagedList.action_filter``)."""
-        box = self.query_one("#filter", Input)
-        box.add_class("visible")
-        self.set_focus(box)
-
-    def on_input_submitted(self, event: Input.Submitted) -> None:
-        self.pattern = event.value.strip() or None
-        self.match_index = -1
-        self.query_one(RichLog).focus()
-        self.redraw_log()
-        self.action_next_match(1)
-
-    def action_next_match(self, step: int) -> None:
-        found = self.matches()
-        if not found:
-            if self.pattern:
-                self.notify(f"No line matches {self.pattern!r}")
-            return
-        self.match_index = (self.match_index + step) % len(found)
-        self.follow = False
-        log = self.query_one(RichLog)
-        log.auto_scroll = False
-        log.scroll_to(y=found[self.match_index], animate=False)
-        self.show_state()
-
-    def action_toggle_matching(self) -> None:
-        if not self.pattern:
-            self.notify("Search first (/)")
-            return
-        self.only_matching = not self.only_matching
-        self.redraw_log()
-
-    def action_cycle_context(self) -> None:
-        """With only matches shown, the lines around each: none, 2, 5, 10 (grep -C)."""
-        if not self.pattern:
-            self.notify("Search first (/)")
-            return
-        options = execution_log.CONTEXTS
-        self.context = options[(options.index(self.context) + 1) % len(options)]
-        self.only_matching = True
         self.redraw_log()
 
     def action_toggle_times(self) -> None:

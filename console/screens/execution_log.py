@@ -63,11 +63,32 @@ def shows(e: Entry, *, step_filter: str | None, pattern: str | None, only_matchi
     return True
 
 
-def matches(shown: Iterable[Entry], pattern: str | None) -> list[int]:
-    """The places among the lines ``shown`` of those the search matches."""
+def matches(shown: Iterable[Entry | None], pattern: str | None) -> list[int]:
+    """The places among the lines ``shown`` of those the search matches (None: a
+    separator, never a match)."""
     if not pattern:
         return []
-    return [i for i, e in enumerate(shown) if hit(e.text, pattern)]
+    return [i for i, e in enumerate(shown) if e is not None and hit(e.text, pattern)]
+
+
+def visible(
+    held: Iterable[Entry],
+    *,
+    step_filter: str | None,
+    pattern: str | None,
+    only_matching: bool,
+    context: int,
+) -> list[Entry | None]:
+    """The lines the log shows of those ``held``: the step's, the matches only, or the
+    matches with ``context`` lines around each (None between groups, as grep's ``--``)."""
+    if context and only_matching and pattern:
+        of_step = [e for e in held if step_filter is None or e.step_id == step_filter]
+        return around(of_step, pattern, context)
+    return [
+        e
+        for e in held
+        if shows(e, step_filter=step_filter, pattern=pattern, only_matching=only_matching)
+    ]
 
 
 CONTEXTS = (0, 2, 5, 10)  # lines around each match that `C` cycles through

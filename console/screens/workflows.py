@@ -30,6 +30,8 @@ COLUMNS = (
     Column("last run", most=24, least=12),
     Column("when", priority=2),
     Column("success", priority=2),
+    Column("last 10", priority=2),
+    Column("durations", priority=3),
     Column("schedule", priority=3, most=40, least=10),
 )
 
@@ -94,6 +96,8 @@ class WorkflowsScreen(paged.PagedList):
                         format.status(s.last_status, v),
                         format.ago(s.last_run_at, now),
                         format.percent(s.success_rate),
+                        format.runs_strip(page.last_runs.get(s.workflow.id or 0), v),
+                        format.durations_strip(page.last_runs.get(s.workflow.id or 0)),
                         schedule,
                     ],
                 )

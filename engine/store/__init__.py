@@ -36,7 +36,6 @@ if _typing.TYPE_CHECKING:
         request_approval,
     )
     from engine.store.attempts import StepWindow, step_runs, step_window
-    from engine.store.trends import Charts, LastRuns, charts, last_runs
     from engine.store.connection import Store, open_store, translate_errors
     from engine.store.executions import (
         cancel_requested,
@@ -75,6 +74,7 @@ if _typing.TYPE_CHECKING:
     from engine.store.schedules import fire_schedule, scheduled_workflows
     from engine.store.schema import VERSION as SCHEMA_VERSION
     from engine.store.tables import utcnow
+    from engine.store.trends import Charts, LastRuns, charts, last_runs
     from engine.store.workflows import (
         Saved,
         get_workflow,

@@ -7,6 +7,7 @@ change, and look at the report before committing.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -25,7 +26,29 @@ SCREENS: dict[str, tuple[str, ...]] = {
     "help": ("3", "enter", "question_mark"),
     "timeline": ("3", "enter", "T"),
     "command": ("colon",),
+    "charts": ("C",),
+    "contexts": ("colon", *"ctx", "enter"),
 }
+
+
+@pytest.fixture(autouse=True)
+def utc(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Charts label their axes in local time: the same picture on every machine."""
+    import time
+
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+
+
+@pytest.fixture(autouse=True)
+def stores(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """The stores :ctx lists: the same on every machine."""
+    monkeypatch.setenv("WFE_DATABASE_URL", "sqlite:////data/workflow-engine.db")
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
+    monkeypatch.delenv("WFE_CONTEXT", raising=False)
+    path = tmp_path / "workflow-engine" / "config.toml"
+    path.parent.mkdir(parents=True)
+    path.write_text('[contexts.prod]\nurl = "postgresql://db.internal/wfe"\nread_only = true\n')
 
 
 @pytest.mark.parametrize("theme", ["wfe-dark", "wfe-light", "wfe-ansi"])

@@ -55,3 +55,18 @@ def test_the_executions_filter_takes_a_status_and_matches_errors_too(
         assert [r[0] for r in rows(screen.query_one(DataTable))] == ["3"]
 
     drive(make_app(seeded, embedded=False), scenario)
+
+
+def test_filters_match_fuzzily_as_fzf_does(seeded: store.Store, make_app) -> None:
+    async def scenario(app: WorkflowConsole, pilot: Pilot[Any]) -> None:
+        await pilot.press("2", "slash", *"rlsart", "enter")  # r…l…s…a…r…t
+        await settle(pilot)
+        assert [r[0] for r in rows(app.screen.query_one(DataTable))] == ["release-artifact"]
+        await pilot.press("3", "slash", *"flky cncl", "enter")  # no such pair: nothing
+        await settle(pilot)
+        assert rows(app.screen.query_one(DataTable)) == []
+        await pilot.press("escape", "slash", *"srvchk cncl", "enter")  # workflow and status
+        await settle(pilot)
+        assert [r[1] for r in rows(app.screen.query_one(DataTable))] == ["service-check"]
+
+    drive(make_app(seeded, embedded=False), scenario)
