@@ -81,6 +81,20 @@ class ExecutionView:
 
 
 @dataclass(frozen=True)
+class GraphData:
+    execution: store.Execution
+    workflow: store.Workflow  # as it is now
+    definition: definition.Workflow | None  # the version the execution ran, if still kept
+    statuses: dict[str, str]  # each recorded step's last status
+
+
+@dataclass(frozen=True)
+class StatusView:
+    execution: store.Execution
+    statuses: dict[str, str]  # each recorded step's last status
+
+
+@dataclass(frozen=True)
 class TimelineView:
     execution: store.Execution
     runs: list[store.StepRun]  # every attempt, in file order
@@ -224,6 +238,28 @@ class Queries:
         def read(db: store.Store) -> TimelineView:
             return TimelineView(
                 store.get_execution(db, execution_id), store.step_runs(db, execution_id)
+            )
+
+        return await self._off(read)
+
+    async def graph(self, execution_id: int) -> GraphData:
+        """What an execution's graph shows, in one read: the definition it ran (None: the
+        workflow changed since, and only its newest version is kept), each step's needs
+        and status."""
+        from engine import definition
+
+        def read(db: store.Store) -> GraphData:
+            e = store.get_execution(db, execution_id)
+            row = store.get_workflow(db, e.workflow_name)
+            workflow = definition.parsed(row) if row.version == e.version else None
+            return GraphData(e, row, workflow, store.step_statuses(db, execution_id))
+
+        return await self._off(read)
+
+    async def step_statuses(self, execution_id: int) -> StatusView:
+        def read(db: store.Store) -> StatusView:
+            return StatusView(
+                store.get_execution(db, execution_id), store.step_statuses(db, execution_id)
             )
 
         return await self._off(read)

@@ -234,18 +234,24 @@ class ExecutionDetailScreen(LogSearch):
         """
         queries = self.services.queries
         order: list[str] = []
+        workflow = None
         try:
             e = await queries.execution(self.execution_id)
             row = await queries.get_workflow(e.workflow_name)
             if row.version == e.version:
-                steps = (await queries.parsed(row)).steps
-                order = [step.id for step in steps]
-                self.attempts = {step.id: step.retry.attempts for step in steps}
+                workflow = await queries.parsed(row)
+                order = [step.id for step in workflow.steps]
+                self.attempts = {step.id: step.retry.attempts for step in workflow.steps}
         except EngineError:
             pass
         self.step_order = order
         if self.is_attached:
             self.refresh_steps(force=True)
+        if workflow is not None:
+            # The graph (D) is laid out now, on a thread, so that it opens at once.
+            from console.screens.graph import layout_of
+
+            await layout_of(workflow, workflow.dependencies())
 
     def pull_log(self) -> None:
         if not self.reading_back:
@@ -385,6 +391,8 @@ class ExecutionDetailScreen(LogSearch):
         self.post_message(OpenTimeline(self.execution_id))
 
     def action_graph(self) -> None:
+        """The live graph. Its screen is kept while this one is open (installed), so
+        coming back to it shows it at once, then reads where each step stands."""
         from console.screens.graph import GraphScreen
 
         def chosen(step: str | None) -> None:
@@ -393,7 +401,16 @@ class ExecutionDetailScreen(LogSearch):
                 tables.select_key(self.query_one(DataTable), step)
                 self.redraw_log()
 
-        self.app.push_screen(GraphScreen(self.services, self.execution_id), chosen)
+        name = f"graph-{self.execution_id}-{id(self)}"
+        if not self.app.is_screen_installed(name):
+            self.app.install_screen(GraphScreen(self.services, self.execution_id), name)
+            self._graph_screen = name
+        self.app.push_screen(name, chosen)
+
+    def on_unmount(self) -> None:
+        name = getattr(self, "_graph_screen", None)
+        if name is not None and self.app.is_screen_installed(name):
+            self.app.uninstall_screen(name)
 
     def action_save_log(self) -> None:
         """Save the whole log (or the step shown alone, after Enter) to a file."""

@@ -19,7 +19,7 @@ from textual.widgets import Static
 
 from console import format
 from console.screens.base import View
-from console.services import Services, TimelineView
+from console.services import Services, StatusView
 from console.widgets import graph, graph_layout
 from console.widgets.graph import GraphView, Mark
 from console.widgets.key_bar import KeyBar
@@ -51,6 +51,23 @@ def kinds(workflow: definition.Workflow) -> dict[str, Mark]:
     """Each step's kind, as a symbol, for a workflow's graph (nothing has run)."""
     symbols = {"run": "$", "python": "λ", "http": "⇄", "sleep": "◷", "log": "≡", "approval": "?"}
     return {s.id: Mark(symbols.get(s.kind, " "), graph.PLAIN.style) for s in workflow.steps}
+
+
+_LAYOUTS: dict[str, graph_layout.Layout | None] = {}  # by definition digest
+_LAYOUTS_KEPT = 8
+
+
+async def layout_of(
+    workflow: definition.Workflow, needs: Mapping[str, Sequence[str]]
+) -> graph_layout.Layout | None:
+    """A definition's layout, laid out on a thread once per version (this process)."""
+    if workflow.digest in _LAYOUTS:
+        return _LAYOUTS[workflow.digest]
+    layout = await asyncio.to_thread(graph_layout.lay_out, needs)
+    if len(_LAYOUTS) >= _LAYOUTS_KEPT:
+        _LAYOUTS.pop(next(iter(_LAYOUTS)))
+    _LAYOUTS[workflow.digest] = layout
+    return layout
 
 
 def needed_by(needs: Mapping[str, Sequence[str]]) -> dict[str, list[str]]:
@@ -92,49 +109,48 @@ class GraphScreen(View):
             return
         if self.finished and not force:
             return
-        query = partial(self.services.queries.timeline, self.execution_id)
+        query = partial(self.services.queries.step_statuses, self.execution_id)
         self.load(partial(self.read, query, self._show_marks), force=force)
 
     async def _read_graph(self) -> None:
-        queries = self.services.queries
         try:
-            e = await queries.execution(self.execution_id)
-            row = await queries.get_workflow(e.workflow_name)
-            if row.version != e.version:
-                self._say(
-                    f"{e.workflow_name} changed since this execution ran (v{e.version}, now "
-                    f"v{row.version}) and only its newest version is kept: T shows the "
-                    "steps it ran as a timeline."
-                )
-                return
-            workflow = await queries.parsed(row)
-            needs = workflow.dependencies()
-            layout = await asyncio.to_thread(graph_layout.lay_out, needs)
-            view = await queries.timeline(self.execution_id)
+            view = await self.services.queries.graph(self.execution_id)
         except NotFound as exc:
             self._say(str(exc))
             return
         except EngineError as exc:
             self.failed(exc)
             return
+        e, workflow = view.execution, view.definition
+        if workflow is None:
+            self._say(
+                f"{e.workflow_name} changed since this execution ran (v{e.version}, now "
+                f"v{view.workflow.version}) and only its newest version is kept: T shows "
+                "the steps it ran as a timeline."
+            )
+            return
+        needs = workflow.dependencies()
+        layout = await layout_of(workflow, needs)
         if not self.is_attached:
             return
         self.needs, self.after = needs, needed_by(needs)
         self.query_one(GraphView).show(needs, layout, {})
-        self._show_marks(view)
+        self._show_marks(StatusView(e, view.statuses))
         if layout is None:
-            self.notify(f"{len(needs):,} steps are too many to draw as a graph: shown as a tree")
+            self.notify(
+                f"{len(needs):,} steps are too many to draw as a graph: shown as a tree"
+            )
 
     def _say(self, text: str) -> None:
         if self.is_attached:
             self.query_one("#about", Static).update(Text(text))
 
-    def _show_marks(self, view: TimelineView) -> None:
+    def _show_marks(self, view: StatusView) -> None:
         if self.needs is None:
             return
         e = view.execution
         self.finished = e.status in status.FINISHED
-        latest = {r.step_id: r.status for r in view.runs}  # runs are in order: the last wins
+        latest = view.statuses
         self.statuses = latest
         counts: dict[str, int] = {}
         for value in (latest.get(s, StepStatus.PENDING) for s in self.needs):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from functools import partial
 from typing import TYPE_CHECKING
 
@@ -16,9 +15,9 @@ from textual.widgets import DataTable, Static
 from console import format
 from console.messages import OpenExecution, RunWorkflow
 from console.screens.base import View
-from console.screens.graph import kinds
+from console.screens.graph import kinds, layout_of
 from console.services import Services, WorkflowDetail
-from console.widgets import graph_layout, tables
+from console.widgets import tables
 from console.widgets.graph import GraphView
 from console.widgets.key_bar import KeyBar
 from console.widgets.tables import Column
@@ -158,7 +157,7 @@ class WorkflowDetailScreen(View):
             self.failed(exc)
             return
         needs = workflow.dependencies()
-        layout = await asyncio.to_thread(graph_layout.lay_out, needs)
+        layout = await layout_of(workflow, needs)
         if self.is_attached:
             self.graph_for = row.definition
             self.query_one(GraphView).show(needs, layout, kinds(workflow))

@@ -22,8 +22,9 @@ import itertools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from grandalf.graphs import Edge, Graph, Vertex
-from grandalf.layouts import DummyVertex, SugiyamaLayout
+from grandalf.graphs import Edge, Vertex, graph_core
+from grandalf.layouts import DummyVertex, Layer, SugiyamaLayout
+from grandalf.utils.poset import Poset
 
 MOST_STEPS = 2000  # beyond it grandalf takes seconds: the tree view shows instead
 NAME_MOST = 24  # a step id's room in its box; longer ones are cut with …
@@ -78,6 +79,20 @@ class Layout:
                 self._rows.setdefault(row, []).append(box)
 
 
+def _fast_ne(self: Poset, other: object) -> bool:
+    return self is not other and _poset_ne(self, other)
+
+
+# Two of grandalf's quadratic steps, made fast with the same answers (a chain of 1,000
+# steps: 1.1 s -> 0.1 s). It checks that a graph is connected by comparing each
+# vertex's set with the graph's, and a Poset compares by building both sets: a set is
+# always equal to itself. And each layer finds its rank with list.index, through an
+# __eq__ of Layer's that only calls list's: list's own, in C.
+_poset_ne = Poset.__ne__
+Poset.__ne__ = _fast_ne
+Layer.__eq__ = list.__eq__
+
+
 def label_width(step: str) -> int:
     return MARK + min(len(step), NAME_MOST)
 
@@ -96,21 +111,50 @@ def lay_out(needs: Mapping[str, Sequence[str]]) -> Layout | None:
         return None
 
 
+def _components(
+    vertices: list[Vertex], edges: list[Edge], order: Mapping[str, int]
+) -> list[graph_core]:
+    """The connected parts, first step first, each a grandalf graph of its own.
+
+    (grandalf's ``Graph`` finds them too, but in quadratic time: 0.6 s for a chain of
+    1,000 steps; a union-find here is linear.)
+    """
+    parent = {id(v): id(v) for v in vertices}
+
+    def root(key: int) -> int:
+        while parent[key] != key:
+            parent[key] = parent[parent[key]]
+            key = parent[key]
+        return key
+
+    for e in edges:
+        a, b = root(id(e.v[0])), root(id(e.v[1]))
+        if a != b:
+            parent[b] = a
+    groups: dict[int, list[Vertex]] = {}
+    for v in vertices:
+        groups.setdefault(root(id(v)), []).append(v)
+    inside: dict[int, list[Edge]] = {}
+    for e in edges:
+        inside.setdefault(root(id(e.v[0])), []).append(e)
+    parts = sorted(groups.items(), key=lambda kv: min(order[v.data] for v in kv[1]))
+    return [graph_core(vs, inside.get(key, [])) for key, vs in parts]
+
+
 def _lay_out(needs: Mapping[str, Sequence[str]]) -> Layout:
     vertices = {step: Vertex(step) for step in needs}
     for v in vertices.values():
         v.view = _View(label_width(v.data) + 4)
     edges = [Edge(vertices[n], vertices[s]) for s, ns in needs.items() for n in ns if n in vertices]
-    graph = Graph(list(vertices.values()), edges)
+    order = {step: i for i, step in enumerate(needs)}
     placed: list[list[tuple[object, float, int]]] = []  # layer: (vertex or dummy, x, width)
     chains: list[list[object]] = []  # each edge: the vertices it passes, top to bottom
-    order = {step: i for i, step in enumerate(needs)}
     offset = 0.0
-    for component in sorted(graph.C, key=lambda c: min(order[v.data] for v in c.sV)):
+    for component in _components(list(vertices.values()), edges, order):
         sugiyama = SugiyamaLayout(component)
         sugiyama.xspace, sugiyama.yspace = GAP, 1
         roots = sorted((v for v in component.sV if not v.e_in()), key=lambda v: order[v.data])
-        sugiyama.init_all(roots=roots)
+        sugiyama.init_all(roots=roots, inverted_edges=[])  # a DAG (validated): no search
         sugiyama.draw(3)
         lefts = [v.view.xy[0] - v.view.w / 2 for layer in sugiyama.layers for v in layer]
         rights = [v.view.xy[0] + v.view.w / 2 for layer in sugiyama.layers for v in layer]

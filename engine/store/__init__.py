@@ -35,7 +35,7 @@ if _typing.TYPE_CHECKING:
         pending_approvals,
         request_approval,
     )
-    from engine.store.attempts import StepWindow, step_runs, step_window
+    from engine.store.attempts import StepWindow, step_runs, step_statuses, step_window
     from engine.store.connection import Store, open_store, translate_errors
     from engine.store.executions import (
         cancel_requested,
@@ -143,6 +143,7 @@ _WHERE = {
     "since_hours": ("overview", "since_hours"),
     "stats": ("overview", "stats"),
     "step_runs": ("attempts", "step_runs"),
+    "step_statuses": ("attempts", "step_statuses"),
     "step_window": ("attempts", "step_window"),
     "take_over": ("runners", "take_over"),
     "translate_errors": ("connection", "translate_errors"),
@@ -208,6 +209,7 @@ __all__ = [
     "since_hours",
     "stats",
     "step_runs",
+    "step_statuses",
     "step_window",
     "take_over",
     "translate_errors",

@@ -29,6 +29,18 @@ def step_runs(store: Store, execution_id: int, *, latest_only: bool = False) -> 
     return last_attempts(rows) if latest_only else rows
 
 
+def step_statuses(store: Store, execution_id: int) -> dict[str, str]:
+    """Each recorded step's status (of its last attempt), in file order: two columns
+    read, for a view that shows only where each step stands (the console's graph)."""
+    with translate_errors(store), store.engine.connect() as conn:
+        rows = conn.execute(
+            sa.select(s.step_id, s.status)
+            .where(s.execution_id == execution_id)
+            .order_by(s.position, s.attempt)
+        ).all()
+    return {step_id: status for step_id, status in rows}  # the last attempt's wins
+
+
 def last_attempts(rows: Iterable[StepRun]) -> list[StepRun]:
     """Each step's last attempt, from runs ordered by position then attempt."""
     last: dict[str, StepRun] = {}
