@@ -16,6 +16,7 @@ A step waiting for approval is decided here too (``A``/``X``); ``c`` and ``R`` g
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import time
@@ -25,7 +26,7 @@ from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual import events
-from textual.app import ComposeResult
+from textual.app import ComposeResult, ScreenStackError
 from textual.binding import Binding
 from textual.widgets import DataTable, Input, RichLog, Static
 
@@ -409,7 +410,9 @@ class ExecutionDetailScreen(LogSearch):
 
     def on_unmount(self) -> None:
         name = getattr(self, "_graph_screen", None)
-        if name is not None and self.app.is_screen_installed(name):
+        if name is None or not self.app.is_screen_installed(name):
+            return
+        with contextlib.suppress(ScreenStackError):  # still shown: the app is closing
             self.app.uninstall_screen(name)
 
     def action_save_log(self) -> None:
