@@ -138,6 +138,12 @@ def test_D_shows_the_live_graph_and_enter_opens_the_step_log(db: store.Store, ma
         assert detail.step_filter == chosen
         table = detail.query_one(DataTable)
         assert table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value == chosen
+        await pilot.press("D")  # again: the same graph, the cursor where it was, re-read
+        await wait_for(pilot, lambda: isinstance(app.screen, GraphScreen))
+        assert app.screen.query_one(GraphView) is view and view.cursor == chosen
+        await pilot.press("k", "enter")  # up to fetch, and its log
+        await wait_for(pilot, lambda: isinstance(app.screen, ExecutionDetailScreen))
+        assert detail.step_filter == "fetch"
         await pilot.press("c")
         await settle(pilot)
         await pilot.press("enter")  # yes, cancel it
