@@ -156,9 +156,24 @@ class WorkflowConsole(App[int]):
             self.run_worker(self._open_store(), group="store")
         self.switch_mode("dashboard")
         self.call_after_refresh(self.collector.start)
+        self.set_timer(0.5, self._warm_styles)
         self.set_interval(1.0, self.collector.tick)
         if self.config.problem:
             self.notify(self.config.problem, severity="warning")
+
+    def _warm_styles(self) -> None:
+        """Add the graph widget's styles once the console is up, not when ``D`` is first
+        pressed: the first widget of a class makes Textual parse every stylesheet again
+        (tens of ms), which would otherwise land on that key."""
+        from console.widgets.graph import GraphView
+
+        default_css = getattr(GraphView(), "_get_default_css", None)  # Textual's own
+        if default_css is None:
+            return
+        for read_from, css, tie_breaker, scope in default_css():
+            self.stylesheet.add_source(
+                css, read_from=read_from, is_default_css=True, tie_breaker=tie_breaker, scope=scope
+            )
 
     def notify(
         self,

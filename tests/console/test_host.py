@@ -151,7 +151,7 @@ def test_a_store_file_moved_under_the_console_stops_its_executor_and_says_so(
         await app.host.wait_ready()
         await pilot.press("4")
         db.path.rename(db.path.with_name("moved.db"))
-        await wait_for(pilot, lambda: not app.host.alive)
+        await wait_for(pilot, lambda: not app.host.alive, timeout=30)  # found by a heartbeat
         await pilot.pause(2.5)  # a restart would come within a second
         assert not app.host.running
         assert notes(app) == [

@@ -234,6 +234,9 @@ def test_steps_of_a_killed_foreground_run_end_within_a_second(
     )
     try:
         wait_until((folder / "started").exists, timeout=30)
+        # The step's row is written by the runner's group commit, a moment after the
+        # step starts: killed before it, the run would leave nothing to check below.
+        wait_until(lambda: "a" in steps_of(db, 1), timeout=30)
         left = pids(folder, ESCAPES)
         run.kill()
         run.wait()
