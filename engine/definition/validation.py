@@ -219,6 +219,8 @@ def _check_ref(
     ref: expressions.Ref, wf: Workflow, step: Step, runs_before: graph.Reachability
 ) -> str | None:
     root, rest = ref.path[0], ref.path[1:]
+    if ref.partial and not rest and root in ("params", "env", "steps"):
+        return None  # params.*, env[...], steps.*.status: what is there at run time
     if root == "params":
         if not rest or rest[0] not in wf.params:
             known = ", ".join(sorted(wf.params)) or "none declared"
@@ -228,7 +230,7 @@ def _check_ref(
             declared = ", ".join(wf.secrets) or "none"
             return f"{ref} is not declared under secrets: (declared: {declared})"
     elif root == "env":
-        if len(rest) != 1:
+        if len(rest) != 1 and not ref.partial:
             return f"{ref}: write env.NAME"
     elif root == "execution":
         if rest != ("id",):
@@ -239,7 +241,9 @@ def _check_ref(
         target = str(rest[0])
         if not runs_before.knows(target):
             return f"{ref} names an unknown step {target!r}"
-        if len(rest) < 2 or rest[1] not in ("output", "status"):
+        if (len(rest) < 2 and not ref.partial) or (
+            len(rest) >= 2 and rest[1] not in ("output", "status")
+        ):
             return f"{ref}: a step exposes only .output and .status"
         if rest[1] == "status" and len(rest) > 2:
             return f"{ref}: .status has no fields"

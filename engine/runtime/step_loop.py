@@ -8,6 +8,7 @@ retried as its ``retry:`` says.
 
 from __future__ import annotations
 
+import collections
 import functools
 import time
 from collections.abc import Mapping
@@ -80,20 +81,34 @@ async def run_step(
             run.blocked.add(step_id)
         context["steps"][step_id] = {"output": None, "status": status}
 
-    if run.blocked and not run.blocked.isdisjoint(graph.needs[step_id]):
+    failed = bool(run.blocked) and not run.blocked.isdisjoint(graph.needs[step_id])
+    try:  # parsed once per text (cached), and checked when the file was added
+        condition = expressions.condition(step.if_) if isinstance(step.if_, str) else None
+    except EngineError as exc:
+        conclude(StepStatus.FAILED, run.mask(f"if: {exc}"))
+        return
+    # As GitHub does: a condition without a status function means success() && it, so a
+    # step whose needs did not all succeed is skipped; failure() or always() runs it.
+    if failed and (condition is None or not expressions.status_calls(condition)):
         run.blocked.add(step_id)
         conclude(StepStatus.SKIPPED, "a step it needs did not succeed")
         return
     if step.if_ is not None:
         try:
-            go = expressions.truthy(
-                step.if_
-                if isinstance(step.if_, bool)
-                else expressions.evaluate(expressions.condition(step.if_), context)
-            )
+            if condition is None:
+                go = expressions.truthy(step.if_)
+            else:
+                so_far = {"failed": failed, "cancelled": False}
+                go = expressions.truthy(
+                    expressions.evaluate(
+                        condition, collections.ChainMap({expressions.STATUS: so_far}, context)
+                    )
+                )
         except EngineError as exc:
             conclude(StepStatus.FAILED, run.mask(f"if: {exc}"))
             return
+        if not go and failed:
+            run.blocked.add(step_id)  # what needs it is skipped too, as before
         if not go:
             conclude(StepStatus.SKIPPED, "its condition was false")
             return

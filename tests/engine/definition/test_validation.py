@@ -171,3 +171,23 @@ def test_bundled_examples_are_valid() -> None:
     assert len(files) >= 4
     for f in files:
         definition.load(f)
+
+
+def test_expression_functions_and_names_are_checked_with_their_line() -> None:
+    found = problems(
+        """\
+        name: a
+        params: {hosts: [a]}
+        steps:
+          - {id: one, log: "${{ contains(params.hosts) }}"}
+          - {id: two, log: "${{ hashFiles('x') }}"}
+          - {id: three, log: "done: ${{ failure() }}"}
+          - {id: four, if: "${{ always() && nope.x }}", log: x}
+          - {id: five, log: "${{ steps.*.status }} ${{ params.hosts[0] }}"}
+        """
+    )
+    assert found[0] == "wf.yaml:4: steps[one].log: contains() takes 2 arguments, not 1, in ' contains(params.hosts) '"
+    assert found[1].startswith("wf.yaml:5: steps[two].log: unknown function hashFiles()")
+    assert found[2].startswith("wf.yaml:6: steps[three].log: failure() can be used only in if:")
+    assert found[3].startswith("wf.yaml:7: steps[four].if: unknown name 'nope'")
+    assert len(found) == 4  # steps.*.status and an index are fine

@@ -280,9 +280,9 @@ async def test_an_instant_step_that_fails_blocks_its_dependents(db: store.Store)
         """name: bad
 steps:
   - {id: a, log: x}
-  - {id: b, needs: [a], log: "${{ steps.a.output > 1 }}"}
+  - {id: b, needs: [a], log: "${{ fromJSON(steps.a.output) }}"}
   - {id: c, needs: [b], log: after}
-  - {id: soft, needs: [a], log: "${{ steps.a.output > 2 }}", continue_on_error: true}
+  - {id: soft, needs: [a], log: "${{ fromJSON(steps.a.output) }}", continue_on_error: true}
   - {id: d, needs: [soft], log: "soft was ${{ steps.soft.status }}"}
 """,
     )
@@ -296,7 +296,7 @@ steps:
         "soft": "failed",
         "d": "succeeded",
     }
-    assert runs["b"].error == "cannot compare 'x' > 1"
+    assert runs["b"].error == "fromJSON(): not JSON: Expecting value: line 1 column 1 (char 0)"
     assert runs["b"].started_at is not None and runs["b"].finished_at is not None
     assert logs_of(db, handle.id) == ["x", "soft was failed"]
 
@@ -564,3 +564,38 @@ async def test_a_worker_that_lost_its_lease_cannot_overwrite_the_new_owner(
     after = store.get_execution(db, execution.id or 0)
     assert (after.status, after.runner) == ("succeeded", "new")
     assert store.step_runs(db, execution.id or 0) == []  # none of the old owner's rows landed
+
+
+@pytest.mark.trio
+async def test_failure_and_always_run_a_step_after_a_need_failed(db: store.Store) -> None:
+    add(
+        db,
+        """name: hooks
+params: {n: 3}
+steps:
+  - {id: boom, run: "exit 3"}
+  - {id: after, needs: [boom], log: never}
+  - {id: on-failure, needs: [boom], if: "${{ failure() }}", log: "boom failed"}
+  - {id: anyway, needs: [boom], if: "always() && params.n > 2", log: anyway}
+  - {id: only-ok, needs: [boom], if: "success()", log: never}
+  - {id: not-now, needs: [boom], if: "failure() && params.n > 5", log: never}
+  - {id: next, needs: [on-failure], log: "after the hook"}
+  - {id: fine, log: "${{ params.n > 2 && 'big' || 'small' }}"}
+  - {id: quiet, needs: [fine], if: "failure()", log: never}
+""",
+    )
+    handle = await run(db, "hooks")
+    assert handle.status == "failed"
+    statuses = {r.step_id: r.status for r in store.step_runs(db, handle.id, latest_only=True)}
+    assert statuses == {
+        "boom": "failed",
+        "after": "skipped",
+        "on-failure": "succeeded",
+        "anyway": "succeeded",
+        "only-ok": "skipped",
+        "not-now": "skipped",
+        "next": "succeeded",
+        "fine": "succeeded",
+        "quiet": "skipped",  # nothing it needs failed
+    }
+    assert sorted(logs_of(db, handle.id)) == ["after the hook", "anyway", "big", "boom failed"]
