@@ -63,6 +63,7 @@ def console(ctx: click.Context, read_only: bool = False) -> None:
 
 for command in (
     workflows.validate,
+    workflows.schema,
     workflows.workflow,
     running.run,
     running.rerun,

@@ -35,6 +35,22 @@ def validate(files: tuple[Path, ...]) -> None:
         raise click.exceptions.Exit(EXIT_FAILED)
 
 
+@click.command()
+def schema() -> None:
+    """Print a JSON Schema of the workflow file, for editors.
+
+    Save it and name it on the first line of a workflow file:
+
+        wfe schema > wfe.schema.json
+        # yaml-language-server: $schema=./wfe.schema.json
+    """
+    import json
+
+    from engine.definition.schema import json_schema
+
+    click.echo(json.dumps(json_schema(), indent=2))
+
+
 def _expand(paths: Sequence[Path]) -> list[Path]:
     from engine import definition
 

@@ -15,6 +15,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    WithJsonSchema,
     field_validator,
     model_validator,
 )
@@ -23,21 +24,46 @@ from engine.definition.durations import parse_duration
 from engine.definition.graph import Graph, dependencies
 from engine.errors import InvalidParams
 
-Duration = Annotated[float, BeforeValidator(parse_duration)]
+Duration = Annotated[
+    float,
+    BeforeValidator(parse_duration),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "number", "minimum": 0},
+                {"type": "string", "pattern": r"^[\s\d.]+$|^(\s*\d+(\.\d+)?\s*(ms|s|m|h|d))+\s*$"},
+            ],
+            "description": "seconds, or a duration: 500ms, 10s, 5m, 1h30m",
+        }
+    ),
+]
+# What an env value may be written as (a number or a boolean is made a string).
+ENV_SCHEMA = WithJsonSchema(
+    {"type": "object", "additionalProperties": {"type": ["string", "number", "boolean"]}}
+)
 ACTIONS = ("run", "python", "http", "sleep", "log", "approval")
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,199}$")  # the store keeps 200 characters
 DEFAULT_TIMEOUT = 30 * 60.0
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    # Each field's docstring is its description in `wfe schema`.
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, populate_by_name=True, use_attribute_docstrings=True
+    )
 
 
 class Retry(_Model):
+    """How a failed step is tried again."""
+
     attempts: int = Field(default=1, ge=1, le=100)
+    """Tries in all, the first included (1: no retry)."""
     delay: Duration = 0.0
+    """The pause before the first retry."""
     backoff: float = Field(default=1.0, ge=1.0)
+    """Each pause is this many times the one before."""
     max_delay: Duration | None = None
+    """The longest pause, however much backoff grows it."""
 
     def delay_before(self, attempt: int) -> float:
         """The pause before ``attempt`` (2 for the first retry)."""
@@ -46,13 +72,35 @@ class Retry(_Model):
 
 
 class Http(_Model):
+    """An HTTP request; its output is {status, body}, the body decoded when it is JSON."""
+
     url: str
-    method: Literal["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"] = "GET"
+    """The URL (expressions allowed)."""
+    method: Annotated[
+        Literal["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"],
+        WithJsonSchema(
+            {
+                "type": "string",
+                "pattern": "^("
+                + "|".join(
+                    "".join(f"[{c}{c.lower()}]" for c in m)
+                    for m in ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
+                )
+                + ")$",
+            }
+        ),
+    ] = "GET"
+    """The HTTP method, in any case."""
     headers: dict[str, str] = Field(default_factory=dict)
+    """Request headers."""
     json_body: Any = Field(default=None, alias="json")
+    """A body sent as JSON (not with body)."""
     body: str | None = None
+    """A body sent as text (not with json)."""
     expect: list[int] | None = None
+    """The status codes that succeed (default: any 2xx)."""
     timeout: Duration = 30.0
+    """How long the request may take."""
 
     @field_validator("method", mode="before")
     @classmethod
@@ -67,8 +115,12 @@ class Http(_Model):
 
 
 class Approval(_Model):
+    """Wait for a person to approve or reject (a string is the prompt alone)."""
+
     prompt: str
+    """What the person is asked (expressions allowed)."""
     timeout: Duration | None = None
+    """How long to wait; the step fails after it."""
 
     @model_validator(mode="before")
     @classmethod
@@ -77,9 +129,14 @@ class Approval(_Model):
 
 
 class Schedule(_Model):
+    """When the workflow runs by itself (a string is the cron expression alone)."""
+
     cron: str
+    """A cron expression, e.g. '0 2 * * *'."""
     timezone: str = "UTC"
+    """The time zone the cron expression is read in, e.g. Europe/Paris."""
     catchup: Literal["skip", "latest", "all"] = "latest"
+    """Ticks missed while nothing ran: none, the latest only, or all of them."""
 
     @field_validator("cron")
     @classmethod
@@ -101,21 +158,44 @@ class Schedule(_Model):
 
 
 class Step(_Model):
+    """One step: exactly one action (run, python, http, sleep, log or approval)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"oneOf": [{"required": [action]} for action in ACTIONS]}
+    )
+
     id: str
+    """The step's id: letters, digits, - and _."""
     name: str | None = None
+    """A name to show."""
     needs: list[str] | None = None
+    """The steps that must succeed first (default: the step above; [] for none)."""
     run: str | None = None
+    """A shell command; ${{ }} values reach it as data, never as syntax."""
     python: str | None = None
+    """A function to call, module.path:function, with `with` as keyword arguments."""
     http: Http | None = None
-    sleep: Duration | str | None = None
+    """An HTTP request."""
+    sleep: Annotated[Duration | str | None, WithJsonSchema({"type": ["number", "string"]})] = (
+        None
+    )
+    """Wait this long (a duration, or an expression giving one)."""
     log: str | None = None
+    """Write a line to the log (expressions allowed)."""
     approval: Approval | None = None
+    """Wait for a person's decision."""
     with_: dict[str, Any] = Field(default_factory=dict, alias="with")
+    """Keyword arguments of a python step."""
     timeout: Duration | None = None
+    """How long the step may take (each attempt)."""
     retry: Retry = Field(default_factory=Retry)
+    """How to try again when it fails."""
     if_: str | bool | None = Field(default=None, alias="if")
-    env: dict[str, str] = Field(default_factory=dict)
+    """Run only when this is true: an expression, with success(), failure(), always()."""
+    env: Annotated[dict[str, str], ENV_SCHEMA] = Field(default_factory=dict)
+    """Environment variables of the step's process."""
     continue_on_error: bool = False
+    """A failure of this step does not stop the steps that need it."""
 
     @field_validator("id")
     @classmethod
@@ -165,15 +245,26 @@ class Step(_Model):
 
 
 class Workflow(_Model):
+    """A workflow file."""
+
     name: str
+    """The workflow's name: letters, digits, - and _ (at most 200)."""
     description: str = ""
+    """What it does, in a line or two."""
     params: dict[str, Any] = Field(default_factory=dict)
-    env: dict[str, str] = Field(default_factory=dict)
+    """Parameters and their defaults (a default's type is the parameter's)."""
+    env: Annotated[dict[str, str], ENV_SCHEMA] = Field(default_factory=dict)
+    """Environment variables of every step."""
     secrets: list[str] = Field(default_factory=list)
+    """Names of the secrets its steps read (secrets.NAME); masked in every log."""
     schedule: Schedule | None = None
+    """When it runs by itself: a cron expression, or a table with cron, timezone, catchup."""
     timeout: Duration = DEFAULT_TIMEOUT
+    """How long an execution may take in all (default 30m)."""
     concurrency: int | None = Field(default=None, ge=1)
+    """How many of its steps may run at once."""
     steps: list[Step] = Field(min_length=1)
+    """The steps, in order."""
 
     # Filled in by parse(): the text the workflow came from and its digest.
     source: str = Field(default="", exclude=True)
