@@ -36,6 +36,16 @@ class Context:
     read_only: bool = False
 
 
+def safe_url(url: str) -> str:
+    """A store's URL as it may be shown: its password hidden."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # not a URL SQLAlchemy reads: shown as given, minus any user info
+        return url.split("@", 1)[-1] if "@" in url else url
+
+
 def config_path() -> Path:
     return settings.config_dir() / "config.toml"
 
@@ -77,14 +87,14 @@ def pick(name: str | None, db: str | None = None, path: Path | None = None) -> C
     if name is not None and db is not None:
         raise EngineError("give --db or --context, not both")
     if db is not None:
-        return Context(DEFAULT, settings.database_url(db))
-    name = name or os.environ.get(ENV_CONTEXT) or None
-    if name is None:
-        # No file is read unless a context is asked for: a plain command stays quick.
-        return Context(DEFAULT, settings.database_url())
+        url = settings.database_url(db)
+        return Context(safe_url(url), url)  # named by its URL: never taken for default
+    name = name or os.environ.get(ENV_CONTEXT) or DEFAULT
+    where = path or config_path()
+    if name == DEFAULT and not where.exists():
+        return Context(DEFAULT, settings.database_url())  # nothing to read: stay quick
     known = load(path)
     if name not in known:
-        where = path or config_path()
         raise EngineError(
             f"there is no context {name!r}; known: {', '.join(known)}"
             f" (see [contexts.NAME] in {where})"

@@ -8,6 +8,7 @@ would otherwise leave its first characters behind. Masking comes before any cut.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from typing import Any
 
@@ -25,6 +26,10 @@ class Masker:
             if not secret:
                 continue
             values.add(secret)
+            # As toJSON() or a JSON body writes it: quotes, backslashes, newlines escaped.
+            escaped = json.dumps(secret, ensure_ascii=False)[1:-1]
+            if escaped != secret:
+                values.add(escaped)
             if "\n" in secret or "\r" in secret:
                 values.update(
                     line.strip() for line in secret.splitlines() if len(line.strip()) >= MIN_PART

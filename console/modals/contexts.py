@@ -35,7 +35,8 @@ class ContextModal(ModalScreen[str | None]):
             options = []
             for name, c in self.known.items():
                 label = Text(("● " if name == self.current else "  ") + name, style="bold")
-                label.append(f"  {c.url}" + ("  read-only" if c.read_only else ""), style="dim")
+                shown = contexts.safe_url(c.url)  # never a password on the screen
+                label.append(f"  {shown}" + ("  read-only" if c.read_only else ""), style="dim")
                 options.append(Option(label, id=name))
             yield OptionList(*options, id="contexts")
 

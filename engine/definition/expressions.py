@@ -145,7 +145,7 @@ _BY_LOWER = {name.lower(): name for name in FUNCTIONS}
 _TOKEN = re.compile(
     r"""
     (?P<ws>\s+)
-  | (?P<num>0[xX][0-9a-fA-F]+|-?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)
+  | (?P<num>0[xX][0-9a-fA-F]+|-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?)
   | (?P<str>'(?:[^']|'')*'|"(?:[^"\\]|\\.)*")
   | (?P<op>==|!=|<=|>=|&&|\|\||[<>!().\[\],*])
   | (?P<name>[A-Za-z_][A-Za-z0-9_-]*)
@@ -442,7 +442,9 @@ def truthy(value: Any) -> bool:
     """GitHub's truth: false, 0, -0, "", null and NaN are false; all else is true."""
     if value is None or value is False:
         return False
-    if isinstance(value, int | float) and not isinstance(value, bool):
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value != 0  # any size: a float() of a 400-digit number overflows
+    if isinstance(value, float):
         return value != 0 and not math.isnan(value)
     if isinstance(value, str):
         return value != ""
@@ -456,15 +458,18 @@ def to_number(value: Any) -> float:
     if isinstance(value, bool):
         return 1.0 if value else 0.0
     if isinstance(value, int | float):
-        return float(value)
+        try:
+            return float(value)
+        except OverflowError:  # an integer past a float's range
+            return math.inf if value > 0 else -math.inf
     if isinstance(value, str):
         text = value.strip()
         if text == "":
             return 0.0
         if _JSON_NUMBER.fullmatch(text):
-            return float(text)
+            return float(text)  # a long one reads as inf, as in JavaScript
         if re.fullmatch(r"0[xX][0-9a-fA-F]+", text):
-            return float(int(text, 16))
+            return to_number(int(text, 16))
         if text in ("Infinity", "-Infinity"):
             return math.inf if text[0] != "-" else -math.inf
         return math.nan
@@ -500,7 +505,7 @@ def equal(a: Any, b: Any) -> bool:
 
 def _order(op: str, a: Any, b: Any) -> bool:
     if _kind(a) == _kind(b) == "string":
-        x, y = a.casefold(), b.casefold()
+        x, y = a.upper(), b.upper()  # as GitHub orders strings: upper-cased
     else:
         x, y = to_number(a), to_number(b)  # NaN: every comparison is false
     return bool({"<": x < y, "<=": x <= y, ">": x > y, ">=": x >= y}[op])
@@ -545,6 +550,14 @@ def evaluate(node: Node, context: Mapping[str, Any]) -> Any:
         return _index(evaluate(node.base, context), evaluate(node.key, context))
     if isinstance(node, Star):
         base = evaluate(node.base, context)
+        if isinstance(base, _Filtered):  # a.*.*: each item's values, one list
+            out = _Filtered()
+            for item in base:
+                if isinstance(item, Mapping):
+                    out.extend(item.values())
+                elif isinstance(item, list):
+                    out.extend(item)
+            return out
         if isinstance(base, Mapping):
             return _Filtered(base.values())
         if isinstance(base, list):
@@ -631,7 +644,12 @@ def _call(node: Call, context: Mapping[str, Any]) -> Any:
     if name == "case":
         args = node.args
         for i in range(0, len(args) - 1, 2):
-            if truthy(evaluate(args[i], context)):
+            decided = evaluate(args[i], context)
+            if not isinstance(decided, bool):
+                raise ExpressionError(
+                    f"case(): condition {i // 2 + 1} is {to_text(decided)!r}, not true or false"
+                )
+            if decided:
                 return evaluate(args[i + 1], context)
         return evaluate(args[-1], context)
     values = [evaluate(a, context) for a in node.args]
@@ -639,6 +657,8 @@ def _call(node: Call, context: Mapping[str, Any]) -> Any:
         search, item = values
         if isinstance(search, list):
             return any(equal(x, item) for x in search)
+        if isinstance(search, Mapping):
+            return False  # as GitHub: an object contains nothing
         return to_text(item).casefold() in to_text(search).casefold()
     if name == "startsWith":
         return to_text(values[0]).casefold().startswith(to_text(values[1]).casefold())
@@ -659,6 +679,8 @@ def _call(node: Call, context: Mapping[str, Any]) -> Any:
         return json.loads(to_text(values[0]))
     except ValueError as exc:
         raise ExpressionError(f"fromJSON(): not JSON: {exc}") from exc
+    except RecursionError as exc:
+        raise ExpressionError("fromJSON(): the JSON nests too deep") from exc
 
 
 _FORMAT = re.compile(r"\{\{|\}\}|\{(\d+)\}|[{}]")
@@ -686,8 +708,6 @@ def _format(text: str, args: Sequence[Any]) -> str:
 # ---------------------------------------------------------------------------
 # Templates: strings with ${{ … }} parts
 # ---------------------------------------------------------------------------
-
-_EXPR = re.compile(r"\$\{\{(.*?)\}\}", re.DOTALL)
 
 
 @dataclass(frozen=True)
@@ -724,23 +744,51 @@ class Template:
         )
 
 
+def _spans(text: str) -> Iterator[tuple[int, int, str]]:
+    """Each ``${{ … }}`` in ``text``: its start, its end and what is inside.
+
+    A ``}}`` inside a quoted string does not end it (``format('{{x}}')`` is one
+    expression), as GitHub reads templates.
+    """
+    pos = 0
+    while (start := text.find("${{", pos)) != -1:
+        i, quote = start + 3, ""
+        while i < len(text):
+            c = text[i]
+            if quote:
+                if c == "\\" and quote == '"':
+                    i += 1
+                elif c == quote:
+                    if quote == "'" and text.startswith("''", i):
+                        i += 1  # '' is a quote inside a string
+                    else:
+                        quote = ""
+            elif c in "'\"":
+                quote = c
+            elif text.startswith("}}", i):
+                break
+            i += 1
+        else:
+            raise ExpressionError(f"unclosed '${{{{' in {_shown(text)}")
+        yield start, i + 2, text[start + 3 : i]
+        pos = i + 2
+
+
 @functools.lru_cache(maxsize=4096)
 def template(text: str) -> Template:
     parts: list[str | Node] = []
     pos = 0
-    for m in _EXPR.finditer(text):
-        if m.start() > pos:
-            parts.append(text[pos : m.start()])
-        node = parse(m.group(1))
+    for start, end, inside in _spans(text):
+        if start > pos:
+            parts.append(text[pos:start])
+        node = parse(inside)
         called = status_calls(node)
         if called:
             raise ExpressionError(f"{called[0]}() can be used only in if:, not in {text!r}")
         parts.append(node)
-        pos = m.end()
+        pos = end
     if pos < len(text):
         parts.append(text[pos:])
-    if "${{" in "".join(p for p in parts if isinstance(p, str)):
-        raise ExpressionError(f"unclosed '${{{{' in {text!r}")
     return Template(tuple(parts) or ("",))
 
 
@@ -748,5 +796,8 @@ def template(text: str) -> Template:
 def condition(text: str) -> Node:
     """An ``if:`` value: ``${{ expr }}`` or a bare expression."""
     stripped = text.strip()
-    m = _EXPR.fullmatch(stripped)
-    return parse(m.group(1) if m else stripped)
+    if stripped.startswith("${{"):
+        spans = list(_spans(stripped))
+        if len(spans) == 1 and spans[0][1] == len(stripped):
+            return parse(spans[0][2])
+    return parse(stripped)

@@ -24,6 +24,9 @@ from engine.definition.durations import parse_duration
 from engine.definition.graph import Graph, dependencies
 from engine.errors import InvalidParams
 
+# What parse_duration reads (spaces anywhere are dropped): 90, 1.5, 500ms, 1h30m.
+_D = r"[\s]*\d[\d\s]*(\.[\s]*\d[\d\s]*)?"
+DURATION_PATTERN = rf"^({_D}|({_D}(ms|s|m|h|d)[\s]*)+)$"
 Duration = Annotated[
     float,
     BeforeValidator(parse_duration),
@@ -31,7 +34,7 @@ Duration = Annotated[
         {
             "anyOf": [
                 {"type": "number", "minimum": 0},
-                {"type": "string", "pattern": r"^[\s\d.]+$|^(\s*\d+(\.\d+)?\s*(ms|s|m|h|d))+\s*$"},
+                {"type": "string", "pattern": DURATION_PATTERN},
             ],
             "description": "seconds, or a duration: 500ms, 10s, 5m, 1h30m",
         }
@@ -176,9 +179,10 @@ class Step(_Model):
     """A function to call, module.path:function, with `with` as keyword arguments."""
     http: Http | None = None
     """An HTTP request."""
-    sleep: Annotated[Duration | str | None, WithJsonSchema({"type": ["number", "string"]})] = (
-        None
-    )
+    sleep: Annotated[
+        Duration | str | None,
+        WithJsonSchema({"anyOf": [{"type": "number", "minimum": 0}, {"type": "string"}]}),
+    ] = None
     """Wait this long (a duration, or an expression giving one)."""
     log: str | None = None
     """Write a line to the log (expressions allowed)."""

@@ -162,6 +162,10 @@ def _check_graph(wf: Workflow, data: Any, file: str) -> Iterator[Problem]:
                 yield Problem(file, line, field, str(exc))
                 continue
             for node in nodes:
+                leak = _secret_parts(node)
+                if leak:
+                    line, field = where(i, key)
+                    yield Problem(file, line, field, leak)
                 for ref in expressions.refs(node):
                     message = _check_ref(ref, wf, step, runs_before)
                     if message:
@@ -172,6 +176,19 @@ def _check_graph(wf: Workflow, data: Any, file: str) -> Iterator[Problem]:
                 if message:
                     line, field = where(i, key)
                     yield Problem(file, line, field, message)
+
+
+def _secret_parts(node: expressions.Node) -> str | None:
+    """A fromJSON() of a secret: its parts are not the secret, so no mask would hide them."""
+    for n in expressions.walk(node):
+        if isinstance(n, expressions.Call) and n.name == "fromJSON":
+            for arg in n.args:
+                if any(ref.path[0] == "secrets" for ref in expressions.refs(arg)):
+                    return (
+                        "fromJSON() of a secret would show its parts unmasked; keep each"
+                        " secret whole (declare one secret per value)"
+                    )
+    return None
 
 
 def _check_command(text: str, wf: Workflow) -> str | None:
@@ -219,8 +236,11 @@ def _check_ref(
     ref: expressions.Ref, wf: Workflow, step: Step, runs_before: graph.Reachability
 ) -> str | None:
     root, rest = ref.path[0], ref.path[1:]
-    if ref.partial and not rest and root in ("params", "env", "steps"):
-        return None  # params.*, env[...], steps.*.status: what is there at run time
+    if ref.partial and not rest and root in ("params", "env"):
+        return None  # params.*, env[...]: what is there at run time
+    if ref.partial and root == "steps" and len(rest) < 1:
+        # steps.* would read whichever steps happen to have finished: name them.
+        return f"{ref}.* or a computed step id: name the steps, e.g. steps.ID.status"
     if root == "params":
         if not rest or rest[0] not in wf.params:
             known = ", ".join(sorted(wf.params)) or "none declared"
@@ -241,11 +261,12 @@ def _check_ref(
         target = str(rest[0])
         if not runs_before.knows(target):
             return f"{ref} names an unknown step {target!r}"
-        if (len(rest) < 2 and not ref.partial) or (
-            len(rest) >= 2 and rest[1] not in ("output", "status")
-        ):
+        if len(rest) < 2:
+            if not ref.partial:  # steps.ID[...] and steps.ID.* read what the step has
+                return f"{ref}: a step exposes only .output and .status"
+        elif rest[1] not in ("output", "status"):
             return f"{ref}: a step exposes only .output and .status"
-        if rest[1] == "status" and len(rest) > 2:
+        elif rest[1] == "status" and len(rest) > 2:
             return f"{ref}: .status has no fields"
         if target == step.id or not runs_before(target, step.id):
             return f"{ref}: step {target!r} does not run before {step.id!r}; add it to needs"

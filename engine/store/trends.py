@@ -72,6 +72,8 @@ def charts(store: Store, *, hours: int = 1, now: datetime | None = None) -> Char
             q_in[i], s_in[i] = queued, started
             stepped[i] = int(finished_steps) / size
         queued_now, running_now = conn.execute(_NOW_COUNTS).one()
+    # The bucket under way has lasted only so long: its mean is over that.
+    stepped[-1] = stepped[-1] * size / max(1.0, now.timestamp() - (end - size))
     queue, run = [0] * n, [0] * n
     q, r = int(queued_now), int(running_now)
     for i in range(n - 1, -1, -1):  # each bucket's end, from now back

@@ -77,3 +77,13 @@ def test_every_command_works_on_the_context_it_is_given(config: Path, tmp_path: 
     assert "fan-out" not in wfe.invoke("workflow", "list").stdout  # the default store
     wrong = wfe.invoke("--context", "nope", "workflow", "list")
     assert wrong.exit_code != 0 and "no context 'nope'" in wrong.stderr
+
+
+def test_a_store_named_by_db_is_shown_by_its_url_and_default_may_be_configured(
+    config: Path, tmp_path: Path
+) -> None:
+    chosen = contexts.pick(None, "postgresql://me:hunter2@db.internal/wfe")
+    assert chosen.name == "postgresql://me:***@db.internal/wfe"  # never "default"
+    assert "hunter2" in chosen.url and "hunter2" not in chosen.name
+    config.write_text(f'[contexts.default]\nurl = "{tmp_path / "mine.db"}"\n')
+    assert contexts.pick(None).url == f"sqlite:///{tmp_path / 'mine.db'}"

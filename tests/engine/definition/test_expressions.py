@@ -183,3 +183,20 @@ def test_status_functions_only_in_if_and_text_as_github_writes_it() -> None:
 def test_a_format_with_a_missing_value_says_which() -> None:
     with pytest.raises(ExpressionError, match=r"format\(\): \{2\} in '\{0\} \{2\}', but only 1"):
         ex.evaluate(ex.parse("format('{0} {2}', 1)"), GH)
+
+
+def test_what_review_found_reads_as_github_does() -> None:
+    ctx = {"steps": {"a": {"output": [{"name": "n", "tags": ["x", "y"]}], "status": "ok"}}}
+    assert ex.evaluate(ex.parse("steps.a.output.0.name"), ctx) == "n"  # .0 is a key
+    assert ex.evaluate(ex.parse("steps.a.output.*.tags.*"), ctx) == ["x", "y"]  # flattened
+    assert ex.template("${{ format('{{Hello {0}!}}', 'x') }}").render({}) == "{Hello x!}"
+    assert ex.evaluate(ex.condition("${{ 'a}}b' == 'A}}B' }}"), {}) is True
+    assert ex.evaluate(ex.parse("contains(fromJSON('{\"x\": 1}'), 'x')"), {}) is False
+    assert ex.evaluate(ex.parse("'a' < '_'"), {}) is True  # upper-cased, as GitHub: 'A' < '_'
+    assert ex.evaluate(ex.parse("'A' < 'b'"), {}) is True
+    big = {"params": {"n": 10**400}}
+    assert ex.evaluate(ex.parse("params.n > 1 && 'yes'"), big) == "yes"  # no overflow
+    with pytest.raises(ExpressionError, match="nests too deep"):
+        ex.evaluate(ex.parse("fromJSON(params.s)"), {"params": {"s": "[" * 100_000}})
+    with pytest.raises(ExpressionError, match=r"case\(\): condition 1 is 'yes'"):
+        ex.evaluate(ex.parse("case('yes', 1, 2)"), {})

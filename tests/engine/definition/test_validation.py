@@ -183,11 +183,28 @@ def test_expression_functions_and_names_are_checked_with_their_line() -> None:
           - {id: two, log: "${{ hashFiles('x') }}"}
           - {id: three, log: "done: ${{ failure() }}"}
           - {id: four, if: "${{ always() && nope.x }}", log: x}
-          - {id: five, log: "${{ steps.*.status }} ${{ params.hosts[0] }}"}
+          - {id: five, log: "${{ params.hosts[0] }} ${{ params.hosts[params.hosts[0]] }}"}
         """
     )
     assert found[0] == "wf.yaml:4: steps[one].log: contains() takes 2 arguments, not 1, in ' contains(params.hosts) '"
     assert found[1].startswith("wf.yaml:5: steps[two].log: unknown function hashFiles()")
     assert found[2].startswith("wf.yaml:6: steps[three].log: failure() can be used only in if:")
     assert found[3].startswith("wf.yaml:7: steps[four].if: unknown name 'nope'")
-    assert len(found) == 4  # steps.*.status and an index are fine
+    assert len(found) == 4  # indexes, fixed and computed, are fine
+
+
+def test_a_secret_is_never_taken_apart_and_unknown_step_reads_are_refused() -> None:
+    found = problems(
+        """\
+        name: a
+        secrets: [CREDS]
+        steps:
+          - {id: one, log: "${{ fromJSON(secrets.CREDS).password }}"}
+          - {id: two, log: "${{ steps.*.status }}"}
+          - {id: three, needs: [one], log: "${{ steps.one.* }} ${{ steps.one[params.k] }}"}
+        params: {k: status}
+        """
+    )
+    assert found[0].startswith("wf.yaml:4: steps[one].log: fromJSON() of a secret")
+    assert found[1].startswith("wf.yaml:5: steps[two].log: steps.* or a computed step id")
+    assert len(found) == 2  # a known step's fields may be read by a computed key

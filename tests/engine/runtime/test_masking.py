@@ -112,3 +112,26 @@ def test_the_cli_shows_no_piece_of_a_cut_secret(wfe: Wfe, tmp_path: Path) -> Non
     assert json.loads(wfe("executions", "show", "1", "--json").stdout)["status"] == "succeeded"
     assert left_behind(ran.stdout + ran.stderr + shown, SECRET) == []
     assert "***" in ran.stdout
+
+
+@pytest.mark.trio
+async def test_a_secret_written_as_json_is_masked_too(
+    db: store.Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    quoted = 'pa"ss\\word\n2'
+    monkeypatch.setenv("QUOTED", quoted)
+    add(
+        db,
+        """
+        name: json-leak
+        secrets: [QUOTED]
+        steps:
+          - {id: a, log: "${{ toJSON(secrets.QUOTED) }}"}
+          - {id: b, log: "${{ format('{0}!', toJSON(secrets.QUOTED)) }}"}
+        """,
+    )
+    handle = await run(db, "json-leak", environ=dict(os.environ))
+    assert handle.status == "succeeded"
+    shown = everything_stored(db)
+    assert 'pa\\"ss' not in shown and "ss\\\\word" not in shown
+    assert [line.text for line in store.log_lines(db, handle.id)][0] == '"***"'
