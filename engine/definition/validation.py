@@ -178,6 +178,10 @@ def _check_graph(wf: Workflow, data: Any, file: str) -> Iterator[Problem]:
                     yield Problem(file, line, field, message)
 
 
+def _has_outputs(wf: Workflow, step_id: str) -> bool:
+    return any(s.id == step_id and s.kind in ("run", "python", "http") for s in wf.steps)
+
+
 def _secret_parts(node: expressions.Node) -> str | None:
     """A fromJSON() of a secret: its parts are not the secret, so no mask would hide them."""
     for n in expressions.walk(node):
@@ -264,10 +268,13 @@ def _check_ref(
         if len(rest) < 2:
             if not ref.partial:  # steps.ID[...] and steps.ID.* read what the step has
                 return f"{ref}: a step exposes only .output and .status"
-        elif rest[1] not in ("output", "status"):
-            return f"{ref}: a step exposes only .output and .status"
+        elif rest[1] not in ("output", "outputs", "status"):
+            return f"{ref}: a step exposes only .output, .outputs and .status"
         elif rest[1] == "status" and len(rest) > 2:
             return f"{ref}: .status has no fields"
+        elif rest[1] == "outputs" and not _has_outputs(wf, target):
+            kind = next((s.kind for s in wf.steps if s.id == target), "?")
+            return f"{ref}: a {kind} step has no named outputs (run, python and http do)"
         if target == step.id or not runs_before(target, step.id):
             return f"{ref}: step {target!r} does not run before {step.id!r}; add it to needs"
     return None

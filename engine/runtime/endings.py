@@ -53,6 +53,7 @@ def unfinished_steps(run: Run) -> list[dict[str, Any]]:
                     "duration_ms": None,
                     "exit_code": None,
                     "output": None,
+                    "outputs": None,
                     "error": f"execution {run.status.replace('_', ' ')}",
                     "host": None,
                     "pid": None,

@@ -25,6 +25,7 @@ class Prior:
     started_at: datetime | None
     host: str | None  # where its shell ran, if it had one
     pid: int | None  # and its process group
+    outputs: Any = None  # its named outputs
 
 
 @dataclass(eq=False)

@@ -51,6 +51,7 @@ async def run_step(
         "duration_ms": None,
         "exit_code": None,
         "output": None,
+        "outputs": None,
         "error": None,
         "host": None,
         "pid": None,
@@ -79,7 +80,7 @@ async def run_step(
         record(status, error)
         if status == StepStatus.FAILED:
             run.blocked.add(step_id)
-        context["steps"][step_id] = {"output": None, "status": status}
+        context["steps"][step_id] = {"output": None, "outputs": {}, "status": status}
 
     failed = bool(run.blocked) and not run.blocked.isdisjoint(graph.needs[step_id])
     try:  # parsed once per text (cached), and checked when the file was added
@@ -136,6 +137,7 @@ async def run_step(
                 step, context, lambda stream, text: ex.log(run, step_id, text, stream, now)
             )
             row["output"] = run.mask_value(outcome.output)
+            row["outputs"] = run.mask_value(named(outcome))
             status, error = StepStatus.SUCCEEDED, None
         except EngineError as exc:
             status, error = StepStatus.FAILED, run.mask(str(exc))
@@ -144,7 +146,7 @@ async def run_step(
         row["duration_ms"] = (time.perf_counter() - start) * 1000
         record(status, error, settled=True)
         ex.count_step()
-        context["steps"][step_id] = {"output": row["output"], "status": status}
+        context["steps"][step_id] = _seen(row, status)
         return
     instant = kind in steps.INSTANT
     first = 1
@@ -174,6 +176,7 @@ async def run_step(
                 duration_ms=None,
                 exit_code=None,
                 output=None,
+                outputs=None,
                 pid=None,
             )
             if not instant:
@@ -205,7 +208,7 @@ async def run_step(
 
     if status != StepStatus.SUCCEEDED and not step.continue_on_error:
         run.blocked.add(step_id)
-    context["steps"][step_id] = {"output": row["output"], "status": status}
+    context["steps"][step_id] = _seen(row, status)
 
 
 async def _attempt(
@@ -229,8 +232,27 @@ async def _attempt(
         return StepStatus.FAILED, str(exc)
     except EngineError as exc:
         return StepStatus.FAILED, str(exc)
-    row.update(output=run.mask_value(outcome.output), exit_code=outcome.exit_code)
+    row.update(
+        output=run.mask_value(outcome.output),
+        outputs=run.mask_value(named(outcome)),
+        exit_code=outcome.exit_code,
+    )
     return StepStatus.SUCCEEDED, None
+
+
+def named(outcome: steps.Outcome) -> dict[str, Any] | None:
+    """A step's named outputs: what a shell step wrote to $WFE_OUTPUT, or a python or
+    http step's output where it is a mapping."""
+    if outcome.outputs is not None:
+        return outcome.outputs
+    if isinstance(outcome.output, Mapping):
+        return dict(outcome.output)
+    return None
+
+
+def _seen(row: Mapping[str, Any], status: str) -> dict[str, Any]:
+    """What later steps' expressions read of a step: ``steps.ID.output|outputs|status``."""
+    return {"output": row["output"], "outputs": row["outputs"] or {}, "status": status}
 
 
 def _emit(ex: Executor, run: Run, step_id: str, stream: str, text: str) -> None:

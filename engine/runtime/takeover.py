@@ -86,6 +86,7 @@ def restore(
                     "duration_ms": None,
                     "exit_code": None,
                     "output": None,
+                    "outputs": None,
                     "error": "its runner stopped responding; taken over",
                     "host": prior.host,
                     "pid": prior.pid,
@@ -94,7 +95,11 @@ def restore(
             )
             continue
         finished.add(step_id)
-        context["steps"][step_id] = {"output": prior.output, "status": prior.status}
+        context["steps"][step_id] = {
+            "output": prior.output,
+            "outputs": prior.outputs or {},
+            "status": prior.status,
+        }
         run.results[step_id] = {"status": prior.status, "attempt": prior.attempt, "error": None}
         failed = prior.status in BLOCKING and not graph.by_id[step_id].continue_on_error
         if failed or (

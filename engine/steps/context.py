@@ -23,6 +23,7 @@ MAX_LINE = 16 * 1024  # characters of one log line kept
 class Outcome:
     output: Any = None
     exit_code: int | None = None
+    outputs: dict[str, str] | None = None  # named outputs ($WFE_OUTPUT), if any
 
 
 @dataclass

@@ -7,13 +7,23 @@ travels in the child's environment (see :mod:`engine.definition.commands`).
 Its shell runs in a process group (and a cgroup, where there are) of its own; nothing it
 starts outlives the step (see :mod:`.processes` for what is caught where). Its stdout and
 stderr are read from one place, in the order they were written (see :mod:`.shell_pipes`).
+
+Named outputs: the command may write ``name=value`` lines (or ``name<<EOF`` … ``EOF``)
+to the file named by ``$WFE_OUTPUT``, as GitHub Actions' ``$GITHUB_OUTPUT``; later steps
+read them as ``${{ steps.ID.outputs.name }}``.
 """
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import functools
+import os
+import re
 import shutil
 import signal
+import tempfile
+from pathlib import Path
 
 import trio
 
@@ -28,6 +38,9 @@ MAX_LOG_BYTES = 16 * 1024 * 1024  # and bytes
 # characters of it, cut after its secrets are masked (the slack covers a secret cut here).
 LINE_BYTES = 4 * MAX_LINE + 4096
 QUICK = 0.05  # seconds a command may run before its output streams into the log
+OUTPUT_ENV = "WFE_OUTPUT"  # the file a step writes its named outputs to
+MAX_OUTPUTS = 1024 * 1024  # bytes of it read, as GitHub's limit
+OUTPUT_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
 
 
 @functools.cache
@@ -54,7 +67,63 @@ async def execute(ctx: StepContext, step: Step) -> Outcome:
     for key, value in step.env.items():
         env[key] = ctx.render_text(value)
     env[processes.TOKEN] = ctx.token
+    fd, output_file = tempfile.mkstemp(prefix="wfe-output-")  # mode 0600: its owner only
+    os.close(fd)
+    env[OUTPUT_ENV] = output_file
+    try:
+        outcome = await _run(ctx, script, env)
+        named = read_outputs(Path(output_file)) if outcome.exit_code == 0 else {}
+        return dataclasses.replace(outcome, outputs=named or None)
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(output_file)
 
+
+def read_outputs(path: Path) -> dict[str, str]:
+    """The named outputs a step wrote to ``$WFE_OUTPUT``, as GitHub Actions reads
+    ``$GITHUB_OUTPUT``: ``name=value`` lines, and ``name<<DELIMITER`` … ``DELIMITER``
+    for a value of several lines. Refused with the line that is wrong."""
+    try:
+        size = path.stat().st_size
+    except OSError:
+        return {}  # the step removed it: nothing written
+    if size > MAX_OUTPUTS:
+        raise StepError(f"wrote {size:,} bytes to ${OUTPUT_ENV}; at most {MAX_OUTPUTS:,}")
+    text = path.read_bytes().decode("utf-8", errors="replace")
+    found: dict[str, str] = {}
+    lines = text.split("\n")
+    i = 0
+    while i < len(lines):
+        line = lines[i].removesuffix("\r")
+        i += 1
+        if not line.strip():
+            continue
+        heredoc = re.fullmatch(r"([^=<]+)<<(.+)", line)
+        simple = re.fullmatch(r"([^=]+)=(.*)", line)
+        matched = heredoc or simple
+        name = matched.group(1) if matched is not None else ""
+        if not name or not OUTPUT_NAME.fullmatch(name):
+            raise StepError(
+                f"${OUTPUT_ENV} line {i}: {line[:80]!r} is neither name=value nor"
+                " name<<DELIMITER (a name is letters, digits, - and _)"
+            )
+        if heredoc:
+            end = heredoc.group(2)
+            value: list[str] = []
+            while i < len(lines) and lines[i].removesuffix("\r") != end:
+                value.append(lines[i].removesuffix("\r"))
+                i += 1
+            if i >= len(lines):
+                raise StepError(f"${OUTPUT_ENV}: {name}<<{end} is never closed by a line {end}")
+            i += 1
+            found[name] = "\n".join(value)
+        else:
+            assert simple is not None
+            found[name] = simple.group(2)
+    return found
+
+
+async def _run(ctx: StepContext, script: str, env: dict[str, str]) -> Outcome:
     pipes = shell_pipes.Pipes()
     try:
         assert pipes.writers is not None

@@ -253,6 +253,7 @@ def rerun(store: Store, execution_id: int, reuse: Collection[str] = ()) -> Execu
                         "duration_ms": r.duration_ms,
                         "exit_code": r.exit_code,
                         "output": r.output,
+                        "outputs": r.outputs,
                         "error": f"reused from execution {execution_id}",
                     }
                     for r in kept

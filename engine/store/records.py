@@ -150,6 +150,7 @@ class StepRun:
     error: str | None
     host: str | None  # where a shell step's process group ran
     pid: int | None  # its process group
+    outputs: Any = None  # named outputs (a mapping), or None
 
     @classmethod
     def of(cls, row: Mapping[Any, Any]) -> StepRun:
@@ -165,6 +166,7 @@ class StepRun:
             "duration_ms": self.duration_ms,
             "exit_code": self.exit_code,
             "output": self.output,
+            "outputs": self.outputs,
             "error": self.error,
         }
 

@@ -101,6 +101,8 @@ class StepRunRow(_Row, table=True):
     duration_ms: float | None = None
     exit_code: int | None = None
     output: Any = Field(default=None, sa_type=JSON(none_as_null=True), nullable=True)
+    # Named outputs: what a shell step wrote to $WFE_OUTPUT (schema 6).
+    outputs: Any = Field(default=None, sa_type=JSON(none_as_null=True), nullable=True)
     error: str | None = None
     # Where a shell step's process group runs, so that whoever takes the execution over
     # from a dead runner can end what the dead runner left behind.

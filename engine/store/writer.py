@@ -62,7 +62,9 @@ class Batch:
         )
 
 
-STEP_FIELDS = ("status", "started_at", "finished_at", "duration_ms", "exit_code", "output", "error")
+STEP_FIELDS = (
+    "status", "started_at", "finished_at", "duration_ms", "exit_code", "output", "outputs", "error"
+)  # fmt: skip
 _STEP_COLUMNS = ("execution_id", "step_id", "position", "attempt", *STEP_FIELDS)
 _LOG_COLUMNS = ("execution_id", "step_id", "seq", "time", "stream", "text")
 
@@ -168,6 +170,7 @@ def _step_values(r: Mapping[str, Any], time: Callable[[datetime | None], Any]) -
         r["duration_ms"],
         r["exit_code"],
         _json_text(r["output"]),
+        _json_text(r.get("outputs")),
         storable(r["error"]),
     )
 
@@ -247,7 +250,12 @@ _PROCESS_UPDATE = _ONE_STEP_RUN.values(host=sa.bindparam("p_host"), pid=sa.bindp
 
 
 def _portable_step(r: Mapping[str, Any]) -> dict[str, Any]:
-    return {**r, "error": storable(r["error"]), "output": _storable_value(r["output"])}
+    return {
+        **r,
+        "error": storable(r["error"]),
+        "output": _storable_value(r["output"]),
+        "outputs": _storable_value(r.get("outputs")),
+    }
 
 
 def _write_portable(conn: sa.Connection, batch: Batch) -> None:

@@ -100,7 +100,7 @@ def test_a_schema_1_store_on_postgresql_is_upgraded(db_url: str) -> None:
     # Back to what schema 1 had: no process columns, no own leases, the old indexes.
     _psql(
         db_url,
-        "ALTER TABLE step_run DROP COLUMN host, DROP COLUMN pid",
+        "ALTER TABLE step_run DROP COLUMN host, DROP COLUMN pid, DROP COLUMN outputs",
         "ALTER TABLE worker DROP COLUMN expires_at",
         "DROP INDEX ix_execution_started_status_duration",
         "CREATE INDEX ix_execution_started_at ON execution (started_at)",
@@ -119,7 +119,7 @@ def test_a_schema_1_store_on_postgresql_is_upgraded(db_url: str) -> None:
             assert compare_metadata(MigrationContext.configure(conn), SQLModel.metadata) == []
     finally:
         db.close()
-    assert _psql(db_url, "SELECT version_num FROM alembic_version") == [("0005",)]
+    assert _psql(db_url, "SELECT version_num FROM alembic_version") == [("0006",)]
     ((lease,),) = _psql(db_url, "SELECT expires_at - heartbeat_at FROM worker")
     assert lease == timedelta(seconds=15)
 
