@@ -109,7 +109,7 @@ def measure(steps: int, presses: int, *, graph: bool = False) -> dict[str, Any]:
                     others["D back"].append(_press("D", "Execution 1", gone=" graph · "))
                 _press("D", "needed by:")
                 for i in range(presses):
-                    key, shows = ("j", "s1  needs: s0") if i % 2 == 0 else ("k", "s0  needs:")
+                    key, shows = ("j", "needs: s0 ") if i % 2 == 0 else ("k", "needs: nothing")
                     times.append(_press(key, shows))
             else:
                 # The heavier keys first, while the workflow surely runs: its detail with

@@ -169,10 +169,9 @@ class GraphScreen(View):
         view = self.query_one(GraphView)
         if view.cursor is None or self.needs is None:
             return
-        line = graph.describe(view.cursor, self.needs, self.after)
         value = self.statuses.get(view.cursor, StepStatus.PENDING)
-        line.append("  ·  ")
-        line.append_text(format.status(value, self.app.theme_variables))
+        status = format.status(value, self.app.theme_variables)
+        line = graph.describe(view.cursor, self.needs, self.after, status)
         self.query_one("#about", Static).update(line)
 
     def on_graph_view_moved(self, event: GraphView.Moved) -> None:

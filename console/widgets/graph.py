@@ -281,10 +281,17 @@ class GraphView(ScrollView, can_focus=True):
 
 
 def describe(
-    step: str, needs: Mapping[str, Sequence[str]], needed_by: Mapping[str, list[str]]
+    step: str,
+    needs: Mapping[str, Sequence[str]],
+    needed_by: Mapping[str, list[str]],
+    status: Text | None = None,
 ) -> Text:
-    """The line under a graph: the step under the cursor, what it needs and what needs it."""
+    """The line under a graph: the step under the cursor (and its status, first, so a
+    line cut at the screen's edge keeps it), what it needs and what needs it."""
     line = Text(step, style="bold")
+    if status is not None:
+        line.append("  ")
+        line.append_text(status)
     before = ", ".join(needs.get(step, ())) or "nothing"
     after = ", ".join(needed_by.get(step, [])) or "nothing"
     line.append(f"  needs: {before}  ·  needed by: {after}")
