@@ -77,11 +77,12 @@ def test_a_long_lock_is_ridden_out_by_a_worker_and_never_waited_for_by_reads(
 
 @pytest.fixture
 def small_disk(tmp_path: Path) -> Iterator[Path]:
-    """A 3 MB filesystem of its own (tmpfs); skipped where nothing may be mounted."""
+    """A 16 MB filesystem of its own (tmpfs), room for two chatty runs and their WAL
+    (up to 1000 pages before SQLite checkpoints); skipped where nothing may be mounted."""
     mount = tmp_path / "disk"
     mount.mkdir()
     done = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(mount)], capture_output=True
+        ["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", str(mount)], capture_output=True
     )
     if done.returncode:
         pytest.skip(f"cannot mount a small disk here: {done.stderr.decode().strip()}")
