@@ -126,10 +126,15 @@ class GraphView(ScrollView, can_focus=True):
         strip = self._strips.get(row)
         if strip is None:
             strip = self._tree_line(row) if self.as_tree else self._graph_line(row)
+            # Under every cell the widget's own background: a segment with none shows the
+            # terminal's, a patch of another colour beside what Textual pads with.
+            strip = strip.apply_style(Style(bgcolor=self.rich_style.bgcolor))
             if len(self._strips) > 4000:
                 self._strips.clear()
             self._strips[row] = strip
-        return strip.crop(scroll_x, scroll_x + self.size.width)
+        return strip.crop(scroll_x, scroll_x + self.size.width).extend_cell_length(
+            self.size.width, self.rich_style
+        )
 
     def _graph_line(self, row: int) -> Strip:
         layout = self.layout_

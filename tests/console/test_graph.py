@@ -130,6 +130,10 @@ def test_D_shows_the_live_graph_and_enter_opens_the_step_log(db: store.Store, ma
         chosen = view.cursor
         lines = [view.render_line(y).text for y in range(view.size.height)]
         assert any("║" in line and chosen in line for line in lines)  # the cursor's box
+        for y in range(view.size.height):  # every cell on the widget's background, none on
+            strip = view.render_line(y)  # the terminal's (a patch beside Textual's padding)
+            assert strip.cell_length == view.size.width
+            assert {s.style.bgcolor for s in strip if s.style} == {view.rich_style.bgcolor}
         assert "needed by: slow" in str(app.screen.query_one("#about").render())
         await pilot.press("enter")
         await wait_for(pilot, lambda: isinstance(app.screen, ExecutionDetailScreen))
