@@ -212,7 +212,7 @@ class ExecutionDetailScreen(LogSearch):
         self.step_status = {
             s: rows[s].status if s in rows else status.StepStatus.PENDING for s in order
         }
-        table_rows = execution_steps.rows(order, rows, self.attempts, v, now)
+        table_rows = execution_steps.rows(order, rows, self.attempts, v, now, window.items)
         tables.sync(self.query_one(DataTable), table_rows)
         self.show_hint()
 

@@ -54,9 +54,15 @@ def hit(text: str, pattern: str) -> bool:
     return pattern.lower() in text.lower()
 
 
+def of_step(step_id: str | None, wanted: str) -> bool:
+    """Whether a line is the step's: its own, or one of its items' (``ID[…]``)."""
+    return step_id == wanted or (step_id is not None and step_id.startswith(f"{wanted}["))
+
+
 def shows(e: Entry, *, step_filter: str | None, pattern: str | None, only_matching: bool) -> bool:
-    """Whether the log shows ``e``: of the step selected, and matching if only matches show."""
-    if step_filter is not None and e.step_id != step_filter:
+    """Whether the log shows ``e``: of the step selected (a foreach step's items with it),
+    and matching if only matches show."""
+    if step_filter is not None and not of_step(e.step_id, step_filter):
         return False
     if only_matching and pattern:
         return hit(e.text, pattern)

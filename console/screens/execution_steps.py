@@ -23,11 +23,14 @@ def rows(
     attempts: Mapping[str, int],
     variables: Mapping[str, str],
     now: datetime,
+    items: Mapping[str, Mapping[str, int]] | None = None,
 ) -> list[tables.Row]:
     """A row for each step in ``order``, from its latest run; one not run yet is pending.
 
-    ``attempts`` is each step's attempts as its definition says (see :func:`attempt`).
+    ``attempts`` is each step's attempts as its definition says (see :func:`attempt`);
+    ``items``, a foreach step's items by status, shows where its error would.
     """
+    items = items or {}
     table_rows: list[tables.Row] = []
     for step_id in order:
         r = runs.get(step_id)
@@ -45,11 +48,36 @@ def rows(
                     format.ago(r.started_at, now),
                     took(r.duration_ms, r.started_at, r.status, now),
                     "-" if r.exit_code is None else str(r.exit_code),
-                    (r.error or "")[:60],
+                    (r.error or item_tally(items.get(step_id), r.output))[:60],
                 ],
             )
         )
     return table_rows
+
+
+ITEM_MARKS = (
+    ("succeeded", "✓"),
+    ("failed", "✗"),
+    ("timed_out", "⏱"),
+    ("running", "▶"),
+    ("waiting", "…"),
+    ("skipped", "-"),
+    ("cancelled", "⊘"),
+    ("pending", "·"),
+)
+
+
+def item_tally(counts: Mapping[str, int] | None, output: object = None) -> str:
+    """A foreach step's items so far: ``12 items: ✓10 ✗1 ▶1``, or ``3 of 12 items: ▶3``
+    while some have not started (a running foreach step's output says how many)."""
+    if not counts:
+        return ""
+    marks = " ".join(f"{mark}{counts[name]:,}" for name, mark in ITEM_MARKS if counts.get(name))
+    seen = sum(counts.values())
+    total = output.get("items") if isinstance(output, dict) else None
+    if isinstance(total, int) and total > seen:
+        return f"{seen:,} of {total:,} items: {marks}"
+    return f"{seen:,} items: {marks}"
 
 
 def attempt(r: store.StepRun, limit: int | None) -> str:

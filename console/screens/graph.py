@@ -137,9 +137,7 @@ class GraphScreen(View):
         self.query_one(GraphView).show(needs, layout, {})
         self._show_marks(StatusView(e, view.statuses))
         if layout is None:
-            self.notify(
-                f"{len(needs):,} steps are too many to draw as a graph: shown as a tree"
-            )
+            self.notify(f"{len(needs):,} steps are too many to draw as a graph: shown as a tree")
 
     def _say(self, text: str) -> None:
         if self.is_attached:

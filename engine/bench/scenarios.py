@@ -29,6 +29,25 @@ def _log_workflow(name: str, steps: int) -> str:
     return f"name: {name}\nsteps:\n{body}"
 
 
+def _fanout_workflows(items: int, shell_items: int) -> list[str]:
+    """A foreach over ``items`` log items and one over ``shell_items`` of ``run: "true"``,
+    beside the same counts of plain steps (a chain of logs; shells side by side)."""
+    return [
+        f"name: fan-log\nsteps:\n  - {{id: s, foreach: {list(range(items))}, log: 'item'}}\n",
+        _log_workflow("plain-log", items),
+        f"name: fan-shell\nsteps:\n  - {{id: s, foreach: {list(range(shell_items))},"
+        " run: 'true'}\n",
+        "name: plain-shell\nsteps:\n"
+        + "".join(f"  - {{id: s{i}, needs: [], run: 'true'}}\n" for i in range(shell_items)),
+    ]
+
+
+async def _steps_per_s(ex: runtime.Executor, name: str, count: int) -> float:
+    start = time.perf_counter()
+    await ex.run(name)
+    return count / (time.perf_counter() - start)
+
+
 def add_workflow(db: store.Store, text: str) -> None:
     store.save_workflows(db, [(definition.parse(text, "bench"), None)])
 
@@ -113,6 +132,9 @@ def run(
             "name: shell\nsteps:\n"
             + "".join(f"  - {{id: s{i}, run: 'true'}}\n" for i in range(500)),
         )
+        fan_items, fan_shells = (2_000, 200) if quick else (10_000, 1_000)
+        for text in _fanout_workflows(fan_items, fan_shells):
+            add_workflow(db, text)
 
         async def engine_side() -> dict[str, Any]:
             out: dict[str, Any] = {"tp": [], "large": [], "conc": [], "shell": []}
@@ -139,6 +161,18 @@ def run(
                     start = time.perf_counter()
                     await ex.run("shell")
                     out["shell"].append(500 / (time.perf_counter() - start))
+                for name in ("fan-log", "plain-log", "fan-shell", "plain-shell"):
+                    await ex.run(name)  # warm-up: each definition parsed and cached once
+                for _ in range(repeats):
+                    progress("fan-out")
+                    # Each beside its plain twin, in turns, so that drift hits both alike.
+                    for name, count in (
+                        ("fan-log", fan_items),
+                        ("plain-log", fan_items),
+                        ("fan-shell", fan_shells),
+                        ("plain-shell", fan_shells),
+                    ):
+                        out.setdefault(name, []).append(await _steps_per_s(ex, name, count))
             return out
 
         measured = trio.run(engine_side)
@@ -197,6 +231,16 @@ def run(
         sh.extra = {"plain_spawns_per_s": statistics.median(plain)}
         results.append(sh)
         results.append(Result("floor", "steps/s", floors, None, "trio + sqlite3, batched"))
+        for kind, count in (("log", fan_items), ("shell", fan_shells)):
+            fan = Result(
+                f"fanout_{kind}", "items/s", measured[f"fan-{kind}"], None, "≥ 70% of plain steps"
+            )
+            fan.floor_ratio = fan.median / statistics.median(measured[f"plain-{kind}"])
+            fan.extra = {
+                "items": count,
+                "plain_steps_per_s": statistics.median(measured[f"plain-{kind}"]),
+            }
+            results.append(fan)
 
         if not quick:
             progress("dashboard (filling 1,000,000 executions)")

@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 
 import click
 
 from engine.cli import output
 from engine.cli.base import EXECUTION_ID, OFFSET, Group, open_db
 from engine.status import ExecutionStatus
+
+if TYPE_CHECKING:
+    from engine import store
+
+ITEMS_SHOWN = 10  # of each foreach step, without --items
 
 
 @click.group(cls=Group)
@@ -65,9 +71,15 @@ def executions_list(
 @executions.command("show")
 @click.argument("execution_id", type=EXECUTION_ID)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.option(
+    "--items",
+    "all_items",
+    is_flag=True,
+    help=f"Every item of a foreach step (default: the first {ITEMS_SHOWN}).",
+)
 @click.pass_context
-def executions_show(ctx: click.Context, execution_id: int, as_json: bool) -> None:
-    """An execution and its steps."""
+def executions_show(ctx: click.Context, execution_id: int, as_json: bool, all_items: bool) -> None:
+    """An execution and its steps (a foreach step's items under it)."""
     from engine import store
 
     with open_db(ctx) as db:
@@ -92,19 +104,46 @@ def executions_show(ctx: click.Context, execution_id: int, as_json: bool) -> Non
         click.echo()
         output.table(
             ["step", "status", "attempt", "started", "duration", "exit", "output / error"],
-            [
-                [
-                    r.step_id,
-                    output.plain_status(r.status),
-                    r.attempt,
-                    output.local(r.started_at),
-                    output.ms(r.duration_ms),
-                    "-" if r.exit_code is None else r.exit_code,
-                    (r.error or output.short(r.output))[:60],
-                ]
-                for r in runs
-            ],
+            _step_rows(runs, None if all_items else ITEMS_SHOWN),
         )
+
+
+def _step_rows(runs: list[store.StepRun], items_shown: int | None) -> list[list[object]]:
+    """A row per step run; past ``items_shown`` items of a step, one line says how many more."""
+    rows: list[list[object]] = []
+    seen: dict[str, int] = {}
+    hidden: dict[str, int] = {}
+
+    def say_hidden(step: str) -> None:
+        n = hidden.pop(step, 0)
+        if n:
+            more = f"{n:,} more items of {step} (--items shows them)"
+            rows.append([f"{step}[…]", "", "", "", "", "", more])
+
+    current = ""
+    for r in runs:
+        base, bracket, _ = r.step_id.partition("[")
+        if not bracket or base != current:
+            say_hidden(current)
+            current = base
+        if bracket:
+            seen[base] = seen.get(base, 0) + 1
+            if items_shown is not None and seen[base] > items_shown:
+                hidden[base] = hidden.get(base, 0) + 1
+                continue
+        rows.append(
+            [
+                r.step_id,
+                output.plain_status(r.status),
+                r.attempt,
+                output.local(r.started_at),
+                output.ms(r.duration_ms),
+                "-" if r.exit_code is None else r.exit_code,
+                (r.error or output.short(r.output))[:60],
+            ]
+        )
+    say_hidden(current)
+    return rows
 
 
 @click.command()

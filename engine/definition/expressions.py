@@ -42,7 +42,7 @@ from typing import Any
 
 from engine.errors import ExpressionError
 
-ROOTS = ("params", "env", "secrets", "steps", "execution")
+ROOTS = ("params", "env", "secrets", "steps", "execution", "item")
 STATUS = "__status__"  # the context key for success()/failure()/cancelled() (if: only)
 
 # ---------------------------------------------------------------------------

@@ -47,6 +47,8 @@ ENV_SCHEMA = WithJsonSchema(
 ACTIONS = ("run", "python", "http", "sleep", "log", "approval")
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,199}$")  # the store keeps 200 characters
 DEFAULT_TIMEOUT = 30 * 60.0
+MAX_ITEMS = 100_000  # of one foreach step
+MATRIX_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 
 
 class _Model(BaseModel):
@@ -200,6 +202,27 @@ class Step(_Model):
     """Environment variables of the step's process."""
     continue_on_error: bool = False
     """A failure of this step does not stop the steps that need it."""
+    foreach: Annotated[
+        list[Any] | dict[str, list[Any] | str] | str | None,
+        WithJsonSchema(
+            {
+                "anyOf": [
+                    {"type": "array"},
+                    {"type": "string"},
+                    {
+                        "type": "object",
+                        "additionalProperties": {"anyOf": [{"type": "array"}, {"type": "string"}]},
+                    },
+                ]
+            }
+        ),
+    ] = None
+    """Run the step once per item, each its own step run ID[item] reading ${{ item }}: a
+    list, an expression giving one, or a matrix (a mapping of lists: every combination)."""
+    max_parallel: int | None = Field(default=None, ge=1)
+    """How many items of a foreach step run at once (default: as many as slots allow)."""
+    fail_fast: bool = True
+    """On the first failed item of a foreach step, start no more (false: run them all)."""
 
     @field_validator("id")
     @classmethod
@@ -214,6 +237,34 @@ class Step(_Model):
     @classmethod
     def _env(cls, v: Any) -> Any:
         return _stringify_env(v)
+
+    @field_validator("foreach", mode="before")
+    @classmethod
+    def _foreach_shape(cls, v: Any) -> Any:
+        wanted = "a list, a matrix (a mapping of lists) or one ${{ }} expression giving a list"
+        if v is not None and not isinstance(v, list | dict | str):
+            raise ValueError(f"{v!r} is not {wanted}")
+        if isinstance(v, dict):
+            for key, values in v.items():
+                if not isinstance(values, list | str):
+                    raise ValueError(f"matrix key {str(key)[:40]!r}: {values!r} is not a list")
+        return v
+
+    @field_validator("foreach")
+    @classmethod
+    def _foreach(cls, v: Any) -> Any:
+        if isinstance(v, list) and len(v) > MAX_ITEMS:
+            raise ValueError(f"{len(v):,} items; a foreach has at most {MAX_ITEMS:,}")
+        if isinstance(v, dict):
+            if not v:
+                raise ValueError("a matrix needs at least one key, each with a list")
+            for key in v:
+                if not MATRIX_KEY.match(key):
+                    raise ValueError(
+                        f"{key[:40]!r} is not a matrix key; use letters, digits and _"
+                        " (item.KEY reads it)"
+                    )
+        return v
 
     @field_validator("python")
     @classmethod
@@ -240,6 +291,12 @@ class Step(_Model):
                 raise ValueError(f"the step has {' and '.join(given)}; give exactly one action")
             if "with" in data and "python" not in data:
                 raise ValueError("'with' passes arguments to a python step only")
+            if data.get("foreach") is None:
+                given = [k for k in ("max_parallel", "fail_fast") if k in data]
+                if given:
+                    raise ValueError(f"{' and '.join(given)} apply to a foreach step only")
+            elif "approval" in data:
+                raise ValueError("foreach cannot fan out an approval: give each its own step")
         return data
 
     @functools.cached_property

@@ -150,6 +150,9 @@ def _check_graph(wf: Workflow, data: Any, file: str) -> Iterator[Problem]:
         return
     runs_before = graph.Reachability(deps)
     for i, step in enumerate(wf.steps):
+        for problem in _check_foreach(step):
+            line, field = where(i, "foreach")
+            yield Problem(file, line, field, problem)
         for key, tmpl_text in _templated_fields(step):
             try:
                 nodes = (
@@ -167,7 +170,7 @@ def _check_graph(wf: Workflow, data: Any, file: str) -> Iterator[Problem]:
                     line, field = where(i, key)
                     yield Problem(file, line, field, leak)
                 for ref in expressions.refs(node):
-                    message = _check_ref(ref, wf, step, runs_before)
+                    message = _check_item(ref, step, key) or _check_ref(ref, wf, step, runs_before)
                     if message:
                         line, field = where(i, key)
                         yield Problem(file, line, field, message)
@@ -179,7 +182,47 @@ def _check_graph(wf: Workflow, data: Any, file: str) -> Iterator[Problem]:
 
 
 def _has_outputs(wf: Workflow, step_id: str) -> bool:
-    return any(s.id == step_id and s.kind in ("run", "python", "http") for s in wf.steps)
+    return any(
+        s.id == step_id and s.kind in ("run", "python", "http") and s.foreach is None
+        for s in wf.steps
+    )
+
+
+ITEM_ROOM = 190  # of a foreach step's id: its items' ids add [label] (the store keeps 200)
+
+
+def _check_foreach(step: Step) -> Iterator[str]:
+    spec = step.foreach
+    if spec is None:
+        return
+    if len(step.id) > ITEM_ROOM:
+        yield f"a foreach step's id has at most {ITEM_ROOM} characters (its items add [label])"
+    lists = spec.values() if isinstance(spec, dict) else [spec]
+    for value in lists:
+        if isinstance(value, str):
+            try:
+                single = expressions.template(value).is_single
+            except ExpressionError:
+                continue  # said with the expressions' own checks
+            if not single:
+                yield (
+                    f"{value[:60]!r} is not a list: write a list, a matrix of lists, or one"
+                    " ${{ }} expression that gives a list"
+                )
+
+
+def _check_item(ref: expressions.Ref, step: Step, key: str) -> str | None:
+    """``item`` (and ``item.KEY``) inside a foreach step, where each item is known."""
+    if ref.path[0] != "item":
+        return None
+    if step.foreach is None:
+        return f"{ref}: item is known only in a step with foreach:"
+    if key in ("if", "foreach"):
+        return f"{ref}: item is known inside the step's action, not in its {key}:"
+    rest = ref.path[1:]
+    if isinstance(step.foreach, dict) and rest and rest[0] not in step.foreach:
+        return f"{ref}: the matrix has no key {rest[0]!r} (keys: {', '.join(step.foreach)})"
+    return None
 
 
 def _secret_parts(node: expressions.Node) -> str | None:
@@ -234,6 +277,9 @@ def _templated_fields(step: Step) -> Iterator[tuple[str, str]]:
         yield "env", text
     if isinstance(step.if_, str):
         yield "if", step.if_
+    if step.foreach is not None:
+        for text in strings(step.foreach):
+            yield "foreach", text
 
 
 def _check_ref(
@@ -273,7 +319,10 @@ def _check_ref(
         elif rest[1] == "status" and len(rest) > 2:
             return f"{ref}: .status has no fields"
         elif rest[1] == "outputs" and not _has_outputs(wf, target):
-            kind = next((s.kind for s in wf.steps if s.id == target), "?")
+            of = next((s for s in wf.steps if s.id == target), None)
+            if of is not None and of.foreach is not None:
+                return f"{ref}: a foreach step's output is the list of its items' outputs"
+            kind = of.kind if of is not None else "?"
             return f"{ref}: a {kind} step has no named outputs (run, python and http do)"
         if target == step.id or not runs_before(target, step.id):
             return f"{ref}: step {target!r} does not run before {step.id!r}; add it to needs"

@@ -59,4 +59,16 @@ def unfinished_steps(run: Run) -> list[dict[str, Any]]:
                     "pid": None,
                 }
             )
+    steps = run.workflow.graph.by_id
+    for step_id, result in run.results.items():  # items of a foreach step under way
+        if step_id not in steps and result.get("status") in OPEN:
+            rows.append(
+                {
+                    **result,
+                    "status": status,
+                    "finished_at": now,
+                    "duration_ms": None,
+                    "error": f"execution {run.status.replace('_', ' ')}",
+                }
+            )
     return rows

@@ -19,6 +19,7 @@ import trio
 from engine import definition, steps, store
 from engine.definition import expressions
 from engine.errors import EngineError, StepError, StepTimeout
+from engine.runtime import fanout
 from engine.runtime.events import Event
 from engine.status import StepStatus
 from engine.steps import processes
@@ -28,22 +29,12 @@ if TYPE_CHECKING:
     from engine.runtime.run import Run
 
 
-async def run_step(
-    ex: Executor,
-    run: Run,
-    step_id: str,
-    context: dict[str, Any],
-    environ: Mapping[str, str],
-    limiter: trio.CapacityLimiter,
-) -> None:
-    """Run one step to its end, recording each attempt."""
-    rec = ex.recorder
-    graph = run.workflow.graph
-    step = graph.by_id[step_id]
-    row: dict[str, Any] = {
+def new_row(run: Run, step_id: str, position: int) -> dict[str, Any]:
+    """A step run's row before its first attempt (a step's, or one item's of a foreach)."""
+    return {
         "execution_id": run.id,
         "step_id": step_id,
-        "position": graph.positions[step_id],
+        "position": position,
         "attempt": 1,
         "status": StepStatus.PENDING,
         "started_at": None,
@@ -56,28 +47,50 @@ async def run_step(
         "host": None,
         "pid": None,
     }
-    run.results[step_id] = row
 
-    def record(status: str, error: str | None = None, *, settled: bool = False) -> None:
-        """Submit the row; ``settled``: it is final and its end time set, no copy needed."""
-        row["status"], row["error"] = status, error
-        if status != StepStatus.RUNNING and not settled:
-            row["finished_at"] = store.utcnow()
-        event = None
-        if rec.listeners:
-            event = Event(
-                "step", run.id, status=status, step_id=step_id, attempt=row["attempt"], text=error
-            )
-        rec.step(row if settled else dict(row), event)
 
-    def started(pgid: int) -> None:
-        """Where the step's processes run, recorded; listeners heard it start already."""
-        row["host"], row["pid"] = processes.HOST, pgid
-        rec.step(dict(row), None)
+def record(
+    ex: Executor,
+    row: dict[str, Any],
+    status: str,
+    error: str | None = None,
+    *,
+    settled: bool = False,
+) -> None:
+    """Submit the row; ``settled``: it is final and its end time set, no copy needed."""
+    rec = ex.recorder
+    row["status"], row["error"] = status, error
+    if status != StepStatus.RUNNING and not settled:
+        row["finished_at"] = store.utcnow()
+    event = None
+    if rec.listeners:
+        event = Event(
+            "step",
+            row["execution_id"],
+            status=status,
+            step_id=row["step_id"],
+            attempt=row["attempt"],
+            text=error,
+        )
+    rec.step(row if settled else dict(row), event)
+
+
+async def run_step(
+    ex: Executor,
+    run: Run,
+    step_id: str,
+    context: dict[str, Any],
+    environ: Mapping[str, str],
+    limiter: trio.CapacityLimiter,
+) -> None:
+    """Run one step to its end, recording each attempt."""
+    graph = run.workflow.graph
+    step = graph.by_id[step_id]
+    row = run.results[step_id] = new_row(run, step_id, graph.positions[step_id])
 
     def conclude(status: str, error: str | None = None) -> None:
         """A step that ends without running: skipped, or failed by its condition."""
-        record(status, error)
+        record(ex, row, status, error)
         if status == StepStatus.FAILED:
             run.blocked.add(step_id)
         context["steps"][step_id] = {"output": None, "outputs": {}, "status": status}
@@ -116,6 +129,27 @@ async def run_step(
 
     if ex.recorder.trouble is not None:
         await ex.recorder.healthy()  # no new step while the store takes no writes
+    if step.foreach is not None:
+        status = await fanout.run_items(ex, run, step, row, context, environ, limiter)
+    else:
+        status = await execute(ex, run, step, row, context, environ, limiter)
+    if status != StepStatus.SUCCEEDED and not step.continue_on_error:
+        run.blocked.add(step_id)
+    context["steps"][step_id] = _seen(row, status)
+
+
+async def execute(
+    ex: Executor,
+    run: Run,
+    step: definition.Step,
+    row: dict[str, Any],
+    context: Mapping[str, Any],
+    environ: Mapping[str, str],
+    limiter: trio.CapacityLimiter,
+) -> str:
+    """Run a step's action (every attempt, recording each) under ``row``'s id: the step's
+    own, or one item's of a foreach. Its last status."""
+    step_id = row["step_id"]
     kind = step.kind
     retry = step.retry
     status: str = StepStatus.FAILED
@@ -141,13 +175,10 @@ async def run_step(
             status, error = StepStatus.SUCCEEDED, None
         except EngineError as exc:
             status, error = StepStatus.FAILED, run.mask(str(exc))
-            if not step.continue_on_error:
-                run.blocked.add(step_id)
         row["duration_ms"] = (time.perf_counter() - start) * 1000
-        record(status, error, settled=True)
+        record(ex, row, status, error, settled=True)
         ex.count_step()
-        context["steps"][step_id] = _seen(row, status)
-        return
+        return status
     instant = kind in steps.INSTANT
     first = 1
     if step_id in run.prior:
@@ -180,7 +211,13 @@ async def run_step(
                 pid=None,
             )
             if not instant:
-                record(StepStatus.WAITING if kind == "approval" else StepStatus.RUNNING)
+                record(ex, row, StepStatus.WAITING if kind == "approval" else StepStatus.RUNNING)
+
+            def started(pgid: int) -> None:
+                """Where the step's processes run, recorded; listeners heard it start."""
+                row["host"], row["pid"] = processes.HOST, pgid
+                ex.recorder.step(dict(row), None)
+
             ctx = steps.StepContext(
                 execution_id=run.id,
                 step_id=step_id,
@@ -198,17 +235,14 @@ async def run_step(
             )
             status, error = await _attempt(ctx, step, row, run)
             row["duration_ms"] = (trio.current_time() - start) * 1000
-            record(status, run.mask(error) if error else None)
+            record(ex, row, status, run.mask(error) if error else None)
             ex.count_step()
         if status == StepStatus.SUCCEEDED:
             break
         if attempt < max(retry.attempts, first):
             what = status.replace("_", " ")
             ex.log(run, step_id, f"attempt {attempt} {what}: {run.mask(error or '')}", "system")
-
-    if status != StepStatus.SUCCEEDED and not step.continue_on_error:
-        run.blocked.add(step_id)
-    context["steps"][step_id] = _seen(row, status)
+    return status
 
 
 async def _attempt(

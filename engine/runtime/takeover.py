@@ -70,7 +70,9 @@ def restore(
     """Take up an execution where its previous owner left it; the steps ready to run."""
     finished: set[str] = set()
     for step_id, prior in run.prior.items():
-        if step_id not in graph.by_id:
+        base, _, label = step_id.partition("[")
+        item = bool(label) and base in graph.by_id  # one item of a foreach step
+        if step_id not in graph.by_id and not item:
             continue  # the workflow changed since: a step it no longer has
         if prior.status not in SETTLED:
             # Its owner died while it ran: close that attempt; the next one runs.
@@ -78,7 +80,7 @@ def restore(
                 {
                     "execution_id": run.id,
                     "step_id": step_id,
-                    "position": graph.positions[step_id],
+                    "position": graph.positions[base],
                     "attempt": prior.attempt,
                     "status": StepStatus.FAILED,
                     "started_at": prior.started_at,
@@ -94,6 +96,8 @@ def restore(
                 in_db=True,
             )
             continue
+        if item:
+            continue  # its step runs again and takes up each item where it stood
         finished.add(step_id)
         context["steps"][step_id] = {
             "output": prior.output,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 
@@ -21,9 +21,7 @@ def step_runs(store: Store, execution_id: int, *, latest_only: bool = False) -> 
         rows = [
             StepRun.of(r)
             for r in conn.execute(
-                sa.select(STEP_RUN)
-                .where(s.execution_id == execution_id)
-                .order_by(s.position, s.attempt)
+                sa.select(STEP_RUN).where(s.execution_id == execution_id).order_by(s.position, s.id)
             ).mappings()
         ]
     return last_attempts(rows) if latest_only else rows
@@ -35,14 +33,14 @@ def step_statuses(store: Store, execution_id: int) -> dict[str, str]:
     with translate_errors(store), store.engine.connect() as conn:
         rows = conn.execute(
             sa.select(s.step_id, s.status)
-            .where(s.execution_id == execution_id)
-            .order_by(s.position, s.attempt)
+            .where(s.execution_id == execution_id, ~is_item(s.step_id))
+            .order_by(s.position, s.id)
         ).all()
     return {step_id: status for step_id, status in rows}  # the last attempt's wins
 
 
 def last_attempts(rows: Iterable[StepRun]) -> list[StepRun]:
-    """Each step's last attempt, from runs ordered by position then attempt."""
+    """Each step's last attempt, from runs in the order they were first recorded."""
     last: dict[str, StepRun] = {}
     for r in rows:
         last[r.step_id] = r
@@ -56,12 +54,21 @@ class StepWindow:
     runs: list[StepRun]  # the last attempt of each step in the page, in file order
     counts: dict[str, int]  # steps by status (their last attempt), over the execution
     first_active: int | None  # position of the first step running or waiting, if any
+    # The items of each foreach step in the page recorded so far, by status.
+    items: dict[str, dict[str, int]] = field(default_factory=dict)
+
+
+def is_item(column: sa.ColumnElement[str]) -> sa.ColumnElement[bool]:
+    """Whether a step run is one item of a foreach step (``ID[label]``; a step id has no
+    ``[``): the steps' own views leave items out and count them under their step."""
+    return column.contains("[", autoescape=True)
 
 
 def step_window(
     store: Store, execution_id: int, *, start: int, limit: int, tally: bool = True
 ) -> StepWindow:
-    """Steps at positions ``start`` to ``start + limit``, with the execution's tallies.
+    """Steps at positions ``start`` to ``start + limit``, with the execution's tallies
+    (items of foreach steps counted under their step, never read one by one).
 
     Indexed queries however many steps the execution has: a console showing a 10,000-step
     execution reads a page, not the lot. The tally still counts every step (some 30 ms
@@ -79,7 +86,7 @@ def step_window(
                 status: int(n)
                 for status, n in conn.execute(
                     sa.select(s.status, sa.func.count())
-                    .where(s.execution_id == execution_id, last_attempt)
+                    .where(s.execution_id == execution_id, last_attempt, ~is_item(s.step_id))
                     .group_by(s.status)
                 )
             }
@@ -99,8 +106,26 @@ def step_window(
                     s.execution_id == execution_id,
                     s.position >= start,
                     s.position < start + limit,
+                    ~is_item(s.step_id),
                 )
-                .order_by(s.position, s.attempt)
+                .order_by(s.position, s.id)
             ).mappings()
         ]
-    return StepWindow(last_attempts(rows), counts, first_active)
+        runs = last_attempts(rows)
+        items: dict[str, dict[str, int]] = {}
+        fanned = {r.position: r.step_id for r in runs}  # a foreach step, if its items ran
+        if fanned:
+            for position, state, n in conn.execute(
+                sa.select(s.position, s.status, sa.func.count())
+                .where(
+                    s.execution_id == execution_id,
+                    s.position >= start,
+                    s.position < start + limit,
+                    is_item(s.step_id),
+                    last_attempt,
+                )
+                .group_by(s.position, s.status)
+            ):
+                if position in fanned:
+                    items.setdefault(fanned[position], {})[state] = int(n)
+    return StepWindow(runs, counts, first_active, items)

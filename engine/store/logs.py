@@ -19,10 +19,15 @@ def log_lines(
     after_seq: int = 0,
     limit: int = 1000,
 ) -> list[LogLine]:
-    """Lines after ``after_seq`` in order; page with the last line's ``seq``."""
+    """Lines after ``after_seq`` in order; page with the last line's ``seq``.
+
+    ``step_id``: that step's lines, a foreach step's with its items' (``ID[…]``).
+    """
     where = [g.execution_id == execution_id, g.seq > after_seq]
     if step_id is not None:
-        where.append(g.step_id == step_id)
+        where.append(
+            sa.or_(g.step_id == step_id, g.step_id.startswith(f"{step_id}[", autoescape=True))
+        )
     with translate_errors(store), store.engine.connect() as conn:
         return [
             LogLine.of(r)

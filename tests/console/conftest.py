@@ -21,10 +21,13 @@ from tests.support import EXAMPLES
 os.environ.pop("NO_COLOR", None)
 
 
+# The examples the pictures were taken with: a new example changes no snapshot.
+SEEDED = ("fan-out", "flaky-retry", "release-artifact", "service-check")
+
 
 def seed(db: store.Store) -> None:
-    """The bundled examples and a known history at fixed times, through the store's API."""
-    items = [(definition.load(f), None) for f in definition.workflow_files(EXAMPLES)]
+    """Bundled examples and a known history at fixed times, through the store's API."""
+    items = [(definition.load(EXAMPLES / f"{name}.yaml"), None) for name in SEEDED]
     store.save_workflows(db, items)
     workflows = {s.workflow.name: s.workflow for s in store.list_workflows(db)[0]}
 

@@ -24,9 +24,7 @@ from tests.console.support import drive, notes, settle, wait_for
 from tests.support import EXAMPLES, add, run
 
 
-def test_y_copies_the_execution_or_workflow_under_the_cursor(
-    seeded: store.Store, make_app
-) -> None:
+def test_y_copies_the_execution_or_workflow_under_the_cursor(seeded: store.Store, make_app) -> None:
     async def scenario(app: WorkflowConsole, pilot: Pilot[Any]) -> None:
         await pilot.press("3", "y")
         await settle(pilot)
@@ -86,7 +84,7 @@ def test_the_console_writes_osc_52_to_its_terminal(tmp_path: Path) -> None:
         start_new_session=True,
     )
     os.close(slave)
-    wanted = b"\x1b]52;c;" + base64.b64encode(b"fan-out") + b"\x07"
+    wanted = b"\x1b]52;c;" + base64.b64encode(b"deploy-hosts") + b"\x07"
     seen = b""
 
     def read_until(needle: bytes, timeout: float = 20) -> None:
@@ -149,7 +147,9 @@ def test_ctrl_s_saves_the_log_as_wfe_logs_prints_it(
 
     drive(make_app(seeded, embedded=False), scenario)
     saved = (tmp_path / "wfe-5-flaky-retry.log").read_text()
-    printed = CliRunner().invoke(
-        cli.main, ["--db", seeded.url, "logs", "5"], env={"NO_COLOR": "1"}
-    ).stdout
+    printed = (
+        CliRunner()
+        .invoke(cli.main, ["--db", seeded.url, "logs", "5"], env={"NO_COLOR": "1"})
+        .stdout
+    )
     assert saved == printed and "attempt 3: ok" in saved

@@ -368,3 +368,42 @@ def test_C_shows_lines_of_context_around_each_match(db: store.Store, make_app) -
         assert [line.split()[-1] for line in log_text(app)] == ["one", "two"]
 
     drive(make_app(db, embedded=False), scenario)
+
+
+def test_a_foreach_step_is_one_row_counting_its_items_and_its_log_has_theirs(
+    db: store.Store, make_app
+) -> None:
+    add(
+        db,
+        """
+        name: fan
+        steps:
+          - id: deploy
+            foreach: [web-1, web-2, web-3, db-1]
+            max_parallel: 2
+            run: 'echo "at ${{ item }}"; [ ${{ item }} = db-1 ] || sleep 1.5'
+          - {id: report, log: "${{ join(steps.deploy.output, ',') }}"}
+        """,
+    )
+
+    async def scenario(app: WorkflowConsole, pilot: Pilot[Any]) -> None:
+        await run_from_workflows(app, pilot)
+        # Under way: one row for the step, its items counted, none of them a row of its own.
+        await wait_for(pilot, lambda: "▶2" in step_rows(app).get("deploy", [""] * 7)[6])
+        assert list(step_rows(app)) == ["deploy", "report"]
+        assert step_rows(app)["deploy"][6] == "2 of 4 items: ▶2"  # two at a time
+        await wait_for(pilot, lambda: step_rows(app)["report"][1] == "✓ succeeded", timeout=20)
+        assert step_rows(app)["deploy"][6] == "4 items: ✓4"
+        table = detail(app).query_one(DataTable)
+        table.move_cursor(row=0)
+        await pilot.press("enter")  # the step's log alone: its items' lines
+        await settle(pilot)
+        shown = [t.split(maxsplit=1) for t in log_text(app)]
+        assert sorted(shown) == [
+            ["deploy[db-1]", "at db-1"],
+            ["deploy[web-1]", "at web-1"],
+            ["deploy[web-2]", "at web-2"],
+            ["deploy[web-3]", "at web-3"],
+        ]
+
+    drive(make_app(db), scenario)

@@ -30,9 +30,7 @@ def test_short_of_room_the_screen_s_last_keys_go_and_help_says_there_are_more() 
     assert ("/", "Filter", True) not in shown and ("^p", "palette", True) not in shown
 
 
-def test_at_80_columns_each_view_leads_with_its_own_actions(
-    seeded: store.Store, make_app
-) -> None:
+def test_at_80_columns_each_view_leads_with_its_own_actions(seeded: store.Store, make_app) -> None:
     async def scenario(app: WorkflowConsole, pilot: Pilot[Any]) -> None:
         for view, first in (("3", " c Cancel   R Re-run"), ("2", " r Run   a Enable/disable")):
             await pilot.press(view)

@@ -38,7 +38,7 @@ def test_default_is_always_there_and_named_ones_follow(config: Path, tmp_path: P
     ("text", "error"),
     [
         ("[contexts.prod]\n", "contexts.prod.url: expected a database URL"),
-        ('[contexts.prod]\nurl = 3\n', "contexts.prod.url: expected a database URL"),
+        ("[contexts.prod]\nurl = 3\n", "contexts.prod.url: expected a database URL"),
         ('[contexts.prod]\nurl = "x.db"\nread_only = "yes"\n', "contexts.prod.read_only"),
         ('[contexts.prod]\nurl = "x.db"\nuser = "me"\n', "unknown key 'user'"),
         ("contexts = 3\n", "contexts: expected tables"),

@@ -14,7 +14,16 @@ from tests.support import Wfe
 # the `wfe bench` ones run in-process on SQLite.
 BACKENDS = ("sqlite", "postgresql")
 
-SCENARIOS = {"throughput", "large_workflow", "memory", "concurrency", "shell", "floor"}
+SCENARIOS = {
+    "throughput",
+    "large_workflow",
+    "memory",
+    "concurrency",
+    "shell",
+    "floor",
+    "fanout_log",
+    "fanout_shell",
+}
 
 
 def test_bench_quick_reports_every_scenario(wfe: Wfe) -> None:
@@ -32,6 +41,9 @@ def test_bench_quick_reports_every_scenario(wfe: Wfe) -> None:
     assert report["scenarios"]["concurrency"]["executions"] == 1000
     assert report["scenarios"]["concurrency"]["peak_running"] > 1
     assert report["scenarios"]["shell"]["plain_spawns_per_s"] > 0
+    for kind in ("log", "shell"):
+        fan = report["scenarios"][f"fanout_{kind}"]
+        assert fan["plain_steps_per_s"] > 0 and fan["floor_ratio"] > 0
 
 
 @pytest.mark.parametrize("where", ["wfe --db URL bench", "wfe bench --db PATH"])

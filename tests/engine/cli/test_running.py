@@ -25,6 +25,7 @@ def test_add_and_run_every_example(wfe: Wfe, tmp_path: Path) -> None:
     added = wfe("workflow", "add", str(EXAMPLES))
     assert added.exit_code == 0, added.stderr
     assert sorted(line.split()[1] for line in added.stdout.splitlines()) == [
+        "deploy-hosts",
         "fan-out",
         "flaky-retry",
         "release-artifact",
@@ -33,6 +34,7 @@ def test_add_and_run_every_example(wfe: Wfe, tmp_path: Path) -> None:
     params = {
         "release-artifact": ["-p", f"out_dir={tmp_path / 'rel'}", "-p", "version=2.1.0"],
         "fan-out": ["-p", f"work_dir={tmp_path / 'fan'}"],
+        "deploy-hosts": ["-p", f"work_dir={tmp_path / 'deploy'}"],
         "flaky-retry": ["-p", f"state_dir={tmp_path / 'flaky'}"],
         "service-check": ["-p", f"port={free_port()}"],
     }
@@ -42,7 +44,7 @@ def test_add_and_run_every_example(wfe: Wfe, tmp_path: Path) -> None:
         assert "✓ succeeded  execution" in proc.stdout
     assert (tmp_path / "rel" / "app-2.1.0.tar.gz").stat().st_size > 0
     listed = json.loads(wfe("executions", "list", "--json").stdout)
-    assert listed["total"] == 4 and {e["status"] for e in listed["items"]} == {"succeeded"}
+    assert listed["total"] == 5 and {e["status"] for e in listed["items"]} == {"succeeded"}
     flaky = next(e for e in listed["items"] if e["workflow_name"] == "flaky-retry")
     shown = json.loads(wfe("executions", "show", str(flaky["id"]), "--json").stdout)
     assert [(s["step_id"], s["attempt"], s["status"]) for s in shown["steps"]][:3] == [
@@ -53,10 +55,17 @@ def test_add_and_run_every_example(wfe: Wfe, tmp_path: Path) -> None:
     fan = next(e for e in listed["items"] if e["workflow_name"] == "fan-out")
     log = wfe("logs", str(fan["id"]), "--step", "check").stdout
     assert "sum of 1..4000 is 8002000 (from 4 shards)" in log
+    deploy = next(e for e in listed["items"] if e["workflow_name"] == "deploy-hosts")
+    shown = json.loads(wfe("executions", "show", str(deploy["id"]), "--json").stdout)
+    ids = [s["step_id"] for s in shown["steps"]]
+    assert ids[1:6] == ["deploy", "deploy[web-1]", "deploy[web-2]", "deploy[web-3]", "deploy[db-1]"]
+    log = wfe("logs", str(deploy["id"]), "--step", "report").stdout
+    assert "web-1 runs release 2.4.1; web-2 runs release 2.4.1;" in log
+    assert "checks succeeded on 6 pairs" in log
     stats = json.loads(wfe("stats", "--json").stdout)
     assert (stats["workflows"], stats["succeeded"], stats["failed"], stats["success_rate"]) == (
-        4,
-        4,
+        5,
+        5,
         0,
         1.0,
     )

@@ -186,7 +186,10 @@ def test_expression_functions_and_names_are_checked_with_their_line() -> None:
           - {id: five, log: "${{ params.hosts[0] }} ${{ params.hosts[params.hosts[0]] }}"}
         """
     )
-    assert found[0] == "wf.yaml:4: steps[one].log: contains() takes 2 arguments, not 1, in ' contains(params.hosts) '"
+    assert (
+        found[0]
+        == "wf.yaml:4: steps[one].log: contains() takes 2 arguments, not 1, in ' contains(params.hosts) '"
+    )
     assert found[1].startswith("wf.yaml:5: steps[two].log: unknown function hashFiles()")
     assert found[2].startswith("wf.yaml:6: steps[three].log: failure() can be used only in if:")
     assert found[3].startswith("wf.yaml:7: steps[four].if: unknown name 'nope'")
@@ -208,3 +211,92 @@ def test_a_secret_is_never_taken_apart_and_unknown_step_reads_are_refused() -> N
     assert found[0].startswith("wf.yaml:4: steps[one].log: fromJSON() of a secret")
     assert found[1].startswith("wf.yaml:5: steps[two].log: steps.* or a computed step id")
     assert len(found) == 2  # a known step's fields may be read by a computed key
+
+
+# -- foreach ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("step", "expected"),
+    [
+        (
+            "{id: s, foreach: 3, log: x}",
+            "wf.yaml:3: steps[s].foreach: 3 is not a list, a matrix (a mapping of lists) or"
+            " one ${{ }} expression giving a list",
+        ),
+        (
+            "{id: s, foreach: {os: linux}, log: x}",
+            "wf.yaml:3: steps[s].foreach: 'linux' is not a list: write a list, a matrix of"
+            " lists, or one ${{ }} expression that gives a list",
+        ),
+        (
+            "{id: s, foreach: {os: 3}, log: x}",
+            "wf.yaml:3: steps[s].foreach: matrix key 'os': 3 is not a list",
+        ),
+        (
+            "{id: s, foreach: 'web-1 web-2', log: x}",
+            "wf.yaml:3: steps[s].foreach: 'web-1 web-2' is not a list: write a list, a matrix"
+            " of lists, or one ${{ }} expression that gives a list",
+        ),
+        (
+            "{id: s, foreach: {}, log: x}",
+            "wf.yaml:3: steps[s].foreach: a matrix needs at least one key, each with a list",
+        ),
+        (
+            "{id: s, foreach: {os-name: [a]}, log: x}",
+            "wf.yaml:3: steps[s].foreach: 'os-name' is not a matrix key; use letters, digits"
+            " and _ (item.KEY reads it)",
+        ),
+        (
+            "{id: s, log: '${{ item }}'}",
+            "wf.yaml:3: steps[s].log: item: item is known only in a step with foreach:",
+        ),
+        (
+            "{id: s, foreach: {os: [a]}, log: '${{ item.py }}'}",
+            "wf.yaml:3: steps[s].log: item.py: the matrix has no key 'py' (keys: os)",
+        ),
+        (
+            "{id: s, foreach: [a], if: '${{ item == 1 }}', log: x}",
+            "wf.yaml:3: steps[s].if: item: item is known inside the step's action, not in its if:",
+        ),
+        (
+            "{id: s, foreach: '${{ item }}', log: x}",
+            "wf.yaml:3: steps[s].foreach: item: item is known inside the step's action, not"
+            " in its foreach:",
+        ),
+        (
+            "{id: s, max_parallel: 2, log: x}",
+            "wf.yaml:3: steps[s]: max_parallel apply to a foreach step only",
+        ),
+        (
+            "{id: s, foreach: [a], max_parallel: 0, log: x}",
+            "wf.yaml:3: steps[s].max_parallel: Input should be greater than or equal to 1",
+        ),
+        (
+            "{id: s, foreach: [a], approval: {prompt: ok?}}",
+            "wf.yaml:3: steps[s]: foreach cannot fan out an approval: give each its own step",
+        ),
+        (
+            "{id: s, foreach: '${{ params.nope }}', log: x}",
+            "wf.yaml:3: steps[s].foreach: params.nope names an unknown parameter"
+            " (params: none declared)",
+        ),
+    ],
+)
+def test_bad_foreach_is_refused_naming_line_and_field(step: str, expected: str) -> None:
+    assert problems(f"name: a\nsteps:\n  - {step}\n") == [expected]
+
+
+def test_a_foreach_step_s_output_is_a_list_not_named_outputs() -> None:
+    got = problems(
+        """
+        name: a
+        steps:
+          - {id: s, foreach: [a], run: echo}
+          - {id: t, log: "${{ steps.s.outputs.x }}"}
+        """
+    )
+    assert got == [
+        "wf.yaml:5: steps[t].log: steps.s.outputs.x: a foreach step's output is the list of"
+        " its items' outputs"
+    ]
