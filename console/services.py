@@ -237,7 +237,8 @@ class Queries:
     async def timeline(self, execution_id: int) -> TimelineView:
         def read(db: store.Store) -> TimelineView:
             return TimelineView(
-                store.get_execution(db, execution_id), store.step_runs(db, execution_id)
+                store.get_execution(db, execution_id),
+                store.step_runs(db, execution_id, items=False),  # a foreach step: one bar
             )
 
         return await self._off(read)

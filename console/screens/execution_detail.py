@@ -84,6 +84,7 @@ class ExecutionDetailScreen(LogSearch):
         self.buffer: deque[execution_log.Entry] = deque(maxlen=LOG_BUFFER)
         self.after_seq = 0
         self.step_filter: str | None = None
+        self.hook_ids: set[str] = set()  # the on: hooks' steps
         self.pattern: str | None = None
         self.only_matching = False
         self.context = 0  # lines shown around each match, with only matches shown
@@ -206,7 +207,11 @@ class ExecutionDetailScreen(LogSearch):
         )
         rows = {r.step_id: r for r in window.runs}
         if self.step_order:
-            order = self.step_order[self.steps_start : self.steps_start + STEP_PAGE]
+            order = [
+                s
+                for s in self.step_order[self.steps_start : self.steps_start + STEP_PAGE]
+                if s in rows or s not in self.hook_ids  # a hook that has not run: not there
+            ]
         else:  # not read yet, or the workflow changed since: what was recorded
             order = list(rows)
         self.step_status = {
@@ -241,8 +246,12 @@ class ExecutionDetailScreen(LogSearch):
             row = await queries.get_workflow(e.workflow_name)
             if row.version == e.version:
                 workflow = await queries.parsed(row)
-                order = [step.id for step in workflow.steps]
-                self.attempts = {step.id: step.retry.attempts for step in workflow.steps}
+                # The hooks after the main steps: shown once they run (see _show_steps).
+                order = [step.id for step in (*workflow.steps, *workflow.hook_steps)]
+                self.hook_ids = {step.id for step in workflow.hook_steps}
+                self.attempts = {
+                    step.id: step.retry.attempts for step in (*workflow.steps, *workflow.hook_steps)
+                }
         except EngineError:
             pass
         self.step_order = order

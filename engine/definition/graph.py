@@ -39,7 +39,8 @@ class Graph:
     roots: list[str]  # steps that need nothing: they start at once
 
     @classmethod
-    def of(cls, steps: Sequence[Step]) -> Graph:
+    def of(cls, steps: Sequence[Step], start: int = 0) -> Graph:
+        """``steps`` wired by their needs; ``start``: the first one's position."""
         needs = dependencies(steps)
         dependents: dict[str, list[str]] = {s.id: [] for s in steps}
         for sid, required in needs.items():
@@ -47,7 +48,7 @@ class Graph:
                 dependents[need].append(sid)
         return cls(
             by_id={s.id: s for s in steps},
-            positions={s.id: i for i, s in enumerate(steps)},
+            positions={s.id: i for i, s in enumerate(steps, start)},
             needs=needs,
             dependents=dependents,
             roots=[sid for sid, required in needs.items() if not required],

@@ -40,7 +40,8 @@ _Base: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 class Loader(_Base):  # type: ignore[valid-type,misc]
-    """A SafeLoader that remembers lines and refuses duplicate keys."""
+    """A SafeLoader that remembers lines, refuses duplicate keys, and reads a plain key
+    such as ``on`` or ``yes`` as the word it is (YAML 1.1 would make it a boolean)."""
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> Any:
         mapping = LineDict()
@@ -48,7 +49,11 @@ class Loader(_Base):  # type: ignore[valid-type,misc]
         mapping.key_lines = {}
         self.flatten_mapping(node)
         for key_node, value_node in node.value:
-            key = self.construct_object(key_node, deep=True)
+            if key_node.tag == "tag:yaml.org,2002:bool" and not key_node.style:
+                # A key is a name: `on:` (the hooks) is "on", not YAML 1.1's true.
+                key: Any = key_node.value
+            else:
+                key = self.construct_object(key_node, deep=True)
             if key in mapping:
                 raise yaml.constructor.ConstructorError(
                     None, None, f"duplicate key {key!r}", key_node.start_mark

@@ -305,6 +305,34 @@ class Step(_Model):
         return next(a for a in ACTIONS if getattr(self, a) is not None)
 
 
+HOOKS = ("success", "failure", "cancelled", "always")
+
+
+class Hooks(_Model):
+    """Steps run after the main ones, by how the execution ended. They read
+    ${{ execution.status }}, ${{ execution.error }} and ${{ execution.failed_steps }};
+    what they do is recorded and shown, and never changes the execution's status."""
+
+    success: list[Step] = Field(default_factory=list)
+    """After the execution succeeded."""
+    failure: list[Step] = Field(default_factory=list)
+    """After it failed or timed out."""
+    cancelled: list[Step] = Field(default_factory=list)
+    """After it was cancelled."""
+    always: list[Step] = Field(default_factory=list)
+    """After it ended, however it ended (after the list for that end)."""
+
+    def lists(self) -> list[tuple[str, list[Step]]]:
+        return [(name, getattr(self, name)) for name in HOOKS]
+
+    def for_end(self, status: str) -> list[str]:
+        """The lists that run after an execution that ended ``status``, in order."""
+        first = {"succeeded": "success", "failed": "failure", "timed_out": "failure"}.get(
+            status, "cancelled" if status == "cancelled" else None
+        )
+        return [name for name in (first, "always") if name is not None and getattr(self, name)]
+
+
 class Workflow(_Model):
     """A workflow file."""
 
@@ -326,6 +354,8 @@ class Workflow(_Model):
     """How many of its steps may run at once."""
     steps: list[Step] = Field(min_length=1)
     """The steps, in order."""
+    on: Hooks = Field(default_factory=Hooks)
+    """Steps to run when the execution has ended: on success, failure, cancelled, always."""
 
     # Filled in by parse(): the text the workflow came from and its digest.
     source: str = Field(default="", exclude=True)
@@ -378,6 +408,23 @@ class Workflow(_Model):
     def graph(self) -> Graph:
         """The steps wired by their needs, worked out once per definition."""
         return Graph.of(self.steps)
+
+    @functools.cached_property
+    def hook_graphs(self) -> dict[str, Graph]:
+        """Each hook list's steps wired by their needs; their positions follow the main
+        steps' (success, failure, cancelled, always: the file's order of the keys)."""
+        graphs: dict[str, Graph] = {}
+        start = len(self.steps)
+        for name, steps in self.on.lists():
+            if steps:
+                graphs[name] = Graph.of(steps, start=start)
+            start += len(steps)
+        return graphs
+
+    @functools.cached_property
+    def hook_steps(self) -> list[Step]:
+        """Every hook step, in their positions' order."""
+        return [step for _name, steps in self.on.lists() for step in steps]
 
     def coerce_params(self, raw: Mapping[str, str]) -> dict[str, Any]:
         """Text values (``-p name=value``, a form) read as their defaults' types, merged.

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+import functools
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +13,7 @@ from pydantic import BaseModel, ValidationError
 
 from engine.definition import commands, expressions, graph, loader
 from engine.definition.loader import field_name, line_of
-from engine.definition.models import Approval, Http, Retry, Schedule, Step, Workflow
+from engine.definition.models import Approval, Hooks, Http, Retry, Schedule, Step, Workflow
 from engine.errors import DefinitionError, ExpressionError, Problem
 
 _ALIASES = {"with_": "with", "if_": "if", "json_body": "json"}
@@ -92,6 +94,11 @@ def _problems(exc: ValidationError, data: Any, file: str) -> list[Problem]:
 
 _NESTED: dict[str, type[BaseModel]] = {
     "steps": Step,
+    "on": Hooks,
+    "success": Step,
+    "failure": Step,
+    "cancelled": Step,
+    "always": Step,
     "retry": Retry,
     "http": Http,
     "schedule": Schedule,
@@ -114,77 +121,127 @@ def _expected_keys(data: Any, loc: tuple[int | str, ...]) -> list[str]:
     return [f.alias or name for name, f in model.model_fields.items() if name != "source"]
 
 
+@dataclass
+class _Group:
+    """One graph of steps: the main ones (``steps``), or one hook list (``on.failure``)."""
+
+    loc: tuple[str, ...]
+    steps: list[Step]
+    runs_before: graph.Reachability | None = None
+
+    @property
+    def is_hook(self) -> bool:
+        return self.loc[0] == "on"
+
+    @property
+    def label(self) -> str:
+        return ".".join(self.loc)
+
+
 def _check_graph(wf: Workflow, data: Any, file: str) -> Iterator[Problem]:
-    def where(index: int, key: str | None = None) -> tuple[int | None, str]:
-        loc: tuple[int | str, ...] = ("steps", index) if key is None else ("steps", index, key)
+    groups = [_Group(("steps",), list(wf.steps))] + [
+        _Group(("on", name), steps) for name, steps in wf.on.lists() if steps
+    ]
+
+    def where(g: _Group, index: int, key: str | None = None) -> tuple[int | None, str]:
+        loc: tuple[int | str, ...] = (*g.loc, index) if key is None else (*g.loc, index, key)
         return line_of(data, loc), field_name(data, loc)
 
-    seen: dict[str, int] = {}
-    for i, step in enumerate(wf.steps):
-        if step.id in seen:
-            line, field = where(i, "id")
-            yield Problem(
-                file,
-                line,
-                field,
-                f"duplicate step id {step.id!r} (first at steps[{seen[step.id]}])",
-            )
-        else:
-            seen[step.id] = i
-    deps = wf.dependencies()
-    for i, step in enumerate(wf.steps):
-        for need in step.needs or []:
-            if need not in seen:
-                line, field = where(i, "needs")
+    seen: dict[str, str] = {}  # step id -> where it first is
+    for g in groups:
+        for i, step in enumerate(g.steps):
+            if step.id in seen:
+                line, field = where(g, i, "id")
                 yield Problem(
-                    file, line, field, f"unknown step {need!r}; steps are: {', '.join(seen)}"
+                    file, line, field, f"duplicate step id {step.id!r} (first at {seen[step.id]})"
                 )
-            elif need == step.id:
-                line, field = where(i, "needs")
-                yield Problem(file, line, field, "a step cannot need itself")
-    cycle = graph.find_cycle(deps, seen)
-    if cycle:
-        line, field = where(seen[cycle[0]], "needs")
-        shown = cycle if len(cycle) <= 12 else [*cycle[:6], f"({len(cycle) - 9} more)", *cycle[-3:]]
-        yield Problem(file, line, field, "dependency cycle: " + " -> ".join(shown))
+            else:
+                seen[step.id] = f"{g.label}[{i}]"
+    main_ids = {s.id for s in wf.steps}
+    broken = False
+    for g in groups:
+        ids = {s.id: i for i, s in enumerate(g.steps)}
+        deps = graph.dependencies(g.steps)
+        for i, step in enumerate(g.steps):
+            if g.is_hook and step.kind == "approval":
+                line, field = where(g, i)
+                yield Problem(file, line, field, "a hook cannot wait for a person's approval")
+            for need in step.needs or []:
+                line, field = where(g, i, "needs")
+                if need == step.id:
+                    yield Problem(file, line, field, "a step cannot need itself")
+                elif need in ids:
+                    continue
+                elif g.is_hook and need in main_ids:
+                    yield Problem(
+                        file,
+                        line,
+                        field,
+                        f"{need!r} is a main step: hooks run after all of them, and their"
+                        f" needs name steps of {g.label} only",
+                    )
+                else:
+                    yield Problem(
+                        file, line, field, f"unknown step {need!r}; steps are: {', '.join(ids)}"
+                    )
+        cycle = graph.find_cycle(deps, ids)
+        if cycle:
+            broken = True
+            line, field = where(g, ids[cycle[0]], "needs")
+            shown = (
+                cycle if len(cycle) <= 12 else [*cycle[:6], f"({len(cycle) - 9} more)", *cycle[-3:]]
+            )
+            yield Problem(file, line, field, "dependency cycle: " + " -> ".join(shown))
+        else:
+            g.runs_before = graph.Reachability(deps)
+    if broken:
         return
-    runs_before = graph.Reachability(deps)
-    for i, step in enumerate(wf.steps):
-        for problem in _check_foreach(step):
-            line, field = where(i, "foreach")
-            yield Problem(file, line, field, problem)
-        for key, tmpl_text in _templated_fields(step):
-            try:
-                nodes = (
-                    [expressions.condition(tmpl_text)]
-                    if key == "if"
-                    else list(expressions.template(tmpl_text).nodes())
-                )
-            except ExpressionError as exc:
-                line, field = where(i, key)
-                yield Problem(file, line, field, str(exc))
-                continue
-            for node in nodes:
-                leak = _secret_parts(node)
-                if leak:
-                    line, field = where(i, key)
-                    yield Problem(file, line, field, leak)
-                for ref in expressions.refs(node):
-                    message = _check_item(ref, step, key) or _check_ref(ref, wf, step, runs_before)
-                    if message:
-                        line, field = where(i, key)
-                        yield Problem(file, line, field, message)
-            if key == "run":
-                message = _check_command(tmpl_text, wf)
+    for g in groups:
+        for i, step in enumerate(g.steps):
+            yield from _check_step(wf, g, step, file, functools.partial(where, g, i))
+
+
+def _check_step(
+    wf: Workflow,
+    g: _Group,
+    step: Step,
+    file: str,
+    where: Callable[[str], tuple[int | None, str]],
+) -> Iterator[Problem]:
+    for problem in _check_foreach(step):
+        yield Problem(file, *where("foreach"), problem)
+    for key, tmpl_text in _templated_fields(step):
+        try:
+            nodes = (
+                [expressions.condition(tmpl_text)]
+                if key == "if"
+                else list(expressions.template(tmpl_text).nodes())
+            )
+        except ExpressionError as exc:
+            yield Problem(file, *where(key), str(exc))
+            continue
+        for node in nodes:
+            leak = _secret_parts(node)
+            if leak:
+                yield Problem(file, *where(key), leak)
+            for ref in expressions.refs(node):
+                message = _check_item(ref, step, key) or _check_ref(ref, wf, step, g)
                 if message:
-                    line, field = where(i, key)
-                    yield Problem(file, line, field, message)
+                    yield Problem(file, *where(key), message)
+        if key == "run":
+            message = _check_command(tmpl_text, wf)
+            if message:
+                yield Problem(file, *where(key), message)
+
+
+def _all_steps(wf: Workflow) -> list[Step]:
+    return [*wf.steps, *wf.hook_steps]
 
 
 def _has_outputs(wf: Workflow, step_id: str) -> bool:
     return any(
         s.id == step_id and s.kind in ("run", "python", "http") and s.foreach is None
-        for s in wf.steps
+        for s in _all_steps(wf)
     )
 
 
@@ -282,9 +339,10 @@ def _templated_fields(step: Step) -> Iterator[tuple[str, str]]:
             yield "foreach", text
 
 
-def _check_ref(
-    ref: expressions.Ref, wf: Workflow, step: Step, runs_before: graph.Reachability
-) -> str | None:
+EXECUTION_FIELDS = ("id", "status", "error", "failed_steps")  # the last three in hooks
+
+
+def _check_ref(ref: expressions.Ref, wf: Workflow, step: Step, g: _Group) -> str | None:
     root, rest = ref.path[0], ref.path[1:]
     if ref.partial and not rest and root in ("params", "env"):
         return None  # params.*, env[...]: what is there at run time
@@ -303,13 +361,29 @@ def _check_ref(
         if len(rest) != 1 and not ref.partial:
             return f"{ref}: write env.NAME"
     elif root == "execution":
-        if rest != ("id",):
-            return f"{ref}: only execution.id can be read"
+        if (
+            not rest
+            or rest[0] not in EXECUTION_FIELDS
+            or (len(rest) > 1 and rest[0] != "failed_steps")
+        ):
+            return f"{ref}: execution has id, and in on: hooks status, error and failed_steps"
+        if rest[0] != "id" and not g.is_hook:
+            return f"{ref}: known once the execution has ended, in its on: hooks"
     elif root == "steps":
         if not rest:
             return f"{ref}: write steps.ID.output or steps.ID.status"
         target = str(rest[0])
-        if not runs_before.knows(target):
+        main = wf.graph.by_id
+        in_group = g.runs_before is not None and g.runs_before.knows(target)
+        if not in_group and not (g.is_hook and target in main):
+            other = next(
+                (h for h, steps in wf.on.lists() if any(s.id == target for s in steps)), None
+            )
+            if other is not None:
+                return (
+                    f"{ref}: {target!r} is a step of on.{other}; a step reads the main steps'"
+                    " results (a hook also those before it in its own list)"
+                )
             return f"{ref} names an unknown step {target!r}"
         if len(rest) < 2:
             if not ref.partial:  # steps.ID[...] and steps.ID.* read what the step has
@@ -319,12 +393,14 @@ def _check_ref(
         elif rest[1] == "status" and len(rest) > 2:
             return f"{ref}: .status has no fields"
         elif rest[1] == "outputs" and not _has_outputs(wf, target):
-            of = next((s for s in wf.steps if s.id == target), None)
+            of = next((s for s in _all_steps(wf) if s.id == target), None)
             if of is not None and of.foreach is not None:
                 return f"{ref}: a foreach step's output is the list of its items' outputs"
             kind = of.kind if of is not None else "?"
             return f"{ref}: a {kind} step has no named outputs (run, python and http do)"
-        if target == step.id or not runs_before(target, step.id):
+        if in_group and (
+            target == step.id or g.runs_before is None or not g.runs_before(target, step.id)
+        ):
             return f"{ref}: step {target!r} does not run before {step.id!r}; add it to needs"
     return None
 

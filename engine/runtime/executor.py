@@ -34,7 +34,7 @@ from engine.runtime import admission, endings, step_loop, stops, takeover
 from engine.runtime.events import Event, ExecutorStatistics, Listener, StepRate
 from engine.runtime.recorder import GATHER, SHUTDOWN_PATIENCE, Recorder
 from engine.runtime.run import ExecutionHandle, Run
-from engine.status import ExecutionStatus
+from engine.status import FAILURES, ExecutionStatus, StepStatus
 from engine.steps import processes
 from engine.steps.context import MAX_LINE
 
@@ -139,6 +139,8 @@ class Executor:
             return False
         run.cancel_reason = run.cancel_reason or reason
         run.scope.cancel()
+        if run.hooks is not None:
+            run.hooks.cancel()  # cancelled again while its hooks run: they stop too
         return True
 
     def busy(self) -> int:
@@ -284,6 +286,9 @@ class Executor:
                 run.status = ExecutionStatus.CANCELLED
                 run.error = run.cancel_reason or "cancelled"
             ended_normally = True
+            if run.status == ExecutionStatus.RUNNING:
+                run.status, run.error = endings.outcome(run)
+            await self._run_hooks(run)
         except Exception as exc:  # a bug or a store failure: record it, never leave "running"
             logger.exception("execution %d of %s failed inside wfe", run.id, run.workflow.name)
             run.status = ExecutionStatus.FAILED
@@ -330,21 +335,71 @@ class Executor:
             run.results.clear()
             run.done.set()
 
+    def _context(self, run: Run) -> dict[str, Any]:
+        if not run.context:
+            run.context = {
+                "params": run.params,
+                "env": {**self._environ, **run.workflow.env},
+                "secrets": run.secrets,
+                "steps": {},
+                "execution": {"id": run.id},
+            }
+        return run.context
+
     async def _run_steps(self, run: Run) -> None:
-        graph = run.workflow.graph
-        waiting = graph.waiting()
-        limiter = trio.CapacityLimiter(self._max_parallel_steps)
-        context: dict[str, Any] = {
-            "params": run.params,
-            "env": {**self._environ, **run.workflow.env},
-            "secrets": run.secrets,
-            "steps": {},
-            "execution": {"id": run.id},
-        }
-        environ = self._step_environ(run)
-        ready = list(graph.roots)
         if run.prior or run.taken_from:
             await takeover.end_orphans(self, run)
+        limiter = trio.CapacityLimiter(self._max_parallel_steps)
+        await self._run_graph(run, run.workflow.graph, self._context(run), limiter)
+
+    async def _run_hooks(self, run: Run) -> None:
+        """The ``on:`` lists for how the execution ended, after its main steps; they are
+        recorded, and the execution's status stays what it is."""
+        lists = run.workflow.on.for_end(run.status)
+        if not lists or run.lost or run.refused is not None:
+            return
+        if self._nursery.cancel_scope.cancel_called:
+            return  # the runner is stopping: whoever takes the execution over runs them
+        context = self._context(run)
+        failed = [
+            step.id
+            for step in run.workflow.steps
+            if run.results.get(step.id, {}).get("status") in FAILURES
+        ]
+        context["execution"] = {
+            "id": run.id,
+            "status": str(run.status),
+            "error": run.mask(run.error) if run.error else None,
+            "failed_steps": failed,
+        }
+        limiter = trio.CapacityLimiter(self._max_parallel_steps)
+        with trio.move_on_after(run.workflow.timeout) as run.hooks:
+            for name in lists:
+                await self._run_graph(run, run.workflow.hook_graphs[name], context, limiter)
+        hooks, run.hooks = run.hooks, None
+        if hooks.cancelled_caught:
+            why = (
+                "its hooks ran past the execution's timeout of "
+                + definition.format_duration(run.workflow.timeout)
+                if trio.current_time() >= hooks.deadline
+                else "cancelled while the execution's hooks ran"
+            )
+            main = run.workflow.graph.by_id
+            for step_id, row in run.results.items():
+                if step_id.partition("[")[0] not in main and row["status"] in endings.OPEN:
+                    step_loop.record(self, row, StepStatus.CANCELLED, why)
+
+    async def _run_graph(
+        self,
+        run: Run,
+        graph: definition.Graph,
+        context: dict[str, Any],
+        limiter: trio.CapacityLimiter,
+    ) -> None:
+        """Run a graph of steps (the main one, or a hook list's) to its end."""
+        waiting = graph.waiting()
+        environ = self._step_environ(run)
+        ready = list(graph.roots)
         if run.prior:
             ready = takeover.restore(self, run, graph, context, waiting)
 
@@ -354,7 +409,7 @@ class Executor:
                 # A chain of steps runs in one task; a fan-out starts one per branch.
                 current: str | None = first
                 while current is not None:
-                    await step_loop.run_step(self, run, current, context, environ, limiter)
+                    await step_loop.run_step(self, run, graph, current, context, environ, limiter)
                     done, current = current, None
                     for nxt in graph.dependents[done]:
                         waiting[nxt] -= 1

@@ -53,6 +53,9 @@ class Run:
     first_started: datetime | None = None  # when that runner had started it
     refused: str | None = None  # why the store refused its records, if it did
     lost: bool = False  # another runner took it over: it stops here
+    # What its steps' expressions read (params, env, secrets, steps, execution).
+    context: dict[str, Any] = field(default_factory=dict)
+    hooks: trio.CancelScope | None = None  # while its on: hooks run, what cancels them
 
     masker: Masker = field(default_factory=Masker)
 

@@ -78,13 +78,14 @@ def record(
 async def run_step(
     ex: Executor,
     run: Run,
+    graph: definition.Graph,
     step_id: str,
     context: dict[str, Any],
     environ: Mapping[str, str],
     limiter: trio.CapacityLimiter,
 ) -> None:
-    """Run one step to its end, recording each attempt."""
-    graph = run.workflow.graph
+    """Run one step of ``graph`` (the main steps, or a hook list) to its end, recording
+    each attempt."""
     step = graph.by_id[step_id]
     row = run.results[step_id] = new_row(run, step_id, graph.positions[step_id])
 

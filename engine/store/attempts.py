@@ -15,13 +15,25 @@ from engine.store.tables import STEP_RUN
 s = STEP_RUN.c
 
 
-def step_runs(store: Store, execution_id: int, *, latest_only: bool = False) -> list[StepRun]:
-    """An execution's step runs in file order (``latest_only``: each step's last attempt)."""
+def is_item(column: sa.ColumnElement[str]) -> sa.ColumnElement[bool]:
+    """Whether a step run is one item of a foreach step (``ID[label]``; a step id has no
+    ``[``): the steps' own views leave items out and count them under their step."""
+    return column.contains("[", autoescape=True)
+
+
+def step_runs(
+    store: Store, execution_id: int, *, latest_only: bool = False, items: bool = True
+) -> list[StepRun]:
+    """An execution's step runs in file order (``latest_only``: each step's last attempt;
+    without ``items``, a foreach step's runs of its items are left out)."""
+    where = [s.execution_id == execution_id]
+    if not items:
+        where.append(~is_item(s.step_id))
     with translate_errors(store), store.engine.connect() as conn:
         rows = [
             StepRun.of(r)
             for r in conn.execute(
-                sa.select(STEP_RUN).where(s.execution_id == execution_id).order_by(s.position, s.id)
+                sa.select(STEP_RUN).where(*where).order_by(s.position, s.id)
             ).mappings()
         ]
     return last_attempts(rows) if latest_only else rows
@@ -56,12 +68,6 @@ class StepWindow:
     first_active: int | None  # position of the first step running or waiting, if any
     # The items of each foreach step in the page recorded so far, by status.
     items: dict[str, dict[str, int]] = field(default_factory=dict)
-
-
-def is_item(column: sa.ColumnElement[str]) -> sa.ColumnElement[bool]:
-    """Whether a step run is one item of a foreach step (``ID[label]``; a step id has no
-    ``[``): the steps' own views leave items out and count them under their step."""
-    return column.contains("[", autoescape=True)
 
 
 def step_window(

@@ -300,3 +300,74 @@ def test_a_foreach_step_s_output_is_a_list_not_named_outputs() -> None:
         "wf.yaml:5: steps[t].log: steps.s.outputs.x: a foreach step's output is the list of"
         " its items' outputs"
     ]
+
+
+# -- on: hooks ----------------------------------------------------------------------------
+
+
+def test_on_is_the_hooks_key_not_yaml_1_1_s_true() -> None:
+    wf = parse("name: a\nsteps: [{id: s, log: x}]\non:\n  failure: [{id: t, log: y}]\n")
+    assert [s.id for s in wf.on.failure] == ["t"]
+    assert wf.hook_graphs["failure"].positions == {"t": 1}
+
+
+@pytest.mark.parametrize(
+    ("hooks", "expected"),
+    [
+        (
+            "  failure: [{id: t, needs: [s], log: y}]",
+            "wf.yaml:5: on.failure[t].needs: 's' is a main step: hooks run after all of them,"
+            " and their needs name steps of on.failure only",
+        ),
+        (
+            "  failure: [{id: s, log: y}]",
+            "wf.yaml:5: on.failure[s].id: duplicate step id 's' (first at steps[0])",
+        ),
+        (
+            "  success: [{id: ok, log: y}]\n  failure: [{id: t, log: '${{ steps.ok.output }}'}]",
+            "wf.yaml:6: on.failure[t].log: steps.ok.output: 'ok' is a step of on.success; a step"
+            " reads the main steps' results (a hook also those before it in its own list)",
+        ),
+        (
+            "  failure: [{id: t, approval: {prompt: fix?}}]",
+            "wf.yaml:5: on.failure[t]: a hook cannot wait for a person's approval",
+        ),
+        (
+            "  failure: [{id: t, log: y, bogus: 1}]",
+            "wf.yaml:5: on.failure[t].bogus: unknown key 'bogus'; expected one of: id, name,"
+            " needs, run, python, http, sleep, log, approval, with, timeout, retry, if, env,"
+            " continue_on_error, foreach, max_parallel, fail_fast",
+        ),
+        (
+            "  later: [{id: t, log: y}]",
+            "wf.yaml:5: on.later: unknown key 'later'; expected one of: success, failure,"
+            " cancelled, always",
+        ),
+        (
+            "  failure: [{id: t, log: '${{ execution.result }}'}]",
+            "wf.yaml:5: on.failure[t].log: execution.result: execution has id, and in on: hooks"
+            " status, error and failed_steps",
+        ),
+    ],
+)
+def test_bad_hooks_are_refused_naming_line_and_field(hooks: str, expected: str) -> None:
+    assert problems(f"name: a\nsteps:\n  - {{id: s, log: x}}\non:\n{hooks}\n") == [expected]
+
+
+def test_the_end_of_an_execution_is_read_in_hooks_only() -> None:
+    assert problems("name: a\nsteps:\n  - {id: s, log: '${{ execution.status }}'}\n") == [
+        "wf.yaml:3: steps[s].log: execution.status: known once the execution has ended, in"
+        " its on: hooks"
+    ]
+    wf = parse(
+        """
+        name: a
+        steps:
+          - {id: s, run: echo}
+        on:
+          always:
+            - {id: t, log: "${{ steps.s.output }} ${{ execution.failed_steps[0] }}"}
+            - {id: u, log: "${{ steps.t.output }}"}
+        """
+    )
+    assert [s.id for s in wf.hook_steps] == ["t", "u"]
