@@ -104,6 +104,52 @@ def serve(port: int, idle_timeout: float) -> None:
     server.server_close()
 
 
+# -- a webhook receiver for the failure-hook example -------------------------------------
+
+_RECEIVED: dict[int, list[dict[str, Any]]] = {}  # port -> what was posted to it
+_RECEIVERS: dict[int, ThreadingHTTPServer] = {}
+
+
+class _Receiver(BaseHTTPRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def do_POST(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        body = json.loads(self.rfile.read(length) or b"null")
+        _RECEIVED.setdefault(self.server.server_address[1], []).append(
+            {"path": self.path, "body": body}
+        )
+        self.send_response(200)
+        self.send_header("Content-Type", "text/plain")
+        self.end_headers()
+        self.wfile.write(b"ok")
+
+
+def start_receiver(idle_timeout: float = 30.0) -> dict[str, Any]:
+    """A Slack- or Teams-like webhook endpoint on a free port of 127.0.0.1, in this
+    process (python steps run in the runner), gone after ``idle_timeout`` seconds."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Receiver)
+    port = server.server_address[1]
+    _RECEIVERS[port] = server
+    threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True
+    ).start()
+    timer = threading.Timer(float(idle_timeout), stop_receiver, args=(port,))
+    timer.daemon = True
+    timer.start()
+    return {"url": f"http://127.0.0.1:{port}", "port": port}
+
+
+def stop_receiver(port: int | str) -> list[dict[str, Any]]:
+    """Stop the receiver on ``port``: what was posted to it."""
+    server = _RECEIVERS.pop(int(port), None)
+    if server is not None:
+        server.shutdown()
+        server.server_close()
+    return _RECEIVED.pop(int(port), [])
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(prog="python -m examples.helpers")
     sub = parser.add_subparsers(dest="command", required=True)

@@ -122,8 +122,8 @@ def test_esc_and_arrow_keys_from_a_terminal(console_in_tmux) -> None:
     # a lone Esc after 50 ms: sequences (arrows) must still arrive whole.
     session, _ = console_in_tmux("")
     _shows(session, "Down", "fan-out")  # the workflows view, cursor on its second row
-    _shows(session, "Enter", "name: fan-out")  # the second workflow, so Down was Down
-    _shows(session, "Escape", "flaky-retry", gone="name: fan-out")  # Esc: back
+    _shows(session, "Enter", "name: failure-hook")  # the second workflow: Down was Down
+    _shows(session, "Escape", "flaky-retry", gone="name: failure-hook")  # Esc: back
     _shows(session, "?", "Keys: ")
     _shows(session, "Escape", "fan-out", gone="Keys: ")  # Esc closes the help
 

@@ -26,6 +26,7 @@ def test_add_and_run_every_example(wfe: Wfe, tmp_path: Path) -> None:
     assert added.exit_code == 0, added.stderr
     assert sorted(line.split()[1] for line in added.stdout.splitlines()) == [
         "deploy-hosts",
+        "failure-hook",
         "fan-out",
         "flaky-retry",
         "release-artifact",
@@ -43,8 +44,29 @@ def test_add_and_run_every_example(wfe: Wfe, tmp_path: Path) -> None:
         assert proc.exit_code == 0, (name, proc.stdout, proc.stderr)
         assert "✓ succeeded  execution" in proc.stdout
     assert (tmp_path / "rel" / "app-2.1.0.tar.gz").stat().st_size > 0
+    failed = wfe("run", "failure-hook")  # it fails on purpose; its hooks tell a receiver
+    assert failed.exit_code == 1 and "✗ failed  execution" in failed.stdout
     listed = json.loads(wfe("executions", "list", "--json").stdout)
-    assert listed["total"] == 5 and {e["status"] for e in listed["items"]} == {"succeeded"}
+    assert listed["total"] == 6
+    assert {e["workflow_name"]: e["status"] for e in listed["items"]}["failure-hook"] == "failed"
+    hooked = next(e for e in listed["items"] if e["workflow_name"] == "failure-hook")
+    shown = json.loads(wfe("executions", "show", str(hooked["id"]), "--json").stdout)
+    steps = {s["step_id"]: s for s in shown["steps"]}
+    assert [steps[s]["status"] for s in ("migrate", "never", "slack", "teams", "delivered")] == [
+        "failed",
+        "skipped",
+        "succeeded",
+        "succeeded",
+        "succeeded",
+    ]
+    posted = {p["path"]: p["body"] for p in steps["delivered"]["output"]}
+    assert posted["/services/T000/B000/XXXX"]["text"].startswith(
+        f":x: failure-hook #{hooked['id']}"
+    )
+    assert posted["/webhookb2/wfe"]["sections"][0]["facts"][0] == {
+        "name": "failed steps",
+        "value": "migrate",
+    }
     flaky = next(e for e in listed["items"] if e["workflow_name"] == "flaky-retry")
     shown = json.loads(wfe("executions", "show", str(flaky["id"]), "--json").stdout)
     assert [(s["step_id"], s["attempt"], s["status"]) for s in shown["steps"]][:3] == [
@@ -63,12 +85,7 @@ def test_add_and_run_every_example(wfe: Wfe, tmp_path: Path) -> None:
     assert "web-1 runs release 2.4.1; web-2 runs release 2.4.1;" in log
     assert "checks succeeded on 6 pairs" in log
     stats = json.loads(wfe("stats", "--json").stdout)
-    assert (stats["workflows"], stats["succeeded"], stats["failed"], stats["success_rate"]) == (
-        5,
-        5,
-        0,
-        1.0,
-    )
+    assert (stats["workflows"], stats["succeeded"], stats["failed"]) == (6, 5, 1)
     workflows = json.loads(wfe("workflow", "list", "--json").stdout)
     assert {w["name"]: w["last_status"] for w in workflows["items"]}["fan-out"] == "succeeded"
 
