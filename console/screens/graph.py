@@ -49,7 +49,15 @@ def marks(
 
 def kinds(workflow: definition.Workflow) -> dict[str, Mark]:
     """Each step's kind, as a symbol, for a workflow's graph (nothing has run)."""
-    symbols = {"run": "$", "python": "λ", "http": "⇄", "sleep": "◷", "log": "≡", "approval": "?"}
+    symbols = {
+        "run": "$",
+        "python": "λ",
+        "http": "⇄",
+        "email": "@",
+        "sleep": "◷",
+        "log": "≡",
+        "approval": "?",
+    }
     return {s.id: Mark(symbols.get(s.kind, " "), graph.PLAIN.style) for s in workflow.steps}
 
 

@@ -44,7 +44,7 @@ Duration = Annotated[
 ENV_SCHEMA = WithJsonSchema(
     {"type": "object", "additionalProperties": {"type": ["string", "number", "boolean"]}}
 )
-ACTIONS = ("run", "python", "http", "sleep", "log", "approval")
+ACTIONS = ("run", "python", "http", "email", "sleep", "log", "approval")
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,199}$")  # the store keeps 200 characters
 DEFAULT_TIMEOUT = 30 * 60.0
 MAX_ITEMS = 100_000  # of one foreach step
@@ -74,6 +74,41 @@ class Retry(_Model):
         """The pause before ``attempt`` (2 for the first retry)."""
         delay = self.delay * self.backoff ** max(0, attempt - 2)
         return min(delay, self.max_delay) if self.max_delay is not None else delay
+
+
+class Smtp(_Model):
+    """The mail server; what is not given here comes from config.toml's [smtp] table."""
+
+    host: str | None = None
+    """The SMTP server's host."""
+    port: int | None = Field(default=None, ge=1, le=65535)
+    """Its port (default: 465 with tls, 587 with starttls, else 25)."""
+    security: Literal["starttls", "tls", "none"] | None = None
+    """starttls (upgrade a plain connection), tls (TLS from the start) or none
+    (default: by the port: 465 tls, 587 starttls, else none)."""
+    user: str | None = None
+    """The user to log in as (with password)."""
+    password: str | None = None
+    """The password: a secret, ${{ secrets.NAME }}, never the password itself."""
+    timeout: Duration = 30.0
+    """How long sending may take."""
+
+
+class Email(_Model):
+    """An email sent through SMTP; its output is {to, subject, message_id}."""
+
+    to: list[str] | str
+    """Who gets it: an address, or a list of them (expressions allowed)."""
+    cc: list[str] = Field(default_factory=list)
+    """Copied to."""
+    subject: str
+    """The subject line (expressions allowed)."""
+    body: str = ""
+    """The text (expressions allowed)."""
+    from_: str | None = Field(default=None, alias="from")
+    """The sender (default: config.toml's [smtp] from, else wfe@ this host)."""
+    smtp: Smtp = Field(default_factory=Smtp)
+    """The server to send through."""
 
 
 class Http(_Model):
@@ -163,7 +198,7 @@ class Schedule(_Model):
 
 
 class Step(_Model):
-    """One step: exactly one action (run, python, http, sleep, log or approval)."""
+    """One step: exactly one action (run, python, http, email, sleep, log or approval)."""
 
     model_config = ConfigDict(
         json_schema_extra={"oneOf": [{"required": [action]} for action in ACTIONS]}
@@ -181,6 +216,8 @@ class Step(_Model):
     """A function to call, module.path:function, with `with` as keyword arguments."""
     http: Http | None = None
     """An HTTP request."""
+    email: Email | None = None
+    """An email, sent through SMTP."""
     sleep: Annotated[
         Duration | str | None,
         WithJsonSchema({"anyOf": [{"type": "number", "minimum": 0}, {"type": "string"}]}),
@@ -301,7 +338,7 @@ class Step(_Model):
 
     @functools.cached_property
     def kind(self) -> str:
-        """Which action it has: run, python, http, sleep, log or approval."""
+        """Which action it has: run, python, http, email, sleep, log or approval."""
         return next(a for a in ACTIONS if getattr(self, a) is not None)
 
 

@@ -13,7 +13,17 @@ from pydantic import BaseModel, ValidationError
 
 from engine.definition import commands, expressions, graph, loader
 from engine.definition.loader import field_name, line_of
-from engine.definition.models import Approval, Hooks, Http, Retry, Schedule, Step, Workflow
+from engine.definition.models import (
+    Approval,
+    Email,
+    Hooks,
+    Http,
+    Retry,
+    Schedule,
+    Smtp,
+    Step,
+    Workflow,
+)
 from engine.errors import DefinitionError, ExpressionError, Problem
 
 _ALIASES = {"with_": "with", "if_": "if", "json_body": "json"}
@@ -101,6 +111,8 @@ _NESTED: dict[str, type[BaseModel]] = {
     "always": Step,
     "retry": Retry,
     "http": Http,
+    "email": Email,
+    "smtp": Smtp,
     "schedule": Schedule,
     "approval": Approval,
 }
@@ -208,6 +220,10 @@ def _check_step(
     file: str,
     where: Callable[[str], tuple[int | None, str]],
 ) -> Iterator[Problem]:
+    if step.email is not None and step.email.smtp.password is not None:
+        message = _secret_only(step.email.smtp.password)
+        if message:
+            yield Problem(file, *where("email"), message)
     for problem in _check_foreach(step):
         yield Problem(file, *where("foreach"), problem)
     for key, tmpl_text in _templated_fields(step):
@@ -240,7 +256,7 @@ def _all_steps(wf: Workflow) -> list[Step]:
 
 def _has_outputs(wf: Workflow, step_id: str) -> bool:
     return any(
-        s.id == step_id and s.kind in ("run", "python", "http") and s.foreach is None
+        s.id == step_id and s.kind in ("run", "python", "http", "email") and s.foreach is None
         for s in _all_steps(wf)
     )
 
@@ -280,6 +296,18 @@ def _check_item(ref: expressions.Ref, step: Step, key: str) -> str | None:
     if isinstance(step.foreach, dict) and rest and rest[0] not in step.foreach:
         return f"{ref}: the matrix has no key {rest[0]!r} (keys: {', '.join(step.foreach)})"
     return None
+
+
+def _secret_only(text: str) -> str | None:
+    """A password in a file is refused: it must be a secret, ``${{ secrets.NAME }}``."""
+    try:
+        tmpl = expressions.template(text)
+    except ExpressionError:
+        return None  # said with the expressions' own checks
+    node = next(tmpl.nodes(), None) if tmpl.is_single else None
+    if isinstance(node, expressions.Ref) and node.path[0] == "secrets":
+        return None
+    return "smtp.password: give a secret, ${{ secrets.NAME }}, never the password itself"
 
 
 def _secret_parts(node: expressions.Node) -> str | None:
@@ -328,6 +356,12 @@ def _templated_fields(step: Step) -> Iterator[tuple[str, str]]:
             [step.http.url, step.http.headers, step.http.json_body, step.http.body]
         ):
             yield "http", text
+    if step.email is not None:
+        mail, smtp = step.email, step.email.smtp
+        for text in strings([mail.to, mail.cc, mail.subject, mail.body, mail.from_]):
+            yield "email", text
+        for text in strings([smtp.host, smtp.user, smtp.password]):
+            yield "email", text
     for text in strings(step.with_):
         yield "with", text
     for text in strings(step.env):
@@ -397,7 +431,7 @@ def _check_ref(ref: expressions.Ref, wf: Workflow, step: Step, g: _Group) -> str
             if of is not None and of.foreach is not None:
                 return f"{ref}: a foreach step's output is the list of its items' outputs"
             kind = of.kind if of is not None else "?"
-            return f"{ref}: a {kind} step has no named outputs (run, python and http do)"
+            return f"{ref}: a {kind} step has no named outputs (run, python, http and email do)"
         if in_group and (
             target == step.id or g.runs_before is None or not g.runs_before(target, step.id)
         ):

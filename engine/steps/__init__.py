@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from engine.steps import approval, http, python, shell, simple
+from engine.steps import approval, email, http, python, shell, simple
 from engine.steps.context import Outcome, StepContext
 
 if TYPE_CHECKING:
@@ -20,6 +20,7 @@ KINDS: dict[str, Callable[[StepContext, Step], Awaitable[Outcome]]] = {
     "run": shell.execute,
     "python": python.execute,
     "http": http.execute,
+    "email": email.execute,
     "sleep": simple.sleep,
     "log": simple.log,
     "approval": approval.execute,
