@@ -1,4 +1,5 @@
-"""``wfe approvals``, ``wfe approve`` and ``wfe reject``: the decisions approval steps wait for."""
+"""``wfe approvals``, ``wfe approve`` and ``wfe reject``: the decisions approval steps wait
+for; and ``wfe step --mark``, an operator's word on any other step."""
 
 from __future__ import annotations
 
@@ -75,4 +76,28 @@ def approvals(ctx: click.Context, as_json: bool) -> None:
             ]
             for r in rows
         ],
+    )
+
+
+@click.command("step")
+@click.argument("execution_id", type=EXECUTION_ID)
+@click.argument("step")
+@click.option(
+    "--mark",
+    "status",
+    type=click.Choice(["succeeded", "failed"]),
+    required=True,
+    help="Settle the step so: its dependants go on (succeeded) or are skipped (failed).",
+)
+@click.option("--reason", required=True, help="Why (recorded with who marked it).")
+@click.pass_context
+def step(ctx: click.Context, execution_id: int, step: str, status: str, reason: str) -> None:
+    """Settle a stuck or known-good step of a running execution: its attempt is ended (its
+    processes too) and it is recorded as marked, with who and why."""
+    from engine import store
+
+    with open_db(ctx) as db:
+        mark = store.mark_step(db, execution_id, step, status, reason, _decider())
+    click.echo(
+        f"execution {execution_id} step {step}: {mark.text}; its runner settles it within seconds"
     )

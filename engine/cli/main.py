@@ -74,6 +74,7 @@ for command in (
     approvals.approvals,
     approvals.approve,
     approvals.reject,
+    approvals.step,
     reports.stats,
     reports.health,
     maintenance.prune,

@@ -153,18 +153,32 @@ def _follow(
 @click.option(
     "--from", "from_step", metavar="STEP", help="Reuse the outputs of the steps before STEP."
 )
+@click.option(
+    "--only",
+    "only_step",
+    metavar="STEP",
+    help="Run STEP and the steps that need it; every other step keeps its result.",
+)
 @click.option("--detach", is_flag=True, help="Queue it for a `wfe worker` and print its id.")
 @click.option("--quiet", "-q", is_flag=True, help="Show step results only, not their log lines.")
 @click.pass_context
 def rerun(
-    ctx: click.Context, execution_id: int, from_step: str | None, detach: bool, quiet: bool
+    ctx: click.Context,
+    execution_id: int,
+    from_step: str | None,
+    only_step: str | None,
+    detach: bool,
+    quiet: bool,
 ) -> None:
-    """Run an execution again with the same params, from the start or from STEP."""
+    """Run an execution again with the same params: from the start, from STEP, or only
+    STEP and what follows from it."""
     from engine import store
     from engine.runtime import reruns
 
+    if from_step is not None and only_step is not None:
+        raise click.UsageError("give --from or --only, not both")
     with open_db(ctx) as db:
-        new = reruns.rerun(db, execution_id, from_step)
+        new = reruns.rerun(db, execution_id, from_step, only=only_step)
         if detach:
             click.echo(new.id)
             return

@@ -143,6 +143,18 @@ class Executor:
             run.hooks.cancel()  # cancelled again while its hooks run: they stop too
         return True
 
+    def settle(self, execution_id: int, step_id: str, status: str, text: str) -> bool:
+        """An operator's mark: end ``step_id``'s attempt (if one runs) and record it as
+        ``status``; a step not started yet is settled when its turn comes."""
+        run = self._runs.get(execution_id)
+        if run is None:
+            return False
+        run.marks[step_id] = (status, text)
+        scope = run.step_scopes.get(step_id)
+        if scope is not None:
+            scope.cancel()
+        return True
+
     def busy(self) -> int:
         """Executions holding or waiting for a slot (not those idle, waiting for a human)."""
         return sum(1 for r in self._runs.values() if r.waiting == 0)

@@ -96,6 +96,11 @@ async def run_step(
             run.blocked.add(step_id)
         context["steps"][step_id] = {"output": None, "outputs": {}, "status": status}
 
+    if step_id in run.marks:  # an operator settled it before it started
+        status, text = run.marks[step_id]
+        ex.log(run, step_id, text, "system")
+        conclude(status, text)
+        return
     failed = bool(run.blocked) and not run.blocked.isdisjoint(graph.needs[step_id])
     try:  # parsed once per text (cached), and checked when the file was added
         condition = expressions.condition(step.if_) if isinstance(step.if_, str) else None
@@ -180,11 +185,43 @@ async def execute(
         record(ex, row, status, error, settled=True)
         ex.count_step()
         return status
-    instant = kind in steps.INSTANT
     first = 1
     if step_id in run.prior:
         # It was running when its owner died: this is its next attempt.
         first = run.prior[step_id].attempt + 1
+    with trio.CancelScope() as marked:  # cancelled by an operator's mark (Executor.settle)
+        run.step_scopes[step_id] = marked
+        try:
+            status = await _attempts(ex, run, step, row, context, environ, limiter, first)
+        finally:
+            run.step_scopes.pop(step_id, None)
+    if marked.cancelled_caught and step_id in run.marks:
+        status, text = run.marks[step_id]
+        ex.log(run, step_id, text, "system")
+        if row["started_at"] is not None and row["duration_ms"] is None:
+            started = row["started_at"]
+            row["duration_ms"] = (store.utcnow() - started).total_seconds() * 1000
+        record(ex, row, status, text)
+    return status
+
+
+async def _attempts(
+    ex: Executor,
+    run: Run,
+    step: definition.Step,
+    row: dict[str, Any],
+    context: Mapping[str, Any],
+    environ: Mapping[str, str],
+    limiter: trio.CapacityLimiter,
+    first: int,
+) -> str:
+    """Each attempt of a step, as its retry: says: the last one's status."""
+    step_id = row["step_id"]
+    kind = step.kind
+    retry = step.retry
+    instant = kind in steps.INSTANT
+    status: str = StepStatus.FAILED
+    error: str | None = None
     for attempt in range(first, max(retry.attempts, first) + 1):
         if attempt == first > 1:
             ex.log(run, step_id, f"attempt {attempt}: its runner stopped responding", "system")

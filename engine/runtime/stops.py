@@ -88,7 +88,7 @@ def lost(ex: Executor, execution_ids: set[int]) -> None:
 
 
 async def watch_cancellations(ex: Executor, interval: float) -> None:
-    """Honour ``wfe cancel`` from other processes."""
+    """Honour ``wfe cancel`` and ``wfe step --mark`` from other processes."""
     while True:
         await trio.sleep(interval)
         ids = list(ex._runs)
@@ -96,3 +96,8 @@ async def watch_cancellations(ex: Executor, interval: float) -> None:
             continue
         for execution_id in await trio.to_thread.run_sync(store.cancel_requested, ex.store, ids):
             ex.cancel(execution_id, "cancelled by request")
+        marks = await trio.to_thread.run_sync(store.open_marks, ex.store, ids)
+        for mark in marks:
+            ex.settle(mark.execution_id, mark.step_id, mark.status, mark.text)
+        if marks:
+            await trio.to_thread.run_sync(store.marks_applied, ex.store, [m.id for m in marks])

@@ -12,6 +12,7 @@ The rooms, by noun::
     attempts.py     each attempt of each step (step runs)
     logs.py         an execution's log lines
     approvals.py    what approval steps wait for
+    marks.py        an operator's marks on steps (settle one succeeded or failed)
     schedules.py    scheduled workflows and their ticks
     runners.py      heartbeats, claims, take-over and leases
     writer.py       the executor's batched writes (group commit) and the fence
@@ -49,6 +50,7 @@ if _typing.TYPE_CHECKING:
         rerun,
     )
     from engine.store.logs import last_log_seq, log_lines, log_tail
+    from engine.store.marks import StepMark, mark_step, marks_applied, open_marks
     from engine.store.overview import Health, Stats, activity, health, since_hours, stats
     from engine.store.records import (
         Approval,
@@ -101,6 +103,10 @@ _WHERE = {
     "Saved": ("workflows", "Saved"),
     "Stats": ("overview", "Stats"),
     "StepRun": ("records", "StepRun"),
+    "StepMark": ("marks", "StepMark"),
+    "mark_step": ("marks", "mark_step"),
+    "marks_applied": ("marks", "marks_applied"),
+    "open_marks": ("marks", "open_marks"),
     "StepWindow": ("attempts", "StepWindow"),
     "Store": ("connection", "Store"),
     "Workflow": ("records", "Workflow"),
@@ -164,6 +170,7 @@ __all__ = [
     "Runner",
     "Saved",
     "Stats",
+    "StepMark",
     "StepRun",
     "StepWindow",
     "Store",
@@ -193,6 +200,9 @@ __all__ = [
     "live_runners",
     "log_lines",
     "log_tail",
+    "mark_step",
+    "marks_applied",
+    "open_marks",
     "open_store",
     "pending_approvals",
     "prune",

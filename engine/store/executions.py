@@ -13,7 +13,16 @@ from engine.status import FINISHED, ExecutionStatus, StepStatus
 from engine.store import search as search_
 from engine.store.connection import Store, translate_errors
 from engine.store.records import Execution, Workflow
-from engine.store.tables import ACTIVITY, EXECUTION, LOG_LINE, META, STEP_RUN, WORKFLOW, utcnow
+from engine.store.tables import (
+    ACTIVITY,
+    EXECUTION,
+    LOG_LINE,
+    META,
+    STEP_MARK,
+    STEP_RUN,
+    WORKFLOW,
+    utcnow,
+)
 
 e = EXECUTION.c
 
@@ -220,11 +229,14 @@ def cancel_requested(store: Store, ids: Iterable[int]) -> list[int]:
         )
 
 
-def rerun(store: Store, execution_id: int, reuse: Collection[str] = ()) -> Execution:
+def rerun(
+    store: Store, execution_id: int, reuse: Collection[str] = (), *, any_result: bool = False
+) -> Execution:
     """Queue a new execution of the same workflow with the same params.
 
-    The steps named in ``reuse`` keep the results they had, if they succeeded or were
-    skipped: copied, never run again; the executor resumes after them.
+    The steps named in ``reuse`` keep the results they had (with their foreach items), if
+    they succeeded or were skipped (``any_result``: whatever they were, once ended):
+    copied, never run again; the executor resumes after them.
     """
     from engine.store.attempts import step_runs
     from engine.store.workflows import get_workflow
@@ -232,10 +244,11 @@ def rerun(store: Store, execution_id: int, reuse: Collection[str] = ()) -> Execu
     old = get_execution(store, execution_id)
     workflow = get_workflow(store, old.workflow_name)
     (new,) = create_executions(store, workflow, [old.params], trigger=f"rerun of {execution_id}")
+    kept_statuses = FINISHED_STEPS if any_result else (StepStatus.SUCCEEDED, StepStatus.SKIPPED)
     kept = [
         r
         for r in step_runs(store, execution_id, latest_only=True)
-        if r.step_id in reuse and r.status in (StepStatus.SUCCEEDED, StepStatus.SKIPPED)
+        if r.step_id.partition("[")[0] in reuse and r.status in kept_statuses
     ]
     if kept:
         with translate_errors(store), store.writer.begin() as conn:
@@ -254,7 +267,8 @@ def rerun(store: Store, execution_id: int, reuse: Collection[str] = ()) -> Execu
                         "exit_code": r.exit_code,
                         "output": r.output,
                         "outputs": r.outputs,
-                        "error": f"reused from execution {execution_id}",
+                        "error": f"reused from execution {execution_id}"
+                        + (f": {r.error}" if r.error else ""),
                     }
                     for r in kept
                 ],
@@ -262,6 +276,13 @@ def rerun(store: Store, execution_id: int, reuse: Collection[str] = ()) -> Execu
     return new
 
 
+FINISHED_STEPS = (
+    StepStatus.SUCCEEDED,
+    StepStatus.FAILED,
+    StepStatus.SKIPPED,
+    StepStatus.CANCELLED,
+    StepStatus.TIMED_OUT,
+)
 ACTIVITY_KEPT = 86400  # seconds of the store-wide throughput kept (see tables.ActivityRow)
 
 
@@ -287,6 +308,7 @@ def prune(store: Store, *, older_than: float, batch: int = 1000) -> int:
                 return removed
             keep_issued(store, conn)
             conn.execute(LOG_LINE.delete().where(LOG_LINE.c.execution_id.in_(ids)))
+            conn.execute(STEP_MARK.delete().where(STEP_MARK.c.execution_id.in_(ids)))
             conn.execute(STEP_RUN.delete().where(STEP_RUN.c.execution_id.in_(ids)))
             conn.execute(EXECUTION.delete().where(e.id.in_(ids)))
         removed += len(ids)

@@ -157,6 +157,22 @@ class ApprovalRow(_Row, table=True):
     decided_at: datetime | None = None
 
 
+class StepMarkRow(_Row, table=True):
+    """An operator's word on a step (``wfe step ID STEP --mark``): settle it succeeded or
+    failed, with who and why, for the runner of its execution to carry out (schema 7)."""
+
+    __tablename__ = "step_mark"
+    __table_args__ = (Index("ix_step_mark_open", "execution_id", "applied"),)
+    id: int | None = Field(default=None, primary_key=True)
+    execution_id: int = Field(foreign_key="execution.id", ondelete="CASCADE")
+    step_id: str = Field(max_length=200)
+    status: str = Field(max_length=16)
+    reason: str
+    marked_by: str = Field(max_length=200)
+    marked_at: datetime = Field(default_factory=utcnow)
+    applied: bool = False
+
+
 class ActivityRow(_Row, table=True):
     """Steps finished in one second by one runner: the whole store's throughput, cheaply.
 
@@ -199,4 +215,5 @@ RUNNER = _table(RunnerRow)
 APPROVAL = _table(ApprovalRow)
 LEASE = _table(LeaseRow)
 ACTIVITY = _table(ActivityRow)
+STEP_MARK = _table(StepMarkRow)
 META = _table(MetaRow)

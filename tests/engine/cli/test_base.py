@@ -22,9 +22,9 @@ def test_store_errors_are_one_line(wfe: Wfe, tmp_path: Path) -> None:
     newer = tmp_path / "newer.db"
     assert wfe.invoke("--db", str(newer), "stats").exit_code == 0
     with sqlite3.connect(newer) as conn:
-        conn.execute("UPDATE wfe_meta SET value = '7'")
+        conn.execute("UPDATE wfe_meta SET value = '8'")
     proc = wfe.invoke("--db", str(newer), "stats")
-    assert proc.exit_code == 1 and "written by a newer WorkflowEngine (schema 7" in proc.stderr
+    assert proc.exit_code == 1 and "written by a newer WorkflowEngine (schema 8" in proc.stderr
     assert len(proc.stderr.splitlines()) == 1
 
     (tmp_path / "file").write_text("")

@@ -105,6 +105,7 @@ def test_a_schema_1_store_on_postgresql_is_upgraded(db_url: str) -> None:
         "DROP INDEX ix_execution_started_status_duration",
         "CREATE INDEX ix_execution_started_at ON execution (started_at)",
         "DROP TABLE activity",
+        "DROP TABLE step_mark",
         "DROP INDEX ix_execution_queued_at",
         "DROP INDEX ix_execution_finished_status",
         "DROP INDEX ix_execution_workflow_runs",
@@ -119,7 +120,7 @@ def test_a_schema_1_store_on_postgresql_is_upgraded(db_url: str) -> None:
             assert compare_metadata(MigrationContext.configure(conn), SQLModel.metadata) == []
     finally:
         db.close()
-    assert _psql(db_url, "SELECT version_num FROM alembic_version") == [("0006",)]
+    assert _psql(db_url, "SELECT version_num FROM alembic_version") == [("0007",)]
     ((lease,),) = _psql(db_url, "SELECT expires_at - heartbeat_at FROM worker")
     assert lease == timedelta(seconds=15)
 
