@@ -16,6 +16,7 @@ from textual.markup import escape
 from console import format
 from console.messages import OpenExecution
 from console.modals.confirm import ConfirmModal
+from console.modals.mark import MarkModal
 from console.modals.params import ParamsModal
 from console.modals.reason import ReasonModal
 from console.modals.save import SavePathModal
@@ -315,3 +316,76 @@ def _question(verb: str, approval: store.Approval, e: store.Execution, services:
         f"\n\n[dim]params[/dim]  {escape(params) if params else 'none'}"
         f"\n[dim]asked[/dim]   {format.ago(approval.requested_at, services.clock())}"
     )
+
+
+async def mark_step(app: App[Any], services: Services, execution_id: int, step_id: str) -> bool:
+    """Ask succeeded or failed and why, then mark the step; its runner settles it."""
+    question = (
+        f"Settle step [b]{escape(step_id)}[/b] of execution {execution_id}?\n\n"
+        "Its attempt is ended (its processes too) and it is recorded as you mark it,"
+        " with your reason: what needs it goes on, or is skipped if you mark it failed."
+    )
+    answer = await app.push_screen_wait(MarkModal(question))
+    if answer is None:
+        return False
+    mark_as, reason = answer
+    try:
+        mark = await services.queries.mark_step(execution_id, step_id, mark_as, reason, "console")
+    except EngineError as exc:
+        app.notify(str(exc), severity="warning")
+        return False
+    app.notify(f"Step {step_id}: {mark.text}; its runner settles it within seconds")
+    return True
+
+
+async def rerun_step(app: App[Any], services: Services, execution_id: int, step_id: str) -> None:
+    """Ask, naming what runs again, then run the step and what needs it in a new
+    execution that keeps every other step's result; open it."""
+    queries = services.queries
+    try:
+        e = await queries.execution(execution_id)
+        row = await queries.get_workflow(e.workflow_name)
+        wf = await queries.parsed(row)
+    except EngineError as exc:
+        app.notify(str(exc), severity="error")
+        return
+    if row.version != e.version or step_id not in wf.graph.by_id:
+        app.notify(
+            f"Execution {execution_id} ran version {e.version}; only a step of the current"
+            f" version {row.version} can run again alone: press R to re-run it all",
+            severity="warning",
+        )
+        return
+    again = [s for s in wf.graph.by_id if s in wf.graph.downstream(step_id)]
+    shown = ", ".join(again[:8]) + (f" and {len(again) - 8} more" if len(again) > 8 else "")
+    question = (
+        f"Run step [b]{escape(step_id)}[/b] of execution {execution_id} again?\n\n"
+        f"In a new execution: {escape(shown)} run; every other step keeps the result it had."
+    )
+    if not await app.push_screen_wait(ConfirmModal(question, yes="Re-run", variant="primary")):
+        return
+    try:
+        new = await queries.rerun_only(execution_id, step_id)
+        workers = [] if services.config.run_in_console else await queries.live_workers()
+    except EngineError as exc:
+        app.notify(str(exc), severity="error")
+        return
+    if workers:
+        app.notify(f"Queued execution {new.id} (step {step_id} again) for the workers")
+        app.post_message(OpenExecution(new.id))
+        return
+
+    def reply(result: int | EngineError) -> None:
+        if isinstance(result, EngineError):
+            app.call_later(app.notify, f"{step_id} did not start: {result}", severity="error")
+        else:
+            app.call_later(app.notify, f"Started execution {result}: step {step_id} again")
+            app.call_later(app.post_message, OpenExecution(result))
+
+    host = services.host
+    if host is None or not host.resume_execution(new.id, reply):
+        app.notify(
+            f"Execution {new.id} is queued: no worker runs it, and the embedded executor"
+            " is not running",
+            severity="warning",
+        )

@@ -34,11 +34,13 @@ from console.messages import (
     CancelExecution,
     CancelExecutions,
     DecideApproval,
+    MarkStep,
     OpenExecution,
     OpenTimeline,
     OpenWorkflow,
     RerunExecution,
     RerunExecutions,
+    RerunStep,
     RunWorkflow,
 )
 from console.modals.command import CommandModal
@@ -348,6 +350,16 @@ class WorkflowConsole(App[int]):
         if self._refused("re-run"):
             return
         self._act(actions.rerun_many(self, self.services, message.execution_ids))
+
+    def on_mark_step(self, message: MarkStep) -> None:
+        if self._refused("mark a step"):
+            return
+        self._act(actions.mark_step(self, self.services, message.execution_id, message.step_id))
+
+    def on_rerun_step(self, message: RerunStep) -> None:
+        if self._refused("re-run"):
+            return
+        self._act(actions.rerun_step(self, self.services, message.execution_id, message.step_id))
 
     def on_cancel_execution(self, message: CancelExecution) -> None:
         if self._refused("cancel"):

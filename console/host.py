@@ -323,6 +323,24 @@ class EngineHost:
 
         return self.submit(job)
 
+    def resume_execution(
+        self, execution_id: int, reply: Callable[[int | EngineError], None]
+    ) -> bool:
+        """Run here an execution queued with results it keeps (a re-run of one step)."""
+
+        async def job(ex: runtime.Executor) -> None:
+            import trio
+
+            try:
+                await trio.to_thread.run_sync(store.assign, ex.store, execution_id, ex.owner)
+                handle = await ex.start_existing(execution_id, resume=True)
+            except EngineError as exc:
+                reply(exc)
+            else:
+                reply(handle.id)
+
+        return self.submit(job)
+
     def cancel(self, execution_id: int) -> bool:
         """Cancel an execution this console runs; False if it is not one of them."""
         if self._executor is None:

@@ -22,7 +22,17 @@ NAMES = {
 # The actions that change the store: hidden from the key bar, and refused, in a read-only
 # console (``wfe console --read-only``).
 WRITES = frozenset(
-    {"run", "rerun", "cancel", "decide", "toggle_active", "remove", "import_examples"}
+    {
+        "run",
+        "rerun",
+        "rerun_step",
+        "mark_step",
+        "cancel",
+        "decide",
+        "toggle_active",
+        "remove",
+        "import_examples",
+    }
 )
 
 

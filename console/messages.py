@@ -77,6 +77,25 @@ class CancelExecution(Message):
         self.execution_id = execution_id
 
 
+class MarkStep(Message):
+    """Ask, then settle a step of a running execution as succeeded or failed (with why)."""
+
+    def __init__(self, execution_id: int, step_id: str) -> None:
+        super().__init__()
+        self.execution_id = execution_id
+        self.step_id = step_id
+
+
+class RerunStep(Message):
+    """Ask, then run one step of an execution again with the steps that need it, every
+    other step keeping its result (``wfe rerun --only``)."""
+
+    def __init__(self, execution_id: int, step_id: str) -> None:
+        super().__init__()
+        self.execution_id = execution_id
+        self.step_id = step_id
+
+
 class DecideApproval(Message):
     """Ask, then approve or reject an approval step that waits.
 

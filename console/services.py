@@ -397,6 +397,18 @@ class Queries:
     ) -> store.Execution:
         return await self._off(lambda db: store.create_execution(db, row, params, trigger))
 
+    async def mark_step(
+        self, execution_id: int, step_id: str, status: str, reason: str, by: str
+    ) -> store.StepMark:
+        return await self._off(
+            lambda db: store.mark_step(db, execution_id, step_id, status, reason, by)
+        )
+
+    async def rerun_only(self, execution_id: int, step_id: str) -> store.Execution:
+        from engine.runtime import reruns
+
+        return await self._off(lambda db: reruns.rerun(db, execution_id, only=step_id))
+
     async def request_cancel(self, execution_id: int) -> str:
         return await self._off(lambda db: store.request_cancel(db, execution_id))
 

@@ -31,7 +31,14 @@ from textual.binding import Binding
 from textual.widgets import DataTable, Input, RichLog, Static
 
 from console import actions, format, keys
-from console.messages import CancelExecution, DecideApproval, OpenTimeline, RerunExecution
+from console.messages import (
+    CancelExecution,
+    DecideApproval,
+    MarkStep,
+    OpenTimeline,
+    RerunExecution,
+    RerunStep,
+)
 from console.screens import execution_log, execution_steps
 from console.screens.log_search import LogSearch
 from console.services import Services
@@ -59,6 +66,8 @@ class ExecutionDetailScreen(LogSearch):
         # What acts on the execution first: the key bar shows what fits, in this order.
         Binding("c", "cancel", "Cancel", id="execution.cancel"),
         Binding("R", "rerun", "Re-run", id="execution.rerun"),
+        Binding("O", "rerun_step", "Re-run step", id="execution.rerun_step"),
+        Binding("M", "mark_step", "Mark step", id="execution.mark"),
         Binding("A", "decide(True)", "Approve", id="execution.approve"),
         Binding("X", "decide(False)", "Reject", id="execution.reject"),
         Binding("f", "toggle_follow", "Follow", id="execution.follow"),
@@ -534,3 +543,21 @@ class ExecutionDetailScreen(LogSearch):
 
     def action_rerun(self) -> None:
         self.post_message(RerunExecution(self.execution_id))
+
+    def _step_under_cursor(self, what: str) -> str | None:
+        step = tables.selected(self.query_one(DataTable))
+        if step is None:
+            self.notify(f"Put the cursor on the step to {what}")
+        return step
+
+    def action_rerun_step(self) -> None:
+        """Run the step under the cursor again, and what needs it (wfe rerun --only)."""
+        step = self._step_under_cursor("run again")
+        if step is not None:
+            self.post_message(RerunStep(self.execution_id, step))
+
+    def action_mark_step(self) -> None:
+        """Settle the step under the cursor as succeeded or failed (wfe step --mark)."""
+        step = self._step_under_cursor("mark")
+        if step is not None:
+            self.post_message(MarkStep(self.execution_id, step))

@@ -407,3 +407,58 @@ def test_a_foreach_step_is_one_row_counting_its_items_and_its_log_has_theirs(
         ]
 
     drive(make_app(db), scenario)
+
+
+def test_M_marks_the_step_under_the_cursor_and_O_runs_one_step_again(
+    db: store.Store, make_app, tmp_path
+) -> None:
+    from console.modals.confirm import ConfirmModal
+    from console.modals.mark import MarkModal
+
+    effects = tmp_path / "effects"
+    add(
+        db,
+        f"""
+        name: stuck
+        steps:
+          - {{id: first, run: "echo first >> {effects}"}}
+          - {{id: hang, run: "echo hang >> {effects}; sleep 60"}}
+          - {{id: after, run: "echo after >> {effects}"}}
+        """,
+    )
+
+    async def scenario(app: WorkflowConsole, pilot: Pilot[Any]) -> None:
+        execution_id = await run_from_workflows(app, pilot)
+        await wait_for(pilot, lambda: step_rows(app).get("hang", ["", ""])[1] == "▶ running")
+        table = detail(app).query_one(DataTable)
+        table.move_cursor(row=1)
+        await pilot.press("M")
+        await wait_for(pilot, lambda: isinstance(app.screen, MarkModal))
+        await pilot.press("enter")  # no reason: refused, it stays
+        assert isinstance(app.screen, MarkModal)
+        await pilot.press(*"known good", "enter")
+        await wait_for(pilot, lambda: step_rows(app).get("after", ["", ""])[1] == "✓ succeeded")
+        hang = step_rows(app)["hang"]
+        assert hang[1] == "✓ succeeded" and hang[6] == "marked succeeded by console: known good"
+        assert effects.read_text().split() == ["first", "hang", "after"]
+        # O: the marked step again, and what needs it; `first` keeps its result.
+        table.move_cursor(row=1)
+        await pilot.press("O")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmModal))
+        assert "hang, after run" in str(app.screen.query_one(Static).render())
+        await pilot.press("y")
+        await wait_for(
+            pilot,
+            lambda: (
+                isinstance(app.screen, ExecutionDetailScreen)
+                and detail(app).execution_id != execution_id
+            ),
+        )
+        await wait_for(pilot, lambda: step_rows(app).get("hang", ["", ""])[1] == "▶ running")
+        assert step_rows(app)["first"][6] == f"reused from execution {execution_id}"
+        await pilot.press("c")
+        await settle(pilot)
+        await pilot.press("enter")  # yes, cancel it
+        await settle(pilot)
+
+    drive(make_app(db), scenario)
