@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from importlib import resources
 from pathlib import Path
@@ -78,6 +78,8 @@ class WorkflowDetail:
 class ExecutionView:
     execution: store.Execution
     window: store.StepWindow
+    # The child executions its workflow: steps started, the latest of each step.
+    children: dict[str, store.Execution] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -230,7 +232,8 @@ class Queries:
         def read(db: store.Store) -> ExecutionView:
             e = store.get_execution(db, execution_id)
             window = store.step_window(db, execution_id, start=start, limit=limit, tally=tally)
-            return ExecutionView(e, window)
+            kids = {c.parent_step or "": c for c in store.children(db, execution_id)}
+            return ExecutionView(e, window, kids)
 
         return await self._off(read)
 

@@ -104,6 +104,56 @@ def serve(port: int, idle_timeout: float) -> None:
     server.server_close()
 
 
+# -- the maintenance example's little database ------------------------------------------
+
+
+def make_shop(path: str, tables: list[str]) -> dict[str, Any]:
+    """A SQLite database with a table of 200 rows for each name, a quarter of them
+    marked deleted (what vacuum-table removes)."""
+    import sqlite3
+
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    with sqlite3.connect(path) as conn:
+        for table in tables:
+            if not table.isidentifier():
+                raise ValueError(f"{table!r} is not a table name")
+            conn.execute(f"CREATE TABLE IF NOT EXISTS {table} (id INTEGER, deleted INTEGER)")
+            conn.executemany(
+                f"INSERT INTO {table} VALUES (?, ?)", [(i, int(i % 4 == 0)) for i in range(200)]
+            )
+    return {"path": path, "tables": len(tables)}
+
+
+def ensure_table(database: str, table: str) -> dict[str, Any]:
+    """The table, made (with its rows) if the database does not have it: the file's size."""
+    import sqlite3
+
+    with sqlite3.connect(database if Path(database).exists() else ":memory:") as conn:
+        found = conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (table,)
+        ).fetchone()
+    if found is None:
+        make_shop(database, [table])
+    return {"bytes": Path(database).stat().st_size}
+
+
+def vacuum_table(database: str, table: str) -> dict[str, Any]:
+    """Delete a table's rows marked deleted and compact the file: what is left."""
+    import sqlite3
+
+    if not table.isidentifier():
+        raise ValueError(f"{table!r} is not a table name")
+    conn = sqlite3.connect(database)
+    try:
+        with conn:
+            deleted = conn.execute(f"DELETE FROM {table} WHERE deleted = 1").rowcount
+        conn.execute("VACUUM")
+        (rows,) = conn.execute(f"SELECT count(*) FROM {table}").fetchone()
+    finally:
+        conn.close()
+    return {"rows": rows, "deleted": deleted}
+
+
 # -- a webhook receiver for the failure-hook example -------------------------------------
 
 _RECEIVED: dict[int, list[dict[str, Any]]] = {}  # port -> what was posted to it

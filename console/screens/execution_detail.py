@@ -35,6 +35,7 @@ from console.messages import (
     CancelExecution,
     DecideApproval,
     MarkStep,
+    OpenExecution,
     OpenTimeline,
     RerunExecution,
     RerunStep,
@@ -94,6 +95,7 @@ class ExecutionDetailScreen(LogSearch):
         self.after_seq = 0
         self.step_filter: str | None = None
         self.hook_ids: set[str] = set()  # the on: hooks' steps
+        self.child_runs: dict[str, store.Execution] = {}  # by the workflow: step that ran it
         self.pattern: str | None = None
         self.only_matching = False
         self.context = 0  # lines shown around each match, with only matches shown
@@ -191,6 +193,7 @@ class ExecutionDetailScreen(LogSearch):
         if counts:
             self.counts = counts
         if self.is_attached:
+            self.child_runs = view.children
             self.shown = (view.execution, view.window)
             self._show_steps(view.execution, view.window)
 
@@ -199,6 +202,8 @@ class ExecutionDetailScreen(LogSearch):
         self.is_over = e.status in status.FINISHED
         now = self.services.clock()
         heading = f"Execution {e.id}  {e.workflow_name} v{e.version}  "
+        if e.parent_id is not None:
+            heading += f"(child of {e.parent_id}, {e.parent_step})  "
         total = len(self.step_order or ()) or sum(self.counts.values())
         tally = ", ".join(
             f"{n:,} {name.replace('_', ' ')}" for name, n in sorted(self.counts.items())
@@ -226,7 +231,9 @@ class ExecutionDetailScreen(LogSearch):
         self.step_status = {
             s: rows[s].status if s in rows else status.StepStatus.PENDING for s in order
         }
-        table_rows = execution_steps.rows(order, rows, self.attempts, v, now, window.items)
+        table_rows = execution_steps.rows(
+            order, rows, self.attempts, v, now, window.items, self.child_runs
+        )
         tables.sync(self.query_one(DataTable), table_rows)
         self.show_hint()
 
@@ -457,6 +464,10 @@ class ExecutionDetailScreen(LogSearch):
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         step = event.row_key.value
+        child = self.child_runs.get(step or "")
+        if child is not None:  # a workflow: step opens the execution it started
+            self.post_message(OpenExecution(child.id))
+            return
         self.step_filter = None if step == self.step_filter else step
         self.redraw_log()
 

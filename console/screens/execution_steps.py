@@ -24,13 +24,16 @@ def rows(
     variables: Mapping[str, str],
     now: datetime,
     items: Mapping[str, Mapping[str, int]] | None = None,
+    children: Mapping[str, store.Execution] | None = None,
 ) -> list[tables.Row]:
     """A row for each step in ``order``, from its latest run; one not run yet is pending.
 
     ``attempts`` is each step's attempts as its definition says (see :func:`attempt`);
-    ``items``, a foreach step's items by status, shows where its error would.
+    ``items``, a foreach step's items by status, shows where its error would, as does
+    the child execution a workflow: step started (``children``; Enter opens it).
     """
     items = items or {}
+    children = children or {}
     table_rows: list[tables.Row] = []
     for step_id in order:
         r = runs.get(step_id)
@@ -48,7 +51,11 @@ def rows(
                     format.ago(r.started_at, now),
                     took(r.duration_ms, r.started_at, r.status, now),
                     "-" if r.exit_code is None else str(r.exit_code),
-                    (r.error or item_tally(items.get(step_id), r.output))[:60],
+                    (
+                        r.error
+                        or child_link(children.get(step_id))
+                        or item_tally(items.get(step_id), r.output)
+                    )[:60],
                 ],
             )
         )
@@ -65,6 +72,13 @@ ITEM_MARKS = (
     ("cancelled", "⊘"),
     ("pending", "·"),
 )
+
+
+def child_link(child: store.Execution | None) -> str:
+    """Where a workflow: step's child is: ``→ execution 12 ▶ running (Enter)``."""
+    if child is None:
+        return ""
+    return f"→ execution {child.id} {child.status.replace('_', ' ')} (Enter opens it)"
 
 
 def item_tally(counts: Mapping[str, int] | None, output: object = None) -> str:

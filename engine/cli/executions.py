@@ -85,8 +85,15 @@ def executions_show(ctx: click.Context, execution_id: int, as_json: bool, all_it
     with open_db(ctx) as db:
         e = store.get_execution(db, execution_id)
         runs = store.step_runs(db, execution_id)
+        kids = store.children(db, execution_id)
     if as_json:
-        output.as_json({**e.as_json(), "steps": [r.as_json() for r in runs]})
+        output.as_json(
+            {
+                **e.as_json(),
+                "steps": [r.as_json() for r in runs],
+                "children": [c.as_json() for c in kids],
+            }
+        )
         return
     click.secho(
         f"execution {e.id}  {e.workflow_name} v{e.version}  {output.status(e.status)}", bold=True
@@ -96,6 +103,8 @@ def executions_show(ctx: click.Context, execution_id: int, as_json: bool, all_it
         f" started {output.local(e.started_at)}; finished {output.local(e.finished_at)};"
         f" took {output.ms(e.duration_ms)}"
     )
+    if e.parent_id is not None:
+        click.echo(f"child of execution {e.parent_id} (its step {e.parent_step})")
     if e.params:
         click.echo("params " + json.dumps(e.params))
     if e.error:
@@ -106,6 +115,15 @@ def executions_show(ctx: click.Context, execution_id: int, as_json: bool, all_it
             ["step", "status", "attempt", "started", "duration", "exit", "output / error"],
             _step_rows(runs, None if all_items else ITEMS_SHOWN),
         )
+    if kids:
+        click.echo()
+        click.echo("child executions (workflow: steps):")
+        for c in kids:
+            took = f" in {output.ms(c.duration_ms)}" if c.duration_ms is not None else ""
+            click.echo(
+                f"  {c.parent_step} -> execution {c.id} of {c.workflow_name}"
+                f"  {output.plain_status(c.status)}{took}"
+            )
 
 
 def _step_rows(runs: list[store.StepRun], items_shown: int | None) -> list[list[object]]:

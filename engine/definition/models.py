@@ -44,7 +44,8 @@ Duration = Annotated[
 ENV_SCHEMA = WithJsonSchema(
     {"type": "object", "additionalProperties": {"type": ["string", "number", "boolean"]}}
 )
-ACTIONS = ("run", "python", "http", "email", "sleep", "log", "approval")
+ACTIONS = ("run", "python", "http", "email", "workflow", "sleep", "log", "approval")
+MAX_DEPTH = 5  # workflows calling workflows: how deep a chain may go
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,199}$")  # the store keeps 200 characters
 DEFAULT_TIMEOUT = 30 * 60.0
 MAX_ITEMS = 100_000  # of one foreach step
@@ -198,7 +199,8 @@ class Schedule(_Model):
 
 
 class Step(_Model):
-    """One step: exactly one action (run, python, http, email, sleep, log or approval)."""
+    """One step: exactly one action (run, python, http, email, workflow, sleep, log or
+    approval)."""
 
     model_config = ConfigDict(
         json_schema_extra={"oneOf": [{"required": [action]} for action in ACTIONS]}
@@ -218,6 +220,9 @@ class Step(_Model):
     """An HTTP request."""
     email: Email | None = None
     """An email, sent through SMTP."""
+    workflow: str | None = None
+    """Run another workflow as a child execution, its params from `with`; its steps'
+    outputs are this step's output."""
     sleep: Annotated[
         Duration | str | None,
         WithJsonSchema({"anyOf": [{"type": "number", "minimum": 0}, {"type": "string"}]}),
@@ -228,7 +233,7 @@ class Step(_Model):
     approval: Approval | None = None
     """Wait for a person's decision."""
     with_: dict[str, Any] = Field(default_factory=dict, alias="with")
-    """Keyword arguments of a python step."""
+    """Keyword arguments of a python step, or the params of a workflow step's child."""
     timeout: Duration | None = None
     """How long the step may take (each attempt)."""
     retry: Retry = Field(default_factory=Retry)
@@ -303,6 +308,13 @@ class Step(_Model):
                     )
         return v
 
+    @field_validator("workflow")
+    @classmethod
+    def _workflow(cls, v: str | None) -> str | None:
+        if v is not None and not NAME_RE.match(v):
+            raise ValueError(f"{v[:40]!r} is not a workflow name")
+        return v
+
     @field_validator("python")
     @classmethod
     def _target(cls, v: str | None) -> str | None:
@@ -326,8 +338,8 @@ class Step(_Model):
                 raise ValueError("the step has no action; give one of " + ", ".join(ACTIONS))
             if len(given) > 1:
                 raise ValueError(f"the step has {' and '.join(given)}; give exactly one action")
-            if "with" in data and "python" not in data:
-                raise ValueError("'with' passes arguments to a python step only")
+            if "with" in data and "python" not in data and "workflow" not in data:
+                raise ValueError("'with' passes arguments to a python or workflow step only")
             if data.get("foreach") is None:
                 given = [k for k in ("max_parallel", "fail_fast") if k in data]
                 if given:
@@ -338,7 +350,7 @@ class Step(_Model):
 
     @functools.cached_property
     def kind(self) -> str:
-        """Which action it has: run, python, http, email, sleep, log or approval."""
+        """Which action it has: run, python, http, email, workflow, sleep, log or approval."""
         return next(a for a in ACTIONS if getattr(self, a) is not None)
 
 
@@ -457,6 +469,11 @@ class Workflow(_Model):
                 graphs[name] = Graph.of(steps, start=start)
             start += len(steps)
         return graphs
+
+    @functools.cached_property
+    def calls(self) -> list[str]:
+        """The workflows its steps run as child executions (``workflow: NAME``)."""
+        return [s.workflow for s in (*self.steps, *self.hook_steps) if s.workflow is not None]
 
     @functools.cached_property
     def hook_steps(self) -> list[Step]:

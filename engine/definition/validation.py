@@ -254,10 +254,12 @@ def _all_steps(wf: Workflow) -> list[Step]:
     return [*wf.steps, *wf.hook_steps]
 
 
+OUTPUT_KINDS = ("run", "python", "http", "email", "workflow")  # steps with named outputs
+
+
 def _has_outputs(wf: Workflow, step_id: str) -> bool:
     return any(
-        s.id == step_id and s.kind in ("run", "python", "http", "email") and s.foreach is None
-        for s in _all_steps(wf)
+        s.id == step_id and s.kind in OUTPUT_KINDS and s.foreach is None for s in _all_steps(wf)
     )
 
 
@@ -431,7 +433,10 @@ def _check_ref(ref: expressions.Ref, wf: Workflow, step: Step, g: _Group) -> str
             if of is not None and of.foreach is not None:
                 return f"{ref}: a foreach step's output is the list of its items' outputs"
             kind = of.kind if of is not None else "?"
-            return f"{ref}: a {kind} step has no named outputs (run, python, http and email do)"
+            return (
+                f"{ref}: a {kind} step has no named outputs"
+                " (run, python, http, email and workflow do)"
+            )
         if in_group and (
             target == step.id or g.runs_before is None or not g.runs_before(target, step.id)
         ):

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import trio
 
 from engine import definition, store
+from engine.definition.models import MAX_DEPTH
 from engine.errors import EngineError, InvalidParams
 from engine.runtime.run import Prior, Run
 from engine.status import ExecutionStatus
@@ -29,6 +30,7 @@ async def queue(
     *,
     owner: str | None,
     environ: Mapping[str, str],
+    parent: tuple[int, str] | None = None,
 ) -> list[Run]:
     """Queue executions of workflow ``name`` in one transaction: a run for each, to start.
 
@@ -43,7 +45,7 @@ async def queue(
     merged = [wf.merge_params(p) for p in params]
     secrets = secrets_for(wf, environ)
     rows = await trio.to_thread.run_sync(
-        lambda: store.create_executions(db, row, merged, trigger, owner=owner)
+        lambda: store.create_executions(db, row, merged, trigger, owner=owner, parent=parent)
     )
     return [
         Run(execution.id, row.id, wf, values, secrets, trigger)
@@ -83,6 +85,8 @@ async def queued(
         await recorder.sync()
         raise
     run = Run(execution_id, wf_row.id, wf, params, secrets, row.trigger)
+    if row.parent_id is not None:  # a child: how deep (its parents, read up to the limit)
+        run.depth = await trio.to_thread.run_sync(_depth, db, row.parent_id)
     if resume:
         runs = await trio.to_thread.run_sync(
             lambda: store.step_runs(db, execution_id, latest_only=True)
@@ -107,3 +111,14 @@ def secrets_for(wf: definition.Workflow, environ: Mapping[str, str]) -> dict[str
             " set them in the environment"
         )
     return {s: environ[s] for s in wf.secrets}
+
+
+def _depth(db: store.Store, parent_id: int | None) -> int:
+    depth = 0
+    while parent_id is not None and depth <= MAX_DEPTH:
+        depth += 1
+        try:
+            parent_id = store.get_execution(db, parent_id).parent_id
+        except EngineError:  # pruned: as deep as it is known
+            break
+    return depth

@@ -105,6 +105,23 @@ class Executor:
         )
         return [self._launch(run) for run in runs]
 
+    async def start_child(
+        self, name: str, params: Mapping[str, Any], *, parent: Run, step_id: str
+    ) -> ExecutionHandle:
+        """Queue and start a child execution of workflow ``name`` for ``parent``'s step
+        ``step_id`` (``workflow: NAME``), here, on this executor."""
+        (run,) = await admission.queue(
+            self.store,
+            name,
+            [params],
+            f"child of {parent.id}",
+            owner=self.owner,
+            environ=self._environ,
+            parent=(parent.id, step_id),
+        )
+        run.depth = parent.depth + 1
+        return self._launch(run)
+
     async def start_existing(
         self, execution_id: int, *, resume: bool = False, taken_from: str | None = None
     ) -> ExecutionHandle:

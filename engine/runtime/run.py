@@ -56,6 +56,7 @@ class Run:
     # What its steps' expressions read (params, env, secrets, steps, execution).
     context: dict[str, Any] = field(default_factory=dict)
     hooks: trio.CancelScope | None = None  # while its on: hooks run, what cancels them
+    depth: int = 0  # how many parents it has (a child of a workflow: step has one)
     # An operator's marks (wfe step --mark): step id -> (status, what its run says).
     marks: dict[str, tuple[str, str]] = field(default_factory=dict)
     step_scopes: dict[str, trio.CancelScope] = field(default_factory=dict)  # steps under way

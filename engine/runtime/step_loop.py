@@ -19,7 +19,7 @@ import trio
 from engine import definition, steps, store
 from engine.definition import expressions
 from engine.errors import EngineError, StepError, StepTimeout
-from engine.runtime import fanout
+from engine.runtime import fanout, subflows
 from engine.runtime.events import Event
 from engine.status import StepStatus
 from engine.steps import processes
@@ -270,6 +270,7 @@ async def _attempts(
                 attempt=attempt,
                 started=started,
                 mask=run.masker,
+                run_child=functools.partial(subflows.run_child, ex, run, step_id),
             )
             status, error = await _attempt(ctx, step, row, run)
             row["duration_ms"] = (trio.current_time() - start) * 1000

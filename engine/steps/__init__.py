@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from engine.steps import approval, email, http, python, shell, simple
+from engine.steps import approval, email, http, python, shell, simple, workflow
 from engine.steps.context import Outcome, StepContext
 
 if TYPE_CHECKING:
@@ -21,6 +21,7 @@ KINDS: dict[str, Callable[[StepContext, Step], Awaitable[Outcome]]] = {
     "python": python.execute,
     "http": http.execute,
     "email": email.execute,
+    "workflow": workflow.execute,
     "sleep": simple.sleep,
     "log": simple.log,
     "approval": approval.execute,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -45,6 +45,8 @@ class StepContext:
     mask: Masker = field(default_factory=Masker)
     # A step that starts a process group says so: it is recorded on the step run.
     started: Callable[[int], None] = lambda pgid: None
+    # A workflow: step runs another workflow through this (the executor's), to its end.
+    run_child: Callable[[str, dict[str, Any]], Awaitable[Outcome]] | None = None
 
     @property
     def token(self) -> str:

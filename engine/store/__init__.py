@@ -40,6 +40,7 @@ if _typing.TYPE_CHECKING:
     from engine.store.connection import Store, open_store, translate_errors
     from engine.store.executions import (
         cancel_requested,
+        children,
         create_execution,
         create_executions,
         get_execution,
@@ -115,6 +116,7 @@ _WHERE = {
     "assign": ("runners", "assign"),
     "cancel_requested": ("executions", "cancel_requested"),
     "claim": ("runners", "claim"),
+    "children": ("executions", "children"),
     "create_execution": ("executions", "create_execution"),
     "create_executions": ("executions", "create_executions"),
     "close_approval": ("approvals", "close_approval"),
@@ -181,6 +183,7 @@ __all__ = [
     "assign",
     "cancel_requested",
     "charts",
+    "children",
     "claim",
     "close_approval",
     "create_execution",

@@ -41,8 +41,10 @@ def create_executions(
     trigger: str = "manual",
     *,
     owner: str | None = None,
+    parent: tuple[int, str] | None = None,
 ) -> list[Execution]:
-    """Queue executions of one workflow in one transaction (``owner``: already claimed)."""
+    """Queue executions of one workflow in one transaction (``owner``: already claimed;
+    ``parent``: the execution and step that start them, for child executions)."""
     now = utcnow()
     values = [
         {
@@ -55,6 +57,8 @@ def create_executions(
             "cancel_requested": False,
             "worker": owner,
             "queued_at": now,
+            "parent_id": parent[0] if parent else None,
+            "parent_step": parent[1] if parent else None,
         }
         for p in params
     ]
@@ -312,3 +316,14 @@ def prune(store: Store, *, older_than: float, batch: int = 1000) -> int:
             conn.execute(STEP_RUN.delete().where(STEP_RUN.c.execution_id.in_(ids)))
             conn.execute(EXECUTION.delete().where(e.id.in_(ids)))
         removed += len(ids)
+
+
+def children(store: Store, execution_id: int) -> list[Execution]:
+    """The child executions its ``workflow:`` steps started, oldest first."""
+    with translate_errors(store), store.engine.connect() as conn:
+        return [
+            Execution.of(r)
+            for r in conn.execute(
+                sa.select(EXECUTION).where(e.parent_id == execution_id).order_by(e.id)
+            ).mappings()
+        ]

@@ -111,6 +111,8 @@ class Execution:
     finished_at: datetime | None
     duration_ms: float | None
     error: str | None
+    parent_id: int | None = None  # a child execution: the one whose step started it
+    parent_step: str | None = None
 
     @classmethod
     def of(cls, row: Mapping[Any, Any]) -> Execution:
@@ -130,6 +132,8 @@ class Execution:
             "finished_at": _time(self.finished_at),
             "duration_ms": self.duration_ms,
             "error": self.error,
+            "parent_id": self.parent_id,
+            "parent_step": self.parent_step,
         }
 
 

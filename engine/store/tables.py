@@ -70,6 +70,7 @@ class ExecutionRow(_Row, table=True):
         Index("ix_execution_queued_at", "queued_at"),
         Index("ix_execution_finished_status", "finished_at", "status", "started_at"),
         Index("ix_execution_workflow_runs", "workflow_id", "id", "status", "duration_ms"),
+        Index("ix_execution_parent", "parent_id", "parent_step"),  # schema 7
     )
     id: int | None = Field(default=None, primary_key=True)
     workflow_id: int = Field(foreign_key="workflow.id", ondelete="CASCADE")
@@ -85,6 +86,10 @@ class ExecutionRow(_Row, table=True):
     finished_at: datetime | None = None
     duration_ms: float | None = None
     error: str | None = None
+    # A child execution (schema 7): the execution and the step (workflow: NAME) that
+    # started it.
+    parent_id: int | None = None
+    parent_step: str | None = Field(default=None, max_length=200)
 
 
 class StepRunRow(_Row, table=True):

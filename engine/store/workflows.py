@@ -33,11 +33,25 @@ def save_workflows(
 ) -> list[Saved]:
     """Insert or update parsed workflows (with the path each came from), all or none.
 
-    A changed definition bumps the version; an unchanged one is left alone.
+    A changed definition bumps the version; an unchanged one is left alone. A ``workflow:``
+    step must name a workflow added with it or stored, and the calls must not come back
+    around: DefinitionError (file, line, field) otherwise, and nothing is saved.
     """
+    from engine import definition
+    from engine.definition import calls
+    from engine.errors import DefinitionError
+
     results: list[Saved] = []
     now = utcnow()
     with translate_errors(store), store.writer.begin() as conn:
+
+        def stored(name: str) -> definition.Workflow | None:
+            row = conn.execute(sa.select(WORKFLOW).where(w.name == name)).mappings().first()
+            return definition.parsed(Workflow.of(row)) if row is not None else None
+
+        problems = calls.check([(wf, path or "<workflow>") for wf, path in items], stored)
+        if problems:
+            raise DefinitionError(problems)
         for wf, path in items:
             row = conn.execute(sa.select(WORKFLOW).where(w.name == wf.name)).mappings().first()
             schedule = wf.schedule.cron if wf.schedule else None

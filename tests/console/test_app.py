@@ -36,9 +36,9 @@ def test_empty_store_offers_the_examples_and_i_imports_them(db: store.Store, mak
         assert "Press i to import the bundled examples" in str(empty.render())
         await pilot.press("i")
         await settle(pilot)
-        assert store.list_workflows(db)[1] == 6
+        assert store.list_workflows(db)[1] == 8
         assert not app.screen.query_one("#empty", Static).display
-        assert "Imported 6 example workflow(s)" in notes(app)
+        assert "Imported 8 example workflow(s)" in notes(app)
 
     drive(make_app(db, embedded=False), scenario)
 

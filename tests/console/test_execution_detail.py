@@ -462,3 +462,36 @@ def test_M_marks_the_step_under_the_cursor_and_O_runs_one_step_again(
         await settle(pilot)
 
     drive(make_app(db), scenario)
+
+
+def test_a_workflow_step_shows_its_child_and_enter_opens_it(db: store.Store, make_app) -> None:
+    add(db, "name: child\nsteps:\n  - {id: work, run: 'sleep 1.5; echo done'}\n")
+    add(db, "name: parent\nsteps:\n  - {id: call, workflow: child}\n  - {id: after, log: x}\n")
+
+    async def scenario(app: WorkflowConsole, pilot: Pilot[Any]) -> None:
+        await app.host.wait_ready()
+        await pilot.press("2", "j", "r")  # the second workflow: parent
+        await settle(pilot)
+        assert isinstance(app.screen, ParamsModal)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, ExecutionDetailScreen))
+        parent = detail(app)
+        await wait_for(pilot, lambda: "→ execution" in step_rows(app).get("call", [""] * 7)[6])
+        (child,) = store.children(db, parent.execution_id)
+        assert step_rows(app)["call"][6] == f"→ execution {child.id} running (Enter opens it)"
+        parent.query_one(DataTable).move_cursor(row=0)
+        await pilot.press("enter")
+        await wait_for(
+            pilot,
+            lambda: (
+                isinstance(app.screen, ExecutionDetailScreen)
+                and detail(app).execution_id == child.id
+            ),
+        )
+        assert f"(child of {parent.execution_id}, call)" in heading(app)
+        await wait_for(pilot, lambda: step_rows(app).get("work", ["", ""])[1] == "✓ succeeded")
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: app.screen is parent)
+        await wait_for(pilot, lambda: step_rows(app).get("after", ["", ""])[1] == "✓ succeeded")
+
+    drive(make_app(db), scenario)

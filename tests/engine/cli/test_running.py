@@ -29,13 +29,17 @@ def test_add_and_run_every_example(wfe: Wfe, tmp_path: Path) -> None:
         "failure-hook",
         "fan-out",
         "flaky-retry",
+        "maintenance",
         "release-artifact",
         "service-check",
+        "vacuum-table",
     ]
     params = {
         "release-artifact": ["-p", f"out_dir={tmp_path / 'rel'}", "-p", "version=2.1.0"],
         "fan-out": ["-p", f"work_dir={tmp_path / 'fan'}"],
         "deploy-hosts": ["-p", f"work_dir={tmp_path / 'deploy'}"],
+        "maintenance": ["-p", f"work_dir={tmp_path / 'shop'}"],
+        "vacuum-table": ["-p", f"database={tmp_path / 'alone.db'}", "-p", "table=items"],
         "flaky-retry": ["-p", f"state_dir={tmp_path / 'flaky'}"],
         "service-check": ["-p", f"port={free_port()}"],
     }
@@ -47,7 +51,7 @@ def test_add_and_run_every_example(wfe: Wfe, tmp_path: Path) -> None:
     failed = wfe("run", "failure-hook")  # it fails on purpose; its hooks tell a receiver
     assert failed.exit_code == 1 and "✗ failed  execution" in failed.stdout
     listed = json.loads(wfe("executions", "list", "--json").stdout)
-    assert listed["total"] == 6
+    assert listed["total"] == 8 + 3  # and maintenance's three children
     assert {e["workflow_name"]: e["status"] for e in listed["items"]}["failure-hook"] == "failed"
     hooked = next(e for e in listed["items"] if e["workflow_name"] == "failure-hook")
     shown = json.loads(wfe("executions", "show", str(hooked["id"]), "--json").stdout)
@@ -85,7 +89,17 @@ def test_add_and_run_every_example(wfe: Wfe, tmp_path: Path) -> None:
     assert "web-1 runs release 2.4.1; web-2 runs release 2.4.1;" in log
     assert "checks succeeded on 6 pairs" in log
     stats = json.loads(wfe("stats", "--json").stdout)
-    assert (stats["workflows"], stats["succeeded"], stats["failed"]) == (6, 5, 1)
+    maint = next(e for e in listed["items"] if e["workflow_name"] == "maintenance")
+    shown = json.loads(wfe("executions", "show", str(maint["id"]), "--json").stdout)
+    assert [(c["parent_step"], c["status"]) for c in shown["children"]] == [
+        ("vacuum[orders]", "succeeded"),
+        ("vacuum[users]", "succeeded"),
+        ("vacuum[events]", "succeeded"),
+    ]
+    log = wfe("logs", str(maint["id"]), "--step", "summary").stdout
+    assert "orders: 150 rows kept, 50 deleted; users: 150 rows kept" in log
+    stats = json.loads(wfe("stats", "--json").stdout)
+    assert (stats["workflows"], stats["succeeded"], stats["failed"]) == (8, 10, 1)
     workflows = json.loads(wfe("workflow", "list", "--json").stdout)
     assert {w["name"]: w["last_status"] for w in workflows["items"]}["fan-out"] == "succeeded"
 

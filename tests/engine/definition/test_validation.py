@@ -60,7 +60,7 @@ def test_unknown_top_level_key() -> None:
 
 def test_step_without_action() -> None:
     assert problems("name: a\nsteps:\n  - id: x\n    needs: []\n") == [
-        "wf.yaml:3: steps[x]: the step has no action; give one of run, python, http, email, sleep, log, approval"
+        "wf.yaml:3: steps[x]: the step has no action; give one of run, python, http, email, workflow, sleep, log, approval"
     ]
 
 
@@ -335,7 +335,7 @@ def test_on_is_the_hooks_key_not_yaml_1_1_s_true() -> None:
         (
             "  failure: [{id: t, log: y, bogus: 1}]",
             "wf.yaml:5: on.failure[t].bogus: unknown key 'bogus'; expected one of: id, name,"
-            " needs, run, python, http, email, sleep, log, approval, with, timeout, retry, if, env,"
+            " needs, run, python, http, email, workflow, sleep, log, approval, with, timeout, retry, if, env,"
             " continue_on_error, foreach, max_parallel, fail_fast",
         ),
         (

@@ -110,5 +110,5 @@ def test_only_steps_that_have_named_outputs_may_be_read_so() -> None:
         )
     assert str(caught.value) == (
         "w.yaml:4: steps[b].log: steps.note.outputs.x: a log step has no named outputs"
-        " (run, python, http and email do)"
+        " (run, python, http, email and workflow do)"
     )

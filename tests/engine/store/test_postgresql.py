@@ -106,6 +106,8 @@ def test_a_schema_1_store_on_postgresql_is_upgraded(db_url: str) -> None:
         "CREATE INDEX ix_execution_started_at ON execution (started_at)",
         "DROP TABLE activity",
         "DROP TABLE step_mark",
+        "DROP INDEX ix_execution_parent",
+        "ALTER TABLE execution DROP COLUMN parent_id, DROP COLUMN parent_step",
         "DROP INDEX ix_execution_queued_at",
         "DROP INDEX ix_execution_finished_status",
         "DROP INDEX ix_execution_workflow_runs",
