@@ -92,7 +92,9 @@ async def queued(
             lambda: store.step_runs(db, execution_id, latest_only=True)
         )
         run.prior = {
-            r.step_id: Prior(r.status, r.attempt, r.output, r.started_at, r.host, r.pid, r.outputs)
+            r.step_id: Prior(
+                r.status, r.attempt, r.output, r.started_at, r.host, r.pid, r.outputs, r.error
+            )
             for r in runs
         }
         run.log_seq = await trio.to_thread.run_sync(store.last_log_seq, db, execution_id)

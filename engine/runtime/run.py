@@ -26,6 +26,7 @@ class Prior:
     host: str | None  # where its shell ran, if it had one
     pid: int | None  # and its process group
     outputs: Any = None  # its named outputs
+    error: str | None = None  # why it failed, if it did: the execution's error says it
 
 
 @dataclass(eq=False)

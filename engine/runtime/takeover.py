@@ -104,7 +104,11 @@ def restore(
             "outputs": prior.outputs or {},
             "status": prior.status,
         }
-        run.results[step_id] = {"status": prior.status, "attempt": prior.attempt, "error": None}
+        run.results[step_id] = {
+            "status": prior.status,
+            "attempt": prior.attempt,
+            "error": prior.error,
+        }
         failed = prior.status in BLOCKING and not graph.by_id[step_id].continue_on_error
         if failed or (
             prior.status == StepStatus.SKIPPED

@@ -6,13 +6,14 @@ import json
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest
 import trio
 
 from engine import runtime, store
-from tests.support import NO_POLL, add, logs_of, run, steps_of
+from tests.support import NO_POLL, Wfe, add, logs_of, run, steps_of, wait_until
 
 BACKENDS = ("sqlite", "postgresql")
 
@@ -209,3 +210,53 @@ async def test_a_failure_hook_posts_slack_and_teams_messages(
     assert steps_of(db, handle.id)["slack"] == ("succeeded", 1)
     # The secret in the URL is masked wherever it is kept.
     assert "t0ps3cret" not in json.dumps([r.as_json() for r in store.step_runs(db, handle.id)])
+
+
+def test_a_worker_killed_while_hooks_run_is_taken_over_and_the_end_is_kept(
+    wfe: Wfe, db: store.Store, tmp_path: Path
+) -> None:
+    effects = tmp_path / "effects"
+    go = tmp_path / "go"
+    f = tmp_path / "h.yaml"
+    f.write_text(
+        f"""name: h
+steps:
+  - {{id: work, run: "echo work >> {effects}; false"}}
+on:
+  failure:
+    - id: first
+      run: echo first >> {effects}
+    - id: slow
+      run: |
+        echo slow >> {effects}
+        while [ ! -e {go} ]; do sleep 0.05; done
+"""
+    )
+    wfe("workflow", "add", str(f))
+    execution_id = int(wfe("run", "h", "--detach").stdout)
+    first = wfe.start("worker", "--lease", "1s")
+    try:
+        wait_until(
+            lambda: any(r.step_id == "slow" and r.pid for r in store.step_runs(db, execution_id))
+        )
+    finally:
+        first.kill()  # SIGKILL while a hook runs
+        first.communicate(timeout=10)
+    go.touch()
+    second = wfe.start("worker", "--lease", "1s")
+    try:
+        wait_until(lambda: store.get_execution(db, execution_id).status == "failed", timeout=30)
+    finally:
+        second.terminate()
+        second.communicate(timeout=30)
+    # The main step and the first hook had ended: kept. The hook that ran runs again.
+    assert effects.read_text().split() == ["work", "first", "slow", "slow"]
+    e = store.get_execution(db, execution_id)
+    assert e.error == "step 'work' failed: exited with code 1"
+    got = [(r.step_id, r.attempt, r.status) for r in store.step_runs(db, execution_id)]
+    assert got == [
+        ("work", 1, "failed"),
+        ("first", 1, "succeeded"),
+        ("slow", 1, "failed"),
+        ("slow", 2, "succeeded"),
+    ]
