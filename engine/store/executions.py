@@ -293,6 +293,9 @@ ACTIVITY_KEPT = 86400  # seconds of the store-wide throughput kept (see tables.A
 def prune(store: Store, *, older_than: float, batch: int = 1000) -> int:
     """Delete executions finished more than ``older_than`` seconds ago, in batches (and
     the throughput counts older than a day)."""
+    from engine.store.trends import forget_settled
+
+    forget_settled()  # the charts' ended buckets lose what this deletes
     cutoff = utcnow() - timedelta(seconds=older_than)
     with translate_errors(store), store.writer.begin() as conn:
         old = int(utcnow().timestamp()) - ACTIVITY_KEPT

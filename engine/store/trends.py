@@ -9,12 +9,16 @@ queued), so every runner's work is in them, exactly, with nothing recorded on th
 
 It is one statement of counts over index ranges (schema 5), bucket by bucket: its cost
 grows with the events of the window, not with the store (``wfe bench``'s dashboard
-scenario times it at 1,000,000 executions).
+scenario times it at 1,000,000 executions). A bucket that has ended keeps its counts
+(an execution queues, starts and finishes once, at the time it does), so the counts of
+settled buckets are kept in this process and only the newest few are read again each
+time; the whole window is read again every few minutes, for what ``wfe prune`` took.
 """
 
 from __future__ import annotations
 
 import functools
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -49,8 +53,11 @@ class LastRuns:
     durations: list[float | None]
 
 
-def charts(store: Store, *, hours: int = 1, now: datetime | None = None) -> Charts:
-    """The charts of the last ``hours`` (1 or 24), ending with the bucket under way."""
+def charts(
+    store: Store, *, hours: int = 1, now: datetime | None = None, kept: bool = True
+) -> Charts:
+    """The charts of the last ``hours`` (1 or 24), ending with the bucket under way
+    (``kept``: False reads every bucket, none kept from before)."""
     if hours not in WINDOWS:
         raise ValueError(f"hours: 1 or 24, not {hours}")
     size = WINDOWS[hours]
@@ -64,14 +71,31 @@ def charts(store: Store, *, hours: int = 1, now: datetime | None = None) -> Char
     ok, bad, off = [0] * n, [0] * n, [0] * n
     stepped = [0.0] * n
     q_in, s_in, f_in, c_in = [0] * n, [0] * n, [0] * n, [0] * n
+    if not kept:
+        _kept.pop((store.url, size), None)
+    ended = _settled(store, size)
+    settled_before = now.timestamp() - SETTLE_BUCKETS * size - SETTLE_SLACK
+    counted: list[tuple[int, tuple[int, ...]]] = []
+    # Read from the first bucket not kept (and every later one): usually the last few.
+    start = next((i for i in range(n) if first + i * size not in ended), n)
+    start = min(start, n - SETTLE_BUCKETS)
     with translate_errors(store), store.engine.connect() as conn:
-        rows = conn.execute(_query(n), {**edges, **seconds})
-        for i, total, good, failed, never, queued, started, finished_steps in rows:
-            ok[i], bad[i], off[i] = good, failed, total - good - failed
-            f_in[i], c_in[i] = total - never, never
-            q_in[i], s_in[i] = queued, started
-            stepped[i] = int(finished_steps) / size
+        k = n - start
+        bound: dict[str, Any] = {f"t{j}": edges[f"t{start + j}"] for j in range(k + 1)}
+        bound.update({f"s{j}": seconds[f"s{start + j}"] for j in range(k + 1)})
+        for row in conn.execute(_query(k), bound):
+            counted.append((start + int(row[0]), tuple(int(v) for v in row[1:])))
         queued_now, running_now = conn.execute(_NOW_COUNTS).one()
+    for i, read in counted:
+        if first + (i + 1) * size <= settled_before:
+            ended[first + i * size] = read
+    for i in range(start):
+        counted.append((i, ended[first + i * size]))
+    for i, (total, good, failed, never, queued, started, finished_steps) in counted:
+        ok[i], bad[i], off[i] = good, failed, total - good - failed
+        f_in[i], c_in[i] = total - never, never
+        q_in[i], s_in[i] = queued, started
+        stepped[i] = finished_steps / size
     # The bucket under way has lasted only so long: its mean is over that.
     stepped[-1] = stepped[-1] * size / max(1.0, now.timestamp() - (end - size))
     queue, run = [0] * n, [0] * n
@@ -81,6 +105,32 @@ def charts(store: Store, *, hours: int = 1, now: datetime | None = None) -> Char
         q += -q_in[i] + s_in[i] + c_in[i]
         r += -s_in[i] + f_in[i]
     return Charts(since, size, ok, bad, off, stepped, queue, run)
+
+
+SETTLE_BUCKETS = 2  # the bucket under way and the one before are always read
+SETTLE_SLACK = 60.0  # seconds more: runners' clocks and commits that come late
+KEEP_FOR = 300.0  # seconds before a store's kept buckets are read again whole
+_kept: dict[tuple[str, int], tuple[float, dict[int, tuple[int, ...]]]] = {}
+
+
+def _settled(store: Store, size: int) -> dict[int, tuple[int, ...]]:
+    """The counts kept of ``store``'s ended buckets of ``size`` seconds, by each one's
+    start (epoch seconds); emptied every ``KEEP_FOR`` seconds."""
+    key = (store.url, size)
+    now = time.monotonic()
+    found = _kept.get(key)
+    if found is None or now - found[0] > KEEP_FOR:
+        found = _kept[key] = (now, {})
+    buckets = found[1]
+    if len(buckets) > 4 * 3600 * 24 // size:  # a long-lived console: drop what scrolled off
+        for start in sorted(buckets)[: len(buckets) // 2]:
+            del buckets[start]
+    return buckets
+
+
+def forget_settled() -> None:
+    """Read every bucket again next time (after a prune, say, or in tests)."""
+    _kept.clear()
 
 
 @functools.cache

@@ -93,3 +93,36 @@ def test_last_runs_are_each_workflow_s_newest_oldest_first(db: store.Store) -> N
     assert list(runs) == [w.id]  # v never ran
     assert runs[w.id or 0].durations == [float(i) for i in range(10, 30)]
     assert runs[w.id or 0].statuses[:3] == ["succeeded", "succeeded", "failed"]  # 10, 11, 12
+
+
+def test_ended_buckets_are_kept_and_only_the_newest_read_again(db: store.Store) -> None:
+    from engine.store import trends
+
+    add(db, "name: w\nsteps: [{id: a, log: x}]\n")
+    made = store.create_executions(db, store.get_workflow(db, "w"), [{}] * 40)
+    for n, e in enumerate(made):  # one finished every 40 minutes of the day, one now
+        at = NOW - timedelta(minutes=40 * n)
+        _set(db, e.id or 0, status="succeeded", queued_at=at, started_at=at, finished_at=at)
+    trends.forget_settled()
+    cold = store.charts(db, hours=24, now=NOW)
+    inside = sum(1 for n in range(40) if NOW - timedelta(minutes=40 * n) >= cold.start)
+    assert inside == 36 and sum(cold.succeeded) == inside  # the rest is older
+    kept = trends._kept[(db.url, 1200)][1]
+    # All but the newest four: the one under way (from 12:00) and the three that ended
+    # less than two buckets and a minute ago (from 11:00, 11:20 and 11:40).
+    assert len(kept) == 68
+    # A kept bucket is not read again: changed behind the cache's back, it stays as it was
+    # (nothing but wfe prune changes the past, and prune forgets what was kept) ...
+    _set(db, made[10].id or 0, status="failed")
+    assert store.charts(db, hours=24, now=NOW) == cold
+    # ... while the newest buckets are read each time.
+    (late,) = store.create_executions(db, store.get_workflow(db, "w"), [{}])
+    _set(db, late.id or 0, status="succeeded", started_at=NOW, finished_at=NOW)
+    warm = store.charts(db, hours=24, now=NOW)
+    assert warm.succeeded[-1] == cold.succeeded[-1] + 1
+    # prune forgets: the whole window is read again.
+    assert store.prune(db, older_than=20 * 3600) > 0
+    fresh = store.charts(db, hours=24, now=NOW)
+    trends.forget_settled()
+    assert fresh == store.charts(db, hours=24, now=NOW)
+    assert sum(fresh.failed) == 1  # the change is seen after the prune
