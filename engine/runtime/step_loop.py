@@ -21,7 +21,7 @@ from engine.definition import expressions
 from engine.errors import EngineError, StepError, StepTimeout
 from engine.runtime import fanout, subflows
 from engine.runtime.events import Event
-from engine.status import StepStatus
+from engine.status import ExecutionStatus, StepStatus
 from engine.steps import processes
 
 if TYPE_CHECKING:
@@ -118,7 +118,15 @@ async def run_step(
             if condition is None:
                 go = expressions.truthy(step.if_)
             else:
-                so_far = {"failed": failed, "cancelled": False}
+                # In an on: hook, failure() and cancelled() also say how the execution
+                # ended (its status is known there); elsewhere a step that can start
+                # belongs to an execution not being cancelled.
+                ended = context["execution"].get("status")
+                so_far = {
+                    "failed": failed
+                    or ended in (ExecutionStatus.FAILED, ExecutionStatus.TIMED_OUT),
+                    "cancelled": ended == ExecutionStatus.CANCELLED,
+                }
                 go = expressions.truthy(
                     expressions.evaluate(
                         condition, collections.ChainMap({expressions.STATUS: so_far}, context)

@@ -260,3 +260,37 @@ on:
         ("slow", 1, "failed"),
         ("slow", 2, "succeeded"),
     ]
+
+
+@pytest.mark.trio
+async def test_in_hooks_failure_and_cancelled_say_how_the_execution_ended(
+    db: store.Store,
+) -> None:
+    add(
+        db,
+        """
+        name: st
+        params: {fail: true}
+        steps:
+          - {id: work, run: "[ ${{ params.fail }} = false ]"}
+        on:
+          always:
+            - {id: on-failure, if: "${{ failure() }}", log: failed}
+            - {id: on-cancel, needs: [], if: "${{ cancelled() }}", log: cancelled}
+            - {id: on-success, needs: [], if: "${{ success() }}", log: succeeded}
+        """,
+    )
+    failed = await run(db, "st")
+    ok = await run(db, "st", {"fail": False})
+    assert {k: v[0] for k, v in steps_of(db, failed.id).items()} == {
+        "work": "failed",
+        "on-failure": "succeeded",
+        "on-cancel": "skipped",
+        "on-success": "skipped",  # in a hook, success() is the execution's too
+    }
+    assert {k: v[0] for k, v in steps_of(db, ok.id).items()} == {
+        "work": "succeeded",
+        "on-failure": "skipped",
+        "on-cancel": "skipped",
+        "on-success": "succeeded",
+    }
