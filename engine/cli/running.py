@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import signal
 import sys
 from collections.abc import Awaitable, Callable, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TextIO
 
 import click
 
@@ -16,7 +17,7 @@ from engine.cli.base import EXECUTION_ID, EXIT_CANCELLED, EXIT_FAILED, open_db, 
 from engine.errors import InvalidParams
 
 if TYPE_CHECKING:
-    from engine import runtime, store
+    from engine import definition, runtime, store
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +44,14 @@ def _parse_params(pairs: Sequence[str]) -> dict[str, str]:
 )
 @click.option("--quiet", "-q", is_flag=True, help="Show step results only, not their log lines.")
 @click.option("--detach", is_flag=True, help="Queue it for a `wfe worker` and print its id.")
+@click.option(
+    "--params-from",
+    "params_from",
+    type=click.File("r", encoding="utf-8"),
+    metavar="FILE",
+    help="With --detach: queue one execution per line, each a JSON object of params"
+    " (over -p and the defaults); - reads stdin.",
+)
 @click.option("--max-parallel-steps", default=16, show_default=True, type=click.IntRange(1, 10_000))
 @click.pass_context
 def run(
@@ -51,6 +60,7 @@ def run(
     params: tuple[str, ...],
     quiet: bool,
     detach: bool,
+    params_from: TextIO | None,
     max_parallel_steps: int,
 ) -> None:
     """Run a workflow in the foreground; ctrl-c cancels it.
@@ -60,14 +70,34 @@ def run(
     from engine import definition, store
 
     raw = _parse_params(params)
+    if params_from is not None and not detach:
+        raise click.UsageError("--params-from queues executions for workers: add --detach")
     with open_db(ctx) as db:
         row = store.get_workflow(db, name)
-        given = definition.parsed(row).coerce_params(raw)
+        wf = definition.parsed(row)
+        given = wf.coerce_params(raw)
         if detach:
             if not row.active:
                 raise InvalidParams(
                     f"workflow {name!r} is disabled; `wfe workflow enable {name}` first"
                 )
+            if params_from is not None:
+                lines = _params_lines(params_from, wf, given)
+                first = last = None
+                for start in range(0, len(lines), BULK_BATCH):
+                    ids = store.queue_many(db, row, lines[start : start + BULK_BATCH], "detached")
+                    first = ids[0] if first is None else first
+                    last = ids[-1]
+                if first is None:
+                    click.echo(f"{params_from.name}: no params, nothing queued", err=True)
+                else:
+                    click.echo(f"queued {len(lines):,} executions of {name}: ids {first} to {last}")
+                if lines and not store.live_runners(db):
+                    click.echo(
+                        "no worker is running; `wfe worker` (or an open console) will run them",
+                        err=True,
+                    )
+                return
             execution = store.create_execution(db, row, given, trigger="detached")
             click.echo(execution.id)
             if not store.live_runners(db):
@@ -78,6 +108,31 @@ def run(
             return
 
         _follow(db, lambda ex: ex.start(name, given), name, quiet, max_parallel_steps)
+
+
+BULK_BATCH = 5_000  # executions queued in one transaction by --params-from
+
+
+def _params_lines(
+    source: TextIO, wf: definition.Workflow, base: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """Each line's params over ``base``, every line checked before any is queued."""
+    name = "<stdin>" if source.name == "<stdin>" else source.name
+    out: list[dict[str, Any]] = []
+    for number, line in enumerate(source, 1):
+        if not line.strip():
+            continue
+        try:
+            given = json.loads(line)
+        except ValueError as exc:
+            raise InvalidParams(f"{name}:{number}: not JSON: {exc}") from exc
+        if not isinstance(given, dict):
+            raise InvalidParams(f"{name}:{number}: a line is a JSON object of params")
+        try:
+            out.append(wf.merge_params({**base, **given}))
+        except InvalidParams as exc:
+            raise InvalidParams(f"{name}:{number}: {exc}") from exc
+    return out
 
 
 def _follow(

@@ -12,6 +12,9 @@ import socket
 import time
 from pathlib import Path
 
+from click.testing import CliRunner
+
+from engine import cli
 from tests.support import EXAMPLES, Wfe, wait_until
 
 
@@ -240,3 +243,34 @@ steps:
     assert steps["ship"]["output"] == "shipping built data-1"
     proc = wfe("rerun", "1", "--from", "nope")
     assert proc.exit_code == 1 and "has no step 'nope' (steps: fetch, build, ship)" in proc.stderr
+
+
+def test_detach_queues_one_execution_per_line_of_params(wfe: Wfe, tmp_path: Path) -> None:
+    wf = tmp_path / "w.yaml"
+    wf.write_text("name: w\nparams: {n: 0, tag: x}\nsteps: [{id: a, log: '${{ params.n }}'}]\n")
+    assert wfe("workflow", "add", str(wf)).exit_code == 0
+    lines = tmp_path / "params.jsonl"
+    lines.write_text("".join(json.dumps({"n": i}) + "\n" for i in range(12_000)) + "\n")
+    queued = wfe("run", "w", "--detach", "--params-from", str(lines), "-p", "tag=bulk")
+    assert queued.exit_code == 0, queued.stderr
+    assert queued.stdout == "queued 12,000 executions of w: ids 1 to 12000\n"
+    shown = json.loads(wfe("executions", "show", "12000", "--json").stdout)
+    assert (shown["params"], shown["status"]) == ({"n": 11_999, "tag": "bulk"}, "queued")
+    # A bad line anywhere: nothing queued, the line named.
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"n": 1}\n{"n": 2, "nope": true}\n')
+    refused = wfe("run", "w", "--detach", "--params-from", str(bad))
+    assert refused.exit_code == 1
+    assert refused.stderr == (
+        f"error: {bad}:2: workflow 'w' has no parameter 'nope' (its parameters: n, tag)\n"
+    )
+    assert json.loads(wfe("executions", "list", "--json").stdout)["total"] == 12_000
+    from_stdin = CliRunner().invoke(
+        cli.main,
+        ["--db", wfe.url, "run", "w", "--detach", "--params-from", "-"],
+        input='{"n": 5}\n[1]\n',
+    )
+    assert from_stdin.exit_code == 1
+    assert "<stdin>:2: a line is a JSON object of params" in from_stdin.stderr
+    alone = wfe.invoke("--db", wfe.url, "run", "w", "--params-from", str(lines))
+    assert alone.exit_code == 2 and "add --detach" in alone.stderr
