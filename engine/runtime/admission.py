@@ -67,9 +67,29 @@ async def queued(
     ``resume`` reads the steps it has recorded. One that cannot start (its workflow gone
     or disabled, a secret missing) is recorded ``failed`` with the reason, and raises.
     """
-    row = await trio.to_thread.run_sync(store.get_execution, db, execution_id)
+
+    def read() -> tuple[store.Execution, store.Workflow | EngineError, list[store.StepRun], int]:
+        """One trip to a thread: the execution, its workflow, and what it recorded (a
+        take-over, a re-run that reuses results; never anything for one not started)."""
+        e = store.get_execution(db, execution_id)
+        try:
+            w: store.Workflow | EngineError = store.get_workflow(db, e.workflow_name)
+        except EngineError as exc:
+            w = exc
+        if resume and (e.started_at is not None or e.trigger.startswith("rerun of")):
+            return (
+                e,
+                w,
+                store.step_runs(db, execution_id, latest_only=True),
+                (store.last_log_seq(db, execution_id)),
+            )
+        return e, w, [], 0
+
+    row, found, runs, log_seq = await trio.to_thread.run_sync(read)
     try:
-        wf_row = await trio.to_thread.run_sync(store.get_workflow, db, row.workflow_name)
+        if isinstance(found, EngineError):
+            raise found
+        wf_row = found
         wf = definition.parsed(wf_row)
         secrets = secrets_for(wf, environ)
         params = wf.merge_params(row.params)
@@ -88,16 +108,13 @@ async def queued(
     if row.parent_id is not None:  # a child: how deep (its parents, read up to the limit)
         run.depth = await trio.to_thread.run_sync(_depth, db, row.parent_id)
     if resume:
-        runs = await trio.to_thread.run_sync(
-            lambda: store.step_runs(db, execution_id, latest_only=True)
-        )
         run.prior = {
             r.step_id: Prior(
                 r.status, r.attempt, r.output, r.started_at, r.host, r.pid, r.outputs, r.error
             )
             for r in runs
         }
-        run.log_seq = await trio.to_thread.run_sync(store.last_log_seq, db, execution_id)
+        run.log_seq = log_seq
         run.taken_from = taken_from
         if taken_from is not None:
             run.first_started = row.started_at

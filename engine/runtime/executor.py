@@ -76,6 +76,7 @@ class Executor:
         self._environ = dict(environ)
         self._runs: dict[int, Run] = {}
         self._steps = StepRate()
+        self._freed = trio.Event()  # set (and replaced) each time an execution ends
 
     # -- public API ---------------------------------------------------------
 
@@ -171,6 +172,10 @@ class Executor:
         if scope is not None:
             scope.cancel()
         return True
+
+    async def wait_for_room(self) -> None:
+        """Until an execution ends (and its slot is free for the next)."""
+        await self._freed.wait()
 
     def busy(self) -> int:
         """Executions holding or waiting for a slot (not those idle, waiting for a human)."""
@@ -363,6 +368,8 @@ class Executor:
             self._runs.pop(run.id, None)
             run.results.clear()
             run.done.set()
+            self._freed.set()
+            self._freed = trio.Event()
 
     def _context(self, run: Run) -> dict[str, Any]:
         if not run.context:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import signal
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import trio
@@ -103,8 +104,18 @@ async def serve(
                 del active[execution_id]
             # Executions waiting for a human hold no slot, so they do not count.
             took(await session.claim(ex))
+            # The next round comes at the poll, or as soon as an execution ends while
+            # this one is full: its slot goes to the next queued execution at once.
             with trio.move_on_after(options.poll_interval):
-                await stop.wait()
+                async with trio.open_nursery() as waits:
+
+                    async def until(event: Callable[[], Awaitable[object]]) -> None:
+                        await event()
+                        waits.cancel_scope.cancel()
+
+                    waits.start_soon(until, stop.wait)
+                    if ex.room() == 0:
+                        waits.start_soon(until, ex.wait_for_room)
 
         # Shutting down: let running executions finish within the grace period.
         ex.stopping()
