@@ -14,7 +14,7 @@ import trio
 
 from engine import definition, store
 from engine.definition.models import MAX_DEPTH
-from engine.errors import EngineError, InvalidParams
+from engine.errors import EngineError, InvalidParams, NotFound
 from engine.runtime.run import Prior, Run
 from engine.status import ExecutionStatus
 
@@ -67,58 +67,94 @@ async def queued(
     ``resume`` reads the steps it has recorded. One that cannot start (its workflow gone
     or disabled, a secret missing) is recorded ``failed`` with the reason, and raises.
     """
+    (found,) = await queued_many(
+        db, recorder, [execution_id], environ, resume=resume, taken_from=taken_from
+    )
+    if isinstance(found, EngineError):
+        raise found
+    return found
 
-    def read() -> tuple[store.Execution, store.Workflow | EngineError, list[store.StepRun], int]:
-        """One trip to a thread: the execution, its workflow, and what it recorded (a
-        take-over, a re-run that reuses results; never anything for one not started)."""
-        e = store.get_execution(db, execution_id)
-        try:
-            w: store.Workflow | EngineError = store.get_workflow(db, e.workflow_name)
-        except EngineError as exc:
-            w = exc
-        if resume and (e.started_at is not None or e.trigger.startswith("rerun of")):
-            return (
-                e,
-                w,
-                store.step_runs(db, execution_id, latest_only=True),
-                (store.last_log_seq(db, execution_id)),
-            )
-        return e, w, [], 0
 
-    row, found, runs, log_seq = await trio.to_thread.run_sync(read)
-    try:
-        if isinstance(found, EngineError):
-            raise found
-        wf_row = found
-        wf = definition.parsed(wf_row)
-        secrets = secrets_for(wf, environ)
-        params = wf.merge_params(row.params)
-    except EngineError as exc:
-        recorder.execution(
-            execution_id,
-            {
-                "status": ExecutionStatus.FAILED,
-                "finished_at": store.utcnow(),
-                "error": str(exc),
-            },
-        )
-        await recorder.sync()
-        raise
-    run = Run(execution_id, wf_row.id, wf, params, secrets, row.trigger)
-    if row.parent_id is not None:  # a child: how deep (its parents, read up to the limit)
-        run.depth = await trio.to_thread.run_sync(_depth, db, row.parent_id)
-    if resume:
-        run.prior = {
-            r.step_id: Prior(
-                r.status, r.attempt, r.output, r.started_at, r.host, r.pid, r.outputs, r.error
-            )
-            for r in runs
+async def queued_many(
+    db: store.Store,
+    recorder: Recorder,
+    ids: Sequence[int],
+    environ: Mapping[str, str],
+    *,
+    resume: bool,
+    taken_from: str | None = None,
+) -> list[Run | EngineError]:
+    """The runs of executions already queued (a worker's claim), read in one trip to a
+    thread: their rows, their workflows, and what they recorded (a take-over, a re-run
+    that reuses results; nothing is read for one never started). One that cannot start
+    is recorded ``failed`` with the reason, and its error stands in its place."""
+
+    def read() -> tuple[
+        dict[int, store.Execution],
+        dict[str, store.Workflow | EngineError],
+        dict[int, tuple[list[store.StepRun], int]],
+        dict[int, int],
+    ]:
+        rows = store.get_executions(db, ids)
+        workflows: dict[str, store.Workflow | EngineError] = {}
+        for name in {e.workflow_name for e in rows.values()}:
+            try:
+                workflows[name] = store.get_workflow(db, name)
+            except EngineError as exc:
+                workflows[name] = exc
+        recorded = {
+            e.id: (store.step_runs(db, e.id, latest_only=True), store.last_log_seq(db, e.id))
+            for e in rows.values()
+            if resume and (e.started_at is not None or e.trigger.startswith("rerun of"))
         }
-        run.log_seq = log_seq
-        run.taken_from = taken_from
-        if taken_from is not None:
-            run.first_started = row.started_at
-    return run
+        depths = {e.id: _depth(db, e.parent_id) for e in rows.values() if e.parent_id}
+        return rows, workflows, recorded, depths
+
+    rows, workflows, recorded, depths = await trio.to_thread.run_sync(read)
+    out: list[Run | EngineError] = []
+    failed = False
+    for execution_id in ids:
+        row = rows.get(execution_id)
+        if row is None:
+            out.append(NotFound(f"no execution {execution_id}"))
+            continue
+        try:
+            found = workflows[row.workflow_name]
+            if isinstance(found, EngineError):
+                raise found
+            wf = definition.parsed(found)
+            secrets = secrets_for(wf, environ)
+            params = wf.merge_params(row.params)
+        except EngineError as exc:
+            recorder.execution(
+                execution_id,
+                {
+                    "status": ExecutionStatus.FAILED,
+                    "finished_at": store.utcnow(),
+                    "error": str(exc),
+                },
+            )
+            failed = True
+            out.append(exc)
+            continue
+        run = Run(execution_id, found.id, wf, params, secrets, row.trigger)
+        run.depth = depths.get(execution_id, 0)
+        if resume:
+            runs, log_seq = recorded.get(execution_id, ([], 0))
+            run.prior = {
+                r.step_id: Prior(
+                    r.status, r.attempt, r.output, r.started_at, r.host, r.pid, r.outputs, r.error
+                )
+                for r in runs
+            }
+            run.log_seq = log_seq
+            run.taken_from = taken_from
+            if taken_from is not None:
+                run.first_started = row.started_at
+        out.append(run)
+    if failed:
+        await recorder.sync()
+    return out
 
 
 def secrets_for(wf: definition.Workflow, environ: Mapping[str, str]) -> dict[str, str]:

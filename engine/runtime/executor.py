@@ -30,6 +30,7 @@ import httpx
 import trio
 
 from engine import definition, store
+from engine.errors import EngineError
 from engine.runtime import admission, endings, step_loop, stops, takeover
 from engine.runtime.events import Event, ExecutorStatistics, Listener, StepRate
 from engine.runtime.recorder import GATHER, SHUTDOWN_PATIENCE, Recorder
@@ -141,6 +142,16 @@ class Executor:
             taken_from=taken_from,
         )
         return self._launch(run)
+
+    async def start_existing_many(
+        self, ids: Sequence[int], *, resume: bool = False
+    ) -> list[ExecutionHandle | EngineError]:
+        """Run executions already queued (a claim), admitted in one read: each one's
+        handle, or the error that kept it from starting (recorded ``failed``)."""
+        runs = await admission.queued_many(
+            self.store, self.recorder, ids, self._environ, resume=resume
+        )
+        return [r if isinstance(r, EngineError) else self._launch(r) for r in runs]
 
     async def run(
         self, name: str, params: Mapping[str, Any] | None = None, *, trigger: str = "manual"

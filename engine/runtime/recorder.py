@@ -114,6 +114,12 @@ class Recorder:
                 if self._committed < target:
                     await self._flush_locked()
 
+    def turn(self) -> trio.Lock:
+        """Held while a batch is written: another write of this process (a claim) that
+        takes it first waits its turn here, not in SQLite's busy handler, which sleeps
+        in steps of many milliseconds before it tries the lock again."""
+        return self._lock
+
     async def run(self) -> None:
         """Commit in the background until cancelled."""
         while True:

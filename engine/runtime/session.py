@@ -204,18 +204,21 @@ class RunnerSession:
         if room <= 0:
             return []
         try:
-            ids = await trio.to_thread.run_sync(store.claim, self.db, self.id, room)
+            async with ex.recorder.turn():  # one writer of this process at a time
+                ids = await trio.to_thread.run_sync(store.claim, self.db, self.id, room)
         except EngineError as exc:  # a lock, a lost connection: the next round tries again
             self._trouble("claim", exc)
             return []
         self._fine()
         handles = []
-        for execution_id in ids:
-            try:
-                # resume: a re-run from a step arrives with its reused results
-                handles.append(await ex.start_existing(execution_id, resume=True))
-            except EngineError as exc:
-                logger.warning("execution %d cannot run: %s", execution_id, exc)
+        # resume: a re-run from a step arrives with its reused results
+        for execution_id, started in zip(
+            ids, await ex.start_existing_many(ids, resume=True), strict=True
+        ):
+            if isinstance(started, EngineError):
+                logger.warning("execution %d cannot run: %s", execution_id, started)
+            else:
+                handles.append(started)
         return handles
 
     def _dead(self, runner: store.Runner) -> bool:

@@ -355,6 +355,17 @@ def prune(store: Store, *, older_than: float, batch: int = 1000) -> int:
         removed += len(ids)
 
 
+def get_executions(store: Store, ids: Sequence[int]) -> dict[int, Execution]:
+    """The executions of ``ids`` that exist, by id, in one query."""
+    if not ids:
+        return {}
+    with translate_errors(store), store.engine.connect() as conn:
+        return {
+            r["id"]: Execution.of(r)
+            for r in conn.execute(sa.select(EXECUTION).where(e.id.in_(list(ids)))).mappings()
+        }
+
+
 def children(store: Store, execution_id: int) -> list[Execution]:
     """The child executions its ``workflow:`` steps started, oldest first."""
     with translate_errors(store), store.engine.connect() as conn:

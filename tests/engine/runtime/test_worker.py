@@ -445,3 +445,40 @@ def test_a_shell_its_dead_runner_never_recorded_is_found_and_ended(
         for p in (left, other):
             p.kill()
             p.wait()
+
+
+def test_a_claim_admits_its_executions_together_and_one_that_cannot_start_fails_alone(
+    wfe: Wfe, db: store.Store, tmp_path: Path
+) -> None:
+    store.save_workflows(
+        db,
+        [
+            (definition.parse("name: fine\nsteps:\n  - {id: a, log: x}\n"), None),
+            (
+                definition.parse(
+                    "name: secretive\nsecrets: [NOT_SET_ANYWHERE]\nsteps:\n  - {id: a, log: x}\n"
+                ),
+                None,
+            ),
+        ],
+    )
+    fine = store.get_workflow(db, "fine")
+    first = store.create_executions(db, fine, [{}] * 3)
+    (bad,) = store.create_executions(db, store.get_workflow(db, "secretive"), [{}])
+    last = store.create_executions(db, fine, [{}] * 3)
+    worker = wfe.start("worker", "--concurrency", "16")
+    try:
+        wait_until(
+            lambda: all(
+                store.get_execution(db, e.id).status in ("succeeded", "failed")
+                for e in (*first, bad, *last)
+            ),
+            timeout=30,
+        )
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        _, err = worker.communicate(timeout=30)
+    assert {store.get_execution(db, e.id).status for e in (*first, *last)} == {"succeeded"}
+    failed = store.get_execution(db, bad.id)
+    assert failed.status == "failed" and "NOT_SET_ANYWHERE" in (failed.error or "")
+    assert f"execution {bad.id} cannot run" in err and "Traceback" not in err
