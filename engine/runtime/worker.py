@@ -48,7 +48,7 @@ async def serve(
         lease=options.lease,
         heartbeat=options.heartbeat_interval,
     )
-    stop = stop or trio.Event()
+    stop = stop if stop is not None else trio.Event()
     active: dict[int, ExecutionHandle] = {}
     ran = 0
     lost_with: list[EngineError] = []

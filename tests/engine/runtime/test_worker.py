@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
+import trio
 
 from engine import definition, store
 from tests.support import Wfe, alive, wait_until
@@ -482,3 +483,26 @@ def test_a_claim_admits_its_executions_together_and_one_that_cannot_start_fails_
     failed = store.get_execution(db, bad.id)
     assert failed.status == "failed" and "NOT_SET_ANYWHERE" in (failed.error or "")
     assert f"execution {bad.id} cannot run" in err and "Traceback" not in err
+
+
+@pytest.mark.trio
+async def test_a_worker_in_process_stops_when_its_stop_event_is_set(db_url: str) -> None:
+    from engine.runtime import worker
+
+    db = store.open_store(db_url)
+    try:
+        store.save_workflows(db, [(definition.parse("name: w\nsteps: [{id: a, log: x}]\n"), None)])
+        store.queue_many(db, store.get_workflow(db, "w"), [{}] * 50, "test")
+        stop = trio.Event()
+
+        async def when_done() -> None:
+            while store.stats(db).succeeded < 50:
+                await trio.sleep(0.02)
+            stop.set()
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(when_done)
+            ran = await worker.serve(db, worker.WorkerOptions(retention=0), stop=stop)
+        assert ran == 50
+    finally:
+        db.close()
