@@ -22,8 +22,30 @@ from engine.runtime.executor import open_executor
 from engine.runtime.run import ExecutionHandle
 from engine.runtime.session import HEARTBEAT, LEASE, RunnerSession
 from engine.status import RunnerKind
+from engine.store import wakeups
 
 logger = logging.getLogger(__name__)
+
+SAFETY_POLL = 1.0  # seconds between looks at the queue of a worker that gets wake-ups
+
+
+def _listener(db: store.Store) -> wakeups.Listener | None:
+    """A wake-up socket for a SQLite file store (None elsewhere, or where none can be
+    made: the worker then polls, as it always did)."""
+    if db.path is None:
+        return None
+    try:
+        return wakeups.Listener(db)
+    except OSError as exc:
+        logger.warning("no wake-ups (%s); polling every %ss", exc, WorkerOptions.poll_interval)
+        return None
+
+
+def listener_woken(listener: wakeups.Listener) -> Callable[[], Awaitable[None]]:
+    async def woken() -> None:
+        await trio.lowlevel.wait_readable(listener.socket)
+
+    return woken
 
 
 @dataclass(frozen=True)
@@ -59,6 +81,9 @@ async def serve(
             active[handle.id] = handle
         ran += len(handles)
 
+    listener = _listener(db)
+    # Told of queued work at once (a wake-up), a worker polls only as a safety net.
+    poll = options.poll_interval if listener is None else max(options.poll_interval, SAFETY_POLL)
     async with (
         session.open(),
         open_executor(db, max_concurrent_executions=options.concurrency, session=session) as ex,
@@ -103,10 +128,18 @@ async def serve(
             for execution_id in [i for i, h in active.items() if h.finished]:
                 del active[execution_id]
             # Executions waiting for a human hold no slot, so they do not count.
-            took(await session.claim(ex))
-            # The next round comes at the poll, or as soon as an execution ends while
-            # this one is full: its slot goes to the next queued execution at once.
-            with trio.move_on_after(options.poll_interval):
+            room = ex.room()
+            if listener is not None:
+                listener.drain()  # this claim answers every wake-up so far
+            claimed = await session.claim(ex, room)
+            took(claimed)
+            if room and len(claimed) == room and ex.room():
+                continue  # the queue may hold more, and there is room again: at once
+            # The next round comes as soon as an execution ends while this one is full
+            # (its slot goes to the next queued execution at once), when work is queued
+            # (a wake-up), or at the poll.
+            full = ex.room() == 0 or (room > 0 and len(claimed) == room)
+            with trio.move_on_after(options.poll_interval if full else poll):
                 async with trio.open_nursery() as waits:
 
                     async def until(event: Callable[[], Awaitable[object]]) -> None:
@@ -116,6 +149,8 @@ async def serve(
                     waits.start_soon(until, stop.wait)
                     if ex.room() == 0:
                         waits.start_soon(until, ex.wait_for_room)
+                    elif listener is not None and not full:
+                        waits.start_soon(until, listener_woken(listener))
 
         # Shutting down: let running executions finish within the grace period.
         ex.stopping()
@@ -128,6 +163,8 @@ async def serve(
         for handle in left:
             await handle.wait()
         services.cancel_scope.cancel()
+    if listener is not None:
+        listener.close()
     logger.info("worker %s stopped after %d execution(s)", session.id, ran)
     if lost_with:
         raise lost_with[0]  # the command ends with the reason, and a failing exit status

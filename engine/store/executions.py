@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from engine.errors import NotFound
 from engine.status import FINISHED, ExecutionStatus, StepStatus
 from engine.store import search as search_
+from engine.store import wakeups
 from engine.store.connection import Store, translate_errors
 from engine.store.records import Execution, Workflow
 from engine.store.tables import (
@@ -73,6 +74,8 @@ def create_executions(
             .where(WORKFLOW.c.id == workflow.id)
             .values(last_execution_id=max(x.id for x in made))
         )
+    if owner is None:
+        wakeups.notify(store)  # queued for any runner: the idle ones hear of it now
     return made
 
 
@@ -107,6 +110,7 @@ def queue_many(
         conn.execute(
             WORKFLOW.update().where(WORKFLOW.c.id == workflow.id).values(last_execution_id=max(ids))
         )
+    wakeups.notify(store)
     return ids
 
 

@@ -69,4 +69,8 @@ def fire_schedule(
         if made:
             values["last_execution_id"] = max(x.id for x in made)
         conn.execute(WORKFLOW.update().where(w.id == workflow.id).values(values))
+    if made:
+        from engine.store import wakeups
+
+        wakeups.notify(store)
     return made
