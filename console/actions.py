@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -59,16 +60,25 @@ async def run_workflow(
         app.notify(str(exc), severity="error")
         return
 
-    def reply(result: int | EngineError) -> None:
-        if isinstance(result, EngineError):
-            app.call_later(app.notify, f"{name} did not start: {result}", severity="error")
-        else:
-            app.call_later(app.notify, f"Started execution {result} of {name} v{row.version}")
-            app.call_later(app.post_message, OpenExecution(result))
-
+    reply = _opened(app, name, f"of {name} v{row.version}")
     host = services.host
     if host is None or not host.start_execution(name, values, reply):
         app.notify(f"{name} did not start: the embedded executor is not running", severity="error")
+
+
+def _opened(app: App[Any], what: str, said: str) -> Callable[[int | EngineError], None]:
+    """What the embedded executor calls back (from its thread) once an execution it was
+    handed has started, or could not: say so, and open it."""
+
+    def reply(result: int | EngineError) -> None:
+        if isinstance(result, EngineError):
+            app.call_later(app.notify, f"{what} did not start: {result}", severity="error")
+        else:
+            sep = "" if said.startswith(":") else " "
+            app.call_later(app.notify, f"Started execution {result}{sep}{said}")
+            app.call_later(app.post_message, OpenExecution(result))
+
+    return reply
 
 
 async def rerun(app: App[Any], services: Services, execution_id: int) -> None:
@@ -375,13 +385,7 @@ async def rerun_step(app: App[Any], services: Services, execution_id: int, step_
         app.post_message(OpenExecution(new.id))
         return
 
-    def reply(result: int | EngineError) -> None:
-        if isinstance(result, EngineError):
-            app.call_later(app.notify, f"{step_id} did not start: {result}", severity="error")
-        else:
-            app.call_later(app.notify, f"Started execution {result}: step {step_id} again")
-            app.call_later(app.post_message, OpenExecution(result))
-
+    reply = _opened(app, step_id, f": step {step_id} again")
     host = services.host
     if host is None or not host.resume_execution(new.id, reply):
         app.notify(
