@@ -23,27 +23,26 @@ from engine.runtime.run import ExecutionHandle
 from engine.runtime.session import HEARTBEAT, LEASE, RunnerSession
 from engine.status import RunnerKind
 from engine.store import wakeups
+from engine.store.dialects import WakeListener
 
 logger = logging.getLogger(__name__)
 
 SAFETY_POLL = 1.0  # seconds between looks at the queue of a worker that gets wake-ups
 
 
-def _listener(db: store.Store) -> wakeups.Listener | None:
-    """A wake-up socket for a SQLite file store (None elsewhere, or where none can be
-    made: the worker then polls, as it always did)."""
-    if db.path is None:
-        return None
+def _listener(db: store.Store) -> WakeListener | None:
+    """What tells this worker of queued work (a socket for a SQLite file, LISTEN on
+    PostgreSQL); None where none can be made: the worker then polls, as it always did."""
     try:
-        return wakeups.Listener(db)
-    except OSError as exc:
+        return wakeups.listener(db)
+    except Exception as exc:  # OSError, or psycopg's: polling still works
         logger.warning("no wake-ups (%s); polling every %ss", exc, WorkerOptions.poll_interval)
         return None
 
 
-def listener_woken(listener: wakeups.Listener) -> Callable[[], Awaitable[None]]:
+def listener_woken(listener: WakeListener) -> Callable[[], Awaitable[None]]:
     async def woken() -> None:
-        await trio.lowlevel.wait_readable(listener.socket)
+        await trio.lowlevel.wait_readable(listener.fileno())
 
     return woken
 

@@ -8,8 +8,8 @@ a listener blocks in the kernel (no CPU while idle), and a lost wake-up costs on
 runner's slow safety poll. The folder is the user's alone (mode 0700), named by a hash of
 the database's path under the temporary folder (a socket's path has at most 108 bytes).
 
-PostgreSQL stores have none of this here (their runners poll); ``LISTEN``/``NOTIFY`` is
-the server's own way, for a later change.
+On PostgreSQL the server does it: a runner listens (``LISTEN``) on a connection of its own, and
+whoever queues sends ``NOTIFY`` after its commit; runners on every machine hear it.
 """
 
 from __future__ import annotations
@@ -21,26 +21,44 @@ import socket
 import tempfile
 import uuid
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from engine.store.connection import Store
+if TYPE_CHECKING:
+    import sqlalchemy as sa
+
+    from engine.store.connection import Store
+    from engine.store.dialects import WakeListener
 
 SUFFIX = ".wake"
 
 
 def folder(store: Store) -> Path | None:
-    """Where the listeners of ``store`` are (None: not a database file)."""
+    """Where the listeners of a SQLite file store are (None: not a database file)."""
     path = store.path
-    if path is None:
-        return None
+    return None if path is None else folder_of(path)
+
+
+def folder_of(path: Path) -> Path:
     digest = hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:16]
     return Path(tempfile.gettempdir()) / f"wfe-{os.getuid()}-{digest}"
 
 
+CHANNEL = "wfe_queued"
+
+
 def notify(store: Store) -> int:
-    """Wake every runner listening on ``store``: how many were told. Never raises."""
-    where = folder(store)
-    if where is None:
-        return 0
+    """Wake every runner listening on ``store``: how many were told (on PostgreSQL: 1, the
+    server tells them). Never raises: a lost wake-up costs a runner its safety poll."""
+    return store.dialect.wake_runners(store.engine)
+
+
+def listener(store: Store) -> WakeListener | None:
+    """What a runner waits on for wake-ups (None: the store has none; it polls)."""
+    return store.dialect.wake_listener()
+
+
+def notify_folder(where: Path) -> int:
+    """One byte to each socket in ``where``; the sockets of runners gone are removed."""
     told = 0
     try:
         entries = list(where.iterdir())
@@ -62,13 +80,32 @@ def notify(store: Store) -> int:
     return told
 
 
+class PgListener:
+    """A connection of its own that LISTENs; readable when a NOTIFY came."""
+
+    def __init__(self, url: sa.URL) -> None:
+        import psycopg
+
+        self.conn = psycopg.connect(url.render_as_string(hide_password=False), autocommit=True)
+        self.conn.execute(f"LISTEN {CHANNEL}")
+
+    def fileno(self) -> int:
+        return self.conn.fileno()
+
+    def drain(self) -> None:
+        pg = self.conn.pgconn
+        pg.consume_input()
+        while pg.notifies() is not None:
+            pass
+
+    def close(self) -> None:
+        self.conn.close()
+
+
 class Listener:
     """A runner's socket in the store's folder; ``fileno`` for trio to wait on."""
 
-    def __init__(self, store: Store) -> None:
-        where = folder(store)
-        if where is None:
-            raise ValueError("wake-ups need a database file")
+    def __init__(self, where: Path) -> None:
         where.mkdir(mode=0o700, exist_ok=True)
         if where.stat().st_uid != os.getuid():
             raise PermissionError(f"{where} belongs to another user")
@@ -76,6 +113,9 @@ class Listener:
         self.socket = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         self.socket.setblocking(False)
         self.socket.bind(str(self.path))
+
+    def fileno(self) -> int:
+        return self.socket.fileno()
 
     def drain(self) -> None:
         """Forget the wake-ups received so far (one claim answers them all)."""

@@ -11,7 +11,7 @@ import logging
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
@@ -26,6 +26,14 @@ logger = logging.getLogger(__name__)
 WRITE_OPTION = "wfe_write"
 # Seconds a transaction waits for another process's write lock before it is refused.
 BUSY_WAIT = 10.0
+
+
+class WakeListener(Protocol):
+    """A runner's end of the wake-ups: readable (``fileno``) when work was queued."""
+
+    def fileno(self) -> int: ...
+    def drain(self) -> None: ...
+    def close(self) -> None: ...
 
 
 class Dialect:
@@ -66,6 +74,16 @@ class Dialect:
     def claim(self, engine: Engine, runner: str, limit: int) -> list[int]:
         """Lease up to ``limit`` queued, unclaimed executions to ``runner``, oldest first."""
         raise NotImplementedError
+
+    def wake_runners(self, engine: Engine) -> int:
+        """After a commit that queued work: tell the idle runners (how many were told).
+        Never raises: a lost wake-up costs a runner its safety poll. None by default."""
+        return 0
+
+    def wake_listener(self) -> WakeListener | None:
+        """What a runner waits on to be told, or None: it polls. OSError, or the
+        driver's error, when one cannot be made."""
+        return None
 
     def times(self) -> Callable[[datetime | None], Any]:
         """How the write path hands the driver a datetime (made once per batch)."""

@@ -12,7 +12,7 @@ from sqlalchemy.engine import Engine
 
 from engine.errors import StoreError
 from engine.status import ExecutionStatus
-from engine.store.dialects import BUSY_WAIT, WRITE_OPTION, Dialect, safe_url
+from engine.store.dialects import BUSY_WAIT, WRITE_OPTION, Dialect, WakeListener, safe_url
 
 # Advisory lock keys: one for writing transactions, one for schema upgrades.
 WRITE_LOCK = 7265101
@@ -33,6 +33,22 @@ class PostgreSQL(Dialect):
         else:
             # The write path speaks to psycopg directly (COPY): its errors come unwrapped.
             self.driver_errors = (psycopg.Error,)
+
+    def wake_runners(self, engine: Engine) -> int:
+        from engine.store import wakeups
+
+        try:
+            with engine.connect() as conn:
+                conn.exec_driver_sql(f"NOTIFY {wakeups.CHANNEL}")
+                conn.commit()
+        except Exception:  # the server is away: the runners' polls find the work later
+            return 0
+        return 1
+
+    def wake_listener(self) -> WakeListener:
+        from engine.store import wakeups
+
+        return wakeups.PgListener(self.url.set(drivername="postgresql"))
 
     def create_engine(self) -> Engine:
         try:

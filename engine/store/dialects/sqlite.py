@@ -16,7 +16,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
 from engine.errors import StoreError
-from engine.store.dialects import BUSY_WAIT, WRITE_OPTION, Dialect
+from engine.store.dialects import BUSY_WAIT, WRITE_OPTION, Dialect, WakeListener
 
 PRAGMAS = (
     "PRAGMA journal_mode=WAL",
@@ -44,6 +44,18 @@ class SQLite(Dialect):
         if not database or database == ":memory:" or database.startswith("file:"):
             return None
         return Path(database)
+
+    def wake_runners(self, engine: Engine) -> int:
+        from engine.store import wakeups
+
+        path = self.database_file
+        return 0 if path is None else wakeups.notify_folder(wakeups.folder_of(path))
+
+    def wake_listener(self) -> WakeListener | None:
+        from engine.store import wakeups
+
+        path = self.database_file
+        return None if path is None else wakeups.Listener(wakeups.folder_of(path))
 
     def create_engine(self) -> Engine:
         self._prepare_file()

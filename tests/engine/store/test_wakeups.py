@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import stat
 import time
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import trio
@@ -11,8 +13,9 @@ import trio
 from engine import definition, store
 from engine.runtime import worker
 from engine.store import wakeups
+from tests.support import postgres_database, postgres_missing
 
-BACKENDS = ("sqlite",)
+BACKENDS = ("sqlite", "postgresql")
 
 
 def _workflow(db: store.Store) -> store.Workflow:
@@ -20,13 +23,34 @@ def _workflow(db: store.Store) -> store.Workflow:
     return store.get_workflow(db, "w")
 
 
-def test_queueing_wakes_every_listener_and_forgets_the_gone(db: store.Store) -> None:
+@pytest.fixture
+def sqlite_db(tmp_path: Path) -> Iterator[store.Store]:
+    db = store.open_store(f"sqlite:///{tmp_path / 'wfe.db'}")
+    yield db
+    db.close()
+
+
+@pytest.fixture
+def postgresql_db() -> Iterator[store.Store]:
+    why = postgres_missing()
+    if why:
+        pytest.skip(why)
+    with postgres_database() as url:
+        db = store.open_store(url)
+        yield db
+        db.close()
+
+
+def test_queueing_wakes_every_listener_and_forgets_the_gone(sqlite_db: store.Store) -> None:
+    db = sqlite_db
     row = _workflow(db)
-    first, second = wakeups.Listener(db), wakeups.Listener(db)
+    first, second = wakeups.listener(db), wakeups.listener(db)
+    assert isinstance(first, wakeups.Listener) and isinstance(second, wakeups.Listener)
     try:
         where = wakeups.folder(db)
         assert where is not None and stat.S_IMODE(where.stat().st_mode) == 0o700
-        gone = wakeups.Listener(db)
+        gone = wakeups.listener(db)
+        assert isinstance(gone, wakeups.Listener)
         gone.socket.close()  # its runner died without tidying up: the file stays
         store.create_executions(db, row, [{}])
         for listener in (first, second):
@@ -45,12 +69,24 @@ def test_queueing_wakes_every_listener_and_forgets_the_gone(db: store.Store) -> 
     assert not first.path.exists()
 
 
-def test_a_postgresql_store_has_no_wake_ups() -> None:
-    class NoFile:
-        path = None
+def test_on_postgresql_a_notify_reaches_a_listen(postgresql_db: store.Store) -> None:
+    import select
 
-    assert wakeups.folder(NoFile()) is None  # type: ignore[arg-type]
-    assert wakeups.notify(NoFile()) == 0  # type: ignore[arg-type]
+    db = postgresql_db
+    row = _workflow(db)
+    listener = wakeups.listener(db)
+    assert listener is not None
+    try:
+        assert wakeups.folder(db) is None
+        store.create_executions(db, row, [{}])
+        ready, _, _ = select.select([listener.fileno()], [], [], 10)
+        assert ready  # the server told it
+        listener.drain()
+        store.create_executions(db, row, [{}], owner="me")  # claimed already: nobody told
+        ready, _, _ = select.select([listener.fileno()], [], [], 0.5)
+        assert not ready
+    finally:
+        listener.close()
 
 
 @pytest.mark.trio
@@ -73,4 +109,4 @@ async def test_an_idle_worker_starts_queued_work_without_waiting_for_its_poll(
         assert time.monotonic() - began < 10  # (fail_after says it: not the 60 s poll)
         stop.set()
     where = wakeups.folder(db)
-    assert where is not None and not list(where.iterdir())  # its socket went with it
+    assert where is None or not list(where.iterdir())  # its socket went with it
