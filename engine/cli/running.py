@@ -148,18 +148,23 @@ def _follow(
     from engine import runtime, store
     from engine.status import ExecutionStatus, RunnerKind, StepStatus
 
+    followed: list[int] = []  # the execution this command started
+
     def show(event: runtime.Event) -> None:
+        # A child execution's (workflow: steps) lines say whose they are: [its id] step.
+        mine = not followed or event.execution_id == followed[0]
+        step = event.step_id if mine else f"[{event.execution_id}] {event.step_id or ''}"
         if event.kind == "log" and not quiet:
             colour = output.STREAM_COLOUR.get(event.stream or "")
-            click.secho(f"    {event.step_id or '':<12} | {event.text}", fg=colour)
+            click.secho(f"    {step or '':<12} | {event.text}", fg=colour)
         elif event.kind == "step" and event.status != StepStatus.RUNNING:
             detail = (
                 f"  {event.text}" if event.text and event.status != StepStatus.SUCCEEDED else ""
             )
             attempt = f" (attempt {event.attempt})" if event.attempt and event.attempt > 1 else ""
-            click.echo(f"  {output.status(event.status)}  {event.step_id}{attempt}{detail}")
+            click.echo(f"  {output.status(event.status)}  {step}{attempt}{detail}")
         elif event.kind == "step" and not quiet:
-            click.secho(f"  ▶ {event.step_id}", fg="cyan")
+            click.secho(f"  ▶ {step}", fg="cyan")
 
     # This process holds a lease like a worker: if it dies, a worker takes over.
     session = runtime.RunnerSession(db, RunnerKind.RUN)
@@ -172,6 +177,7 @@ def _follow(
         ):
             ex.add_listener(show)
             handle = await start(ex)
+            followed.append(handle.id)
             click.secho(f"execution {handle.id} of {name}", bold=True)
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(

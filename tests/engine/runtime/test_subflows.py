@@ -160,7 +160,11 @@ def test_wfe_shows_a_child_under_its_parent(wfe: Wfe, tmp_path: Path) -> None:
     added = wfe("workflow", "add", str(tmp_path / "parent.yaml"))
     assert added.exit_code == 1 and "unknown workflow 'child'" in added.stderr
     assert wfe("workflow", "add", str(tmp_path)).exit_code == 0  # both at once: fine
-    assert wfe("run", "parent").exit_code == 0
+    ran = wfe("run", "parent")
+    assert ran.exit_code == 0
+    # The child's lines say whose they are; the parent's stay as they were.
+    assert "    [2] greet    | hello parent 1" in ran.stdout
+    assert "  ✓ succeeded  [2] greet" in ran.stdout and "  ✓ succeeded  call" in ran.stdout
     shown = wfe("executions", "show", "1")
     assert "call -> execution 2 of child  ✓ succeeded" in shown.stdout
     assert "child of execution 1 (its step call)" in wfe("executions", "show", "2").stdout
