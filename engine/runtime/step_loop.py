@@ -164,6 +164,11 @@ async def execute(
     """Run a step's action (every attempt, recording each) under ``row``'s id: the step's
     own, or one item's of a foreach. Its last status."""
     step_id = row["step_id"]
+    if step_id in run.marks:  # an item an operator settled before it started
+        settled_as, text = run.marks[step_id]
+        ex.log(run, step_id, text, "system")
+        record(ex, row, settled_as, text)
+        return settled_as
     kind = step.kind
     retry = step.retry
     status: str = StepStatus.FAILED

@@ -174,3 +174,31 @@ async def test_rerun_only_runs_the_step_and_its_dependants_and_keeps_the_rest(
     other = next(r for r in store.step_runs(db, new.id) if r.step_id == "other")
     assert other.error == f"reused from execution {first.id}: exited with code 1"
     assert store.get_execution(db, new.id).status == "failed"
+
+
+@pytest.mark.trio
+async def test_an_item_marked_before_it_starts_is_settled_when_its_turn_comes(
+    db: store.Store, tmp_path: Path
+) -> None:
+    effects = tmp_path / "effects"
+    add(
+        db,
+        f"""
+        name: fan
+        steps:
+          - id: s
+            foreach: [a, b, c]
+            max_parallel: 1
+            run: "echo ${{{{ item }}}} >> {effects}; [ ${{{{ item }}}} != a ] || sleep 60"
+        """,
+    )
+    async with runtime.open_executor(db, cancel_poll_interval=0.05) as ex:
+        handle = await ex.start("fan")
+        await until(lambda: steps_of(db, handle.id).get("s[a]", ("",))[0] == "running")
+        store.mark_step(db, handle.id, "s[b]", "succeeded", "done by hand", "me")
+        store.mark_step(db, handle.id, "s[a]", "succeeded", "known good", "me")
+        await handle.wait()
+    assert handle.status == "succeeded"
+    assert effects.read_text().split() == ["a", "c"]  # b never ran
+    runs = {r.step_id: r for r in store.step_runs(db, handle.id, latest_only=True)}
+    assert runs["s[b]"].error == "marked succeeded by me: done by hand"
