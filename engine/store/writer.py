@@ -22,7 +22,7 @@ import sqlalchemy as sa
 from engine.status import FAILURES, SETTLED, ApprovalStatus, ExecutionStatus
 from engine.store.connection import Store, translate_errors
 from engine.store.dialects import Dialect
-from engine.store.tables import APPROVAL, EXECUTION, LOG_LINE, STEP_RUN, WORKFLOW, utcnow
+from engine.store.tables import APPROVAL, EXECUTION, LOG_LINE, STEP_RUN, utcnow
 
 
 @dataclass
@@ -78,27 +78,31 @@ def write_batch(store: Store, batch: Batch, *, portable: bool = False) -> set[in
     """
     batch = dataclasses.replace(batch)  # the fence filters this copy: a retry starts whole
     with translate_errors(store), store.writer.begin() as conn:
-        fenced = _fence(conn, batch) if batch.owner is not None else set()
+        fenced = _fence(conn, batch, store.dialect.mark) if batch.owner is not None else set()
         if portable:
             _write_portable(conn, batch)
+            _update_executions_portable(conn, batch)
         else:
             _write_fast(conn, batch, store.dialect)
+            _update_executions_fast(conn, batch, store.dialect)
         _write_executions(conn, batch)
         _count_steps(conn, batch)
     return fenced
 
 
-def _fence(conn: sa.Connection, batch: Batch) -> set[int]:
+def _fence(conn: sa.Connection, batch: Batch, mark: str) -> set[int]:
     ids = batch.executions_in()
     if not ids:
         return set()
-    e = EXECUTION.c
     # Lost: claimed by someone else since. (Unclaimed ones are nobody else's.)
-    lost = set(
-        conn.execute(
-            sa.select(e.id).where(e.id.in_(ids), e.worker.is_not(None), e.worker != batch.owner)
-        ).scalars()
-    )
+    lost = {
+        row[0]
+        for row in conn.exec_driver_sql(
+            f"SELECT id FROM execution WHERE id IN ({', '.join([mark] * len(ids))})"
+            f" AND worker IS NOT NULL AND worker != {mark}",
+            (*ids, batch.owner),
+        )
+    }
     if lost:
         batch.step_inserts = [r for r in batch.step_inserts if r["execution_id"] not in lost]
         batch.step_updates = [r for r in batch.step_updates if r["execution_id"] not in lost]
@@ -282,11 +286,45 @@ def _write_portable(conn: sa.Connection, batch: Batch) -> None:
         conn.execute(_PROCESS_UPDATE, [dict(zip(keys, p, strict=True)) for p in processes])
 
 
-def _write_executions(conn: sa.Connection, batch: Batch) -> None:
+def _update_executions_fast(conn: sa.Connection, batch: Batch, dialect: Dialect) -> None:
+    """The executions' changes as one ``executemany`` per shape of change (a start, an
+    end, both): a batch ending many executions costs a statement, not one each."""
+    if not batch.executions:
+        return
+    time = dialect.times()
+    mark = dialect.mark
+    shapes: dict[tuple[str, ...], list[tuple[Any, ...]]] = {}
+    for execution_id, values in batch.executions.items():
+        columns = tuple(sorted(values))
+        shapes.setdefault(columns, []).append(
+            (*(_execution_value(c, values[c], time) for c in columns), execution_id)
+        )
+    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        for columns, rows in shapes.items():
+            sets = ", ".join(f"{c} = {mark}" for c in columns)
+            cursor.executemany(f"UPDATE execution SET {sets} WHERE id = {mark}", rows)
+    finally:
+        cursor.close()
+
+
+def _execution_value(column: str, value: Any, time: Callable[[datetime | None], Any]) -> Any:
+    if isinstance(value, datetime):
+        return time(value)
+    if column == "error":
+        return storable(value)
+    return value
+
+
+def _update_executions_portable(conn: sa.Connection, batch: Batch) -> None:
     for execution_id, values in batch.executions.items():
         if values.get("error") is not None:
             values = {**values, "error": storable(values["error"])}
         conn.execute(EXECUTION.update().where(EXECUTION.c.id == execution_id).values(values))
+
+
+def _write_executions(conn: sa.Connection, batch: Batch) -> None:
+    """What ended executions change beyond their own rows: the tallies, the approvals."""
     tally: dict[int, list[int]] = {}
     for _execution_id, workflow_id, status in batch.finished:
         if status == ExecutionStatus.SUCCEEDED or status in FAILURES:
@@ -295,15 +333,13 @@ def _write_executions(conn: sa.Connection, batch: Batch) -> None:
             counts[1] += status == ExecutionStatus.SUCCEEDED
     if batch.approvals_end:
         _close_approvals(conn, batch)
-    w = WORKFLOW.c
     for workflow_id, (runs, ok) in tally.items():
-        conn.execute(
-            WORKFLOW.update()
-            .where(w.id == workflow_id)
-            .values(runs=w.runs + runs, succeeded=w.succeeded + ok)
-        )
+        conn.execute(_ADD_RUNS, {"id": workflow_id, "runs": runs, "ok": ok})
 
 
+_ADD_RUNS = sa.text(
+    "UPDATE workflow SET runs = runs + :runs, succeeded = succeeded + :ok WHERE id = :id"
+)
 _ADD_ACTIVITY = sa.text(
     "INSERT INTO activity (second, runner, steps) VALUES (:second, :runner, :steps)"
     " ON CONFLICT (second, runner) DO UPDATE SET steps = activity.steps + excluded.steps"

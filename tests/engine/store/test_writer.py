@@ -54,7 +54,10 @@ def test_the_portable_write_path_writes_what_the_driver_path_does(
         first, _ = batch(execution_id).step_inserts
         t = datetime(2026, 11, 27, 12, 0, 5, tzinfo=UTC)
         ended = {**first, "step_id": "a", "status": "failed", "finished_at": t, "error": "x"}
-        return store.Batch(step_inserts=[], step_updates=[ended], logs=[], executions={})
+        end = {"status": "failed", "finished_at": t, "duration_ms": 5000.0, "error": "bad\x00"}
+        return store.Batch(
+            step_inserts=[], step_updates=[ended], logs=[], executions={execution_id: end}
+        )
 
     def written(url: str, portable: bool) -> list[Any]:
         db = store.open_store(url)
@@ -68,7 +71,11 @@ def test_the_portable_write_path_writes_what_the_driver_path_does(
                 return [
                     conn.exec_driver_sql(f"SELECT * FROM {table} ORDER BY 1").fetchall()
                     for table in ("step_run", "log_line")
-                ] + [conn.exec_driver_sql("SELECT status, started_at FROM execution").fetchall()]
+                ] + [
+                    conn.exec_driver_sql(
+                        "SELECT status, started_at, finished_at, duration_ms, error FROM execution"
+                    ).fetchall()
+                ]
         finally:
             db.close()
 
@@ -85,3 +92,6 @@ def test_the_portable_write_path_writes_what_the_driver_path_does(
         (1, "b", None, None),
     ]
     assert [r[4] for r in fast[0]] == ["failed", "succeeded"]  # a's update landed
+    ((status, started, finished, duration, error),) = fast[2]
+    assert (status, duration, error) == ("failed", 5000.0, "bad\u2400")
+    assert started is not None and finished is not None
