@@ -7,7 +7,7 @@ is admitted, under its limits.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import trio
@@ -111,6 +111,76 @@ async def queued_many(
         return rows, workflows, recorded, depths
 
     rows, workflows, recorded, depths = await trio.to_thread.run_sync(read)
+
+    def workflow_of(name: str) -> store.Workflow:
+        found = workflows[name]
+        if isinstance(found, EngineError):
+            raise found
+        return found
+
+    return await _admit(
+        ids, rows, workflow_of, recorded, depths, recorder, environ, resume, taken_from
+    )
+
+
+async def claimed(
+    db: store.Store, recorder: Recorder, claim: store.Claim, environ: Mapping[str, str]
+) -> list[Run | EngineError]:
+    """The runs of what a claim took: its rows and workflows came with it, so only a
+    re-run's reused results and a child's depth are read (in one trip to a thread)."""
+    rows = {x.id: x for x in claim.executions}
+    reruns = [x.id for x in claim.executions if x.trigger.startswith("rerun of")]
+    children = [x for x in claim.executions if x.parent_id]
+    recorded: dict[int, tuple[list[store.StepRun], int]] = {}
+    depths: dict[int, int] = {}
+    if reruns or children:
+
+        def read() -> None:
+            for execution_id in reruns:
+                recorded[execution_id] = (
+                    store.step_runs(db, execution_id, latest_only=True),
+                    store.last_log_seq(db, execution_id),
+                )
+            for x in children:
+                depths[x.id] = _depth(db, x.parent_id)
+
+        await trio.to_thread.run_sync(read)
+
+    def workflow_of(name: str) -> store.Workflow:
+        found = claim.workflows.get(name)
+        if found is None:
+            raise NotFound(f"no workflow named {name!r}; it was removed after it was queued")
+        return found
+
+    return await _admit(
+        [x.id for x in claim.executions],
+        rows,
+        workflow_of,
+        recorded,
+        depths,
+        recorder,
+        environ,
+        resume=True,
+        taken_from=None,
+        started=True,
+    )
+
+
+async def _admit(
+    ids: Sequence[int],
+    rows: Mapping[int, store.Execution],
+    workflow_of: Callable[[str], store.Workflow],
+    recorded: Mapping[int, tuple[list[store.StepRun], int]],
+    depths: Mapping[int, int],
+    recorder: Recorder,
+    environ: Mapping[str, str],
+    resume: bool,
+    taken_from: str | None,
+    *,
+    started: bool = False,
+) -> list[Run | EngineError]:
+    """Runs of executions read from the store. ``started``: a claim recorded those it did
+    not hold back running; one that cannot start is then recorded never started."""
     out: list[Run | EngineError] = []
     failed = False
     for execution_id in ids:
@@ -119,26 +189,26 @@ async def queued_many(
             out.append(NotFound(f"no execution {execution_id}"))
             continue
         try:
-            found = workflows[row.workflow_name]
-            if isinstance(found, EngineError):
-                raise found
+            found = workflow_of(row.workflow_name)
             wf = definition.parsed(found)
             secrets = secrets_for(wf, environ)
             params = wf.merge_params(row.params)
         except EngineError as exc:
-            recorder.execution(
-                execution_id,
-                {
-                    "status": ExecutionStatus.FAILED,
-                    "finished_at": store.utcnow(),
-                    "error": str(exc),
-                },
-            )
+            ended: dict[str, Any] = {
+                "status": ExecutionStatus.FAILED,
+                "finished_at": store.utcnow(),
+                "error": str(exc),
+            }
+            if started and row.started_at is not None:
+                ended["started_at"] = None  # it never ran: the claim's start was not one
+            recorder.execution(execution_id, ended)
             failed = True
             out.append(exc)
             continue
         run = Run(execution_id, found.id, wf, params, secrets, row.trigger)
         run.depth = depths.get(execution_id, 0)
+        if started and row.status == ExecutionStatus.RUNNING:
+            run.recorded_start = row.started_at
         if resume:
             runs, log_seq = recorded.get(execution_id, ([], 0))
             run.prior = {

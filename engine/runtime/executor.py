@@ -153,6 +153,12 @@ class Executor:
         )
         return [r if isinstance(r, EngineError) else self._launch(r) for r in runs]
 
+    async def start_claimed(self, claim: store.Claim) -> list[ExecutionHandle | EngineError]:
+        """Run what a claim took (most recorded running by the claim itself): each one's
+        handle, or the error that kept it from starting (recorded ``failed``)."""
+        runs = await admission.claimed(self.store, self.recorder, claim, self._environ)
+        return [r if isinstance(r, EngineError) else self._launch(r) for r in runs]
+
     async def run(
         self, name: str, params: Mapping[str, Any] | None = None, *, trigger: str = "manual"
     ) -> ExecutionHandle:
@@ -291,25 +297,34 @@ class Executor:
         ended_normally = False
         try:
             with run.scope:
+                limiter = self._limiter_for(run.workflow)
+                if run.recorded_start is not None and not self._slots_free(run, limiter):
+                    # Its claim recorded it running, but a slot went to another meanwhile
+                    # (a child execution): it is queued until it has one.
+                    run.recorded_start = None
+                    rec.execution(run.id, {"status": ExecutionStatus.QUEUED, "started_at": None})
                 await self._global.acquire_on_behalf_of(run)
                 run.holding = True
                 try:
-                    limiter = self._limiter_for(run.workflow)
                     if limiter is not None:
                         await limiter.acquire_on_behalf_of(run)
                     try:
                         clock_start = trio.current_time()
                         run.status = ExecutionStatus.RUNNING
                         run.started = clock_start
-                        # Taken over, it keeps the start its first runner recorded.
-                        rec.execution(
-                            run.id,
-                            {
-                                "status": ExecutionStatus.RUNNING,
-                                "started_at": run.first_started or store.utcnow(),
-                            },
-                            Event("execution", run.id, status=ExecutionStatus.RUNNING),
-                        )
+                        running = Event("execution", run.id, status=ExecutionStatus.RUNNING)
+                        if run.recorded_start is not None:
+                            rec.announce(running)  # the claim recorded it
+                        else:
+                            # Taken over, it keeps the start its first runner recorded.
+                            rec.execution(
+                                run.id,
+                                {
+                                    "status": ExecutionStatus.RUNNING,
+                                    "started_at": run.first_started or store.utcnow(),
+                                },
+                                running,
+                            )
                         with trio.move_on_after(run.workflow.timeout) as deadline:
                             await self._run_steps(run)
                         if deadline.cancelled_caught:
@@ -344,6 +359,12 @@ class Executor:
         finally:
             with trio.CancelScope(shield=True):
                 await self._finish(run, clock_start, ended_normally)
+
+    def _slots_free(self, run: Run, limiter: trio.CapacityLimiter | None) -> bool:
+        """Whether ``run`` would take its slots without waiting."""
+        return self._global.available_tokens > 0 and (
+            limiter is None or limiter.available_tokens > 0
+        )
 
     async def _finish(self, run: Run, clock_start: float | None, ended_normally: bool) -> None:
         """Record the execution's end (and its steps that never ended), then let go of it."""

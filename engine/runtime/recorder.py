@@ -100,6 +100,12 @@ class Recorder:
             self._events.append(event)
         self._wakeup.set()
 
+    def announce(self, event: Event) -> None:
+        """Tell the listeners of a change already committed (by a claim), after the
+        next commit (so in order with what was submitted before)."""
+        self._events.append(event)
+        self._wakeup.set()
+
     # -- committing ---------------------------------------------------------
 
     async def sync(self) -> None:

@@ -52,6 +52,9 @@ class Run:
     prior: dict[str, Prior] = field(default_factory=dict)
     taken_from: str | None = None  # the runner it was taken over from
     first_started: datetime | None = None  # when that runner had started it
+    # The start its claim recorded (claimed and recorded running in one statement):
+    # then no write is needed when it takes its slot at once.
+    recorded_start: datetime | None = None
     refused: str | None = None  # why the store refused its records, if it did
     lost: bool = False  # another runner took it over: it stops here
     # What its steps' expressions read (params, env, secrets, steps, execution).

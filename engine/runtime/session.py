@@ -18,7 +18,7 @@ from contextlib import asynccontextmanager
 
 import trio
 
-from engine import settings, store
+from engine import definition, settings, store
 from engine.errors import EngineError, StoreBusy, StoreFull, StoreUnavailable
 from engine.runtime.executor import Executor
 from engine.runtime.run import ExecutionHandle
@@ -30,6 +30,14 @@ logger = logging.getLogger(__name__)
 HEARTBEAT = 2.0  # seconds between heartbeats
 LEASE = settings.DEFAULT_LEASE  # a runner silent for this long is taken for dead
 LOCK_PATIENCE = 60.0  # seconds a runner waits out another process's lock on the store
+
+
+def _limited(workflow: store.Workflow) -> bool:
+    """Whether a workflow's executions wait for a concurrency limit of their own."""
+    try:
+        return definition.parsed(workflow).concurrency is not None
+    except EngineError:
+        return False  # it cannot start at all: admission records why
 
 
 def new_identity(kind: RunnerKind, concurrency: int) -> store.Runner:
@@ -64,6 +72,7 @@ class RunnerSession:
         self._last_beat: float | None = None
         self._gap = False  # the last heartbeat came after a silence: confirm what it holds
         self.executor: Executor | None = None  # the executor it runs (set by it)
+        self._workflows: dict[str, store.Workflow] = {}  # what its claims ran, by name
 
     @property
     def id(self) -> str:
@@ -199,24 +208,34 @@ class RunnerSession:
             self._troubled = None
 
     async def claim(self, ex: Executor, room: int | None = None) -> list[ExecutionHandle]:
-        """Claim queued executions while ``ex`` has room, and start them."""
+        """Claim queued executions while ``ex`` has room, and start them.
+
+        One statement claims them and records them running (those of a workflow with a
+        concurrency limit stay queued until they have their slot); the workflows they
+        run come in the same transaction, read again only when changed.
+        """
         room = ex.room() if room is None else room
         if room <= 0:
             return []
+        known = self._workflows
+
+        def take() -> store.Claim:
+            return store.claim_started(self.db, self.id, room, known=known, held=_limited)
+
         try:
             async with ex.recorder.turn():  # one writer of this process at a time
-                ids = await trio.to_thread.run_sync(store.claim, self.db, self.id, room)
+                claim = await trio.to_thread.run_sync(take)
         except EngineError as exc:  # a lock, a lost connection: the next round tries again
             self._trouble("claim", exc)
             return []
         self._fine()
+        if len(known) > 1000:
+            known.clear()  # kept for the workflows in use; a store of many starts again
+        known.update(claim.workflows)
         handles = []
-        # resume: a re-run from a step arrives with its reused results
-        for execution_id, started in zip(
-            ids, await ex.start_existing_many(ids, resume=True), strict=True
-        ):
+        for execution, started in zip(claim.executions, await ex.start_claimed(claim), strict=True):
             if isinstance(started, EngineError):
-                logger.warning("execution %d cannot run: %s", execution_id, started)
+                logger.warning("execution %d cannot run: %s", execution.id, started)
             else:
                 handles.append(started)
         return handles

@@ -9,8 +9,10 @@ its executions over, and from that commit on the dead one's writes are fenced of
 
 from __future__ import annotations
 
+import dataclasses
 import math
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass
 from datetime import timedelta
 
 import sqlalchemy as sa
@@ -18,8 +20,8 @@ import sqlalchemy as sa
 from engine import settings
 from engine.status import ACTIVE, ExecutionStatus, RunnerKind
 from engine.store.connection import Store, translate_errors
-from engine.store.records import Runner
-from engine.store.tables import EXECUTION, LEASE, RUNNER, utcnow
+from engine.store.records import Execution, Runner, Workflow
+from engine.store.tables import EXECUTION, LEASE, RUNNER, WORKFLOW, utcnow
 
 DEFAULT_LEASE = settings.DEFAULT_LEASE
 
@@ -72,15 +74,137 @@ def assign(store: Store, execution_id: int, owner: str | None) -> None:
 
 
 def claim(store: Store, runner: str, limit: int) -> list[int]:
-    """Take up to ``limit`` queued executions for ``runner``, oldest first.
+    """Take up to ``limit`` queued executions for ``runner``, oldest first (they stay
+    queued: the runner records each start; :func:`claim_started` records them running).
 
     Atomic across processes: two runners never claim the same execution (how, the
     dialect knows: a write lock taken before reading, or rows locked as they are read).
     """
     if limit <= 0:
         return []
-    with translate_errors(store):
-        return store.dialect.claim(store.engine, runner, limit)
+    with translate_errors(store), store.dialect.claiming(store.engine) as conn:
+        if conn is None:
+            return []
+        return sorted(
+            conn.execute(
+                EXECUTION.update()
+                .where(e.id.in_(_waiting(limit)))
+                .values(worker=runner)
+                .returning(e.id)
+            ).scalars()
+        )
+
+
+def _waiting(limit: int) -> sa.ScalarSelect[int]:
+    """The oldest ``limit`` queued executions nobody holds, locked as they are read on
+    PostgreSQL (skipping those another claim locked); SQLite holds its write lock."""
+    return (
+        sa.select(e.id)
+        .where(e.status == ExecutionStatus.QUEUED, e.worker.is_(None))
+        .order_by(e.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+        .scalar_subquery()
+    )
+
+
+@dataclass(frozen=True)
+class Claim:
+    """What one claim took: executions, oldest first, and the workflows they run."""
+
+    executions: list[Execution]  # recorded running from the claim, unless ``held``
+    workflows: Mapping[str, Workflow]  # each one's workflow as it is now (absent: removed)
+    held: frozenset[int] = frozenset()  # claimed, still queued: they wait for a limit
+
+
+NOTHING = Claim([], {})
+
+
+def claim_started(
+    store: Store,
+    runner: str,
+    limit: int,
+    *,
+    known: Mapping[str, Workflow] | None = None,
+    held: Callable[[Workflow], bool] = lambda workflow: False,
+) -> Claim:
+    """Take up to ``limit`` queued executions for ``runner`` and record them running, in
+    one statement (and one transaction, with what they run).
+
+    Atomic across processes as :func:`claim` is. ``known``: workflows the caller has
+    already, by name; one whose digest, version and state still hold is not read
+    again (a definition is read once per change, not once per execution). The
+    executions of a workflow for which ``held`` says so stay queued (claimed): they
+    wait for a limit of the runner's before they start (a workflow's concurrency).
+    """
+    if limit <= 0:
+        return NOTHING
+    known = known or {}
+    with translate_errors(store), store.dialect.claiming(store.engine) as conn:
+        if conn is None:
+            return NOTHING
+        now = utcnow()
+        claimed = sorted(
+            (
+                Execution.of(row)
+                for row in conn.execute(
+                    EXECUTION.update()
+                    .where(e.id.in_(_waiting(limit)))
+                    .values(worker=runner, status=ExecutionStatus.RUNNING, started_at=now)
+                    .returning(*EXECUTION.c)
+                ).mappings()
+            ),
+            key=lambda x: x.id,
+        )
+        if not claimed:
+            return NOTHING
+        workflows = _current_workflows(conn, {x.workflow_name for x in claimed}, known)
+        waits = frozenset(
+            x.id
+            for x in claimed
+            if x.workflow_name in workflows and held(workflows[x.workflow_name])
+        )
+        if waits:
+            conn.execute(
+                EXECUTION.update()
+                .where(e.id.in_(waits))
+                .values(status=ExecutionStatus.QUEUED, started_at=None)
+            )
+            claimed = [
+                dataclasses.replace(x, status=ExecutionStatus.QUEUED, started_at=None)
+                if x.id in waits
+                else x
+                for x in claimed
+            ]
+    return Claim(claimed, workflows, waits)
+
+
+def _current_workflows(
+    conn: sa.Connection, names: Collection[str], known: Mapping[str, Workflow]
+) -> dict[str, Workflow]:
+    """The workflows of ``names`` as stored now; those ``known`` still current are not
+    read again (their definitions can be long)."""
+    w = WORKFLOW.c
+    current = {
+        row.name: row
+        for row in conn.execute(
+            sa.select(w.name, w.digest, w.version, w.is_active).where(w.name.in_(names))
+        )
+    }
+    found: dict[str, Workflow] = {}
+    for name, row in current.items():
+        mine = known.get(name)
+        if mine is not None and (mine.digest, mine.version, mine.active) == (
+            row.digest,
+            row.version,
+            row.is_active,
+        ):
+            found[name] = mine
+    stale = set(current) - set(found)
+    if stale:
+        for full in conn.execute(sa.select(WORKFLOW).where(w.name.in_(stale))).mappings():
+            found[full["name"]] = Workflow.of(full)
+    return found
 
 
 def take_over(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Sequence
+from contextlib import AbstractContextManager
 from datetime import datetime
 from pathlib import Path
 from typing import Any, ClassVar, Protocol
@@ -71,8 +72,10 @@ class Dialect:
     def lock_schema(self, conn: sa.Connection) -> None:
         """Hold off other processes while this one checks or upgrades the schema."""
 
-    def claim(self, engine: Engine, runner: str, limit: int) -> list[int]:
-        """Lease up to ``limit`` queued, unclaimed executions to ``runner``, oldest first."""
+    def claiming(self, engine: Engine) -> AbstractContextManager[sa.Connection | None]:
+        """A transaction in which a claim's rows are safe from other claimers (a write
+        lock, or rows locked as they are read), or None: nothing is queued (found
+        without taking a lock)."""
         raise NotImplementedError
 
     def wake_runners(self, engine: Engine) -> int:

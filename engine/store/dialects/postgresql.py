@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import sqlalchemy as sa
@@ -11,7 +12,6 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Engine
 
 from engine.errors import StoreError
-from engine.status import ExecutionStatus
 from engine.store.dialects import BUSY_WAIT, WRITE_OPTION, Dialect, WakeListener, safe_url
 
 # Advisory lock keys: one for writing transactions, one for schema upgrades.
@@ -97,25 +97,13 @@ class PostgreSQL(Dialect):
         # and finds it done. (On SQLite, BEGIN IMMEDIATE is that lock.)
         conn.execute(sa.text(f"SELECT pg_advisory_xact_lock({UPGRADE_LOCK})"))
 
-    def claim(self, engine: Engine, runner: str, limit: int) -> list[int]:
-        # Rows are locked as they are read: a runner skips what another is claiming
-        # instead of waiting for it.
-        from engine.store.tables import EXECUTION
-
-        e = EXECUTION.c
+    @contextmanager
+    def claiming(self, engine: Engine) -> Iterator[sa.Connection | None]:
+        # Rows are locked as they are read (FOR UPDATE SKIP LOCKED): a runner skips
+        # what another is claiming instead of waiting for it, and claims take no
+        # advisory lock.
         with engine.begin() as conn:
-            ids = list(
-                conn.execute(
-                    sa.select(e.id)
-                    .where(e.status == ExecutionStatus.QUEUED, e.worker.is_(None))
-                    .order_by(e.id)
-                    .limit(limit)
-                    .with_for_update(skip_locked=True)
-                ).scalars()
-            )
-            if ids:
-                conn.execute(EXECUTION.update().where(e.id.in_(ids)).values(worker=runner))
-        return ids
+            yield conn
 
     def insert_rows(
         self, cursor: Any, table: str, columns: tuple[str, ...], flat: list[Any]

@@ -6,7 +6,8 @@ import errno
 import functools
 import os
 import sqlite3
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -127,42 +128,20 @@ class SQLite(Dialect):
     def describe(self) -> str:
         return str(self.database_file or super().describe())
 
-    def claim(self, engine: Engine, runner: str, limit: int) -> list[int]:
-        # BEGIN IMMEDIATE takes the write lock before reading, so two runners never
-        # claim the same execution.
-        raw = engine.raw_connection()
-        try:
-            cursor = raw.cursor()
-            # A plain read first: an idle runner polls often, and must not take the
-            # write lock each time to find nothing.
-            waiting = cursor.execute(
+    @contextmanager
+    def claiming(self, engine: Engine) -> Iterator[sa.Connection | None]:
+        # A plain read first: an idle runner polls, and must not take the write lock
+        # each time to find nothing. Then BEGIN IMMEDIATE takes the write lock before
+        # reading, so two runners never claim the same execution.
+        with engine.connect() as conn:
+            waiting = conn.exec_driver_sql(
                 "SELECT 1 FROM execution WHERE status = 'queued' AND worker IS NULL LIMIT 1"
-            ).fetchone()
-            if waiting is None:
-                cursor.close()
-                return []
-            cursor.execute("BEGIN IMMEDIATE")
-            ids = [
-                row[0]
-                for row in cursor.execute(
-                    "SELECT id FROM execution WHERE status = 'queued' AND worker IS NULL"
-                    " ORDER BY id LIMIT ?",
-                    (limit,),
-                )
-            ]
-            if ids:
-                marks = ", ".join("?" * len(ids))
-                cursor.execute(
-                    f"UPDATE execution SET worker = ? WHERE id IN ({marks})", (runner, *ids)
-                )
-            raw.commit()
-            cursor.close()
-        except BaseException:
-            raw.rollback()
-            raise
-        finally:
-            raw.close()
-        return ids
+            ).first()
+        if waiting is None:
+            yield None
+            return
+        with engine.execution_options(**{WRITE_OPTION: True}).begin() as conn:
+            yield conn
 
     def times(self) -> Callable[[datetime | None], Any]:
         """:func:`_text` for one batch, once per datetime object.

@@ -95,3 +95,34 @@ def test_a_runner_known_dead_is_taken_over_whatever_its_lease(db: store.Store) -
     assert store.take_over(db, "taker", limit=10, dead=lambda r: r.pid == 1) == {
         execution.id: "other"
     }
+
+
+def test_a_claim_records_what_it_took_running_and_brings_the_workflows(db: store.Store) -> None:
+    first, second = (queued(db, "{id: a, log: x}").id for _ in range(2))
+    claim = store.claim_started(db, "r", 5)
+    assert [x.id for x in claim.executions] == [first, second]  # oldest first
+    for x in claim.executions:
+        row = store.get_execution(db, x.id)
+        assert (row.status, row.runner) == ("running", "r")
+        assert row.started_at is not None and row.started_at == x.started_at
+    assert set(claim.workflows) == {"w"} and claim.held == frozenset()
+    assert store.claim_started(db, "other", 5).executions == []  # each claimed once
+
+
+def test_a_claim_reads_a_workflow_again_only_when_it_changed(db: store.Store) -> None:
+    queued(db, "{id: a, log: x}")
+    (wf,) = store.claim_started(db, "r", 1).workflows.values()
+    queued(db, "{id: a, log: x}")  # the same text: the same digest and version
+    assert store.claim_started(db, "r", 1, known={"w": wf}).workflows["w"] is wf
+    queued(db, "{id: a, log: changed}")  # a new version
+    fresh = store.claim_started(db, "r", 1, known={"w": wf}).workflows["w"]
+    assert fresh is not wf and fresh.version == wf.version + 1
+
+
+def test_a_claim_leaves_queued_what_waits_for_a_limit(db: store.Store) -> None:
+    held = queued(db, "{id: a, log: x}")
+    claim = store.claim_started(db, "r", 1, held=lambda workflow: workflow.name == "w")
+    assert claim.held == {held.id}
+    row = store.get_execution(db, held.id)
+    assert (row.status, row.runner, row.started_at) == ("queued", "r", None)
+    assert claim.executions[0].status == "queued"
