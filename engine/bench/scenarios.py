@@ -53,7 +53,8 @@ def add_workflow(db: store.Store, text: str) -> None:
 
 
 @contextmanager
-def _fresh_store(url: str | None) -> Iterator[store.Store]:
+def fresh_store(url: str | None, name: str = "bench") -> Iterator[store.Store]:
+    """The empty database at ``url``, or a fresh temporary SQLite file."""
     if url is not None:
         db = store.open_store(url)
         try:
@@ -66,8 +67,8 @@ def _fresh_store(url: str | None) -> Iterator[store.Store]:
         finally:
             db.close()
         return
-    with tempfile.TemporaryDirectory(prefix="wfe-bench-") as tmp:
-        db = store.open_store(f"sqlite:///{Path(tmp) / 'bench.db'}")
+    with tempfile.TemporaryDirectory(prefix=f"wfe-{name}-") as tmp:
+        db = store.open_store(f"sqlite:///{Path(tmp) / f'{name}.db'}")
         try:
             yield db
         finally:
@@ -119,7 +120,7 @@ def run(
     began = time.perf_counter()
     repeats = 3 if quick else 5
     results: list[Result] = []
-    with _fresh_store(url) as db:
+    with fresh_store(url) as db:
         for w in range(10):
             add_workflow(db, _log_workflow(f"tp-{w}", 1000))
         add_workflow(db, _log_workflow("large", 1000))

@@ -36,7 +36,23 @@ def prune(ctx: click.Context, older_than: str) -> None:
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the report as one JSON object.")
 @click.option(
-    "--workers", "with_workers", is_flag=True, help="Also time real `wfe worker` processes."
+    "--workers",
+    "workers",
+    type=click.IntRange(1, 64),
+    is_flag=False,
+    flag_value=2,
+    default=None,
+    metavar="[K]",
+    help="Only time K real `wfe worker` processes (2 if K is left out) beside the queue"
+    " floor: executions/s, queue to first step, and (without --quick) a worker's memory"
+    " over 100,000 executions.",
+)
+@click.option(
+    "--concurrency",
+    type=click.IntRange(1, 1024),
+    default=16,
+    show_default=True,
+    help="With --workers: each worker's --concurrency, and the floor's batch.",
 )
 @click.option(
     "--cli",
@@ -55,7 +71,8 @@ def bench(
     ctx: click.Context,
     quick: bool,
     as_json: bool,
-    with_workers: bool,
+    workers: int | None,
+    concurrency: int,
     startup: bool,
     bench_db: str | None,
 ) -> None:
@@ -85,12 +102,29 @@ def bench(
             click.echo(benchmark.format_table(report, "wfe bench --cli"))
         return
     url = bench_db or (ctx.find_root().obj or {}).get("db")
-    report = benchmark.run(
-        quick=quick, url=settings.database_url(url) if url else None, progress=progress
-    )
-    if with_workers:
-        progress("workers")
-        report.results.extend(benchmark.workers())
+    url = settings.database_url(url) if url else None
+    if workers is not None:
+        from engine.bench import results
+
+        began = time.perf_counter()
+        progress(f"{workers} worker(s) beside the queue floor")
+        measured = benchmark.workers(
+            url=url,
+            count=workers,
+            concurrency=concurrency,
+            executions=1000 if quick else 3000,
+            rounds=1 if quick else 3,
+            samples=10 if quick else 50,
+            memory_executions=0 if quick else 100_000,
+        )
+        report = results.Report(quick, measured, results.machine(), time.perf_counter() - began)
+        title = f"wfe bench --workers {workers}" + (" --quick" if quick else "")
+        if as_json:
+            output.as_json(report.as_dict())
+        else:
+            click.echo(benchmark.format_table(report, title))
+        return
+    report = benchmark.run(quick=quick, url=url, progress=progress)
     if as_json:
         output.as_json(report.as_dict())
     else:

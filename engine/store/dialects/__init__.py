@@ -27,6 +27,8 @@ logger = logging.getLogger(__name__)
 WRITE_OPTION = "wfe_write"
 # Seconds a transaction waits for another process's write lock before it is refused.
 BUSY_WAIT = 10.0
+# Seconds between the queue floor's looks at an empty queue.
+IDLE = 0.002
 
 
 class WakeListener(Protocol):
@@ -76,6 +78,13 @@ class Dialect:
         """A transaction in which a claim's rows are safe from other claimers (a write
         lock, or rows locked as they are read), or None: nothing is queued (found
         without taking a lock)."""
+        raise NotImplementedError
+
+    def queue_floor(self, batch: int, ready: Callable[[], object]) -> None:
+        """The bench's queue floor, until killed: claim ``batch`` queued executions,
+        record them running, run nothing, record them succeeded, the most direct way
+        on the driver, committing as a runner does; poll every IDLE seconds when the
+        queue is empty. ``ready`` is called once connected."""
         raise NotImplementedError
 
     def wake_runners(self, engine: Engine) -> int:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -12,7 +12,14 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Engine
 
 from engine.errors import StoreError
-from engine.store.dialects import BUSY_WAIT, WRITE_OPTION, Dialect, WakeListener, safe_url
+from engine.store.dialects import (
+    BUSY_WAIT,
+    IDLE,
+    WRITE_OPTION,
+    Dialect,
+    WakeListener,
+    safe_url,
+)
 
 # Advisory lock keys: one for writing transactions, one for schema upgrades.
 WRITE_LOCK = 7265101
@@ -33,6 +40,38 @@ class PostgreSQL(Dialect):
         else:
             # The write path speaks to psycopg directly (COPY): its errors come unwrapped.
             self.driver_errors = (psycopg.Error,)
+
+    def queue_floor(self, batch: int, ready: Callable[[], object]) -> None:
+        import os
+        import time
+        from datetime import UTC, datetime
+
+        import psycopg
+
+        url = self.url.set(drivername="postgresql").render_as_string(hide_password=False)
+        me = f"floor:{os.getpid()}"
+        with psycopg.connect(url, autocommit=True, options="-c timezone=UTC") as conn:
+            ready()
+            while True:
+                with conn.transaction():
+                    ids = [
+                        row[0]
+                        for row in conn.execute(
+                            "UPDATE execution SET worker = %s, status = 'running',"
+                            " started_at = %s WHERE id IN (SELECT id FROM execution"
+                            " WHERE status = 'queued' AND worker IS NULL ORDER BY id"
+                            " LIMIT %s FOR UPDATE SKIP LOCKED) RETURNING id",
+                            (me, datetime.now(UTC).replace(tzinfo=None), batch),
+                        )
+                    ]
+                if not ids:
+                    time.sleep(IDLE)  # a queue polled, as a plain job queue's worker does
+                    continue
+                with conn.transaction(), conn.cursor() as cursor:
+                    cursor.executemany(
+                        "UPDATE execution SET status = 'succeeded', finished_at = %s WHERE id = %s",
+                        [(datetime.now(UTC).replace(tzinfo=None), i) for i in ids],
+                    )
 
     def wake_runners(self, engine: Engine) -> int:
         from engine.store import wakeups

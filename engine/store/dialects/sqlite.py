@@ -6,6 +6,7 @@ import errno
 import functools
 import os
 import sqlite3
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -17,7 +18,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
 from engine.errors import StoreError
-from engine.store.dialects import BUSY_WAIT, WRITE_OPTION, Dialect, WakeListener
+from engine.store.dialects import BUSY_WAIT, IDLE, WRITE_OPTION, Dialect, WakeListener
 
 PRAGMAS = (
     "PRAGMA journal_mode=WAL",
@@ -45,6 +46,41 @@ class SQLite(Dialect):
         if not database or database == ":memory:" or database.startswith("file:"):
             return None
         return Path(database)
+
+    def queue_floor(self, batch: int, ready: Callable[[], object]) -> None:
+        path = self.database_file
+        if path is None:
+            raise StoreError("the queue floor needs a database file")
+        conn = sqlite3.connect(path, isolation_level=None)
+        for pragma in PRAGMAS:
+            conn.execute(pragma)
+        ready()
+        me = f"floor:{os.getpid()}"
+        try:
+            while True:
+                now = _text(datetime.now(UTC))
+                conn.execute("BEGIN IMMEDIATE")
+                ids = [
+                    row[0]
+                    for row in conn.execute(
+                        "UPDATE execution SET worker = ?, status = 'running', started_at = ?"
+                        " WHERE id IN (SELECT id FROM execution WHERE status = 'queued'"
+                        " AND worker IS NULL ORDER BY id LIMIT ?) RETURNING id",
+                        (me, now, batch),
+                    )
+                ]
+                conn.execute("COMMIT")
+                if not ids:
+                    time.sleep(IDLE)  # a queue polled, as a plain job queue's worker does
+                    continue
+                conn.execute("BEGIN IMMEDIATE")
+                conn.executemany(
+                    "UPDATE execution SET status = 'succeeded', finished_at = ? WHERE id = ?",
+                    [(_text(datetime.now(UTC)), i) for i in ids],
+                )
+                conn.execute("COMMIT")
+        finally:
+            conn.close()
 
     def wake_runners(self, engine: Engine) -> int:
         from engine.store import wakeups

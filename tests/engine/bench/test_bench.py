@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 
 import pytest
 
 from engine import bench, store
-from tests.support import Wfe
+from tests.support import Wfe, postgres_database
 
 # Tests that take `db` run on SQLite and on PostgreSQL (skipped, saying why, without one);
 # the `wfe bench` ones run in-process on SQLite.
@@ -61,11 +62,43 @@ def test_bench_refuses_a_database_with_workflows(wfe: Wfe, tmp_path: Path, where
     assert "wfe bench needs an empty database" in proc.stderr
 
 
-def test_bench_workers_reports_latency_and_rate() -> None:
-    latency, rate = bench.workers(samples=3, executions=20)
-    assert latency.name == "detach_to_first_step" and latency.median > 0
-    assert latency.extra["p99_ms"] >= latency.median
-    assert rate.name == "two_workers" and rate.median > 0
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_bench_workers_times_real_workers_beside_the_queue_floor(
+    backend: str, wfe: Wfe, tmp_path: Path
+) -> None:
+    """`wfe bench --workers 2 --db URL`: both loops drained the same store, every
+    execution succeeded, and the memory figure came from a live worker."""
+    with contextlib.ExitStack() as stack:
+        url = (
+            f"sqlite:///{tmp_path / 'empty.db'}"
+            if backend == "sqlite"
+            else stack.enter_context(postgres_database())
+        )
+        results = bench.workers(
+            url=url, count=2, executions=200, rounds=1, samples=3, memory_executions=2000
+        )
+        db = stack.enter_context(contextlib.closing(store.open_store(url)))
+        stats = store.stats(db)
+    by_name = {r.name: r for r in results}
+    assert set(by_name) == {
+        "queue_to_first_step", "workers_2", "queue_floor_2", "worker_memory_growth"
+    }  # fmt: skip
+    latency = by_name["queue_to_first_step"]
+    assert 0 < latency.median <= latency.extra["p99_ms"]
+    assert by_name["workers_2"].median > 0 and by_name["queue_floor_2"].median > 0
+    assert by_name["workers_2"].floor_ratio is not None
+    assert by_name["worker_memory_growth"].extra["rss_before_mb"] > 10  # a real process
+    # the warm-up and the samples, a floor round, a workers round, the memory rounds
+    assert stats.succeeded == 1 + 3 + 200 + 200 + 1000 + 2000
+    assert (stats.queued, stats.running, stats.failed) == (0, 0, 0)
+
+
+def test_bench_workers_prints_its_table(wfe: Wfe) -> None:
+    proc = wfe("bench", "--workers", "1", "--quick", "--concurrency", "4")
+    assert proc.exit_code == 0, proc.stderr
+    assert "wfe bench --workers 1 --quick" in proc.stdout
+    for name in ("queue_to_first_step", "workers_1", "queue_floor_1"):
+        assert name in proc.stdout
 
 
 def test_the_dashboard_fill_writes_what_the_engine_reads(db: store.Store) -> None:
