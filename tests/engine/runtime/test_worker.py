@@ -506,3 +506,58 @@ async def test_a_worker_in_process_stops_when_its_stop_event_is_set(db_url: str)
         assert ran == 50
     finally:
         db.close()
+
+
+@ON_BOTH
+def test_a_burst_of_3000_through_three_workers_survives_a_kill_9(
+    wfe: Wfe, db: store.Store, tmp_path: Path
+) -> None:
+    """3,000 executions at once through three workers, one killed with SIGKILL a third
+    of the way: none is lost, each is claimed once (taken over once if the dead worker
+    held it), and no step recorded before the kill runs again."""
+    effects = tmp_path / "effects"
+    wf = definition.parse(
+        "name: burst\nsteps:\n"
+        f'  - {{id: a, run: "echo $WFE_EXECUTION_ID $WFE_RUNNER >> {effects}"}}\n'
+    )
+    store.save_workflows(db, [(wf, None)])
+    workers = [wfe.start("worker", "--concurrency", "8") for _ in range(3)]
+    try:
+        wait_until(lambda: len(store.live_runners(db)) == 3, timeout=30)
+        (victim,) = [r.id for r in store.live_runners(db) if r.pid == workers[0].pid]
+        store.create_executions(db, store.get_workflow(db, "burst"), [{}] * 3000)
+        wait_until(lambda: store.stats(db).succeeded >= 1000, timeout=120)
+        workers[0].kill()
+        workers[0].communicate(timeout=10)
+        with db.engine.connect() as conn:  # what was recorded when it died
+            recorded = {
+                row[0]
+                for row in conn.exec_driver_sql(
+                    "SELECT execution_id FROM step_run WHERE status = 'succeeded'"
+                )
+            }
+        wait_until(lambda: store.stats(db).succeeded == 3000, timeout=180)
+    finally:
+        for w in workers[1:]:
+            w.send_signal(signal.SIGTERM)
+        logs = [w.communicate(timeout=60)[1] for w in workers[1:]]
+    assert store.stats(db).queued == store.stats(db).running == 0
+    runs: dict[int, list[str]] = {}
+    for line in effects.read_text().splitlines():
+        execution_id, runner = line.split()
+        runs.setdefault(int(execution_id), []).append(runner)
+    ids = [x.id for x in store.list_executions(db, limit=3000)[0]]
+    assert sorted(runs) == sorted(ids)  # none lost
+    twice = {i: r for i, r in runs.items() if len(r) > 1}
+    # Run again only where the dead worker ran it and died before recording its end:
+    # first by the victim, then once by whoever took it over; never one recorded.
+    assert len(twice) <= 8, twice
+    for execution_id, by in twice.items():
+        assert len(by) == 2 and by[0] == victim != by[1], (execution_id, by)
+        assert execution_id not in recorded
+    assert all(len(runs[i]) == 1 for i in recorded)
+    for x in ids:
+        attempts = store.step_runs(db, x)
+        assert [r.status for r in attempts].count("succeeded") == 1, attempts
+    assert "taking over execution" in "".join(logs)  # it died holding some
+    assert all("Traceback" not in log for log in logs), logs
