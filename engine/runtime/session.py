@@ -214,17 +214,19 @@ class RunnerSession:
         concurrency limit stay queued until they have their slot); the workflows they
         run come in the same transaction, read again only when changed.
         """
-        room = ex.room() if room is None else room
-        if room <= 0:
+        if (ex.room() if room is None else room) <= 0:
             return []
         known = self._workflows
-
-        def take() -> store.Claim:
-            return store.claim_started(self.db, self.id, room, known=known, held=_limited)
-
         try:
             async with ex.recorder.turn():  # one writer of this process at a time
-                claim = await trio.to_thread.run_sync(take)
+                # Counted once its turn came: slots freed by the batch it waited for
+                # are claimed now too, not in a claim of their own.
+                room = ex.room()
+                if room <= 0:
+                    return []
+                claim = await trio.to_thread.run_sync(
+                    lambda: store.claim_started(self.db, self.id, room, known=known, held=_limited)
+                )
         except EngineError as exc:  # a lock, a lost connection: the next round tries again
             self._trouble("claim", exc)
             return []

@@ -132,12 +132,12 @@ async def serve(
                 listener.drain()  # this claim answers every wake-up so far
             claimed = await session.claim(ex, room)
             took(claimed)
-            if room and len(claimed) == room and ex.room():
+            if claimed and ex.room():
                 continue  # the queue may hold more, and there is room again: at once
             # The next round comes as soon as an execution ends while this one is full
             # (its slot goes to the next queued execution at once), when work is queued
             # (a wake-up), or at the poll.
-            full = ex.room() == 0 or (room > 0 and len(claimed) == room)
+            full = ex.room() == 0 or 0 < room <= len(claimed)
             with trio.move_on_after(options.poll_interval if full else poll):
                 async with trio.open_nursery() as waits:
 
