@@ -85,27 +85,27 @@ def claim(store: Store, runner: str, limit: int) -> list[int]:
     with translate_errors(store), store.dialect.claiming(store.engine) as conn:
         if conn is None:
             return []
-        return sorted(
-            conn.execute(
-                EXECUTION.update()
-                .where(e.id.in_(_waiting(limit)))
-                .values(worker=runner)
-                .returning(e.id)
-            ).scalars()
-        )
+        return sorted(conn.execute(_CLAIM_IDS, {"runner": runner, "limit": limit}).scalars())
 
 
-def _waiting(limit: int) -> sa.ScalarSelect[int]:
-    """The oldest ``limit`` queued executions nobody holds, locked as they are read on
-    PostgreSQL (skipping those another claim locked); SQLite holds its write lock."""
-    return (
-        sa.select(e.id)
-        .where(e.status == ExecutionStatus.QUEUED, e.worker.is_(None))
-        .order_by(e.id)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-        .scalar_subquery()
-    )
+# The oldest queued executions nobody holds (``limit`` of them), locked as they are read
+# on PostgreSQL (skipping those another claim locked); SQLite holds its write lock.
+_WAITING = (
+    sa.select(e.id)
+    .where(e.status == ExecutionStatus.QUEUED, e.worker.is_(None))
+    .order_by(e.id)
+    .limit(sa.bindparam("limit", type_=sa.Integer))
+    .with_for_update(skip_locked=True)
+    .scalar_subquery()
+)
+_CLAIM = EXECUTION.update().where(e.id.in_(_WAITING))
+# Built once: a claim runs many times a second, and SQLAlchemy then compiles it once.
+_CLAIM_IDS = _CLAIM.values(worker=sa.bindparam("runner")).returning(e.id)
+_CLAIM_STARTED = _CLAIM.values(
+    worker=sa.bindparam("runner"),
+    status=ExecutionStatus.RUNNING,
+    started_at=sa.bindparam("now", type_=EXECUTION.c.started_at.type),
+).returning(*EXECUTION.c)
 
 
 @dataclass(frozen=True)
@@ -148,10 +148,7 @@ def claim_started(
             (
                 Execution.of(row)
                 for row in conn.execute(
-                    EXECUTION.update()
-                    .where(e.id.in_(_waiting(limit)))
-                    .values(worker=runner, status=ExecutionStatus.RUNNING, started_at=now)
-                    .returning(*EXECUTION.c)
+                    _CLAIM_STARTED, {"runner": runner, "limit": limit, "now": now}
                 ).mappings()
             ),
             key=lambda x: x.id,
@@ -265,7 +262,17 @@ def take_over(
             )
         }
         if taken:
-            conn.execute(EXECUTION.update().where(e.id.in_(taken)).values(worker=runner))
+            # Checked again as each row is updated: a batch of the old runner's that held
+            # a row (PostgreSQL locks rows, see the dialects) may have ended it meanwhile.
+            still = set(
+                conn.execute(
+                    EXECUTION.update()
+                    .where(e.id.in_(taken), e.status.in_(ACTIVE), e.worker.in_(gone))
+                    .values(worker=runner)
+                    .returning(e.id)
+                ).scalars()
+            )
+            taken = {k: v for k, v in taken.items() if k in still}
     return taken
 
 

@@ -77,8 +77,8 @@ def write_batch(store: Store, batch: Batch, *, portable: bool = False) -> set[in
     SQLAlchemy's types instead of the driver-level statements.
     """
     batch = dataclasses.replace(batch)  # the fence filters this copy: a retry starts whole
-    with translate_errors(store), store.writer.begin() as conn:
-        fenced = _fence(conn, batch, store.dialect.mark) if batch.owner is not None else set()
+    with translate_errors(store), store.dialect.group_commit(store.engine) as conn:
+        fenced = _fence(conn, batch, store.dialect) if batch.owner is not None else set()
         if portable:
             _write_portable(conn, batch)
             _update_executions_portable(conn, batch)
@@ -90,18 +90,20 @@ def write_batch(store: Store, batch: Batch, *, portable: bool = False) -> set[in
     return fenced
 
 
-def _fence(conn: sa.Connection, batch: Batch, mark: str) -> set[int]:
+def _fence(conn: sa.Connection, batch: Batch, dialect: Dialect) -> set[int]:
     ids = batch.executions_in()
     if not ids:
         return set()
-    # Lost: claimed by someone else since. (Unclaimed ones are nobody else's.)
+    # Lost: claimed by someone else since. (Unclaimed ones are nobody else's.) Every row
+    # is read (and locked, where the dialect locks rows), not only those lost.
     lost = {
-        row[0]
-        for row in conn.exec_driver_sql(
-            f"SELECT id FROM execution WHERE id IN ({', '.join([mark] * len(ids))})"
-            f" AND worker IS NOT NULL AND worker != {mark}",
-            (*ids, batch.owner),
+        execution_id
+        for execution_id, worker in conn.exec_driver_sql(
+            f"SELECT id, worker FROM execution WHERE id IN ({', '.join([dialect.mark] * len(ids))})"
+            + dialect.fence_lock,
+            tuple(ids),
         )
+        if worker is not None and worker != batch.owner
     }
     if lost:
         batch.step_inserts = [r for r in batch.step_inserts if r["execution_id"] not in lost]

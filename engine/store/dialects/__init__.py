@@ -80,6 +80,15 @@ class Dialect:
         without taking a lock)."""
         raise NotImplementedError
 
+    def group_commit(self, engine: Engine) -> AbstractContextManager[sa.Connection]:
+        """The transaction of one of the executor's batches. Its fence reads who holds
+        the batch's executions, locking them (``fence_lock``) where the transaction
+        does not hold the whole store's write lock."""
+        return engine.execution_options(**{WRITE_OPTION: True}).begin()
+
+    #: What the fence's read adds to lock the rows it reads until the batch commits.
+    fence_lock: ClassVar[str] = ""
+
     def queue_floor(self, batch: int, ready: Callable[[], object]) -> None:
         """The bench's queue floor, until killed: claim ``batch`` queued executions,
         record them running, run nothing, record them succeeded, the most direct way

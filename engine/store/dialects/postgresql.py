@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
 import sqlalchemy as sa
@@ -40,6 +40,14 @@ class PostgreSQL(Dialect):
         else:
             # The write path speaks to psycopg directly (COPY): its errors come unwrapped.
             self.driver_errors = (psycopg.Error,)
+
+    # A batch locks the rows of its executions instead of taking the write lock: batches
+    # of different workers go at once, and a take-over (which updates those rows) waits
+    # for the batch to commit, or the batch for it, and then sees who holds them.
+    fence_lock = " ORDER BY id FOR SHARE"
+
+    def group_commit(self, engine: Engine) -> AbstractContextManager[sa.Connection]:
+        return engine.begin()
 
     def queue_floor(self, batch: int, ready: Callable[[], object]) -> None:
         import os

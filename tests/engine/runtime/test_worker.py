@@ -518,7 +518,8 @@ def test_a_burst_of_3000_through_three_workers_survives_a_kill_9(
     effects = tmp_path / "effects"
     wf = definition.parse(
         "name: burst\nsteps:\n"
-        f'  - {{id: a, run: "echo $WFE_EXECUTION_ID $WFE_RUNNER >> {effects}"}}\n'
+        # a step that takes a moment: the one killed always dies holding some
+        f'  - {{id: a, run: "echo $WFE_EXECUTION_ID $WFE_RUNNER >> {effects}; sleep 0.02"}}\n'
     )
     store.save_workflows(db, [(wf, None)])
     workers = [wfe.start("worker", "--concurrency", "8") for _ in range(3)]
@@ -527,6 +528,9 @@ def test_a_burst_of_3000_through_three_workers_survives_a_kill_9(
         (victim,) = [r.id for r in store.live_runners(db) if r.pid == workers[0].pid]
         store.create_executions(db, store.get_workflow(db, "burst"), [{}] * 3000)
         wait_until(lambda: store.stats(db).succeeded >= 1000, timeout=120)
+        wait_until(
+            lambda: victim in {x.runner for x in store.list_executions(db, status="running")[0]}
+        )
         workers[0].kill()
         workers[0].communicate(timeout=10)
         with db.engine.connect() as conn:  # what was recorded when it died

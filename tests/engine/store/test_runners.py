@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from engine import definition, store
-from engine.store import tables
+from engine.store import tables, writer
 
 # Every test that takes `db` runs on SQLite and on PostgreSQL (skipped, saying why, where
 # no server answers).
@@ -126,3 +126,38 @@ def test_a_claim_leaves_queued_what_waits_for_a_limit(db: store.Store) -> None:
     row = store.get_execution(db, held.id)
     assert (row.status, row.runner, row.started_at) == ("queued", "r", None)
     assert claim.executions[0].status == "queued"
+
+
+def test_a_take_over_waits_for_a_batch_in_flight_and_sees_what_it_ended(
+    db: store.Store,
+) -> None:
+    """The old runner's last batch commits the execution's end while a taker looks: the
+    taker waits for it (SQLite's write lock, PostgreSQL's row locks) and takes nothing."""
+    import threading
+    import time
+
+    execution = queued(db, "{id: a, log: x}")
+    store.claim(db, "old", 1)
+    locked, taken = threading.Event(), {}
+
+    def taker() -> None:
+        locked.wait()
+        began = time.monotonic()
+        taken["result"] = store.take_over(db, "taker", limit=10, dead=lambda r: True)
+        taken["waited"] = time.monotonic() - began
+
+    thread = threading.Thread(target=taker)
+    thread.start()
+    ended = {"status": "succeeded", "finished_at": store.utcnow()}
+    with db.dialect.group_commit(db.engine) as conn:  # as write_batch does
+        writer._fence(conn, store.Batch([], [], [], {execution.id: ended}, owner="old"),
+                            db.dialect)  # fmt: skip
+        conn.execute(
+            tables.EXECUTION.update().where(tables.EXECUTION.c.id == execution.id).values(ended)
+        )
+        locked.set()
+        time.sleep(0.5)
+    thread.join(timeout=30)
+    assert taken["result"] == {}
+    assert taken["waited"] >= 0.3
+    assert store.get_execution(db, execution.id).runner == "old"
