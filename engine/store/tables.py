@@ -71,6 +71,13 @@ class ExecutionRow(_Row, table=True):
         Index("ix_execution_finished_status", "finished_at", "status", "started_at"),
         Index("ix_execution_workflow_runs", "workflow_id", "id", "status", "duration_ms"),
         Index("ix_execution_parent", "parent_id", "parent_step"),  # schema 7
+        # What a claim can take, oldest first (schema 8): read without a sort.
+        Index(
+            "ix_execution_claimable",
+            "id",
+            sqlite_where=sa.text("status = 'queued' AND worker IS NULL"),
+            postgresql_where=sa.text("status = 'queued' AND worker IS NULL"),
+        ),
     )
     id: int | None = Field(default=None, primary_key=True)
     workflow_id: int = Field(foreign_key="workflow.id", ondelete="CASCADE")

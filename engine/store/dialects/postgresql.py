@@ -101,7 +101,8 @@ class PostgreSQL(Dialect):
         try:
             engine = sa.create_engine(
                 self.url,
-                pool_pre_ping=True,
+                # Pinged on checkout only after an idle spell (see _ping_if_idle): a
+                # ping per checkout is a round trip per claim and per group commit.
                 pool_size=8,
                 max_overflow=8,
                 # Times are stored as UTC without a zone, as on SQLite: the session's
@@ -119,6 +120,8 @@ class PostgreSQL(Dialect):
         except sa_exc.ArgumentError as exc:
             raise StoreError(f"cannot use {safe_url(self.url)}: {exc}") from exc
         event.listen(engine, "begin", _on_begin)
+        event.listen(engine.pool, "checkout", _ping_if_idle)
+        event.listen(engine.pool, "checkin", _note_use)
         return engine
 
     def holders(self, engine: Engine) -> list[str]:
@@ -192,6 +195,32 @@ class PostgreSQL(Dialect):
                 )
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             conn.exec_driver_sql("ANALYZE")
+
+
+# Seconds a pooled connection may sit unused before it is pinged when next taken: one
+# the server dropped meanwhile (a restart, an idle timeout) is replaced before use. One
+# in steady use is not pinged; if the server goes while it is, that use fails once and
+# is retried (the recorder and the claims retry; the pool then replaces its connections).
+IDLE_PING = 1.0
+
+
+def _ping_if_idle(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+    import time
+
+    if time.monotonic() - record.info.get("wfe_used", 0.0) < IDLE_PING:
+        return
+    try:
+        dbapi_connection.execute("SELECT 1")
+        if not dbapi_connection.autocommit:
+            dbapi_connection.rollback()
+    except Exception as exc:  # the pool drops it and connects afresh
+        raise sa_exc.DisconnectionError(str(exc)) from exc
+
+
+def _note_use(_dbapi_connection: Any, record: Any) -> None:
+    import time
+
+    record.info["wfe_used"] = time.monotonic()
 
 
 def _on_begin(conn: sa.Connection) -> None:

@@ -111,6 +111,7 @@ def test_a_schema_1_store_on_postgresql_is_upgraded(db_url: str) -> None:
         "DROP INDEX ix_execution_queued_at",
         "DROP INDEX ix_execution_finished_status",
         "DROP INDEX ix_execution_workflow_runs",
+        "DROP INDEX ix_execution_claimable",
         "DROP TABLE IF EXISTS alembic_version",
         "UPDATE wfe_meta SET value = '1' WHERE key = 'schema_version'",
     )
@@ -122,7 +123,7 @@ def test_a_schema_1_store_on_postgresql_is_upgraded(db_url: str) -> None:
             assert compare_metadata(MigrationContext.configure(conn), SQLModel.metadata) == []
     finally:
         db.close()
-    assert _psql(db_url, "SELECT version_num FROM alembic_version") == [("0007",)]
+    assert _psql(db_url, "SELECT version_num FROM alembic_version") == [("0008",)]
     ((lease,),) = _psql(db_url, "SELECT expires_at - heartbeat_at FROM worker")
     assert lease == timedelta(seconds=15)
 
