@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from engine import store
 from tests.support import REPO, Wfe
 
 
@@ -22,9 +23,10 @@ def test_store_errors_are_one_line(wfe: Wfe, tmp_path: Path) -> None:
     newer = tmp_path / "newer.db"
     assert wfe.invoke("--db", str(newer), "stats").exit_code == 0
     with sqlite3.connect(newer) as conn:
-        conn.execute("UPDATE wfe_meta SET value = '8'")
+        conn.execute(f"UPDATE wfe_meta SET value = '{store.SCHEMA_VERSION + 1}'")
     proc = wfe.invoke("--db", str(newer), "stats")
-    assert proc.exit_code == 1 and "written by a newer WorkflowEngine (schema 8" in proc.stderr
+    newer_schema = f"written by a newer WorkflowEngine (schema {store.SCHEMA_VERSION + 1}"
+    assert proc.exit_code == 1 and newer_schema in proc.stderr
     assert len(proc.stderr.splitlines()) == 1
 
     (tmp_path / "file").write_text("")
