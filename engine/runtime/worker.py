@@ -132,7 +132,7 @@ async def serve(
                 listener.drain()  # this claim answers every wake-up so far
             claimed = await session.claim(ex, room)
             took(claimed)
-            if claimed and ex.room():
+            if claimed and len(claimed) >= room and ex.room():
                 continue  # the queue may hold more, and there is room again: at once
             # The next round comes as soon as an execution ends while this one is full
             # (its slot goes to the next queued execution at once), when work is queued

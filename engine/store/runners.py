@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -101,11 +101,19 @@ _WAITING = (
 _CLAIM = EXECUTION.update().where(e.id.in_(_WAITING))
 # Built once: a claim runs many times a second, and SQLAlchemy then compiles it once.
 _CLAIM_IDS = _CLAIM.values(worker=sa.bindparam("runner")).returning(e.id)
+_w = WORKFLOW.c
+# Each claimed row brings what its workflow is now (digest, version, state): a known
+# workflow still current is then not read at all.
+_WORKFLOW_NOW = [
+    sa.select(column).where(_w.name == e.workflow_name).scalar_subquery().label(f"wf_{name}")
+    for name, column in (("digest", _w.digest), ("version", _w.version), ("active", _w.is_active))
+]
 _CLAIM_STARTED = _CLAIM.values(
     worker=sa.bindparam("runner"),
     status=ExecutionStatus.RUNNING,
     started_at=sa.bindparam("now", type_=EXECUTION.c.started_at.type),
-).returning(*EXECUTION.c)
+).returning(*EXECUTION.c, *_WORKFLOW_NOW)
+_WORKFLOWS_NAMED = sa.select(WORKFLOW).where(_w.name.in_(sa.bindparam("names", expanding=True)))
 
 
 @dataclass(frozen=True)
@@ -144,18 +152,14 @@ def claim_started(
         if conn is None:
             return NOTHING
         now = utcnow()
-        claimed = sorted(
-            (
-                Execution.of(row)
-                for row in conn.execute(
-                    _CLAIM_STARTED, {"runner": runner, "limit": limit, "now": now}
-                ).mappings()
-            ),
-            key=lambda x: x.id,
+        rows = sorted(
+            conn.execute(_CLAIM_STARTED, {"runner": runner, "limit": limit, "now": now}).mappings(),
+            key=lambda row: row["id"],
         )
-        if not claimed:
+        if not rows:
             return NOTHING
-        workflows = _current_workflows(conn, {x.workflow_name for x in claimed}, known)
+        claimed = [Execution.of(row) for row in rows]
+        workflows = _current_workflows(conn, rows, known)
         waits = frozenset(
             x.id
             for x in claimed
@@ -177,29 +181,24 @@ def claim_started(
 
 
 def _current_workflows(
-    conn: sa.Connection, names: Collection[str], known: Mapping[str, Workflow]
+    conn: sa.Connection, rows: Sequence[sa.RowMapping], known: Mapping[str, Workflow]
 ) -> dict[str, Workflow]:
-    """The workflows of ``names`` as stored now; those ``known`` still current are not
-    read again (their definitions can be long)."""
-    w = WORKFLOW.c
-    current = {
-        row.name: row
-        for row in conn.execute(
-            sa.select(w.name, w.digest, w.version, w.is_active).where(w.name.in_(names))
-        )
-    }
+    """The workflows of the claimed ``rows`` as stored now (absent: removed); those
+    ``known`` still current are not read again (their definitions can be long)."""
     found: dict[str, Workflow] = {}
-    for name, row in current.items():
+    stale: set[str] = set()
+    for row in rows:
+        name = row["workflow_name"]
+        if name in found or name in stale or row["wf_digest"] is None:
+            continue  # seen, or removed since it was queued
         mine = known.get(name)
-        if mine is not None and (mine.digest, mine.version, mine.active) == (
-            row.digest,
-            row.version,
-            row.is_active,
-        ):
+        now = (row["wf_digest"], row["wf_version"], bool(row["wf_active"]))
+        if mine is not None and (mine.digest, mine.version, mine.active) == now:
             found[name] = mine
-    stale = set(current) - set(found)
+        else:
+            stale.add(name)
     if stale:
-        for full in conn.execute(sa.select(WORKFLOW).where(w.name.in_(stale))).mappings():
+        for full in conn.execute(_WORKFLOWS_NAMED, {"names": sorted(stale)}).mappings():
             found[full["name"]] = Workflow.of(full)
     return found
 

@@ -88,8 +88,8 @@ def test_bench_workers_times_real_workers_beside_the_queue_floor(
     assert by_name["workers_2"].median > 0 and by_name["queue_floor_2"].median > 0
     assert by_name["workers_2"].floor_ratio is not None
     assert by_name["worker_memory_growth"].extra["rss_before_mb"] > 10  # a real process
-    # the warm-up and the samples, a floor round, a workers round, the memory rounds
-    assert stats.succeeded == 1 + 3 + 200 + 200 + 1000 + 2000
+    # the warm-up and the samples, a floor round, a workers round (warmed up), the memory
+    assert stats.succeeded == 1 + 3 + 200 + 2 * 16 * 4 + 200 + 1000 + 2000
     assert (stats.queued, stats.running, stats.failed) == (0, 0, 0)
 
 
