@@ -294,7 +294,6 @@ def _update_executions_fast(conn: sa.Connection, batch: Batch, dialect: Dialect)
     if not batch.executions:
         return
     time = dialect.times()
-    mark = dialect.mark
     shapes: dict[tuple[str, ...], list[tuple[Any, ...]]] = {}
     for execution_id, values in batch.executions.items():
         columns = tuple(sorted(values))
@@ -304,8 +303,7 @@ def _update_executions_fast(conn: sa.Connection, batch: Batch, dialect: Dialect)
     cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     try:
         for columns, rows in shapes.items():
-            sets = ", ".join(f"{c} = {mark}" for c in columns)
-            cursor.executemany(f"UPDATE execution SET {sets} WHERE id = {mark}", rows)
+            dialect.update_rows(cursor, EXECUTION, columns, rows)
     finally:
         cursor.close()
 

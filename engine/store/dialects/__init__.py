@@ -116,6 +116,13 @@ class Dialect:
         """Insert rows given as one flat list of values, the fastest way the driver has."""
         raise NotImplementedError
 
+    def update_rows(
+        self, cursor: Any, table: sa.Table, columns: tuple[str, ...], rows: list[tuple[Any, ...]]
+    ) -> None:
+        """Set ``columns`` of rows by id: each row is its values, then its id."""
+        sets = ", ".join(f"{c} = {self.mark}" for c in columns)
+        cursor.executemany(f"UPDATE {table.name} SET {sets} WHERE id = {self.mark}", rows)
+
     def database_size(self, conn: sa.Connection) -> int | None:
         """The bytes the database takes."""
         return None

@@ -164,6 +164,27 @@ class PostgreSQL(Dialect):
             for i in range(0, len(flat), width):
                 copy.write_row(flat[i : i + width])
 
+    def update_rows(
+        self, cursor: Any, table: sa.Table, columns: tuple[str, ...], rows: list[tuple[Any, ...]]
+    ) -> None:
+        # One statement for them all (a join on VALUES): executemany would be one
+        # statement per row for the server to plan and run.
+        if len(rows) == 1:
+            return super().update_rows(cursor, table, columns, rows)
+        from sqlalchemy.dialects import postgresql
+
+        pg = postgresql.dialect()  # type: ignore[no-untyped-call]
+        types = [table.c[c].type.compile(dialect=pg) for c in (*columns, "id")]
+        first = "(" + ", ".join(f"%s::{t}" for t in types) + ")"
+        rest = "(" + ", ".join(["%s"] * len(types)) + ")"
+        sets = ", ".join(f"{c} = v.{c}" for c in columns)
+        cursor.execute(
+            f"UPDATE {table.name} AS t SET {sets} FROM (VALUES {first}"
+            + f", {rest}" * (len(rows) - 1)
+            + f") AS v ({', '.join((*columns, 'id'))}) WHERE t.id = v.id",
+            [value for row in rows for value in row],
+        )
+
     def database_size(self, conn: sa.Connection) -> int | None:
         size: int = conn.execute(
             sa.text("SELECT pg_database_size(current_database())")

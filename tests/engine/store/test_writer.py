@@ -95,3 +95,48 @@ def test_the_portable_write_path_writes_what_the_driver_path_does(
     ((status, started, finished, duration, error),) = fast[2]
     assert (status, duration, error) == ("failed", 5000.0, "bad\u2400")
     assert started is not None and finished is not None
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_many_executions_ended_in_one_batch_are_written_as_the_portable_path_does(
+    tmp_path: Path, backend: str
+) -> None:
+    """PostgreSQL sets many executions' changes in one statement (a join on VALUES):
+    starts, ends with and without errors, NULLs among them, as the typed path does."""
+    from datetime import UTC, datetime
+
+    t = datetime(2026, 12, 1, 12, 0, 0, 250000, tzinfo=UTC)
+
+    def written(url: str, portable: bool) -> list[Any]:
+        db = store.open_store(url)
+        try:
+            store.save_workflows(db, [(definition.parse(WF, "wf.yaml"), None)])
+            rows = store.create_executions(db, store.get_workflow(db, "wf"), [{}] * 5)
+            ids = [r.id for r in rows]
+            start = {i: {"status": "running", "started_at": t} for i in ids}
+            store.write_batch(db, store.Batch([], [], [], start), portable=portable)
+            ends = {
+                ids[0]: {"status": "succeeded", "finished_at": t, "duration_ms": 1.5, "error": None},
+                ids[1]: {"status": "failed", "finished_at": t, "duration_ms": 2.0, "error": "x\x00"},
+                ids[2]: {"status": "failed", "finished_at": t, "duration_ms": None, "error": "y"},
+                ids[3]: {"status": "cancelled", "finished_at": None, "duration_ms": 0.0, "error": ""},
+            }  # fmt: skip
+            store.write_batch(db, store.Batch([], [], [], ends), portable=portable)
+            with db.engine.connect() as conn:
+                return conn.exec_driver_sql(
+                    "SELECT id, status, started_at, finished_at, duration_ms, error"
+                    " FROM execution ORDER BY id"
+                ).fetchall()
+        finally:
+            db.close()
+
+    if backend == "sqlite":
+        fast = written(f"sqlite:///{tmp_path / 'fast.db'}", portable=False)
+        portable = written(f"sqlite:///{tmp_path / 'portable.db'}", portable=True)
+    else:
+        with postgres_database() as one, postgres_database() as two:
+            fast = written(one, portable=False)
+            portable = written(two, portable=True)
+    assert fast == portable
+    assert [r[1] for r in fast] == ["succeeded", "failed", "failed", "cancelled", "running"]
+    assert fast[1][5] == "x\u2400" and fast[3][3] is None and fast[4][3] is None
