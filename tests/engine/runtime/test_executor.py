@@ -599,3 +599,30 @@ steps:
         "quiet": "skipped",  # nothing it needs failed
     }
     assert sorted(logs_of(db, handle.id)) == ["after the hook", "anyway", "big", "boom failed"]
+
+
+@pytest.mark.trio
+async def test_a_claimed_execution_whose_slot_went_elsewhere_shows_queued_until_it_runs(
+    db: store.Store,
+) -> None:
+    """A claim records what it takes running; when the slot it counted went to another
+    execution meanwhile (a child, a start of the console's), it is queued again, truly,
+    until its slot comes."""
+    add(db, "name: slow\nsteps:\n  - {id: s, run: 'sleep 0.5'}\n")
+    add(db, "name: quick\nsteps:\n  - {id: a, log: x}\n")
+    async with runtime.open_executor(db, owner="me", max_concurrent_executions=1, **NO_POLL) as ex:
+        (queued,) = store.create_executions(db, store.get_workflow(db, "quick"), [{}])
+        claim = store.claim_started(db, "me", 1)
+        assert store.get_execution(db, queued.id).status == "running"
+        slow = await ex.start("slow")  # takes the one slot first
+        await trio.sleep(0.1)
+        (handle,) = await ex.start_claimed(claim)
+        assert not isinstance(handle, Exception)
+        await trio.sleep(0.2)
+        waiting = store.get_execution(db, queued.id)
+        assert (waiting.status, waiting.started_at) == ("queued", None)
+        await handle.wait()
+        await slow.wait()
+    done = store.get_execution(db, queued.id)
+    assert done.status == "succeeded" and done.started_at is not None
+    assert done.started_at >= store.get_execution(db, slow.id).finished_at
