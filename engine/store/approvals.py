@@ -54,19 +54,16 @@ def decide(
         row = conn.execute(_one(execution_id, step_id)).mappings().first()
         if row is None:
             raise NotFound(f"execution {execution_id} has no approval step {step_id!r} waiting")
-        if row["status"] == ApprovalStatus.CLOSED:
-            raise StoreError(
-                f"execution {execution_id} step {step_id!r} no longer waits for a decision"
-                f" ({row['reason']})"
-            )
-        if row["status"] != ApprovalStatus.PENDING:
-            by = f" by {row['decided_by']}" if row["decided_by"] else ""
-            raise StoreError(
-                f"execution {execution_id} step {step_id!r} was already {row['status']}{by}"
-            )
-        conn.execute(
+        _refuse_unless_pending(row, execution_id, step_id)
+        done = conn.execute(
             APPROVAL.update()
-            .where(a.execution_id == execution_id, a.step_id == step_id)
+            .where(
+                a.execution_id == execution_id,
+                a.step_id == step_id,
+                # Still pending as it is written: on PostgreSQL the batch that ends the
+                # execution (and closes what it waits for) does not take this lock.
+                a.status == ApprovalStatus.PENDING,
+            )
             .values(
                 status=ApprovalStatus.APPROVED if approve else ApprovalStatus.REJECTED,
                 reason=reason,
@@ -75,7 +72,22 @@ def decide(
             )
         )
         row = conn.execute(_one(execution_id, step_id)).mappings().one()
+        if not done.rowcount:
+            _refuse_unless_pending(row, execution_id, step_id)
     return Approval.of(row)
+
+
+def _refuse_unless_pending(row: sa.RowMapping, execution_id: int, step_id: str) -> None:
+    if row["status"] == ApprovalStatus.CLOSED:
+        raise StoreError(
+            f"execution {execution_id} step {step_id!r} no longer waits for a decision"
+            f" ({row['reason']})"
+        )
+    if row["status"] != ApprovalStatus.PENDING:
+        by = f" by {row['decided_by']}" if row["decided_by"] else ""
+        raise StoreError(
+            f"execution {execution_id} step {step_id!r} was already {row['status']}{by}"
+        )
 
 
 def close_approval(store: Store, execution_id: int, step_id: str, *, reason: str, by: str) -> None:

@@ -161,3 +161,43 @@ def test_a_take_over_waits_for_a_batch_in_flight_and_sees_what_it_ended(
     assert taken["result"] == {}
     assert taken["waited"] >= 0.3
     assert store.get_execution(db, execution.id).runner == "old"
+
+
+def test_a_decision_racing_the_batch_that_ends_its_execution_is_refused(
+    db: store.Store,
+) -> None:
+    """The last batch of an execution closes the approval it waited for while somebody
+    approves it: the decision waits for the batch and is refused, never recorded on an
+    execution that ended (PostgreSQL's batches take no store-wide lock)."""
+    import threading
+    import time
+
+    import pytest
+
+    from engine.errors import StoreError
+
+    execution = queued(db, "{id: a, log: x}")
+    store.claim(db, "old", 1)
+    store.request_approval(db, execution.id, "gate", "w", "go?")
+    locked, outcome = threading.Event(), {}
+
+    def approve() -> None:
+        locked.wait()
+        with pytest.raises(StoreError, match="no longer waits for a decision") as refused:
+            store.decide(db, execution.id, "gate", approve=True, reason=None, by="me")
+        outcome["refused"] = refused.value
+
+    thread = threading.Thread(target=approve)
+    thread.start()
+    ended = {"status": "succeeded", "finished_at": store.utcnow()}
+    batch = store.Batch(
+        [], [], [], {execution.id: ended}, approvals_end=[execution.id], owner="old"
+    )
+    with db.dialect.group_commit(db.engine) as conn:  # as write_batch does
+        writer._fence(conn, batch, db.dialect)
+        writer._write_executions(conn, batch)  # closes the approval
+        locked.set()
+        time.sleep(0.5)
+    thread.join(timeout=30)
+    assert "refused" in outcome
+    assert store.get_approval(db, execution.id, "gate").status == "closed"
