@@ -15,7 +15,7 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -53,7 +53,7 @@ def _workers(db: store.Store, url: str, count: int, concurrency: int) -> Iterato
 
 def _wait(
     predicate: Callable[[], bool],
-    procs: list[subprocess.Popen[bytes]] = [],  # noqa: B006 (never changed)
+    procs: Sequence[subprocess.Popen[bytes]] = (),
     timeout: float = 300.0,
     every: float = 0.002,
 ) -> None:

@@ -1,7 +1,8 @@
 """``wfe worker``: a long-running runner that claims queued executions and runs them.
 
 Any number of workers share one store. Each heartbeats its lease, claims what it has
-room for (atomically; see :func:`engine.store.claim`), adopts what dead runners left,
+room for (atomically, recorded running in the same statement; see
+:func:`engine.store.claim_started`), adopts what dead runners left,
 and runs it all on its own executor. SIGTERM or SIGINT stops the claiming, gives running
 executions a grace period, then cancels and records what is left.
 """

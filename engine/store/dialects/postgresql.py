@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import functools
+import os
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any
@@ -50,8 +53,6 @@ class PostgreSQL(Dialect):
         return engine.begin()
 
     def queue_floor(self, batch: int, ready: Callable[[], object]) -> None:
-        import os
-        import time
         from datetime import UTC, datetime
 
         import psycopg
@@ -171,19 +172,8 @@ class PostgreSQL(Dialect):
         # statement per row for the server to plan and run.
         if len(rows) == 1:
             return super().update_rows(cursor, table, columns, rows)
-        from sqlalchemy.dialects import postgresql
-
-        pg = postgresql.dialect()  # type: ignore[no-untyped-call]
-        types = [table.c[c].type.compile(dialect=pg) for c in (*columns, "id")]
-        first = "(" + ", ".join(f"%s::{t}" for t in types) + ")"
-        rest = "(" + ", ".join(["%s"] * len(types)) + ")"
-        sets = ", ".join(f"{c} = v.{c}" for c in columns)
-        cursor.execute(
-            f"UPDATE {table.name} AS t SET {sets} FROM (VALUES {first}"
-            + f", {rest}" * (len(rows) - 1)
-            + f") AS v ({', '.join((*columns, 'id'))}) WHERE t.id = v.id",
-            [value for row in rows for value in row],
-        )
+        sql = _update_from_values(table, columns, len(rows))
+        cursor.execute(sql, [value for row in rows for value in row])
 
     def database_size(self, conn: sa.Connection) -> int | None:
         size: int = conn.execute(
@@ -225,9 +215,24 @@ class PostgreSQL(Dialect):
 IDLE_PING = 1.0
 
 
-def _ping_if_idle(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
-    import time
+@functools.lru_cache(maxsize=64)
+def _update_from_values(table: sa.Table, columns: tuple[str, ...], rows: int) -> str:
+    """``UPDATE table SET columns FROM (VALUES …)`` for ``rows`` rows of the columns and
+    then the id; the first row's values are cast to the columns' types."""
+    from sqlalchemy.dialects import postgresql
 
+    pg = postgresql.dialect()  # type: ignore[no-untyped-call]
+    types = [table.c[c].type.compile(dialect=pg) for c in (*columns, "id")]
+    first = "(" + ", ".join(f"%s::{t}" for t in types) + ")"
+    rest = ", (" + ", ".join(["%s"] * len(types)) + ")"
+    sets = ", ".join(f"{c} = v.{c}" for c in columns)
+    return (
+        f"UPDATE {table.name} AS t SET {sets} FROM (VALUES {first}{rest * (rows - 1)})"
+        f" AS v ({', '.join((*columns, 'id'))}) WHERE t.id = v.id"
+    )
+
+
+def _ping_if_idle(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
     if time.monotonic() - record.info.get("wfe_used", 0.0) < IDLE_PING:
         return
     try:
@@ -239,8 +244,6 @@ def _ping_if_idle(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
 
 
 def _note_use(_dbapi_connection: Any, record: Any) -> None:
-    import time
-
     record.info["wfe_used"] = time.monotonic()
 
 

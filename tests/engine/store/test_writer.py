@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,20 @@ name: wf
 steps:
   - {id: a, log: one}
 """
+
+
+def both_paths(
+    backend: str, tmp_path: Path, written: Callable[[str, bool], list[Any]]
+) -> tuple[list[Any], list[Any]]:
+    """What ``written`` reads back after writing through the driver-level path and
+    through the typed one, each on a store of its own of ``backend``."""
+    if backend == "sqlite":
+        return (
+            written(f"sqlite:///{tmp_path / 'fast.db'}", False),
+            written(f"sqlite:///{tmp_path / 'portable.db'}", True),
+        )
+    with postgres_database() as one, postgres_database() as two:
+        return written(one, False), written(two, True)
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
@@ -79,13 +94,7 @@ def test_the_portable_write_path_writes_what_the_driver_path_does(
         finally:
             db.close()
 
-    if backend == "sqlite":
-        fast = written(f"sqlite:///{tmp_path / 'fast.db'}", portable=False)
-        portable = written(f"sqlite:///{tmp_path / 'portable.db'}", portable=True)
-    else:
-        with postgres_database() as one, postgres_database() as two:
-            fast = written(one, portable=False)
-            portable = written(two, portable=True)
+    fast, portable = both_paths(backend, tmp_path, written)
     assert fast == portable
     assert [(r[1], r[2], r[-2], r[-1]) for r in fast[0]] == [
         (1, "a", "h", 4242),
@@ -130,13 +139,7 @@ def test_many_executions_ended_in_one_batch_are_written_as_the_portable_path_doe
         finally:
             db.close()
 
-    if backend == "sqlite":
-        fast = written(f"sqlite:///{tmp_path / 'fast.db'}", portable=False)
-        portable = written(f"sqlite:///{tmp_path / 'portable.db'}", portable=True)
-    else:
-        with postgres_database() as one, postgres_database() as two:
-            fast = written(one, portable=False)
-            portable = written(two, portable=True)
+    fast, portable = both_paths(backend, tmp_path, written)
     assert fast == portable
     assert [r[1] for r in fast] == ["succeeded", "failed", "failed", "cancelled", "running"]
     assert fast[1][5] == "x\u2400" and fast[3][3] is None and fast[4][3] is None
