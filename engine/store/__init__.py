@@ -67,6 +67,7 @@ if _typing.TYPE_CHECKING:
     from engine.store.runners import (
         DEFAULT_LEASE,
         Claim,
+        ClaimRequest,
         acquire_lease,
         assign,
         claim,
@@ -77,6 +78,7 @@ if _typing.TYPE_CHECKING:
         runners_by_id,
         runners_on,
         take_over,
+        unclaim,
     )
     from engine.store.schedules import fire_schedule, scheduled_workflows
     from engine.store.schema import VERSION as SCHEMA_VERSION
@@ -90,7 +92,7 @@ if _typing.TYPE_CHECKING:
         save_workflows,
         set_active,
     )
-    from engine.store.writer import Batch, write_batch
+    from engine.store.writer import Batch, write_batch, write_batch_and_claim
 
 _WHERE = {
     "Approval": ("records", "Approval"),
@@ -122,6 +124,9 @@ _WHERE = {
     "claim": ("runners", "claim"),
     "claim_started": ("runners", "claim_started"),
     "Claim": ("runners", "Claim"),
+    "ClaimRequest": ("runners", "ClaimRequest"),
+    "unclaim": ("runners", "unclaim"),
+    "write_batch_and_claim": ("writer", "write_batch_and_claim"),
     "children": ("executions", "children"),
     "create_execution": ("executions", "create_execution"),
     "create_executions": ("executions", "create_executions"),
@@ -174,6 +179,7 @@ __all__ = [
     "Batch",
     "Charts",
     "Claim",
+    "ClaimRequest",
     "Execution",
     "Health",
     "LastRuns",
@@ -238,8 +244,10 @@ __all__ = [
     "step_window",
     "take_over",
     "translate_errors",
+    "unclaim",
     "utcnow",
     "write_batch",
+    "write_batch_and_claim",
 ]
 
 

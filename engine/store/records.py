@@ -23,7 +23,18 @@ _T = TypeVar("_T")
 
 def _of(cls: type[_T], row: Mapping[Any, Any], **columns: str) -> _T:
     """A record from a row of its table (``columns``: fields whose column is named otherwise)."""
-    return cls(**{f.name: row[columns.get(f.name, f.name)] for f in fields(cls)})  # type: ignore[arg-type]
+    return cls(**{name: row[columns.get(name, name)] for name in _names(cls)})
+
+
+_NAMES: dict[type, tuple[str, ...]] = {}
+
+
+def _names(cls: type) -> tuple[str, ...]:
+    """A record's field names (``fields()`` is slow to call once a row)."""
+    names = _NAMES.get(cls)
+    if names is None:
+        names = _NAMES[cls] = tuple(f.name for f in fields(cls))
+    return names
 
 
 @dataclass(frozen=True, slots=True)

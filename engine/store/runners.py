@@ -14,6 +14,7 @@ import math
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -108,11 +109,24 @@ _WORKFLOW_NOW = [
     sa.select(column).where(_w.name == e.workflow_name).scalar_subquery().label(f"wf_{name}")
     for name, column in (("digest", _w.digest), ("version", _w.version), ("active", _w.is_active))
 ]
+# What a claimed row brings back: what the claim did not set itself.
+_CLAIMED = (
+    e.id,
+    e.workflow_id,
+    e.workflow_name,
+    e.version,
+    e.params,
+    e.trigger,
+    e.cancel_requested,
+    e.queued_at,
+    e.parent_id,
+    e.parent_step,
+)
 _CLAIM_STARTED = _CLAIM.values(
     worker=sa.bindparam("runner"),
     status=ExecutionStatus.RUNNING,
     started_at=sa.bindparam("now", type_=EXECUTION.c.started_at.type),
-).returning(*EXECUTION.c, *_WORKFLOW_NOW)
+).returning(*_CLAIMED, *_WORKFLOW_NOW)
 _WORKFLOWS_NAMED = sa.select(WORKFLOW).where(_w.name.in_(sa.bindparam("names", expanding=True)))
 
 
@@ -126,6 +140,18 @@ class Claim:
 
 
 NOTHING = Claim([], {})
+
+
+@dataclass(frozen=True)
+class ClaimRequest:
+    """A claim to make inside another transaction (a batch that frees slots: see
+    :func:`engine.store.writer.write_batch_and_claim`); the arguments of
+    :func:`claim_started`."""
+
+    runner: str
+    limit: int
+    known: Mapping[str, Workflow] = dataclasses.field(default_factory=dict)
+    held: Callable[[Workflow], bool] = lambda workflow: False
 
 
 def claim_started(
@@ -147,52 +173,100 @@ def claim_started(
     """
     if limit <= 0:
         return NOTHING
-    known = known or {}
     with translate_errors(store), store.dialect.claiming(store.engine) as conn:
         if conn is None:
             return NOTHING
-        now = utcnow()
-        rows = sorted(
-            conn.execute(_CLAIM_STARTED, {"runner": runner, "limit": limit, "now": now}).mappings(),
-            key=lambda row: row["id"],
+        return claim_in(conn, ClaimRequest(runner, limit, known or {}, held))
+
+
+def claim_in(conn: sa.Connection, request: ClaimRequest) -> Claim:
+    """:func:`claim_started` inside a transaction that is safe from other claimers (the
+    dialect's ``claiming``, or a batch's ``group_commit``)."""
+    if request.limit <= 0:
+        return NOTHING
+    now = utcnow()
+    rows = sorted(
+        conn.execute(
+            _CLAIM_STARTED, {"runner": request.runner, "limit": request.limit, "now": now}
+        ),
+        key=lambda row: row.id,
+    )
+    if not rows:
+        return NOTHING
+    claimed = [
+        Execution(
+            id=row.id,
+            workflow_id=row.workflow_id,
+            workflow_name=row.workflow_name,
+            version=row.version,
+            params=row.params,
+            status=ExecutionStatus.RUNNING,
+            trigger=row.trigger,
+            cancel_requested=row.cancel_requested,
+            runner=request.runner,
+            queued_at=row.queued_at,
+            started_at=now,
+            finished_at=None,
+            duration_ms=None,
+            error=None,
+            parent_id=row.parent_id,
+            parent_step=row.parent_step,
         )
-        if not rows:
-            return NOTHING
-        claimed = [Execution.of(row) for row in rows]
-        workflows = _current_workflows(conn, rows, known)
-        waits = frozenset(
-            x.id
+        for row in rows
+    ]
+    workflows = _current_workflows(conn, rows, request.known)
+    waits = frozenset(
+        x.id
+        for x in claimed
+        if x.workflow_name in workflows and request.held(workflows[x.workflow_name])
+    )
+    if waits:
+        conn.execute(
+            EXECUTION.update()
+            .where(e.id.in_(waits))
+            .values(status=ExecutionStatus.QUEUED, started_at=None)
+        )
+        claimed = [
+            dataclasses.replace(x, status=ExecutionStatus.QUEUED, started_at=None)
+            if x.id in waits
+            else x
             for x in claimed
-            if x.workflow_name in workflows and held(workflows[x.workflow_name])
-        )
-        if waits:
-            conn.execute(
-                EXECUTION.update()
-                .where(e.id.in_(waits))
-                .values(status=ExecutionStatus.QUEUED, started_at=None)
-            )
-            claimed = [
-                dataclasses.replace(x, status=ExecutionStatus.QUEUED, started_at=None)
-                if x.id in waits
-                else x
-                for x in claimed
-            ]
+        ]
     return Claim(claimed, workflows, waits)
 
 
+def unclaim(store: Store, runner: str, ids: Collection[int]) -> int:
+    """Hand back executions ``runner`` claimed and never started: queued again, for
+    anyone to claim (a worker that stops before it starts what its last batch claimed).
+    Only those it still holds, recorded running by the claim or held queued by it."""
+    if not ids:
+        return 0
+    with translate_errors(store), store.writer.begin() as conn:
+        done = conn.execute(
+            EXECUTION.update()
+            .where(
+                e.id.in_(set(ids)),
+                e.worker == runner,
+                e.status.in_((ExecutionStatus.RUNNING, ExecutionStatus.QUEUED)),
+            )
+            .values(status=ExecutionStatus.QUEUED, worker=None, started_at=None)
+        )
+        return done.rowcount or 0
+
+
 def _current_workflows(
-    conn: sa.Connection, rows: Sequence[sa.RowMapping], known: Mapping[str, Workflow]
+    conn: sa.Connection, rows: Sequence[sa.Row[Any]], known: Mapping[str, Workflow]
 ) -> dict[str, Workflow]:
     """The workflows of the claimed ``rows`` as stored now (absent: removed); those
     ``known`` still current are not read again (their definitions can be long)."""
     found: dict[str, Workflow] = {}
     stale: set[str] = set()
     for row in rows:
-        name = row["workflow_name"]
-        if name in found or name in stale or row["wf_digest"] is None:
+        name = row.workflow_name
+        if name in found or name in stale or row.wf_digest is None:
             continue  # seen, or removed since it was queued
         mine = known.get(name)
-        now = (row["wf_digest"], row["wf_version"], bool(row["wf_active"]))
+        now = (row.wf_digest, row.wf_version, bool(row.wf_active))
         if mine is not None and (mine.digest, mine.version, mine.active) == now:
             found[name] = mine
         else:

@@ -22,6 +22,7 @@ import sqlalchemy as sa
 from engine.status import FAILURES, SETTLED, ApprovalStatus, ExecutionStatus
 from engine.store.connection import Store, translate_errors
 from engine.store.dialects import Dialect
+from engine.store.runners import NOTHING, Claim, ClaimRequest, claim_in
 from engine.store.tables import APPROVAL, EXECUTION, LOG_LINE, STEP_RUN, utcnow
 
 
@@ -76,7 +77,23 @@ def write_batch(store: Store, batch: Batch, *, portable: bool = False) -> set[in
     them (another runner took them over): the fence. ``portable`` writes through
     SQLAlchemy's types instead of the driver-level statements.
     """
+    return _write_batch(store, batch, portable, None)[0]
+
+
+def write_batch_and_claim(
+    store: Store, batch: Batch, claim: ClaimRequest, *, portable: bool = False
+) -> tuple[set[int], Claim]:
+    """:func:`write_batch`, and in the same transaction the claim of queued executions
+    for the slots the batch frees (see :func:`engine.store.claim_started`): a worker's
+    cycle then commits once, not once to end executions and once to start the next."""
+    return _write_batch(store, batch, portable, claim)
+
+
+def _write_batch(
+    store: Store, batch: Batch, portable: bool, claim: ClaimRequest | None
+) -> tuple[set[int], Claim]:
     batch = dataclasses.replace(batch)  # the fence filters this copy: a retry starts whole
+    claimed = NOTHING
     with translate_errors(store), store.dialect.group_commit(store.engine) as conn:
         fenced = _fence(conn, batch, store.dialect) if batch.owner is not None else set()
         if portable:
@@ -85,9 +102,13 @@ def write_batch(store: Store, batch: Batch, *, portable: bool = False) -> set[in
         else:
             _write_fast(conn, batch, store.dialect)
             _update_executions_fast(conn, batch, store.dialect)
-        _write_executions(conn, batch)
-        _count_steps(conn, batch)
-    return fenced
+        if claim is not None:
+            # Before the tallies: on PostgreSQL the workflow's row stays locked from its
+            # tally to the commit, and other workers' batches wait for it.
+            claimed = claim_in(conn, claim)
+        _write_executions(conn, batch, store.dialect)
+        _count_steps(conn, batch, store.dialect)
+    return fenced, claimed
 
 
 def _fence(conn: sa.Connection, batch: Batch, dialect: Dialect) -> set[int]:
@@ -96,15 +117,20 @@ def _fence(conn: sa.Connection, batch: Batch, dialect: Dialect) -> set[int]:
         return set()
     # Lost: claimed by someone else since. (Unclaimed ones are nobody else's.) Every row
     # is read (and locked, where the dialect locks rows), not only those lost.
-    lost = {
-        execution_id
-        for execution_id, worker in conn.exec_driver_sql(
+    cursor = _cursor(conn)
+    try:
+        cursor.execute(
             f"SELECT id, worker FROM execution WHERE id IN ({', '.join([dialect.mark] * len(ids))})"
             + dialect.fence_lock,
             tuple(ids),
         )
-        if worker is not None and worker != batch.owner
-    }
+        lost = {
+            execution_id
+            for execution_id, worker in cursor.fetchall()
+            if worker is not None and worker != batch.owner
+        }
+    finally:
+        cursor.close()
     if lost:
         batch.step_inserts = [r for r in batch.step_inserts if r["execution_id"] not in lost]
         batch.step_updates = [r for r in batch.step_updates if r["execution_id"] not in lost]
@@ -113,6 +139,11 @@ def _fence(conn: sa.Connection, batch: Batch, dialect: Dialect) -> set[int]:
         batch.finished = [f for f in batch.finished if f[0] not in lost]
         batch.approvals_end = [i for i in batch.approvals_end if i not in lost]
     return lost
+
+
+def _cursor(conn: sa.Connection) -> Any:
+    """The driver's own cursor on the transaction's connection (no per-statement work)."""
+    return conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
 
 
 def storable(text: str | None) -> str | None:
@@ -192,7 +223,7 @@ def _write_fast(conn: sa.Connection, batch: Batch, dialect: Dialect) -> None:
     psycopg it sends one statement per row); this writes the same values, three to five
     times faster.
     """
-    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    cursor = _cursor(conn)
     time = dialect.times()
     mark = dialect.mark
     try:
@@ -300,7 +331,7 @@ def _update_executions_fast(conn: sa.Connection, batch: Batch, dialect: Dialect)
         shapes.setdefault(columns, []).append(
             (*(_execution_value(c, values[c], time) for c in columns), execution_id)
         )
-    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    cursor = _cursor(conn)
     try:
         for columns, rows in shapes.items():
             dialect.update_rows(cursor, EXECUTION, columns, rows)
@@ -323,7 +354,7 @@ def _update_executions_portable(conn: sa.Connection, batch: Batch) -> None:
         conn.execute(EXECUTION.update().where(EXECUTION.c.id == execution_id).values(values))
 
 
-def _write_executions(conn: sa.Connection, batch: Batch) -> None:
+def _write_executions(conn: sa.Connection, batch: Batch, dialect: Dialect) -> None:
     """What ended executions change beyond their own rows: the tallies, the approvals."""
     tally: dict[int, list[int]] = {}
     for _execution_id, workflow_id, status in batch.finished:
@@ -333,25 +364,35 @@ def _write_executions(conn: sa.Connection, batch: Batch) -> None:
             counts[1] += status == ExecutionStatus.SUCCEEDED
     if batch.approvals_end:
         _close_approvals(conn, batch)
-    for workflow_id, (runs, ok) in tally.items():
-        conn.execute(_ADD_RUNS, {"id": workflow_id, "runs": runs, "ok": ok})
+    if tally:
+        mark = dialect.mark
+        cursor = _cursor(conn)
+        try:
+            cursor.executemany(
+                f"UPDATE workflow SET runs = runs + {mark}, succeeded = succeeded + {mark}"
+                f" WHERE id = {mark}",
+                [(runs, ok, workflow_id) for workflow_id, (runs, ok) in sorted(tally.items())],
+            )
+        finally:
+            cursor.close()
 
 
-_ADD_RUNS = sa.text(
-    "UPDATE workflow SET runs = runs + :runs, succeeded = succeeded + :ok WHERE id = :id"
-)
-_ADD_ACTIVITY = sa.text(
-    "INSERT INTO activity (second, runner, steps) VALUES (:second, :runner, :steps)"
-    " ON CONFLICT (second, runner) DO UPDATE SET steps = activity.steps + excluded.steps"
-)
-
-
-def _count_steps(conn: sa.Connection, batch: Batch) -> None:
+def _count_steps(conn: sa.Connection, batch: Batch, dialect: Dialect) -> None:
     """Add the steps this batch finished to its runner's count of this second."""
     done = sum(1 for r in (*batch.step_inserts, *batch.step_updates) if r["status"] in SETTLED)
     if done:
         second = int(utcnow().timestamp())
-        conn.execute(_ADD_ACTIVITY, {"second": second, "runner": batch.owner or "", "steps": done})
+        mark = dialect.mark
+        cursor = _cursor(conn)
+        try:
+            cursor.execute(
+                f"INSERT INTO activity (second, runner, steps) VALUES ({mark}, {mark}, {mark})"
+                " ON CONFLICT (second, runner)"
+                " DO UPDATE SET steps = activity.steps + excluded.steps",
+                (second, batch.owner or "", done),
+            )
+        finally:
+            cursor.close()
 
 
 def _close_approvals(conn: sa.Connection, batch: Batch) -> None:

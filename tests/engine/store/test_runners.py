@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
+
 from engine import definition, store
+from engine.errors import StoreRefused
 from engine.store import tables, writer
 
 # Every test that takes `db` runs on SQLite and on PostgreSQL (skipped, saying why, where
@@ -109,6 +112,92 @@ def test_a_claim_records_what_it_took_running_and_brings_the_workflows(db: store
     assert store.claim_started(db, "other", 5).executions == []  # each claimed once
 
 
+def test_a_claimed_execution_is_as_the_store_now_holds_it(db: store.Store) -> None:
+    # The claim builds each record from what it set and what the row brought back.
+    store.save_workflows(db, [(definition.parse("name: w\nsteps: [{id: a, log: x}]\n"), None)])
+    (made,) = store.create_executions(db, store.get_workflow(db, "w"), [{"n": 1}], trigger="t")
+    with db.writer.begin() as conn:  # (as a cancel asked for between queue and claim)
+        conn.execute(
+            tables.EXECUTION.update()
+            .where(tables.EXECUTION.c.id == made.id)
+            .values(cancel_requested=True)
+        )
+    (claimed,) = store.claim_started(db, "r", 1).executions
+    assert claimed == store.get_execution(db, made.id)
+    assert (claimed.params, claimed.trigger, claimed.cancel_requested) == ({"n": 1}, "t", True)
+
+
+def end_of(claim: store.Claim, owner: str = "r") -> store.Batch:
+    """A batch recording each of the claim's executions succeeded."""
+    now = store.utcnow()
+    return store.Batch(
+        [],
+        [],
+        [],
+        {x.id: {"status": "succeeded", "finished_at": now} for x in claim.executions},
+        finished=[(x.id, x.workflow_id, "succeeded") for x in claim.executions],
+        owner=owner,
+    )
+
+
+def test_a_batch_that_ends_executions_claims_the_next_in_its_transaction(
+    db: store.Store,
+) -> None:
+    store.save_workflows(db, [(definition.parse("name: w\nsteps: [{id: a, log: x}]\n"), None)])
+    made = store.create_executions(db, store.get_workflow(db, "w"), [{}] * 5)
+    first = store.claim_started(db, "r", 2)
+    request = store.ClaimRequest("r", 2, first.workflows)
+    fenced, then = store.write_batch_and_claim(db, end_of(first), request)
+    assert fenced == set()
+    assert [x.id for x in then.executions] == [made[2].id, made[3].id]  # the next, in order
+    assert then.workflows["w"] is first.workflows["w"]  # known: not read again
+    for x in first.executions:
+        assert store.get_execution(db, x.id).status == "succeeded"
+    for x in then.executions:
+        assert store.get_execution(db, x.id) == x and x.status == "running"
+    assert store.get_workflow(db, "w").runs == 2  # the tallies, as a batch alone writes them
+    # Nothing left to take: the batch still commits, and the claim comes back empty.
+    rest = store.claim_started(db, "other", 5)
+    assert [x.id for x in rest.executions] == [made[4].id]
+    assert store.write_batch_and_claim(db, end_of(then), request)[1].executions == []
+
+
+def test_a_batch_the_store_refuses_claims_nothing(db: store.Store) -> None:
+    store.save_workflows(db, [(definition.parse("name: w\nsteps: [{id: a, log: x}]\n"), None)])
+    made = store.create_executions(db, store.get_workflow(db, "w"), [{}] * 3)
+    first = store.claim_started(db, "r", 1)
+    batch = end_of(first)
+    now = store.utcnow()
+    step = {
+        "execution_id": made[0].id, "step_id": "a", "position": 0, "attempt": 1,
+        "status": "succeeded", "started_at": now, "finished_at": now, "duration_ms": 1.0,
+        "exit_code": None, "output": None, "error": None, "host": None, "pid": None,
+    }  # fmt: skip
+    batch.step_inserts = [step, dict(step)]  # the same row twice: the database refuses it
+    with pytest.raises(StoreRefused):
+        store.write_batch_and_claim(db, batch, store.ClaimRequest("r", 2))
+    for x in made[1:]:  # the claim went with the batch
+        row = store.get_execution(db, x.id)
+        assert (row.status, row.runner) == ("queued", None)
+    assert store.get_execution(db, made[0].id).status == "running"
+
+
+def test_a_runner_hands_back_only_what_it_holds_and_never_started(db: store.Store) -> None:
+    store.save_workflows(db, [(definition.parse("name: w\nsteps: [{id: a, log: x}]\n"), None)])
+    made = store.create_executions(db, store.get_workflow(db, "w"), [{}] * 4)
+    mine = store.claim_started(db, "r", 2)
+    theirs = store.claim_started(db, "other", 1)
+    store.write_batch(db, end_of(store.Claim(mine.executions[:1], {})))  # one of mine ended
+    ids = [x.id for x in (*mine.executions, *theirs.executions)]
+    assert store.unclaim(db, "r", ids) == 1
+    back = store.get_execution(db, mine.executions[1].id)
+    assert (back.status, back.runner, back.started_at) == ("queued", None, None)
+    assert store.get_execution(db, mine.executions[0].id).status == "succeeded"
+    assert store.get_execution(db, theirs.executions[0].id).runner == "other"
+    claimed = store.claim_started(db, "next", 5).executions  # anyone's to claim again
+    assert [x.id for x in claimed] == [back.id, made[3].id]
+
+
 def test_a_claim_reads_a_workflow_again_only_when_it_changed(db: store.Store) -> None:
     queued(db, "{id: a, log: x}")
     (wf,) = store.claim_started(db, "r", 1).workflows.values()
@@ -195,7 +284,7 @@ def test_a_decision_racing_the_batch_that_ends_its_execution_is_refused(
     )
     with db.dialect.group_commit(db.engine) as conn:  # as write_batch does
         writer._fence(conn, batch, db.dialect)
-        writer._write_executions(conn, batch)  # closes the approval
+        writer._write_executions(conn, batch, db.dialect)  # closes the approval
         locked.set()
         time.sleep(0.5)
     thread.join(timeout=30)
