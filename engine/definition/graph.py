@@ -37,6 +37,8 @@ class Graph:
     needs: dict[str, list[str]]
     dependents: dict[str, list[str]]
     roots: list[str]  # steps that need nothing: they start at once
+    # One step after another, each needing only the one before: run in one task.
+    chain: bool = False
 
     @classmethod
     def of(cls, steps: Sequence[Step], start: int = 0) -> Graph:
@@ -46,12 +48,16 @@ class Graph:
         for sid, required in needs.items():
             for need in required:
                 dependents[need].append(sid)
+        roots = [sid for sid, required in needs.items() if not required]
         return cls(
             by_id={s.id: s for s in steps},
             positions={s.id: i for i, s in enumerate(steps, start)},
             needs=needs,
             dependents=dependents,
-            roots=[sid for sid, required in needs.items() if not required],
+            roots=roots,
+            chain=len(roots) == 1
+            and all(len(d) <= 1 for d in dependents.values())
+            and all(len(n) <= 1 for n in needs.values()),
         )
 
     def waiting(self) -> dict[str, int]:

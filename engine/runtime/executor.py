@@ -21,7 +21,7 @@ import math
 import os
 import sys
 import time
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -78,6 +78,12 @@ class Executor:
         self._runs: dict[int, Run] = {}
         self._steps = StepRate()
         self._freed = trio.Event()  # set (and replaced) each time an execution ends
+        # A worker's: the claim its batches make for the slots they free (None: none).
+        self.claimer: Callable[[int], store.ClaimRequest | None] | None = None
+        self._claimed: list[store.Claim] = []  # taken by a batch, not started yet
+        self._reserved = 0  # the executions in them: they have their slots already
+        recorder.refill = self._refill
+        recorder.on_claim = self._on_claim
 
     # -- public API ---------------------------------------------------------
 
@@ -200,7 +206,35 @@ class Executor:
 
     def room(self) -> int:
         """How many more executions would start at once."""
-        return max(0, int(self._global.total_tokens) - self.busy())
+        return max(0, int(self._global.total_tokens) - self.busy() - self._reserved)
+
+    def take_claimed(self) -> list[store.Claim]:
+        """What batches claimed for the slots they freed, to be started now (the caller
+        starts them before it looks for room: their slots stay theirs meanwhile)."""
+        claims, self._claimed = self._claimed, []
+        return claims
+
+    def started_claimed(self, claim: store.Claim) -> None:
+        """A claim from :meth:`take_claimed` is started: its slots count as busy now."""
+        self._reserved -= len(claim.executions)
+
+    def _refill(self, batch: store.Batch) -> store.ClaimRequest | None:
+        # The batch ends executions: their slots are free once it commits, so the claim
+        # of the next ones goes in the same transaction.
+        if self.claimer is None:
+            return None
+        ending = 0
+        for execution_id, _workflow, _status in batch.finished:
+            run = self._runs.get(execution_id)
+            ending += run is not None and run.waiting == 0
+        room = self.room() + ending
+        return self.claimer(room) if room > 0 else None
+
+    def _on_claim(self, claim: store.Claim) -> None:
+        self._claimed.append(claim)
+        self._reserved += len(claim.executions)
+        self._freed.set()  # the worker starts them at once
+        self._freed = trio.Event()
 
     def statistics(self) -> ExecutorStatistics:
         running = sum(1 for r in self._runs.values() if r.status == ExecutionStatus.RUNNING)
@@ -303,7 +337,10 @@ class Executor:
                     # (a child execution): it is queued until it has one.
                     run.recorded_start = None
                     rec.execution(run.id, {"status": ExecutionStatus.QUEUED, "started_at": None})
-                await self._global.acquire_on_behalf_of(run)
+                try:  # (at once when there is room: the steps to come checkpoint)
+                    self._global.acquire_on_behalf_of_nowait(run)
+                except trio.WouldBlock:
+                    await self._global.acquire_on_behalf_of(run)
                 run.holding = True
                 try:
                     if limiter is not None:
@@ -357,8 +394,7 @@ class Executor:
             if self.recorder.error is not None:
                 raise  # the store takes no writes and the executor stops: nothing can be kept
         finally:
-            with trio.CancelScope(shield=True):
-                await self._finish(run, clock_start, ended_normally)
+            self._finish(run, clock_start, ended_normally)
 
     def _slots_free(self, run: Run, limiter: trio.CapacityLimiter | None) -> bool:
         """Whether ``run`` would take its slots without waiting."""
@@ -366,8 +402,9 @@ class Executor:
             limiter is None or limiter.available_tokens > 0
         )
 
-    async def _finish(self, run: Run, clock_start: float | None, ended_normally: bool) -> None:
-        """Record the execution's end (and its steps that never ended), then let go of it."""
+    def _finish(self, run: Run, clock_start: float | None, ended_normally: bool) -> None:
+        """Record the execution's end (and its steps that never ended); it is let go of
+        once that is committed (written at once, without waiting for more to gather)."""
         if run.status == ExecutionStatus.RUNNING and ended_normally:
             run.status, run.error = endings.outcome(run)
         elif run.status == ExecutionStatus.RUNNING:
@@ -394,14 +431,15 @@ class Executor:
             finished_workflow=run.workflow_id,
             closes_approvals=run.workflow.waits_for_people,
         )
-        try:
-            await self.recorder.sync()
-        finally:
-            self._runs.pop(run.id, None)
-            run.results.clear()
-            run.done.set()
-            self._freed.set()
-            self._freed = trio.Event()
+        self.recorder.after_commit(functools.partial(self._let_go, run))
+
+    def _let_go(self, run: Run) -> None:
+        """Its end is committed: its slot is free, and whoever waits for it is told."""
+        self._runs.pop(run.id, None)
+        run.results.clear()
+        run.done.set()
+        self._freed.set()
+        self._freed = trio.Event()
 
     def _context(self, run: Run) -> dict[str, Any]:
         if not run.context:
@@ -465,8 +503,17 @@ class Executor:
         limiter: trio.CapacityLimiter,
     ) -> None:
         """Run a graph of steps (the main one, or a hook list's) to its end."""
-        waiting = graph.waiting()
         environ = self._step_environ(run)
+        if graph.chain and not run.prior:
+            # One step after another: in this task, without a nursery or a task of its
+            # own (each costs about as much as an instant step does).
+            current: str | None = graph.roots[0]
+            while current is not None:
+                await step_loop.run_step(self, run, graph, current, context, environ, limiter)
+                following = graph.dependents[current]
+                current = following[0] if following else None
+            return
+        waiting = graph.waiting()
         ready = list(graph.roots)
         if run.prior:
             ready = takeover.restore(self, run, graph, context, waiting)

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager
 from typing import Any
 
 import trio
@@ -38,6 +39,10 @@ class Recorder:
         self.on_fenced: Callable[[set[int]], None] = lambda ids: None
         # An execution whose records the database refused (their rows were dropped).
         self.on_refused: Callable[[int, str], None] = lambda execution_id, why: None
+        # A worker's claim of queued executions, made in a batch that ends executions
+        # (for the slots it frees), and what is told of what it took once committed.
+        self.refill: Callable[[store.Batch], store.ClaimRequest | None] | None = None
+        self.on_claim: Callable[[store.Claim], None] = lambda claim: None
         self.trouble: StoreError | None = None  # why the last write could not be made
         self._healthy = trio.Event()
         self._healthy.set()
@@ -51,7 +56,10 @@ class Recorder:
         self._approvals_end: list[int] = []
         self._events: list[Event] = []
         self._wakeup = trio.Event()
+        self._hurry = trio.Event()  # set when something waits for the next commit
+        self._after: list[Callable[[], None]] = []  # to call once the open batch commits
         self._lock = trio.Lock()
+        self._released = trio.Event()  # set (and replaced) each time the lock is let go
         self._open_batch = 0
         self._committed = -1
         self._thread_limiter = trio.CapacityLimiter(1)
@@ -100,6 +108,14 @@ class Recorder:
             self._events.append(event)
         self._wakeup.set()
 
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` once everything submitted so far is committed (or can
+        never be: the store refused it for good), and commit soon: without waiting for
+        more changes to gather. Like :meth:`sync`, without a task waiting for it."""
+        self._after.append(callback)
+        self._hurry.set()
+        self._wakeup.set()
+
     def announce(self, event: Event) -> None:
         """Tell the listeners of a change already committed (by a claim), after the
         next commit (so in order with what was submitted before)."""
@@ -112,32 +128,53 @@ class Recorder:
         """Return once everything submitted so far is committed.
 
         Works with or without the background loop: a caller that finds nobody writing
-        writes the batch itself, so shutdown never waits on a task that is gone.
+        writes the batch itself, so shutdown never waits on a task that is gone. Those
+        that find a write under way wait for it together (one wake-up for them all, not
+        the lock handed from one to the next).
         """
         target = self._open_batch
         while self._committed < target:
-            async with self._lock:
+            if self._lock.locked():
+                await self._released.wait()
+                continue
+            async with self.turn():
                 if self._committed < target:
                     await self._flush_locked()
 
-    def turn(self) -> trio.Lock:
+    @asynccontextmanager
+    async def turn(self) -> AsyncIterator[None]:
         """Held while a batch is written: another write of this process (a claim) that
         takes it first waits its turn here, not in SQLite's busy handler, which sleeps
         in steps of many milliseconds before it tries the lock again."""
-        return self._lock
+        async with self._lock:
+            try:
+                yield
+            finally:
+                self._released.set()
+                self._released = trio.Event()
 
     async def run(self) -> None:
         """Commit in the background until cancelled."""
         while True:
             await self._wakeup.wait()
             # Let a little more gather: a short step's start and end then share one row
-            # and one commit. Whoever needs it durable now calls sync() and skips this.
-            await trio.sleep(self._gather)
-            self._wakeup = trio.Event()
-            async with self._lock:
+            # and one commit. What is waited for (after_commit) cuts this short; whoever
+            # needs it durable now calls sync() and skips it.
+            with trio.move_on_after(self._gather):
+                await self._hurry.wait()
+            self._wakeup, self._hurry = trio.Event(), trio.Event()
+            async with self.turn():
                 await self._flush_locked()
 
     async def _flush_locked(self) -> None:
+        after, self._after = self._after, []
+        try:
+            await self._flush_batch()
+        finally:
+            for callback in after:
+                callback()
+
+    async def _flush_batch(self) -> None:
         if self.error is not None:
             raise self.error
         number = self._open_batch
@@ -160,12 +197,16 @@ class Recorder:
                 self._in_db.discard(key)
         self._inserts, self._updates, self._logs, self._executions = {}, {}, [], {}
         self._events, self._finished, self._approvals_end = [], [], []
+        claimed = None
         if len(batch):
-            fenced = await self._write(batch)
+            refill = self.refill(batch) if self.refill is not None and batch.finished else None
+            fenced, claimed = await self._write(batch, refill=refill)
             self.batches += 1
             if fenced:
                 self.on_fenced(fenced)
         self._committed = number
+        if claimed is not None and claimed.executions:
+            self.on_claim(claimed)
         for ev in events:
             for listener in self.listeners:
                 listener(ev)
@@ -176,26 +217,40 @@ class Recorder:
         """Return once writes go through (at once, unless the store is refusing them)."""
         await self._healthy.wait()
 
-    async def _write(self, batch: store.Batch, *, split: bool = True) -> set[int]:
+    async def _write(
+        self, batch: store.Batch, *, split: bool = True, refill: store.ClaimRequest | None = None
+    ) -> tuple[set[int], store.Claim | None]:
         """Write a batch, riding out a busy or unavailable store; never dropping it.
 
         A lock held by another process, a full disk, a server away: the same batch is
         tried again with backoff (said once in the log, and when it goes through), and
         new steps wait meanwhile (see :meth:`healthy`). Past ``patience`` (when the
         executor stops) the error is raised. What the database refuses outright (a
-        value it cannot hold) costs only the execution it belongs to.
+        value it cannot hold) costs only the execution it belongs to. ``refill``: a
+        claim made in the same transaction (dropped if the batch is refused: the
+        worker claims on its own then); what it took is returned with the fence.
         """
         delay = RETRY_FIRST
         began = trio.current_time()
         while True:
             try:
-                fenced: set[int] = await trio.to_thread.run_sync(
-                    store.write_batch, self._db, batch, limiter=self._thread_limiter
-                )
+                if refill is None:
+                    fenced: set[int] = await trio.to_thread.run_sync(
+                        store.write_batch, self._db, batch, limiter=self._thread_limiter
+                    )
+                    claimed = None
+                else:
+                    fenced, claimed = await trio.to_thread.run_sync(
+                        store.write_batch_and_claim,
+                        self._db,
+                        batch,
+                        refill,
+                        limiter=self._thread_limiter,
+                    )
             except StoreRefused as exc:
                 if not split:
                     raise
-                return await self._write_apart(batch, exc)
+                return await self._write_apart(batch, exc), None
             except StoreError as exc:
                 if trio.current_time() - began > self.patience:
                     logger.warning("%d changes could not be written: %s", len(batch), exc)
@@ -212,7 +267,7 @@ class Recorder:
                 logger.warning("the store takes writes again (%s before)", self.trouble)
                 self.trouble = None
                 self._healthy.set()
-            return fenced
+            return fenced, claimed
 
     async def _write_apart(self, batch: store.Batch, refused: StoreRefused) -> set[int]:
         """Write each execution's part alone; fail those the database refuses."""
@@ -221,7 +276,7 @@ class Recorder:
         for execution_id in sorted(batch.executions_in()):
             part = batch.of(execution_id)
             try:
-                fenced |= await self._write(part, split=False)
+                fenced |= (await self._write(part, split=False))[0]
             except StoreRefused as exc:
                 why = f"the store refused what it recorded: {exc}"
                 logger.warning("execution %d: %s", execution_id, why)
@@ -240,6 +295,6 @@ class Recorder:
                     approvals_end=part.approvals_end,
                     owner=self.owner,
                 )
-                fenced |= await self._write(failed, split=False)
+                fenced |= (await self._write(failed, split=False))[0]
                 self.on_refused(execution_id, why)
         return fenced

@@ -65,7 +65,7 @@ class Run:
     marks: dict[str, tuple[str, str]] = field(default_factory=dict)
     step_scopes: dict[str, trio.CancelScope] = field(default_factory=dict)  # steps under way
 
-    masker: Masker = field(default_factory=Masker)
+    masker: Masker = field(init=False)
 
     def __post_init__(self) -> None:
         self.masker = Masker(self.secrets.values())

@@ -216,7 +216,7 @@ class RunnerSession:
         """
         if (ex.room() if room is None else room) <= 0:
             return []
-        known = self._workflows
+        known = dict(self._workflows)  # (read on the thread)
         try:
             async with ex.recorder.turn():  # one writer of this process at a time
                 # Counted once its turn came: slots freed by the batch it waited for
@@ -231,6 +231,24 @@ class RunnerSession:
             self._trouble("claim", exc)
             return []
         self._fine()
+        return await self._start(ex, claim)
+
+    def claim_request(self, limit: int) -> store.ClaimRequest:
+        """The claim a batch that frees ``limit`` slots makes for them (a worker's)."""
+        return store.ClaimRequest(self.id, limit, dict(self._workflows), _limited)
+
+    async def start_taken(self, ex: Executor) -> list[ExecutionHandle]:
+        """Start what ``ex``'s batches claimed as they freed slots."""
+        handles = []
+        for claim in ex.take_claimed():
+            try:
+                handles += await self._start(ex, claim)
+            finally:
+                ex.started_claimed(claim)
+        return handles
+
+    async def _start(self, ex: Executor, claim: store.Claim) -> list[ExecutionHandle]:
+        known = self._workflows
         if len(known) > 1000:
             known.clear()  # kept for the workflows in use; a store of many starts again
         known.update(claim.workflows)

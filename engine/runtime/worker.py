@@ -94,6 +94,7 @@ async def serve(
         def lost(exc: EngineError) -> None:
             # Others take our work over now: stop, recording nothing more.
             lost_with.append(exc)
+            ex.claimer = None
             stop.set()
             for handle in list(active.values()):
                 ex.cancel(handle.id, "cancelled: its worker lost the store")
@@ -107,6 +108,7 @@ async def serve(
                     logger.info(
                         "%s: no new work; %d running", signal.Signals(signum).name, len(active)
                     )
+                    ex.claimer = None
                     stop.set()
 
         async def retain() -> None:
@@ -118,15 +120,34 @@ async def serve(
                     logger.info("pruned %d execution(s) past the retention", removed)
                 await trio.sleep(options.prune_every)
 
+        async def hand_back() -> None:
+            # What the last batches claimed and nobody started goes back to the queue
+            # (unless the lease is lost: then others take it over, as all the rest).
+            async with ex.recorder.turn():  # a batch under way has told what it took
+                claims = ex.take_claimed()
+            ids = [x.id for claim in claims for x in claim.executions]
+            for claim in claims:
+                ex.started_claimed(claim)
+            if ids and not lost_with:
+                try:
+                    back = await trio.to_thread.run_sync(lambda: store.unclaim(db, session.id, ids))
+                    logger.info("handed back %d execution(s) it had not started", back)
+                except EngineError as exc:  # its lease runs out: others take them over
+                    logger.warning("could not hand back %d execution(s): %s", len(ids), exc)
+
         await adopt()  # the next runner to start takes over what the dead left
         services.start_soon(retain)
         services.start_soon(scheduler.run, db, session.id)
         services.start_soon(lambda: session.keep_alive(on_lost=lost, after_beat=adopt))
         services.start_soon(signals)
+        # A batch that ends executions claims the next ones for their slots, in its
+        # own transaction: one commit a cycle. They are started here.
+        ex.claimer = session.claim_request
 
         while not stop.is_set():
             for execution_id in [i for i, h in active.items() if h.finished]:
                 del active[execution_id]
+            took(await session.start_taken(ex))
             # Executions waiting for a human hold no slot, so they do not count.
             room = ex.room()
             if listener is not None:
@@ -153,6 +174,8 @@ async def serve(
                         waits.start_soon(until, listener_woken(listener))
 
         # Shutting down: let running executions finish within the grace period.
+        ex.claimer = None
+        await hand_back()
         ex.stopping()
         with trio.move_on_after(options.grace):
             for handle in list(active.values()):

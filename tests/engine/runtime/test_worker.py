@@ -485,25 +485,114 @@ def test_a_claim_admits_its_executions_together_and_one_that_cannot_start_fails_
     assert f"execution {bad.id} cannot run" in err and "Traceback" not in err
 
 
+async def serve_until_done(db: store.Store, count: int, options: object) -> int:
+    """An in-process worker on ``count`` one-step executions, stopped once all succeeded."""
+    from engine.runtime import worker
+
+    store.save_workflows(db, [(definition.parse("name: w\nsteps: [{id: a, log: x}]\n"), None)])
+    store.queue_many(db, store.get_workflow(db, "w"), [{}] * count, "test")
+    stop = trio.Event()
+
+    async def when_done() -> None:
+        while store.stats(db).succeeded < count:
+            await trio.sleep(0.02)
+        stop.set()
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(when_done)
+        assert isinstance(options, worker.WorkerOptions)
+        return await worker.serve(db, options, stop=stop)
+
+
 @pytest.mark.trio
 async def test_a_worker_in_process_stops_when_its_stop_event_is_set(db_url: str) -> None:
     from engine.runtime import worker
 
     db = store.open_store(db_url)
     try:
-        store.save_workflows(db, [(definition.parse("name: w\nsteps: [{id: a, log: x}]\n"), None)])
-        store.queue_many(db, store.get_workflow(db, "w"), [{}] * 50, "test")
-        stop = trio.Event()
-
-        async def when_done() -> None:
-            while store.stats(db).succeeded < 50:
-                await trio.sleep(0.02)
-            stop.set()
-
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(when_done)
-            ran = await worker.serve(db, worker.WorkerOptions(retention=0), stop=stop)
+        ran = await serve_until_done(db, 50, worker.WorkerOptions(retention=0))
         assert ran == 50
+    finally:
+        db.close()
+
+
+@ON_BOTH
+@pytest.mark.trio
+async def test_a_batch_that_ends_executions_claims_the_next_one_commit_a_cycle(
+    db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from engine.runtime import worker
+
+    db = store.open_store(db_url)
+    claims: list[int] = []  # what each claim of its own took
+    claim_started = store.claim_started
+
+    def counted(*args: object, **kwargs: object) -> store.Claim:
+        claim = claim_started(*args, **kwargs)  # type: ignore[arg-type]
+        claims.append(len(claim.executions))
+        return claim
+
+    monkeypatch.setattr(store, "claim_started", counted)
+    try:
+        options = worker.WorkerOptions(concurrency=4, retention=0)
+        ran = await serve_until_done(db, 200, options)
+        assert ran == 200 and store.stats(db).succeeded == 200
+        # The first claim is the worker's own; after it each batch that ends executions
+        # claims the next ones for their slots (without this: a claim of its own each
+        # cycle, some fifty).
+        assert sum(1 for n in claims if n) <= 3, claims
+    finally:
+        db.close()
+
+
+@ON_BOTH
+@pytest.mark.trio
+async def test_what_the_last_batch_claimed_goes_back_to_the_queue_when_the_worker_stops(
+    db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from engine.runtime import executor, worker
+
+    db = store.open_store(db_url)
+    store.save_workflows(db, [(definition.parse("name: w\nsteps: [{id: a, log: x}]\n"), None)])
+    made = store.queue_many(db, store.get_workflow(db, "w"), [{}] * 5, "test")
+    stop = trio.Event()
+    first = made[0]
+    opened = executor.open_executor
+
+    def stopping_after_the_first(*args: object, **kwargs: object) -> object:
+        # Stopped as the batch that ends the first execution commits: that batch has
+        # claimed the second for its slot, and nobody starts it now.
+        cm = opened(*args, **kwargs)  # type: ignore[arg-type]
+
+        class Listening:
+            async def __aenter__(self) -> executor.Executor:
+                ex = await cm.__aenter__()
+                ex.add_listener(
+                    lambda e: (
+                        stop.set()
+                        if (e.kind, e.execution_id, e.status) == ("execution", first, "succeeded")
+                        else None
+                    )
+                )
+                return ex
+
+            async def __aexit__(self, *exc: object) -> bool | None:
+                return await cm.__aexit__(*exc)  # type: ignore[arg-type]
+
+        return Listening()
+
+    monkeypatch.setattr(worker, "open_executor", stopping_after_the_first)
+    try:
+        with trio.fail_after(30):
+            ran = await worker.serve(
+                db, worker.WorkerOptions(concurrency=1, retention=0), stop=stop
+            )
+        assert ran == 1
+        assert store.get_execution(db, first).status == "succeeded"
+        for execution_id in made[1:]:  # the second was claimed and handed back; none ran
+            row = store.get_execution(db, execution_id)
+            assert (row.status, row.runner, row.started_at) == ("queued", None, None)
+            assert store.step_runs(db, execution_id) == []
     finally:
         db.close()
 
