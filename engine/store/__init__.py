@@ -54,7 +54,15 @@ if _typing.TYPE_CHECKING:
     )
     from engine.store.logs import last_log_seq, log_lines, log_tail
     from engine.store.marks import StepMark, mark_step, marks_applied, open_marks
-    from engine.store.overview import Health, Stats, activity, health, since_hours, stats
+    from engine.store.overview import (
+        Health,
+        Stats,
+        activity,
+        drained,
+        health,
+        since_hours,
+        stats,
+    )
     from engine.store.records import (
         Approval,
         Execution,
@@ -132,6 +140,7 @@ _WHERE = {
     "create_executions": ("executions", "create_executions"),
     "close_approval": ("approvals", "close_approval"),
     "activity": ("overview", "activity"),
+    "drained": ("overview", "drained"),
     "decide": ("approvals", "decide"),
     "fire_schedule": ("schedules", "fire_schedule"),
     "get_approval": ("approvals", "get_approval"),
@@ -205,6 +214,7 @@ __all__ = [
     "create_execution",
     "create_executions",
     "decide",
+    "drained",
     "fire_schedule",
     "get_approval",
     "get_execution",

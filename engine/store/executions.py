@@ -74,8 +74,10 @@ def create_executions(
             .where(WORKFLOW.c.id == workflow.id)
             .values(last_execution_id=max(x.id for x in made))
         )
-    if owner is None:
-        wakeups.notify(store)  # queued for any runner: the idle ones hear of it now
+        # Queued for any runner: the idle ones hear of it now.
+        told = owner is not None or wakeups.notify_in(store, conn)
+    if not told:
+        wakeups.notify(store)
     return made
 
 
@@ -110,7 +112,9 @@ def queue_many(
         conn.execute(
             WORKFLOW.update().where(WORKFLOW.c.id == workflow.id).values(last_execution_id=max(ids))
         )
-    wakeups.notify(store)
+        told = wakeups.notify_in(store, conn)
+    if not told:
+        wakeups.notify(store)
     return ids
 
 

@@ -91,9 +91,12 @@ def claim(store: Store, runner: str, limit: int) -> list[int]:
 
 # The oldest queued executions nobody holds (``limit`` of them), locked as they are read
 # on PostgreSQL (skipping those another claim locked); SQLite holds its write lock.
+# The status is written into the statement, not bound: only then can PostgreSQL's plan
+# for it (prepared, and generic after a few runs) use the partial index of what can be
+# claimed, ix_execution_claimable; with a parameter it sorts every queued row each time.
 _WAITING = (
     sa.select(e.id)
-    .where(e.status == ExecutionStatus.QUEUED, e.worker.is_(None))
+    .where(e.status == sa.literal_column(f"'{ExecutionStatus.QUEUED.value}'"), e.worker.is_(None))
     .order_by(e.id)
     .limit(sa.bindparam("limit", type_=sa.Integer))
     .with_for_update(skip_locked=True)

@@ -9,6 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from engine.status import ExecutionStatus
+from engine.store import wakeups
 from engine.store.connection import Store, translate_errors
 from engine.store.executions import number_after_deleted
 from engine.store.records import Execution, Workflow
@@ -69,8 +70,7 @@ def fire_schedule(
         if made:
             values["last_execution_id"] = max(x.id for x in made)
         conn.execute(WORKFLOW.update().where(w.id == workflow.id).values(values))
-    if made:
-        from engine.store import wakeups
-
+        told = bool(made) and wakeups.notify_in(store, conn)
+    if made and not told:
         wakeups.notify(store)
     return made

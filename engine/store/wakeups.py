@@ -9,7 +9,8 @@ runner's slow safety poll. The folder is the user's alone (mode 0700), named by 
 the database's path under the temporary folder (a socket's path has at most 108 bytes).
 
 On PostgreSQL the server does it: a runner listens (``LISTEN``) on a connection of its own, and
-whoever queues sends ``NOTIFY`` after its commit; runners on every machine hear it.
+whoever queues sends ``NOTIFY`` in the transaction that queues (the server delivers it at
+the commit); runners on every machine hear it.
 """
 
 from __future__ import annotations
@@ -50,6 +51,12 @@ def notify(store: Store) -> int:
     """Wake every runner listening on ``store``: how many were told (on PostgreSQL: 1, the
     server tells them). Never raises: a lost wake-up costs a runner its safety poll."""
     return store.dialect.wake_runners(store.engine)
+
+
+def notify_in(store: Store, conn: sa.Connection) -> bool:
+    """Wake the runners at the commit of ``conn``'s transaction, where the store can (a
+    NOTIFY in it: no round trip of its own); False: call :func:`notify` after it."""
+    return store.dialect.wake_in(conn)
 
 
 def listener(store: Store) -> WakeListener | None:

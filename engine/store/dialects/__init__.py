@@ -96,6 +96,12 @@ class Dialect:
         queue is empty. ``ready`` is called once connected."""
         raise NotImplementedError
 
+    def wake_in(self, conn: sa.Connection) -> bool:
+        """Tell the idle runners from inside the transaction that queues work, at its
+        commit (no round trip of its own); False where that cannot be: then
+        :meth:`wake_runners` after the commit."""
+        return False
+
     def wake_runners(self, engine: Engine) -> int:
         """After a commit that queued work: tell the idle runners (how many were told).
         Never raises: a lost wake-up costs a runner its safety poll. None by default."""

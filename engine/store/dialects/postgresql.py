@@ -82,6 +82,12 @@ class PostgreSQL(Dialect):
                         [(datetime.now(UTC).replace(tzinfo=None), i) for i in ids],
                     )
 
+    def wake_in(self, conn: sa.Connection) -> bool:
+        from engine.store import wakeups
+
+        conn.exec_driver_sql(f"NOTIFY {wakeups.CHANNEL}")  # delivered at the commit
+        return True
+
     def wake_runners(self, engine: Engine) -> int:
         from engine.store import wakeups
 

@@ -7,7 +7,7 @@ import pytest
 import sqlalchemy as sa
 import trio
 
-from engine import store
+from engine import definition, store
 from engine.status import FINISHED
 from engine.store import tables
 from tests.support import Wfe, add, run
@@ -107,3 +107,20 @@ def test_activity_counts_the_steps_of_every_runner(db: store.Store, db_url: str)
     assert len(counts) == seconds
     assert sum(counts) == 9  # three runs of three steps, from two processes
     assert store.activity(db, seconds=5, now=before - timedelta(minutes=5)) == [0] * 5
+
+
+def test_drained_says_when_the_last_execution_ended_once_none_is_left(db: store.Store) -> None:
+    store.save_workflows(db, [(definition.parse("name: w\nsteps: [{id: a, log: x}]\n"), None)])
+    made = store.create_executions(db, store.get_workflow(db, "w"), [{}] * 2)
+    assert store.drained(db) is None  # queued
+    claim = store.claim_started(db, "r", 2)
+    first_end, last_end = store.utcnow() - timedelta(seconds=5), store.utcnow()
+    store.write_batch(
+        db, store.Batch([], [], [], {made[0].id: {"status": "succeeded", "finished_at": first_end}})
+    )
+    assert store.drained(db) is None  # one still running
+    store.write_batch(
+        db, store.Batch([], [], [], {made[1].id: {"status": "failed", "finished_at": last_end}})
+    )
+    assert store.drained(db) == last_end
+    assert len(claim.executions) == 2

@@ -290,3 +290,33 @@ def test_a_decision_racing_the_batch_that_ends_its_execution_is_refused(
     thread.join(timeout=30)
     assert "refused" in outcome
     assert store.get_approval(db, execution.id, "gate").status == "closed"
+
+
+def test_the_claim_finds_the_queue_by_its_index_in_a_plan_prepared_once(db: store.Store) -> None:
+    """A driver prepares a statement it runs often, and PostgreSQL then plans it once for
+    any parameters: with the status bound as one, that plan could not use the partial
+    index of what can be claimed, and sorted every queued execution at each claim."""
+    import re
+
+    from sqlalchemy.dialects import postgresql
+
+    from engine.store import runners
+
+    if db.dialect.name != "postgresql":
+        pytest.skip("SQLite plans each statement as it runs it: no plan is kept")
+    sql = str(runners._CLAIM_STARTED.compile(dialect=postgresql.dialect()))  # type: ignore[no-untyped-call]
+    names: list[str] = []
+
+    def numbered(match: re.Match[str]) -> str:
+        if match[1] not in names:
+            names.append(match[1])
+        return f"${names.index(match[1]) + 1}"
+
+    prepared = re.sub(r"%\((\w+)\)s", numbered, sql)
+    values = {"runner": "'r'", "limit": "16", "now": "now()", "status": "'running'"}
+    with db.engine.connect() as conn:
+        conn.exec_driver_sql("SET plan_cache_mode = force_generic_plan")
+        conn.exec_driver_sql(f"PREPARE claim AS {prepared}")
+        args = ", ".join(values[n] for n in names)
+        plan = "\n".join(r[0] for r in conn.exec_driver_sql(f"EXPLAIN EXECUTE claim({args})"))
+    assert "ix_execution_claimable" in plan, plan

@@ -85,6 +85,24 @@ def test_on_postgresql_a_notify_reaches_a_listen(postgresql_db: store.Store) -> 
         store.create_executions(db, row, [{}], owner="me")  # claimed already: nobody told
         ready, _, _ = select.select([listener.fileno()], [], [], 0.5)
         assert not ready
+        store.queue_many(db, row, [{}] * 3, "bulk")
+        ready, _, _ = select.select([listener.fileno()], [], [], 10)
+        assert ready
+        listener.drain()
+        # Sent in the transaction that queues: heard at its commit, never before (and
+        # never for a queueing that rolled back).
+        with db.writer.begin() as conn:
+            assert wakeups.notify_in(db, conn)
+            ready, _, _ = select.select([listener.fileno()], [], [], 0.5)
+            assert not ready
+        ready, _, _ = select.select([listener.fileno()], [], [], 10)
+        assert ready
+        listener.drain()
+        with pytest.raises(RuntimeError), db.writer.begin() as conn:
+            wakeups.notify_in(db, conn)
+            raise RuntimeError("rolled back")
+        ready, _, _ = select.select([listener.fileno()], [], [], 0.5)
+        assert not ready
     finally:
         listener.close()
 
