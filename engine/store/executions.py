@@ -63,13 +63,17 @@ def create_executions(
         }
         for p in params
     ]
-    with translate_errors(store), store.dialect.queueing(store.engine) as conn:
+    with translate_errors(store), store.writer.begin() as conn:
         number_after_deleted(store, conn, values)
         rows = conn.execute(
             EXECUTION.insert().returning(*EXECUTION.c, sort_by_parameter_order=True), values
         ).mappings()
         made = [Execution.of(r) for r in rows]
-        _note_last(conn, workflow, max(x.id for x in made))
+        conn.execute(
+            WORKFLOW.update()
+            .where(WORKFLOW.c.id == workflow.id)
+            .values(last_execution_id=max(x.id for x in made))
+        )
         # Queued for any runner: the idle ones hear of it now.
         told = owner is not None or wakeups.notify_in(store, conn)
     if not told:
@@ -98,29 +102,20 @@ def queue_many(
     ]
     if not values:
         return []
-    with translate_errors(store), store.dialect.queueing(store.engine) as conn:
+    with translate_errors(store), store.writer.begin() as conn:
         number_after_deleted(store, conn, values)
         ids = list(
             conn.execute(
                 EXECUTION.insert().returning(e.id, sort_by_parameter_order=True), values
             ).scalars()
         )
-        _note_last(conn, workflow, max(ids))
+        conn.execute(
+            WORKFLOW.update().where(WORKFLOW.c.id == workflow.id).values(last_execution_id=max(ids))
+        )
         told = wakeups.notify_in(store, conn)
     if not told:
         wakeups.notify(store)
     return ids
-
-
-def _note_last(conn: sa.Connection, workflow: Workflow, newest: int) -> None:
-    """The workflow's last execution is the newest: never one older (queuers that do not
-    wait for each other may commit in either order)."""
-    last = WORKFLOW.c.last_execution_id
-    conn.execute(
-        WORKFLOW.update()
-        .where(WORKFLOW.c.id == workflow.id, sa.or_(last.is_(None), last < newest))
-        .values(last_execution_id=newest)
-    )
 
 
 ISSUED = "execution_ids_issued"  # wfe_meta: the highest execution id ever given, once deleted

@@ -86,11 +86,6 @@ class Dialect:
         does not hold the whole store's write lock."""
         return engine.execution_options(**{WRITE_OPTION: True}).begin()
 
-    def queueing(self, engine: Engine) -> AbstractContextManager[sa.Connection]:
-        """The transaction that queues new executions: the write lock where a new row's
-        id is worked out from what is there (see ``reuses_ids``)."""
-        return engine.execution_options(**{WRITE_OPTION: True}).begin()
-
     #: What the fence's read adds to lock the rows it reads until the batch commits.
     fence_lock: ClassVar[str] = ""
 

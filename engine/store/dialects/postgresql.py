@@ -52,11 +52,6 @@ class PostgreSQL(Dialect):
     def group_commit(self, engine: Engine) -> AbstractContextManager[sa.Connection]:
         return engine.begin()
 
-    def queueing(self, engine: Engine) -> AbstractContextManager[sa.Connection]:
-        # A sequence numbers the rows and nothing is read first: queuers need not wait
-        # for each other (nor for anyone holding the store's write lock).
-        return engine.begin()
-
     def queue_floor(self, batch: int, ready: Callable[[], object]) -> None:
         from datetime import UTC, datetime
 
