@@ -208,6 +208,10 @@ class Executor:
         """How many more executions would start at once."""
         return max(0, int(self._global.total_tokens) - self.busy() - self._reserved)
 
+    def has_claimed(self) -> bool:
+        """Whether a batch claimed executions that are not started yet."""
+        return bool(self._claimed)
+
     def take_claimed(self) -> list[store.Claim]:
         """What batches claimed for the slots they freed, to be started now (the caller
         starts them before it looks for room: their slots stay theirs meanwhile)."""
@@ -227,7 +231,9 @@ class Executor:
         for execution_id, _workflow, _status in batch.finished:
             run = self._runs.get(execution_id)
             ending += run is not None and run.waiting == 0
-        room = self.room() + ending
+        # (Counted before room() clips at 0: an executor over its slots, a parent
+        # taking its slot back, claims only what takes it under them again.)
+        room = int(self._global.total_tokens) - self.busy() - self._reserved + ending
         return self.claimer(room) if room > 0 else None
 
     def _on_claim(self, claim: store.Claim) -> None:
@@ -339,6 +345,8 @@ class Executor:
                     rec.execution(run.id, {"status": ExecutionStatus.QUEUED, "started_at": None})
                 try:  # (at once when there is room: the steps to come checkpoint)
                     self._global.acquire_on_behalf_of_nowait(run)
+                    # (a cancel that came before this task ran is taken here)
+                    await trio.lowlevel.checkpoint_if_cancelled()
                 except trio.WouldBlock:
                     await self._global.acquire_on_behalf_of(run)
                 run.holding = True
@@ -435,7 +443,8 @@ class Executor:
 
     def _let_go(self, run: Run) -> None:
         """Its end is committed: its slot is free, and whoever waits for it is told."""
-        self._runs.pop(run.id, None)
+        if self._runs.get(run.id) is run:  # (not a later run of the same execution)
+            del self._runs[run.id]
         run.results.clear()
         run.done.set()
         self._freed.set()
@@ -616,6 +625,7 @@ async def open_executor(
                     # The block's own error comes out as itself, not wrapped in the
                     # nurseries' exception groups; the executions it leaves are cancelled.
                     body_error = exc
+                    executor.claimer = None  # the ends to come claim nothing more
                     executor.stopping()
                     nursery.cancel_scope.cancel()
         finally:

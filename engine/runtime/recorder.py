@@ -252,6 +252,9 @@ class Recorder:
                     raise
                 return await self._write_apart(batch, exc), None
             except StoreError as exc:
+                # Tried again without its claim (the worker claims on its own then):
+                # whatever the claim met must never hold the batch up.
+                refill = None
                 if trio.current_time() - began > self.patience:
                     logger.warning("%d changes could not be written: %s", len(batch), exc)
                     self.error = exc
@@ -262,6 +265,12 @@ class Recorder:
                 self.trouble = exc
                 await trio.sleep(delay)
                 delay = min(delay * 2, RETRY_MOST)
+                continue
+            except Exception:
+                if refill is None:
+                    raise
+                logger.exception("a batch's claim failed; writing the batch without it")
+                refill = None
                 continue
             if self.trouble is not None:
                 logger.warning("the store takes writes again (%s before)", self.trouble)

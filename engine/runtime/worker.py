@@ -122,13 +122,13 @@ async def serve(
 
         async def hand_back() -> None:
             # What the last batches claimed and nobody started goes back to the queue
-            # (unless the lease is lost: then others take it over, as all the rest).
+            # (not when the lease is lost: then others take it over, as all the rest).
             async with ex.recorder.turn():  # a batch under way has told what it took
                 claims = ex.take_claimed()
             ids = [x.id for claim in claims for x in claim.executions]
             for claim in claims:
                 ex.started_claimed(claim)
-            if ids and not lost_with:
+            if ids:
                 try:
                     back = await trio.to_thread.run_sync(lambda: store.unclaim(db, session.id, ids))
                     logger.info("handed back %d execution(s) it had not started", back)
@@ -159,6 +159,8 @@ async def serve(
             # The next round comes as soon as an execution ends while this one is full
             # (its slot goes to the next queued execution at once), when work is queued
             # (a wake-up), or at the poll.
+            if ex.has_claimed():
+                continue  # a batch claimed while this one looked: start those first
             full = ex.room() == 0 or 0 < room <= len(claimed)
             with trio.move_on_after(options.poll_interval if full else poll):
                 async with trio.open_nursery() as waits:
@@ -175,8 +177,9 @@ async def serve(
 
         # Shutting down: let running executions finish within the grace period.
         ex.claimer = None
-        await hand_back()
-        ex.stopping()
+        ex.stopping()  # (first: a write that cannot be made is tried only so long)
+        if not lost_with:
+            await hand_back()
         with trio.move_on_after(options.grace):
             for handle in list(active.values()):
                 await handle.wait()

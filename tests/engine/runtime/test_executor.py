@@ -626,3 +626,22 @@ async def test_a_claimed_execution_whose_slot_went_elsewhere_shows_queued_until_
     done = store.get_execution(db, queued.id)
     assert done.status == "succeeded" and done.started_at is not None
     assert done.started_at >= store.get_execution(db, slow.id).finished_at
+
+
+@pytest.mark.trio
+async def test_a_cancel_that_comes_before_the_execution_s_task_runs_is_taken(
+    db: store.Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # An instant step checkpoints only now and then (here: never): the start must take
+    # the cancel.
+    from engine.runtime import executor
+
+    monkeypatch.setattr(executor, "PACE", 3600.0)
+    add(db, "name: quick\nsteps: [{id: a, log: x}]\n")
+    async with runtime.open_executor(db, **NO_POLL) as ex:
+        ex._paced = executor.time.perf_counter()
+        handle = await ex.start("quick")
+        assert ex.cancel(handle.id, "cancelled at once")
+        await handle.wait()
+    done = store.get_execution(db, handle.id)
+    assert (done.status, done.error) == ("cancelled", "cancelled at once")
