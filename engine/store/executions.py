@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -43,9 +43,11 @@ def create_executions(
     *,
     owner: str | None = None,
     parent: tuple[int, str] | None = None,
+    also: Callable[[sa.Connection, list[Execution]], None] | None = None,
 ) -> list[Execution]:
     """Queue executions of one workflow in one transaction (``owner``: already claimed;
-    ``parent``: the execution and step that start them, for child executions)."""
+    ``parent``: the execution and step that start them, for child executions; ``also``:
+    what else that transaction writes for them, before any runner can claim them)."""
     now = utcnow()
     values = [
         {
@@ -69,6 +71,8 @@ def create_executions(
             EXECUTION.insert().returning(*EXECUTION.c, sort_by_parameter_order=True), values
         ).mappings()
         made = [Execution.of(r) for r in rows]
+        if also is not None:
+            also(conn, made)
         conn.execute(
             WORKFLOW.update()
             .where(WORKFLOW.c.id == workflow.id)
@@ -289,36 +293,42 @@ def rerun(
 
     old = get_execution(store, execution_id)
     workflow = get_workflow(store, old.workflow_name)
-    (new,) = create_executions(store, workflow, [old.params], trigger=f"rerun of {execution_id}")
     kept_statuses = FINISHED_STEPS if any_result else (StepStatus.SUCCEEDED, StepStatus.SKIPPED)
     kept = [
         r
         for r in step_runs(store, execution_id, latest_only=True)
         if r.step_id.partition("[")[0] in reuse and r.status in kept_statuses
     ]
-    if kept:
-        with translate_errors(store), store.writer.begin() as conn:
-            conn.execute(
-                STEP_RUN.insert(),
-                [
-                    {
-                        "execution_id": new.id,
-                        "step_id": r.step_id,
-                        "position": r.position,
-                        "attempt": 1,
-                        "status": r.status,
-                        "started_at": r.started_at,
-                        "finished_at": r.finished_at,
-                        "duration_ms": r.duration_ms,
-                        "exit_code": r.exit_code,
-                        "output": r.output,
-                        "outputs": r.outputs,
-                        "error": f"reused from execution {execution_id}"
-                        + (f": {r.error}" if r.error else ""),
-                    }
-                    for r in kept
-                ],
-            )
+
+    def reused(conn: sa.Connection, made: list[Execution]) -> None:
+        # In the transaction that queues it: a runner that claims it finds them there.
+        if not kept:
+            return
+        conn.execute(
+            STEP_RUN.insert(),
+            [
+                {
+                    "execution_id": made[0].id,
+                    "step_id": r.step_id,
+                    "position": r.position,
+                    "attempt": 1,
+                    "status": r.status,
+                    "started_at": r.started_at,
+                    "finished_at": r.finished_at,
+                    "duration_ms": r.duration_ms,
+                    "exit_code": r.exit_code,
+                    "output": r.output,
+                    "outputs": r.outputs,
+                    "error": f"reused from execution {execution_id}"
+                    + (f": {r.error}" if r.error else ""),
+                }
+                for r in kept
+            ],
+        )
+
+    (new,) = create_executions(
+        store, workflow, [old.params], trigger=f"rerun of {execution_id}", also=reused
+    )
     return new
 
 

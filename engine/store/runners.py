@@ -20,6 +20,7 @@ import sqlalchemy as sa
 
 from engine import settings
 from engine.status import ACTIVE, ExecutionStatus, RunnerKind
+from engine.store import wakeups
 from engine.store.connection import Store, translate_errors
 from engine.store.records import Execution, Runner, Workflow
 from engine.store.tables import EXECUTION, LEASE, RUNNER, WORKFLOW, utcnow
@@ -240,21 +241,36 @@ def claim_in(conn: sa.Connection, request: ClaimRequest) -> Claim:
 
 def unclaim(store: Store, runner: str, ids: Collection[int]) -> int:
     """Hand back executions ``runner`` claimed and never started: queued again, for
-    anyone to claim (a worker that stops before it starts what its last batch claimed).
-    Only those it still holds, recorded running by the claim or held queued by it."""
+    anyone to claim (a worker that stops before it starts what its last batch claimed),
+    and the idle runners told. Only those it still holds, recorded running by the claim
+    or held queued by it; one whose cancel was asked for meanwhile is cancelled instead.
+    How many went back to the queue."""
     if not ids:
         return 0
+    mine = (
+        e.id.in_(set(ids)),
+        e.worker == runner,
+        e.status.in_((ExecutionStatus.RUNNING, ExecutionStatus.QUEUED)),
+    )
     with translate_errors(store), store.writer.begin() as conn:
-        done = conn.execute(
+        conn.execute(
             EXECUTION.update()
-            .where(
-                e.id.in_(set(ids)),
-                e.worker == runner,
-                e.status.in_((ExecutionStatus.RUNNING, ExecutionStatus.QUEUED)),
+            .where(*mine, e.cancel_requested.is_(True))
+            .values(
+                status=ExecutionStatus.CANCELLED,
+                finished_at=utcnow(),
+                error="cancelled before it started",
             )
-            .values(status=ExecutionStatus.QUEUED, worker=None, started_at=None)
         )
-        return done.rowcount or 0
+        back = conn.execute(
+            EXECUTION.update()
+            .where(*mine)
+            .values(status=ExecutionStatus.QUEUED, worker=None, started_at=None)
+        ).rowcount
+        told = bool(back) and wakeups.notify_in(store, conn)
+    if back and not told:
+        wakeups.notify(store)
+    return back or 0
 
 
 def _current_workflows(

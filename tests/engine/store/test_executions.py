@@ -170,3 +170,16 @@ def test_the_filter_matches_fuzzily_word_by_word_and_takes_wildcards_literally(
     workflows = lambda text: {s.workflow.name for s in store.list_workflows(db, search=text)[0]}  # noqa: E731
     assert workflows("ngtbkp") == {"nightly-backup"}
     assert workflows("_") == {"web_100"}
+
+
+def test_what_a_queueing_also_writes_is_in_its_transaction(db: store.Store) -> None:
+    # A re-run's reused steps go in with it: no runner can claim it without them.
+    wf = add(db, "name: w\nsteps: [{id: a, log: x}]\n")
+    row = store.get_workflow(db, wf.name)
+
+    def fails(conn: object, made: list[store.Execution]) -> None:
+        raise RuntimeError("the reused steps could not be written")
+
+    with pytest.raises(RuntimeError):
+        store.create_executions(db, row, [{}], also=fails)
+    assert store.list_executions(db)[1] == 0  # nothing was queued without them
