@@ -65,6 +65,11 @@ def create_executions(
         }
         for p in params
     ]
+    if also is None:  # in one statement, where the store can
+        with translate_errors(store):
+            queued = store.dialect.queue(store.engine, EXECUTION, values, wake=owner is None)
+        if queued is not None:
+            return [Execution.of(r) for r in queued]
     with translate_errors(store), store.writer.begin() as conn:
         number_after_deleted(store, conn, values)
         rows = conn.execute(

@@ -10,11 +10,12 @@ its executions over, and from that commit on the dead one's writes are fenced of
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
-from typing import Any
+from datetime import datetime, timedelta
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 
@@ -180,7 +181,17 @@ def claim_started(
     with translate_errors(store), store.dialect.claiming(store.engine) as conn:
         if conn is None:
             return NOTHING
-        return claim_in(conn, ClaimRequest(runner, limit, known or {}, held))
+        request = ClaimRequest(runner, limit, known or {}, held)
+        if not store.dialect.typed_rows:
+            return claim_in(conn, request)
+        # The driver's rows as they come: SQLAlchemy's layers cost more than the
+        # statement takes the server, and an idle runner's first step waits for them.
+        cursor: Any = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        try:
+            now = send_claim(conn, cursor, request)
+            return claimed_rows(conn, request, now, cursor.fetchall()) if now else NOTHING
+        finally:
+            cursor.close()
 
 
 def claim_in(conn: sa.Connection, request: ClaimRequest) -> Claim:
@@ -189,14 +200,65 @@ def claim_in(conn: sa.Connection, request: ClaimRequest) -> Claim:
     if request.limit <= 0:
         return NOTHING
     now = utcnow()
-    rows = sorted(
-        conn.execute(
-            _CLAIM_STARTED, {"runner": request.runner, "limit": request.limit, "now": now}
-        ),
-        key=lambda row: row.id,
-    )
-    if not rows:
+    rows = conn.execute(
+        _CLAIM_STARTED, {"runner": request.runner, "limit": request.limit, "now": now}
+    ).all()
+    return _claimed(conn, request, now, rows)
+
+
+def send_claim(conn: sa.Connection, cursor: Any, request: ClaimRequest) -> datetime | None:
+    """:func:`claim_in`'s statement sent on the driver's ``cursor`` (in a pipeline: its
+    rows are read when it ends, for :func:`claimed_rows`); the time it records as the
+    start, or None: nothing to claim, nothing sent."""
+    if request.limit <= 0:
+        return None
+    sql, fixed = _claim_sql(conn.dialect)
+    now = utcnow()
+    cursor.execute(sql, {**fixed, "runner": request.runner, "limit": request.limit, "now": now})
+    return now
+
+
+def claimed_rows(
+    conn: sa.Connection, request: ClaimRequest, now: datetime, rows: Sequence[tuple[Any, ...]]
+) -> Claim:
+    """What :func:`send_claim`'s statement took, from the driver's rows."""
+    return _claimed(conn, request, now, [_ClaimedRow._make(row) for row in rows])
+
+
+class _ClaimedRow(NamedTuple):
+    """A claimed row as the driver gives it: :data:`_CLAIMED`, then :data:`_WORKFLOW_NOW`."""
+
+    id: int
+    workflow_id: int
+    workflow_name: str
+    version: int
+    params: dict[str, Any]
+    trigger: str
+    cancel_requested: bool
+    queued_at: datetime
+    parent_id: int | None
+    parent_step: str | None
+    wf_digest: str | None
+    wf_version: int | None
+    wf_active: bool | None
+
+
+@functools.cache
+def _claim_sql(dialect: sa.Dialect) -> tuple[str, dict[str, Any]]:
+    """The claim's text for the driver, compiled once, and the values it fixes."""
+    compiled = _CLAIM_STARTED.compile(dialect=dialect)
+    fixed = {
+        k: v.value if isinstance(v, ExecutionStatus) else v for k, v in compiled.params.items()
+    }
+    return compiled.string, fixed
+
+
+def _claimed(
+    conn: sa.Connection, request: ClaimRequest, now: datetime, found: Sequence[Any]
+) -> Claim:
+    if not found:
         return NOTHING
+    rows = sorted(found, key=lambda row: row.id)
     claimed = [
         Execution(
             id=row.id,

@@ -22,7 +22,7 @@ import sqlalchemy as sa
 from engine.status import FAILURES, SETTLED, ApprovalStatus, ExecutionStatus
 from engine.store.connection import Store, translate_errors
 from engine.store.dialects import Dialect
-from engine.store.runners import NOTHING, Claim, ClaimRequest, claim_in
+from engine.store.runners import NOTHING, Claim, ClaimRequest, claim_in, claimed_rows, send_claim
 from engine.store.tables import APPROVAL, EXECUTION, LOG_LINE, STEP_RUN, utcnow
 
 
@@ -94,21 +94,72 @@ def _write_batch(
 ) -> tuple[set[int], Claim]:
     batch = dataclasses.replace(batch)  # the fence filters this copy: a retry starts whole
     claimed = NOTHING
-    with translate_errors(store), store.dialect.group_commit(store.engine) as conn:
-        fenced = _fence(conn, batch, store.dialect) if batch.owner is not None else set()
-        if portable:
-            _write_portable(conn, batch)
-            _update_executions_portable(conn, batch)
-        else:
-            _write_fast(conn, batch, store.dialect)
-            _update_executions_fast(conn, batch, store.dialect)
-        if claim is not None:
-            # Before the tallies: on PostgreSQL the workflow's row stays locked from its
-            # tally to the commit, and other workers' batches wait for it.
-            claimed = claim_in(conn, claim)
-        _write_executions(conn, batch, store.dialect)
-        _count_steps(conn, batch, store.dialect)
+    with translate_errors(store):
+        if store.dialect.pipelines and not portable and not batch.approvals_end:
+            done = _write_pipelined(store, batch, claim)
+            if done is not None:
+                return done
+        with store.dialect.group_commit(store.engine) as conn:
+            fenced = _fence(conn, batch, store.dialect) if batch.owner is not None else set()
+            if portable:
+                _write_portable(conn, batch)
+                _update_executions_portable(conn, batch)
+            else:
+                _write_fast(conn, batch, store.dialect)
+                _update_executions_fast(conn, batch, store.dialect)
+            if claim is not None:
+                # Before the tallies: on PostgreSQL the workflow's row stays locked from
+                # its tally to the commit, and other workers' batches wait for it.
+                claimed = claim_in(conn, claim)
+            _write_executions(conn, batch, store.dialect)
+            _count_steps(conn, batch, store.dialect)
     return fenced, claimed
+
+
+class _Again(Exception):
+    """The pipelined batch is rolled back, to be written the careful way."""
+
+
+def _write_pipelined(
+    store: Store, batch: Batch, claim: ClaimRequest | None
+) -> tuple[set[int], Claim] | None:
+    """The batch's statements in one pipeline (one round trip, where the dialect can:
+    PostgreSQL), its fence read first and looked at last; None, with nothing written,
+    when the driver cannot pipeline, when the fence finds executions another runner holds
+    now (rare: a take-over), or when a statement fails: then it is written the careful
+    way, which reads the fence before it writes anything (and tells a failure as it is).
+    """
+    dialect = store.dialect
+    if not dialect.pipelines:
+        return None
+    try:
+        with dialect.group_commit(store.engine) as conn:
+            fence = _cursor(conn) if batch.owner is not None else None
+            claiming = _cursor(conn) if claim is not None else None
+            try:
+                with dialect.pipelined(conn):
+                    ids = batch.executions_in()
+                    if fence is not None and ids:
+                        dialect.fence(fence, sorted(ids))
+                    _write_fast(conn, batch, dialect)
+                    _update_executions_fast(conn, batch, dialect)
+                    sent = send_claim(conn, claiming, claim) if claiming and claim else None
+                    _write_executions(conn, batch, dialect)
+                    _count_steps(conn, batch, dialect)
+                held = fence.fetchall() if fence is not None and ids else []
+                rows = claiming.fetchall() if claiming is not None and sent is not None else []
+            except dialect.driver_errors as exc:
+                raise _Again from exc
+            finally:
+                for cursor in (fence, claiming):
+                    if cursor is not None:
+                        cursor.close()
+            if any(w is not None and w != batch.owner for _, w in held):
+                raise _Again  # lost executions: their rows must not be written
+            claimed = claimed_rows(conn, claim, sent, rows) if claim and sent else NOTHING
+        return set(), claimed
+    except _Again:
+        return None
 
 
 def _fence(conn: sa.Connection, batch: Batch, dialect: Dialect) -> set[int]:
@@ -119,11 +170,7 @@ def _fence(conn: sa.Connection, batch: Batch, dialect: Dialect) -> set[int]:
     # is read (and locked, where the dialect locks rows), not only those lost.
     cursor = _cursor(conn)
     try:
-        cursor.execute(
-            f"SELECT id, worker FROM execution WHERE id IN ({', '.join([dialect.mark] * len(ids))})"
-            + dialect.fence_lock,
-            tuple(ids),
-        )
+        dialect.fence(cursor, sorted(ids))
         lost = {
             execution_id
             for execution_id, worker in cursor.fetchall()
@@ -233,7 +280,7 @@ def _write_fast(conn: sa.Connection, batch: Batch, dialect: Dialect) -> None:
             for r in batch.step_inserts:
                 add((r["execution_id"], r["step_id"], r["position"], r["attempt"]))
                 add(_step_values(r, time))
-            dialect.insert_rows(cursor, "step_run", _STEP_COLUMNS, flat)
+            dialect.insert_rows(cursor, STEP_RUN, _STEP_COLUMNS, flat)
         if batch.step_updates:
             sets = ", ".join(f"{c} = {mark}" for c in STEP_FIELDS)
             cursor.executemany(
@@ -257,7 +304,7 @@ def _write_fast(conn: sa.Connection, batch: Batch, dialect: Dialect) -> None:
                         storable(r["text"]),
                     )
                 )
-            dialect.insert_rows(cursor, "log_line", _LOG_COLUMNS, flat)
+            dialect.insert_rows(cursor, LOG_LINE, _LOG_COLUMNS, flat)
         processes = _processes((*batch.step_inserts, *batch.step_updates))
         if processes:
             cursor.executemany(

@@ -50,6 +50,9 @@ class Dialect:
     #: Whether a new row may take the id of a deleted one (SQLite's max(rowid) + 1);
     #: a sequence never gives an id twice.
     reuses_ids: ClassVar[bool] = False
+    #: Whether the driver's rows hold what the records do (JSON parsed, aware UTC
+    #: times): a hot read may take them as they come, past SQLAlchemy's result layer.
+    typed_rows: ClassVar[bool] = False
 
     def __init__(self, url: sa.URL) -> None:
         self.url = url
@@ -89,12 +92,40 @@ class Dialect:
     #: What the fence's read adds to lock the rows it reads until the batch commits.
     fence_lock: ClassVar[str] = ""
 
+    def fence(self, cursor: Any, ids: Sequence[int]) -> None:
+        """Send the fence's read of who holds the executions ``ids`` (``fence_lock``
+        added); its rows are (id, worker)."""
+        marks = ", ".join([self.mark] * len(ids))
+        cursor.execute(
+            f"SELECT id, worker FROM execution WHERE id IN ({marks})" + self.fence_lock,
+            tuple(ids),
+        )
+
+    #: Whether the driver can send a batch's statements without waiting for each
+    #: one's answer (:meth:`pipelined`).
+    pipelines: ClassVar[bool] = False
+
+    def pipelined(self, conn: sa.Connection) -> AbstractContextManager[None]:
+        """A block in which the driver sends statements without waiting for each one's
+        answer, their results there once it ends (where :attr:`pipelines`)."""
+        raise NotImplementedError
+
     def queue_floor(self, batch: int, ready: Callable[[], object]) -> None:
         """The bench's queue floor, until killed: claim ``batch`` queued executions,
         record them running, run nothing, record them succeeded, the most direct way
         on the driver, committing as a runner does; poll every IDLE seconds when the
         queue is empty. ``ready`` is called once connected."""
         raise NotImplementedError
+
+    def queue(
+        self, engine: Engine, table: sa.Table, rows: Sequence[dict[str, Any]], wake: bool
+    ) -> list[dict[str, Any]] | None:
+        """Queue executions (``rows``: their columns, all of one workflow) in one
+        statement that is its own transaction: inserted, numbered, their workflow's last
+        execution set, the idle runners woken at its commit (``wake``), the store's
+        write lock held meanwhile. Each row as stored, in order; None where the dialect
+        cannot (the caller's transaction does it, a statement at a time)."""
+        return None
 
     def wake_in(self, conn: sa.Connection) -> bool:
         """Tell the idle runners from inside the transaction that queues work, at its
@@ -117,7 +148,7 @@ class Dialect:
         return _as_is
 
     def insert_rows(
-        self, cursor: Any, table: str, columns: tuple[str, ...], flat: list[Any]
+        self, cursor: Any, table: sa.Table, columns: tuple[str, ...], flat: list[Any]
     ) -> None:
         """Insert rows given as one flat list of values, the fastest way the driver has."""
         raise NotImplementedError

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import json
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -32,6 +33,7 @@ UPGRADE_LOCK = 7265100
 class PostgreSQL(Dialect):
     name = "postgresql"
     mark = "%s"
+    typed_rows = True  # psycopg parses JSON; times come in the session's zone, UTC
 
     def __init__(self, url: sa.URL) -> None:
         # psycopg 3 (the `postgres` extra), whatever SQLAlchemy's default driver is.
@@ -81,6 +83,32 @@ class PostgreSQL(Dialect):
                         "UPDATE execution SET status = 'succeeded', finished_at = %s WHERE id = %s",
                         [(datetime.now(UTC).replace(tzinfo=None), i) for i in ids],
                     )
+
+    def queue(
+        self, engine: Engine, table: sa.Table, rows: Sequence[dict[str, Any]], wake: bool
+    ) -> list[dict[str, Any]] | None:
+        # One round trip where a transaction of its own would take six (BEGIN, the lock,
+        # the insert, the workflow's row, NOTIFY, COMMIT): queueing is what a waiting
+        # user and a runner's first step both wait for.
+        from psycopg.rows import dict_row
+
+        if not rows:
+            return []
+        columns = tuple(rows[0])
+        arrays = [
+            [json.dumps(row[c]) for row in rows]
+            if isinstance(table.c[c].type, sa.JSON)
+            else [row[c] for row in rows]
+            for c in columns
+        ]
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            raw: Any = conn.connection.dbapi_connection
+            with raw.cursor(row_factory=dict_row) as cursor:
+                cursor.execute(
+                    _queue_sql(table, columns), [WRITE_LOCK, *arrays, rows[0]["workflow_id"], wake]
+                )
+                made: list[dict[str, Any]] = cursor.fetchall()
+                return made
 
     def wake_in(self, conn: sa.Connection) -> bool:
         from engine.store import wakeups
@@ -162,24 +190,41 @@ class PostgreSQL(Dialect):
         with engine.begin() as conn:
             yield conn
 
+    def fence(self, cursor: Any, ids: Sequence[int]) -> None:
+        # One text for any number of executions (an array): prepared once, planned once.
+        cursor.execute(
+            "SELECT id, worker FROM execution WHERE id = ANY(%s)" + self.fence_lock, (list(ids),)
+        )
+
+    # psycopg's pipeline mode: a batch's statements go out together and their answers
+    # come back together, one round trip instead of one each.
+    pipelines = True
+
+    @contextmanager
+    def pipelined(self, conn: sa.Connection) -> Iterator[None]:
+        with conn.connection.dbapi_connection.pipeline():  # type: ignore[union-attr]
+            yield
+
     def insert_rows(
-        self, cursor: Any, table: str, columns: tuple[str, ...], flat: list[Any]
+        self, cursor: Any, table: sa.Table, columns: tuple[str, ...], flat: list[Any]
     ) -> None:
-        """COPY, PostgreSQL's bulk path (psycopg takes datetimes and JSON text as they are)."""
+        """One ``INSERT … SELECT FROM unnest(arrays)``: a column's values as one array.
+
+        Its text is the same for any number of rows (psycopg prepares it, the server
+        plans it once), and unlike COPY it can go in a pipeline with the rest of a
+        batch. psycopg takes datetimes and JSON text as they are.
+        """
         width = len(columns)
-        with cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
-            for i in range(0, len(flat), width):
-                copy.write_row(flat[i : i + width])
+        cursor.execute(_insert_unnest(table, columns), [flat[i::width] for i in range(width)])
 
     def update_rows(
         self, cursor: Any, table: sa.Table, columns: tuple[str, ...], rows: list[tuple[Any, ...]]
     ) -> None:
-        # One statement for them all (a join on VALUES): executemany would be one
-        # statement per row for the server to plan and run.
-        if len(rows) == 1:
-            return super().update_rows(cursor, table, columns, rows)
-        sql = _update_from_values(table, columns, len(rows))
-        cursor.execute(sql, [value for row in rows for value in row])
+        # One statement for them all (a join on the arrays of the new values), whose
+        # text does not depend on how many: executemany would be one statement per row.
+        width = len(columns) + 1
+        flat = [value for row in rows for value in row]
+        cursor.execute(_update_unnest(table, columns), [flat[i::width] for i in range(width)])
 
     def database_size(self, conn: sa.Connection) -> int | None:
         size: int = conn.execute(
@@ -222,18 +267,54 @@ IDLE_PING = 1.0
 
 
 @functools.lru_cache(maxsize=64)
-def _update_from_values(table: sa.Table, columns: tuple[str, ...], rows: int) -> str:
-    """``UPDATE table SET columns FROM (VALUES …)`` for ``rows`` rows of the columns and
-    then the id; the first row's values are cast to the columns' types."""
+def _array_types(table: sa.Table, columns: Sequence[str]) -> list[str]:
     from sqlalchemy.dialects import postgresql
 
     pg = postgresql.dialect()  # type: ignore[no-untyped-call]
-    types = [table.c[c].type.compile(dialect=pg) for c in (*columns, "id")]
-    first = "(" + ", ".join(f"%s::{t}" for t in types) + ")"
-    rest = ", (" + ", ".join(["%s"] * len(types)) + ")"
+    # Text without its length: an explicit cast to varchar(200) cuts a longer value
+    # short without a word, where the column's own (assignment) cast refuses it.
+    return [
+        "VARCHAR[]"
+        if isinstance(getattr(table.c[c].type, "impl", table.c[c].type), sa.String)
+        else f"{table.c[c].type.compile(dialect=pg)}[]"
+        for c in columns
+    ]
+
+
+@functools.cache
+def _insert_unnest(table: sa.Table, columns: tuple[str, ...]) -> str:
+    arrays = ", ".join(f"%s::{t}" for t in _array_types(table, columns))
+    return f"INSERT INTO {table.name} ({', '.join(columns)}) SELECT * FROM unnest({arrays})"
+
+
+@functools.cache
+def _queue_sql(table: sa.Table, columns: tuple[str, ...]) -> str:
+    """The executions inserted from one array per column once the write lock is held
+    (taken as the rows are made, before any is inserted: ``remove_workflow``, which
+    holds it, then never misses one), their workflow's last execution set, NOTIFY sent
+    at the commit if asked: one statement, numbered rows back in order."""
+    from engine.store import wakeups
+
+    arrays = ", ".join(f"%s::{t}" for t in _array_types(table, columns))
+    names = ", ".join(columns)
+    values = ", ".join(f"v.{c}" for c in columns)
+    return (
+        "WITH locked AS (SELECT pg_advisory_xact_lock(%s)),"
+        f" made AS (INSERT INTO {table.name} ({names}) SELECT {values} FROM locked,"
+        f" unnest({arrays}) WITH ORDINALITY AS v ({names}, n) ORDER BY v.n RETURNING *),"
+        " last AS (UPDATE workflow SET last_execution_id = (SELECT max(id) FROM made)"
+        f" WHERE id = %s RETURNING CASE WHEN %s THEN pg_notify('{wakeups.CHANNEL}', '') END)"
+        " SELECT * FROM made ORDER BY id"
+    )
+
+
+@functools.cache
+def _update_unnest(table: sa.Table, columns: tuple[str, ...]) -> str:
+    """``UPDATE table SET columns FROM unnest(…)``: one array per column, then the ids."""
+    arrays = ", ".join(f"%s::{t}" for t in _array_types(table, (*columns, "id")))
     sets = ", ".join(f"{c} = v.{c}" for c in columns)
     return (
-        f"UPDATE {table.name} AS t SET {sets} FROM (VALUES {first}{rest * (rows - 1)})"
+        f"UPDATE {table.name} AS t SET {sets} FROM unnest({arrays})"
         f" AS v ({', '.join((*columns, 'id'))}) WHERE t.id = v.id"
     )
 

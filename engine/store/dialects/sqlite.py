@@ -198,7 +198,7 @@ class SQLite(Dialect):
         return text
 
     def insert_rows(
-        self, cursor: Any, table: str, columns: tuple[str, ...], flat: list[Any]
+        self, cursor: Any, table: sa.Table, columns: tuple[str, ...], flat: list[Any]
     ) -> None:
         """Multi-row VALUES statements.
 
@@ -211,7 +211,9 @@ class SQLite(Dialect):
         i = 0
         while i < rows:
             size = min(256, 1 << ((rows - i).bit_length() - 1))
-            cursor.execute(_insert_sql(table, columns, size), flat[i * width : (i + size) * width])
+            cursor.execute(
+                _insert_sql(table.name, columns, size), flat[i * width : (i + size) * width]
+            )
             i += size
 
     def database_size(self, conn: sa.Connection) -> int | None:

@@ -192,3 +192,75 @@ def test_racing_read_then_write_transactions_go_one_at_a_time(db_url: str) -> No
             time.sleep(LEASE + 0.1)  # the winner's lease runs out before the next round
     finally:
         db.close()
+
+
+def test_queueing_is_one_statement_that_numbers_in_order_and_tells_the_runners(
+    db_url: str,
+) -> None:
+    """Executions queued in one statement (its own transaction): ids in the order of
+    their params, each as stored, the workflow's last execution set, the runners told at
+    the commit; executions already claimed (a foreground run's) tell nobody."""
+    from engine.store import wakeups
+
+    db = store.open_store(db_url)
+    listener = wakeups.listener(db)
+    assert listener is not None
+    try:
+        store.save_workflows(
+            db, [(definition.parse("name: w\nsteps:\n  - {id: a, log: x}\n"), None)]
+        )
+        wf = store.get_workflow(db, "w")
+        made = store.create_executions(db, wf, [{"n": i, "s": "é'\""} for i in range(5)], "cli")
+        assert [x.params for x in made] == [{"n": i, "s": "é'\""} for i in range(5)]
+        assert [x.id for x in made] == sorted(x.id for x in made)
+        assert made == [store.get_execution(db, x.id) for x in made]
+        assert {(x.status, x.trigger, x.runner) for x in made} == {("queued", "cli", None)}
+        assert store.get_workflow(db, "w").last_execution_id == made[-1].id
+        conn = listener.conn  # type: ignore[attr-defined]
+        conn.execute("SELECT 1")  # reads what came meanwhile
+        assert [n.channel for n in conn.notifies(timeout=0.5, stop_after=1)] == [wakeups.CHANNEL]
+        (mine,) = store.create_executions(db, wf, [{}], owner="me")
+        assert (mine.runner, store.get_execution(db, mine.id).runner) == ("me", "me")
+        assert list(conn.notifies(timeout=0.3)) == []
+    finally:
+        listener.close()
+        db.close()
+
+
+def test_queueing_waits_for_the_write_lock_and_fails_whole_for_a_removed_workflow(
+    db_url: str,
+) -> None:
+    """The one statement takes the store's write lock before it inserts: a workflow's
+    removal (which holds it, and checks that nothing is queued) never misses an
+    execution queued meanwhile; one queued for a workflow removed meanwhile is refused,
+    and nothing of it is kept."""
+    import threading
+
+    db = store.open_store(db_url)
+    try:
+        store.save_workflows(
+            db, [(definition.parse("name: w\nsteps:\n  - {id: a, log: x}\n"), None)]
+        )
+        wf = store.get_workflow(db, "w")
+        outcome: list[object] = []
+        with db.writer.begin() as conn:  # holds the write lock
+            queuer = threading.Thread(
+                target=lambda: outcome.append(_queue_or_error(db, wf)), daemon=True
+            )
+            queuer.start()
+            time.sleep(0.3)
+            assert outcome == []  # waiting for the lock, nothing inserted
+            conn.exec_driver_sql("DELETE FROM workflow WHERE name = 'w'")
+        queuer.join(10)
+        (refused,) = outcome
+        assert isinstance(refused, StoreError)
+        assert _psql(db_url, "SELECT count(*) FROM execution") == [(0,)]
+    finally:
+        db.close()
+
+
+def _queue_or_error(db: store.Store, wf: store.Workflow) -> object:
+    try:
+        return store.create_executions(db, wf, [{}])
+    except StoreError as exc:
+        return exc

@@ -1,12 +1,17 @@
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+import dataclasses
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from engine import definition, store
+from engine.errors import StoreError
+from engine.store import tables, writer
 from tests.support import postgres_database
 
 WF = """
@@ -143,3 +148,120 @@ def test_many_executions_ended_in_one_batch_are_written_as_the_portable_path_doe
     assert fast == portable
     assert [r[1] for r in fast] == ["succeeded", "failed", "failed", "cancelled", "running"]
     assert fast[1][5] == "x\u2400" and fast[3][3] is None and fast[4][3] is None
+
+
+@contextmanager
+def backend_store(backend: str, tmp_path: Path) -> Iterator[store.Store]:
+    """A store of ``backend`` with the workflow ``wf``."""
+    if backend == "sqlite":
+        url_of = contextlib.nullcontext(f"sqlite:///{tmp_path / 'one.db'}")
+    else:
+        url_of = postgres_database()
+    with url_of as url:
+        db = store.open_store(url)
+        try:
+            store.save_workflows(db, [(definition.parse(WF, "wf.yaml"), None)])
+            yield db
+        finally:
+            db.close()
+
+
+def ending(execution_ids: list[int], owner: str) -> store.Batch:
+    """A batch that runs step a of each execution and ends it."""
+    from datetime import UTC, datetime
+
+    t = datetime(2026, 12, 2, 9, 0, tzinfo=UTC)
+    step = {
+        "position": 0, "attempt": 1, "status": "succeeded", "started_at": t, "finished_at": t,
+        "duration_ms": 0.1, "exit_code": None, "output": None, "error": None,
+    }  # fmt: skip
+    end = {"status": "succeeded", "finished_at": t, "duration_ms": 1.0, "error": None}
+    return store.Batch(
+        step_inserts=[{**step, "execution_id": i, "step_id": "a"} for i in execution_ids],
+        step_updates=[],
+        logs=[
+            {"execution_id": i, "step_id": "a", "seq": 1, "time": t, "stream": "log", "text": "x"}
+            for i in execution_ids
+        ],
+        executions={i: dict(end) for i in execution_ids},
+        finished=[(i, 1, "succeeded") for i in execution_ids],
+        owner=owner,
+    )
+
+
+def rows_of(db: store.Store, execution_id: int) -> tuple[int, int, str | None, str]:
+    """How many step runs and log lines ``execution_id`` has, who holds it, its status."""
+    x = store.get_execution(db, execution_id)
+    with db.engine.connect() as conn:
+        steps, logs = (
+            conn.exec_driver_sql(
+                f"SELECT count(*) FROM {table} WHERE execution_id = {execution_id}"
+            ).scalar_one()
+            for table in ("step_run", "log_line")
+        )
+    return steps, logs, x.runner, x.status
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_a_batch_goes_in_one_pipeline_where_the_driver_has_one(
+    tmp_path: Path, backend: str
+) -> None:
+    """On PostgreSQL a batch's statements (fence, steps, logs, ends, the claim of the
+    next, tallies) go out in one pipeline; SQLite has none: each statement as it comes."""
+    with backend_store(backend, tmp_path) as db:
+        wf = store.get_workflow(db, "wf")
+        ids = [x.id for x in store.create_executions(db, wf, [{}] * 3)]
+        assert store.claim(db, "me", 2) == ids[:2]
+        done = writer._write_pipelined(db, ending(ids[:2], "me"), store.ClaimRequest("me", 2))
+        if backend == "sqlite":
+            assert done is None
+            assert [rows_of(db, i) for i in ids[:2]] == [(0, 0, "me", "queued")] * 2
+            return
+        assert done is not None
+        fenced, claimed = done
+        assert fenced == set() and [x.id for x in claimed.executions] == ids[2:]
+        assert claimed.executions[0] == store.get_execution(db, ids[2])
+        assert [rows_of(db, i) for i in ids] == [
+            (1, 1, "me", "succeeded"), (1, 1, "me", "succeeded"), (0, 0, "me", "running"),
+        ]  # fmt: skip
+        assert store.get_workflow(db, "wf").runs == 2
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_a_batch_whose_fence_finds_an_execution_taken_over_writes_only_its_own(
+    tmp_path: Path, backend: str
+) -> None:
+    """The pipeline reads the fence first and looks at it last: when another runner took
+    one of the executions over, it writes nothing (rolled back) and the batch is written
+    the careful way, without the lost execution's rows."""
+    with backend_store(backend, tmp_path) as db:
+        wf = store.get_workflow(db, "wf")
+        mine, lost = (x.id for x in store.create_executions(db, wf, [{}] * 2))
+        assert store.claim(db, "old", 2) == [mine, lost]
+        with db.writer.begin() as conn:  # another runner took ``lost`` over
+            conn.execute(
+                tables.EXECUTION.update().where(tables.EXECUTION.c.id == lost).values(worker="new")
+            )
+        assert writer._write_pipelined(db, ending([mine, lost], "old"), None) is None
+        assert rows_of(db, mine) == (0, 0, "old", "queued")  # nothing of it was kept
+        assert store.write_batch(db, ending([mine, lost], "old")) == {lost}
+        assert rows_of(db, mine) == (1, 1, "old", "succeeded")
+        assert rows_of(db, lost) == (0, 0, "new", "queued")
+        assert store.get_workflow(db, "wf").runs == 1
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_a_statement_that_fails_in_the_pipeline_fails_the_batch_as_it_is(
+    tmp_path: Path, backend: str
+) -> None:
+    """A step row already written (the unique key refuses it): the pipeline rolls back
+    and the careful way says what the database refused; nothing of the batch is kept."""
+    with backend_store(backend, tmp_path) as db:
+        wf = store.get_workflow(db, "wf")
+        first, second = (x.id for x in store.create_executions(db, wf, [{}] * 2))
+        assert store.claim(db, "me", 2) == [first, second]
+        store.write_batch(db, dataclasses.replace(ending([first], "me"), executions={}))
+        with pytest.raises(StoreError, match=r"(?i)unique|duplicate"):
+            store.write_batch(db, ending([second, first], "me"))
+        assert rows_of(db, second) == (0, 0, "me", "queued")
+        assert rows_of(db, first) == (1, 1, "me", "queued")
