@@ -266,7 +266,6 @@ class PostgreSQL(Dialect):
 IDLE_PING = 1.0
 
 
-@functools.lru_cache(maxsize=64)
 def _array_types(table: sa.Table, columns: Sequence[str]) -> list[str]:
     from sqlalchemy.dialects import postgresql
 
