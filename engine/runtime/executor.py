@@ -357,9 +357,14 @@ class Executor:
                         clock_start = trio.current_time()
                         run.status = ExecutionStatus.RUNNING
                         run.started = clock_start
-                        running = Event("execution", run.id, status=ExecutionStatus.RUNNING)
+                        running = (  # (an event only for someone to tell: a worker has none)
+                            Event("execution", run.id, status=ExecutionStatus.RUNNING)
+                            if rec.listeners
+                            else None
+                        )
                         if run.recorded_start is not None:
-                            rec.announce(running)  # the claim recorded it
+                            if running is not None:
+                                rec.announce(running)  # the claim recorded it
                         else:
                             # Taken over, it keeps the start its first runner recorded.
                             rec.execution(
@@ -435,7 +440,9 @@ class Executor:
                 "duration_ms": duration,
                 "error": run.mask(run.error) if run.error else None,
             },
-            Event("execution", run.id, status=run.status, duration_ms=duration, text=run.error),
+            Event("execution", run.id, status=run.status, duration_ms=duration, text=run.error)
+            if self.recorder.listeners
+            else None,
             finished_workflow=run.workflow_id,
             closes_approvals=run.workflow.waits_for_people,
         )

@@ -13,6 +13,7 @@ import dataclasses
 import functools
 import math
 from collections.abc import Callable, Collection, Mapping, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
@@ -188,7 +189,10 @@ def claim_started(
         # statement takes the server, and an idle runner's first step waits for them.
         cursor: Any = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
         try:
-            now = send_claim(conn, cursor, request)
+            # The transaction's start goes with the statement where the driver can
+            # pipeline: one round trip before the commit, not two.
+            with store.dialect.pipelined(conn) if store.dialect.pipelines else nullcontext():
+                now = send_claim(conn, cursor, request)
             return claimed_rows(conn, request, now, cursor.fetchall()) if now else NOTHING
         finally:
             cursor.close()

@@ -124,37 +124,44 @@ def _write_pipelined(
     store: Store, batch: Batch, claim: ClaimRequest | None
 ) -> tuple[set[int], Claim] | None:
     """The batch's statements in one pipeline (one round trip, where the dialect can:
-    PostgreSQL), its fence read first and looked at last; None, with nothing written,
-    when the driver cannot pipeline, when the fence finds executions another runner holds
-    now (rare: a take-over), or when a statement fails: then it is written the careful
-    way, which reads the fence before it writes anything (and tells a failure as it is).
+    PostgreSQL), fenced as they go; None, with nothing written, when the driver cannot
+    pipeline, when the fence finds executions another runner holds now (rare: a
+    take-over), or when a statement fails: then it is written the careful way, which
+    reads the fence before it writes anything (and tells a failure as it is).
+
+    The fence is in the statements: an execution the batch changes is changed only
+    where this runner (or nobody) holds it, and a statement that changes fewer rows
+    than it has rolls the batch back. Only the executions the batch writes to without
+    a change of their own are fenced by a read (first, its rows locked; looked at last).
     """
     dialect = store.dialect
     if not dialect.pipelines:
         return None
     try:
         with dialect.group_commit(store.engine) as conn:
-            fence = _cursor(conn) if batch.owner is not None else None
+            untouched = sorted(batch.executions_in() - batch.executions.keys())
+            fence = _cursor(conn) if batch.owner is not None and untouched else None
             claiming = _cursor(conn) if claim is not None else None
+            checked: list[tuple[Any, int]] = []
             try:
                 with dialect.pipelined(conn):
-                    ids = batch.executions_in()
-                    if fence is not None and ids:
-                        dialect.fence(fence, sorted(ids))
+                    if fence is not None:
+                        dialect.fence(fence, untouched)
                     _write_fast(conn, batch, dialect)
-                    _update_executions_fast(conn, batch, dialect)
+                    checked = _update_executions_fast(conn, batch, dialect, batch.owner)
                     sent = send_claim(conn, claiming, claim) if claiming and claim else None
                     _write_executions(conn, batch, dialect)
                     _count_steps(conn, batch, dialect)
-                held = fence.fetchall() if fence is not None and ids else []
+                held = fence.fetchall() if fence is not None else []
+                short = any(cursor.rowcount != expected for cursor, expected in checked)
                 rows = claiming.fetchall() if claiming is not None and sent is not None else []
             except dialect.driver_errors as exc:
                 raise _Again from exc
             finally:
-                for cursor in (fence, claiming):
+                for cursor in (fence, claiming, *(c for c, _ in checked)):
                     if cursor is not None:
                         cursor.close()
-            if any(w is not None and w != batch.owner for _, w in held):
+            if short or any(w is not None and w != batch.owner for _, w in held):
                 raise _Again  # lost executions: their rows must not be written
             claimed = claimed_rows(conn, claim, sent, rows) if claim and sent else NOTHING
         return set(), claimed
@@ -366,11 +373,17 @@ def _write_portable(conn: sa.Connection, batch: Batch) -> None:
         conn.execute(_PROCESS_UPDATE, [dict(zip(keys, p, strict=True)) for p in processes])
 
 
-def _update_executions_fast(conn: sa.Connection, batch: Batch, dialect: Dialect) -> None:
-    """The executions' changes as one ``executemany`` per shape of change (a start, an
-    end, both): a batch ending many executions costs a statement, not one each."""
+def _update_executions_fast(
+    conn: sa.Connection, batch: Batch, dialect: Dialect, held_by: str | None = None
+) -> list[tuple[Any, int]]:
+    """The executions' changes as one statement per shape of change (a start, an end,
+    both): a batch ending many executions costs a statement, not one each.
+
+    ``held_by``: each row is changed only where that runner (or nobody) holds it, and
+    each statement's cursor is returned, open, with how many rows it was to change
+    (for the caller to compare with its rowcount, and close); otherwise none is."""
     if not batch.executions:
-        return
+        return []
     time = dialect.times()
     shapes: dict[tuple[str, ...], list[tuple[Any, ...]]] = {}
     for execution_id, values in batch.executions.items():
@@ -378,12 +391,18 @@ def _update_executions_fast(conn: sa.Connection, batch: Batch, dialect: Dialect)
         shapes.setdefault(columns, []).append(
             (*(_execution_value(c, values[c], time) for c in columns), execution_id)
         )
-    cursor = _cursor(conn)
-    try:
-        for columns, rows in shapes.items():
-            dialect.update_rows(cursor, EXECUTION, columns, rows)
-    finally:
-        cursor.close()
+    checked: list[tuple[Any, int]] = []
+    for columns, rows in shapes.items():
+        cursor = _cursor(conn)
+        if held_by is None:
+            try:
+                dialect.update_rows(cursor, EXECUTION, columns, rows)
+            finally:
+                cursor.close()
+        else:
+            checked.append((cursor, len(rows)))
+            dialect.update_rows(cursor, EXECUTION, columns, rows, held_by=held_by)
+    return checked
 
 
 def _execution_value(column: str, value: Any, time: Callable[[datetime | None], Any]) -> Any:

@@ -154,11 +154,23 @@ class Dialect:
         raise NotImplementedError
 
     def update_rows(
-        self, cursor: Any, table: sa.Table, columns: tuple[str, ...], rows: list[tuple[Any, ...]]
+        self,
+        cursor: Any,
+        table: sa.Table,
+        columns: tuple[str, ...],
+        rows: list[tuple[Any, ...]],
+        *,
+        held_by: str | None = None,
     ) -> None:
-        """Set ``columns`` of rows by id: each row is its values, then its id."""
+        """Set ``columns`` of rows by id: each row is its values, then its id.
+        ``held_by``: only where that runner, or nobody, holds the row (``worker``); the
+        cursor's rowcount then says how many were."""
         sets = ", ".join(f"{c} = {self.mark}" for c in columns)
-        cursor.executemany(f"UPDATE {table.name} SET {sets} WHERE id = {self.mark}", rows)
+        sql = f"UPDATE {table.name} SET {sets} WHERE id = {self.mark}"
+        if held_by is not None:
+            sql += f" AND (worker = {self.mark} OR worker IS NULL)"
+            rows = [(*row, held_by) for row in rows]
+        cursor.executemany(sql, rows)
 
     def database_size(self, conn: sa.Connection) -> int | None:
         """The bytes the database takes."""

@@ -8,6 +8,7 @@ import os
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -205,26 +206,55 @@ class PostgreSQL(Dialect):
         with conn.connection.dbapi_connection.pipeline():  # type: ignore[union-attr]
             yield
 
+    def times(self) -> Callable[[datetime | None], Any]:
+        """ISO text, once per datetime object in a batch (JSON has no times; the
+        server reads the text as the column's type)."""
+        seen: dict[int, str | None] = {}
+
+        def text(value: datetime | None) -> str | None:
+            key = id(value)
+            found = seen.get(key)
+            if found is None:
+                found = seen[key] = None if value is None else _iso(value)
+            return found
+
+        return text
+
     def insert_rows(
         self, cursor: Any, table: sa.Table, columns: tuple[str, ...], flat: list[Any]
     ) -> None:
-        """One ``INSERT … SELECT FROM unnest(arrays)``: a column's values as one array.
+        """One ``INSERT … SELECT FROM json_to_recordset(rows)``: the rows as one JSON text.
 
         Its text is the same for any number of rows (psycopg prepares it, the server
-        plans it once), and unlike COPY it can go in a pipeline with the rest of a
-        batch. psycopg takes datetimes and JSON text as they are.
+        plans it once), unlike COPY it can go in a pipeline with the rest of a batch,
+        and the rows are one parameter that the standard library's JSON encoder makes
+        (psycopg's arrays are dumped value by value in Python: half a batch's time).
         """
         width = len(columns)
-        cursor.execute(_insert_unnest(table, columns), [flat[i::width] for i in range(width)])
+        rows = [
+            dict(zip(columns, flat[i : i + width], strict=True)) for i in range(0, len(flat), width)
+        ]
+        cursor.execute(_insert_json(table, columns), (_rows_text(rows),))
 
     def update_rows(
-        self, cursor: Any, table: sa.Table, columns: tuple[str, ...], rows: list[tuple[Any, ...]]
+        self,
+        cursor: Any,
+        table: sa.Table,
+        columns: tuple[str, ...],
+        rows: list[tuple[Any, ...]],
+        *,
+        held_by: str | None = None,
     ) -> None:
-        # One statement for them all (a join on the arrays of the new values), whose
-        # text does not depend on how many: executemany would be one statement per row.
-        width = len(columns) + 1
-        flat = [value for row in rows for value in row]
-        cursor.execute(_update_unnest(table, columns), [flat[i::width] for i in range(width)])
+        # One statement for them all (a join on the new values' rows), whose text does
+        # not depend on how many: executemany would be one statement per row.
+        keys = (*columns, "id")
+        values = [dict(zip(keys, row, strict=True)) for row in rows]
+        ids = [row[-1] for row in rows]
+        if held_by is None:
+            cursor.execute(_update_json(table, columns, False), (_rows_text(values), ids))
+        else:
+            sql = _update_json(table, columns, True)
+            cursor.execute(sql, (_rows_text(values), ids, held_by))
 
     def database_size(self, conn: sa.Connection) -> int | None:
         size: int = conn.execute(
@@ -281,12 +311,6 @@ def _array_types(table: sa.Table, columns: Sequence[str]) -> list[str]:
 
 
 @functools.cache
-def _insert_unnest(table: sa.Table, columns: tuple[str, ...]) -> str:
-    arrays = ", ".join(f"%s::{t}" for t in _array_types(table, columns))
-    return f"INSERT INTO {table.name} ({', '.join(columns)}) SELECT * FROM unnest({arrays})"
-
-
-@functools.cache
 def _queue_sql(table: sa.Table, columns: tuple[str, ...]) -> str:
     """The executions inserted from one array per column once the write lock is held
     (taken as the rows are made, before any is inserted: ``remove_workflow``, which
@@ -307,14 +331,57 @@ def _queue_sql(table: sa.Table, columns: tuple[str, ...]) -> str:
     )
 
 
+def _rows_text(rows: list[dict[str, Any]]) -> str:
+    """Rows as JSON text for ``json_to_recordset`` (times in ISO form, as UTC)."""
+    return json.dumps(rows, default=_json_time)
+
+
+def _json_time(value: Any) -> str:
+    if isinstance(value, datetime):
+        return _iso(value)
+    raise TypeError(f"{type(value).__name__} is not a value a row holds")
+
+
+def _iso(value: datetime) -> str:
+    # With its offset where it has one; a naive time is the session's zone, UTC.
+    return value.isoformat()
+
+
+def _recordset(table: sa.Table, columns: Sequence[str], alias: str) -> tuple[str, list[str]]:
+    """``json_to_recordset``'s column list for ``columns``, and each one's value read
+    from ``alias`` as its column takes it (JSON columns come as their JSON text)."""
+    types = [
+        "text" if isinstance(table.c[c].type, sa.JSON) else t.removesuffix("[]")
+        for c, t in zip(columns, _array_types(table, columns), strict=True)
+    ]
+    listed = ", ".join(f"{c} {t}" for c, t in zip(columns, types, strict=True))
+    values = [
+        f"{alias}.{c}::json" if isinstance(table.c[c].type, sa.JSON) else f"{alias}.{c}"
+        for c in columns
+    ]
+    return f"json_to_recordset(%s::json) AS {alias} ({listed})", values
+
+
 @functools.cache
-def _update_unnest(table: sa.Table, columns: tuple[str, ...]) -> str:
-    """``UPDATE table SET columns FROM unnest(…)``: one array per column, then the ids."""
-    arrays = ", ".join(f"%s::{t}" for t in _array_types(table, (*columns, "id")))
-    sets = ", ".join(f"{c} = v.{c}" for c in columns)
+def _insert_json(table: sa.Table, columns: tuple[str, ...]) -> str:
+    rows, values = _recordset(table, columns, "r")
+    return f"INSERT INTO {table.name} ({', '.join(columns)}) SELECT {', '.join(values)} FROM {rows}"
+
+
+@functools.cache
+def _update_json(table: sa.Table, columns: tuple[str, ...], held: bool) -> str:
+    """``UPDATE table SET columns FROM json_to_recordset(…)``: the new values by id
+    (``held``: where a given runner, or nobody, holds the row).
+
+    The ids come again as an array: the planner takes a set-returning function for a
+    hundred rows, and for so many would read the whole table rather than its index.
+    """
+    rows, values = _recordset(table, (*columns, "id"), "v")
+    sets = ", ".join(f"{c} = {v}" for c, v in zip(columns, values, strict=False))
+    where = " AND (t.worker = %s OR t.worker IS NULL)" if held else ""
     return (
-        f"UPDATE {table.name} AS t SET {sets} FROM unnest({arrays})"
-        f" AS v ({', '.join((*columns, 'id'))}) WHERE t.id = v.id"
+        f"UPDATE {table.name} AS t SET {sets} FROM {rows}"
+        f" WHERE t.id = ANY(%s::INTEGER[]) AND t.id = v.id{where}"
     )
 
 

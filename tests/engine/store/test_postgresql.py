@@ -10,6 +10,7 @@ its advisory lock, and `wfe` on it.
 from __future__ import annotations
 
 import math
+import re
 import time
 from datetime import UTC, timedelta
 
@@ -264,3 +265,40 @@ def _queue_or_error(db: store.Store, wf: store.Workflow) -> object:
         return store.create_executions(db, wf, [{}])
     except StoreError as exc:
         return exc
+
+
+@pytest.mark.parametrize("held", [False, True], ids=["any-runner", "held-by-one"])
+def test_a_batch_s_execution_changes_find_their_rows_by_index_in_a_plan_prepared_once(
+    db_url: str, held: bool
+) -> None:
+    """psycopg prepares a batch's statements and PostgreSQL then plans each once for any
+    rows. It takes the JSON rows of the executions' changes for a hundred: without their
+    ids beside them as an array, that plan read the whole execution table at each batch."""
+    from engine.store.dialects import postgresql
+    from engine.store.tables import EXECUTION
+
+    db = store.open_store(db_url)
+    try:
+        store.save_workflows(
+            db, [(definition.parse("name: w\nsteps:\n  - {id: a, log: x}\n"), None)]
+        )
+        store.queue_many(db, store.get_workflow(db, "w"), [{}] * 5000, "test")
+        sql = postgresql._update_json(EXECUTION, ("finished_at", "status"), held)
+        numbered = iter(range(1, 4))
+        prepared = re.sub("%s", lambda _: f"${next(numbered)}", sql)  # as the driver sends it
+        rows = '\'[{"finished_at": "2026-12-02T09:00:00+00:00", "status": "succeeded", "id": 7}]\''
+        args = f"{rows}, '{{7}}'" + (", 'me'" if held else "")
+        plan = "\n".join(
+            row[0]
+            for row in _psql(
+                db_url,
+                "ANALYZE execution",
+                "SET plan_cache_mode = force_generic_plan",
+                f"PREPARE change AS {prepared}",
+                f"EXPLAIN EXECUTE change({args})",
+            )
+        )
+    finally:
+        db.close()
+    assert "Seq Scan on execution" not in plan, plan
+    assert "execution_pkey" in plan, plan

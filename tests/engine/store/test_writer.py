@@ -228,12 +228,14 @@ def test_a_batch_goes_in_one_pipeline_where_the_driver_has_one(
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+@pytest.mark.parametrize("lost_ends", [True, False], ids=["lost-one-ends", "lost-one-only-logs"])
 def test_a_batch_whose_fence_finds_an_execution_taken_over_writes_only_its_own(
-    tmp_path: Path, backend: str
+    tmp_path: Path, backend: str, lost_ends: bool
 ) -> None:
-    """The pipeline reads the fence first and looks at it last: when another runner took
-    one of the executions over, it writes nothing (rolled back) and the batch is written
-    the careful way, without the lost execution's rows."""
+    """The pipeline fences as it goes (an execution it ends is changed only where this
+    runner holds it; one it only writes steps and logs to is read first, locked, and
+    looked at last): when another runner took one over, it writes nothing (rolled back)
+    and the batch is written the careful way, without the lost execution's rows."""
     with backend_store(backend, tmp_path) as db:
         wf = store.get_workflow(db, "wf")
         mine, lost = (x.id for x in store.create_executions(db, wf, [{}] * 2))
@@ -242,9 +244,17 @@ def test_a_batch_whose_fence_finds_an_execution_taken_over_writes_only_its_own(
             conn.execute(
                 tables.EXECUTION.update().where(tables.EXECUTION.c.id == lost).values(worker="new")
             )
-        assert writer._write_pipelined(db, ending([mine, lost], "old"), None) is None
+
+        def batch() -> store.Batch:
+            whole = ending([mine, lost], "old")
+            if not lost_ends:
+                whole.executions.pop(lost)
+                whole.finished = [f for f in whole.finished if f[0] != lost]
+            return whole
+
+        assert writer._write_pipelined(db, batch(), None) is None
         assert rows_of(db, mine) == (0, 0, "old", "queued")  # nothing of it was kept
-        assert store.write_batch(db, ending([mine, lost], "old")) == {lost}
+        assert store.write_batch(db, batch()) == {lost}
         assert rows_of(db, mine) == (1, 1, "old", "succeeded")
         assert rows_of(db, lost) == (0, 0, "new", "queued")
         assert store.get_workflow(db, "wf").runs == 1
