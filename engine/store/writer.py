@@ -392,17 +392,23 @@ def _update_executions_fast(
             (*(_execution_value(c, values[c], time) for c in columns), execution_id)
         )
     checked: list[tuple[Any, int]] = []
-    for columns, rows in shapes.items():
-        cursor = _cursor(conn)
-        if held_by is None:
-            try:
-                dialect.update_rows(cursor, EXECUTION, columns, rows)
-            finally:
-                cursor.close()
-        else:
+    try:
+        for columns, rows in shapes.items():
+            cursor = _cursor(conn)
             checked.append((cursor, len(rows)))
             dialect.update_rows(cursor, EXECUTION, columns, rows, held_by=held_by)
+    except BaseException:
+        _close(checked)
+        raise
+    if held_by is None:
+        _close(checked)
+        return []
     return checked
+
+
+def _close(cursors: Iterable[tuple[Any, int]]) -> None:
+    for cursor, _rows in cursors:
+        cursor.close()
 
 
 def _execution_value(column: str, value: Any, time: Callable[[datetime | None], Any]) -> Any:
