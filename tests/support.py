@@ -51,16 +51,20 @@ def postgres_missing() -> str | None:
 
 
 @contextlib.contextmanager
-def postgres_database() -> Iterator[str]:
-    """A new, empty PostgreSQL database for one test; its URL. Dropped afterwards."""
+def postgres_database(encoding: str | None = None) -> Iterator[str]:
+    """A new, empty PostgreSQL database for one test (in ``encoding``, else the
+    server's default); its URL. Dropped afterwards."""
     missing = postgres_missing()
     if missing:
         pytest.skip(missing)
     import psycopg
 
     name = f"wfe_test_{uuid.uuid4().hex[:12]}"
+    how = (
+        f" TEMPLATE template0 ENCODING '{encoding}' LC_COLLATE 'C' LC_CTYPE 'C'" if encoding else ""
+    )
     with psycopg.connect(POSTGRES_ADMIN, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
+        admin.execute(f'CREATE DATABASE "{name}"{how}')
     try:
         yield str(make_url(POSTGRES_ADMIN).set(database=name).render_as_string(False))
     finally:

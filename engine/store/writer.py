@@ -131,22 +131,28 @@ def _write_pipelined(
 
     The fence is in the statements: an execution the batch changes is changed only
     where this runner (or nobody) holds it, and a statement that changes fewer rows
-    than it has rolls the batch back. Only the executions the batch writes to without
-    a change of their own are fenced by a read (first, its rows locked; looked at last).
+    than it has rolls the batch back. A batch that writes to an execution without
+    changing it, or changes executions in more than one statement, reads the fence
+    first (every execution's row locked, in id order, as a take-over locks them: the
+    two never wait for each other crosswise) and looks at it last.
     """
     dialect = store.dialect
     if not dialect.pipelines:
         return None
     try:
         with dialect.group_commit(store.engine) as conn:
-            untouched = sorted(batch.executions_in() - batch.executions.keys())
-            fence = _cursor(conn) if batch.owner is not None and untouched else None
+            ids = batch.executions_in()
+            read = batch.owner is not None and (
+                not ids <= batch.executions.keys()
+                or len({tuple(sorted(v)) for v in batch.executions.values()}) > 1
+            )
+            fence = _cursor(conn) if read else None
             claiming = _cursor(conn) if claim is not None else None
             checked: list[tuple[Any, int]] = []
             try:
                 with dialect.pipelined(conn):
                     if fence is not None:
-                        dialect.fence(fence, untouched)
+                        dialect.fence(fence, sorted(ids))
                     _write_fast(conn, batch, dialect)
                     checked = _update_executions_fast(conn, batch, dialect, batch.owner)
                     sent = send_claim(conn, claiming, claim) if claiming and claim else None

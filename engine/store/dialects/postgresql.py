@@ -332,8 +332,25 @@ def _queue_sql(table: sa.Table, columns: tuple[str, ...]) -> str:
 
 
 def _rows_text(rows: list[dict[str, Any]]) -> str:
-    """Rows as JSON text for ``json_to_recordset`` (times in ISO form, as UTC)."""
-    return json.dumps(rows, default=_json_time)
+    """Rows as JSON text for ``json_to_recordset``, times as ISO text.
+
+    Characters as they are, not as ``\\u`` escapes (shorter, and converted to the
+    database's encoding as any text is; text with half a surrogate pair, which no
+    encoding holds, goes escaped, for the server to refuse with its reason). A value
+    JSON has no form for (NaN, infinity) is refused here, as the database refuses one.
+    """
+    import psycopg
+
+    try:
+        text = json.dumps(rows, ensure_ascii=False, allow_nan=False, default=_json_time)
+    except (ValueError, TypeError) as exc:
+        raise psycopg.DataError(f"a value the store cannot hold: {exc}") from exc
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            text = json.dumps(rows, allow_nan=False, default=_json_time)
+    return text
 
 
 def _json_time(value: Any) -> str:

@@ -20,7 +20,7 @@ import trio
 
 from engine import definition, runtime, store
 from engine.errors import StoreError
-from tests.support import EXAMPLES, Wfe
+from tests.support import EXAMPLES, Wfe, postgres_database
 
 psycopg = pytest.importorskip(
     "psycopg", reason="psycopg is not installed (pip install -e '.[test]')"
@@ -302,3 +302,107 @@ def test_a_batch_s_execution_changes_find_their_rows_by_index_in_a_plan_prepared
         db.close()
     assert "Seq Scan on execution" not in plan, plan
     assert "execution_pkey" in plan, plan
+
+
+def test_a_database_not_in_utf8_keeps_what_a_batch_writes_beyond_ascii() -> None:
+    """A batch's rows go to the server as one JSON text, converted to the database's
+    encoding on the way: what that encoding holds is kept (here LATIN1), in every kind
+    of row a batch writes."""
+    from datetime import UTC, datetime
+
+    with postgres_database(encoding="LATIN1") as url:
+        db = store.open_store(url)
+        try:
+            store.save_workflows(
+                db, [(definition.parse("name: w\nsteps:\n  - {id: a, log: x}\n"), None)]
+            )
+            (x,) = store.create_executions(db, store.get_workflow(db, "w"), [{}])
+            assert store.claim(db, "me", 1) == [x.id]
+            t = datetime(2026, 12, 2, 9, 0, tzinfo=UTC)
+            step = {
+                "execution_id": x.id, "step_id": "a", "position": 0, "attempt": 1,
+                "status": "failed", "started_at": t, "finished_at": t, "duration_ms": 0.1,
+                "exit_code": None, "output": "café", "outputs": None, "error": "été",
+            }  # fmt: skip
+            log = {"execution_id": x.id, "step_id": "a", "seq": 1, "time": t, "stream": "log"}
+            end = {"status": "failed", "finished_at": t, "duration_ms": 1.0, "error": "naïve"}
+            batch = store.Batch(
+                [step], [], [{**log, "text": "größe"}], {x.id: end}, [(x.id, x.workflow_id, "failed")],
+                owner="me",
+            )  # fmt: skip
+            assert store.write_batch(db, batch) == set()
+            (run,) = store.step_runs(db, x.id)
+            assert (run.output, run.error) == ("café", "été")
+            assert [line.text for line in store.log_lines(db, x.id)] == ["größe"]
+            assert store.get_execution(db, x.id).error == "naïve"
+        finally:
+            db.close()
+
+
+def test_a_value_json_has_no_form_for_is_refused_with_its_reason(db_url: str) -> None:
+    """A batch's rows go as JSON text: a float it cannot write (NaN) is refused as a
+    value the store cannot hold (for the recorder to fail only its execution), and
+    nothing of the batch is kept."""
+    from datetime import UTC, datetime
+
+    from engine.errors import StoreRefused
+
+    db = store.open_store(db_url)
+    try:
+        store.save_workflows(
+            db, [(definition.parse("name: w\nsteps:\n  - {id: a, log: x}\n"), None)]
+        )
+        (x,) = store.create_executions(db, store.get_workflow(db, "w"), [{}])
+        t = datetime(2026, 12, 2, 9, 0, tzinfo=UTC)
+        end = {"status": "failed", "finished_at": t, "duration_ms": math.nan, "error": None}
+        log = {"execution_id": x.id, "step_id": "a", "seq": 1, "time": t, "stream": "log"}
+        batch = store.Batch([], [], [{**log, "text": "kept?"}], {x.id: end}, owner=None)
+        with pytest.raises(StoreRefused, match="cannot hold"):
+            store.write_batch(db, batch)
+        assert store.get_execution(db, x.id).status == "queued"
+        assert store.log_lines(db, x.id) == []
+    finally:
+        db.close()
+
+
+def test_a_batch_and_a_take_over_at_once_lock_in_the_same_order(db_url: str) -> None:
+    """A take-over locks the rows it takes in id order; a batch that writes to one of
+    them without changing it reads its fence first, every row in id order too. So the
+    two wait for each other one way only, never crosswise (a deadlock, which the server
+    breaks by failing one of them a second later): here the take-over holds the lower
+    row, then takes the higher while the batch waits for the lower."""
+    import threading
+    from datetime import UTC, datetime
+
+    db = store.open_store(db_url)
+    try:
+        store.save_workflows(
+            db, [(definition.parse("name: w\nsteps:\n  - {id: a, log: x}\n"), None)]
+        )
+        low, high = (
+            x.id for x in store.create_executions(db, store.get_workflow(db, "w"), [{}] * 2)
+        )
+        assert store.claim(db, "old", 2) == [low, high]
+        t = datetime(2026, 12, 2, 9, 0, tzinfo=UTC)
+        end = {"status": "succeeded", "finished_at": t, "duration_ms": 1.0, "error": None}
+        log = {"step_id": "a", "seq": 1, "time": t, "stream": "log", "text": "x"}
+        batch = store.Batch(
+            [], [], [{**log, "execution_id": high}], {low: end}, [(low, 1, "succeeded")], owner="old"
+        )  # fmt: skip
+        taker = psycopg.connect(db_url.replace("+psycopg", ""))
+        # Crosswise waits would be found by the take-over's side first, and failed there.
+        taker.execute("SET deadlock_timeout = '10ms'")
+        taker.execute("UPDATE execution SET worker = 'new' WHERE id = %s", (low,))
+        fenced: list[set[int]] = []
+        writing = threading.Thread(target=lambda: fenced.append(store.write_batch(db, batch)))
+        writing.start()
+        time.sleep(0.3)  # the batch waits for the lower row now
+        taker.execute("UPDATE execution SET worker = 'new' WHERE id = %s", (high,))
+        taker.commit()
+        taker.close()
+        writing.join(timeout=30)
+        assert fenced == [{low, high}]  # both lost: nothing of the batch was written
+        assert store.get_execution(db, low).status == "queued"
+        assert store.log_lines(db, high) == []
+    finally:
+        db.close()

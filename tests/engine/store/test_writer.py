@@ -39,8 +39,11 @@ def both_paths(
 def test_the_portable_write_path_writes_what_the_driver_path_does(
     tmp_path: Path, backend: str
 ) -> None:
-    """The driver-level statements write exactly what SQLAlchemy's typed path writes."""
-    from datetime import UTC, datetime
+    """The driver-level statements write exactly what SQLAlchemy's typed path writes:
+    text beyond ASCII, a time in another zone, outputs that are JSON text or a string."""
+    from datetime import UTC, datetime, timedelta, timezone
+
+    plus2 = timezone(timedelta(hours=2))
 
     def batch(execution_id: int) -> store.Batch:
         t = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
@@ -61,17 +64,22 @@ def test_the_portable_write_path_writes_what_the_driver_path_does(
         }
         done = {**row, "step_id": "b", "position": 1, "status": "succeeded", "output": {"k": [1]}}
         done.update(finished_at=t, duration_ms=1.5, exit_code=0, pid=None, host=None)
+        said = {**done, "step_id": "c", "position": 2, "output": 'é ✓ 🚀 \\u0041 "q"'}
+        said.update(outputs={"n": "ü"}, started_at=datetime(2026, 11, 27, 14, 0, tzinfo=plus2))
         log = {"execution_id": execution_id, "step_id": "a", "seq": 1, "time": t}
         return store.Batch(
-            step_inserts=[row, done],
+            step_inserts=[row, done, said],
             step_updates=[],
-            logs=[{**log, "stream": "stdout", "text": "hello"}],
+            logs=[
+                {**log, "stream": "stdout", "text": "hello"},
+                {**log, "seq": 2, "stream": "stderr", "text": "naïve 🚀 \t tab"},
+            ],
             executions={execution_id: {"status": "running", "started_at": t}},
         )
 
     def update(execution_id: int) -> store.Batch:
         """Step a, inserted running with its process, fails."""
-        first, _ = batch(execution_id).step_inserts
+        first = batch(execution_id).step_inserts[0]
         t = datetime(2026, 11, 27, 12, 0, 5, tzinfo=UTC)
         ended = {**first, "step_id": "a", "status": "failed", "finished_at": t, "error": "x"}
         end = {"status": "failed", "finished_at": t, "duration_ms": 5000.0, "error": "bad\x00"}
@@ -104,8 +112,10 @@ def test_the_portable_write_path_writes_what_the_driver_path_does(
     assert [(r[1], r[2], r[-2], r[-1]) for r in fast[0]] == [
         (1, "a", "h", 4242),
         (1, "b", None, None),
+        (1, "c", None, None),
     ]
-    assert [r[4] for r in fast[0]] == ["failed", "succeeded"]  # a's update landed
+    assert [r[4] for r in fast[0]] == ["failed", "succeeded", "succeeded"]  # a's update landed
+    assert [r[-1] for r in fast[1]] == ["hello", "naïve 🚀 \t tab"]
     ((status, started, finished, duration, error),) = fast[2]
     assert (status, duration, error) == ("failed", 5000.0, "bad\u2400")
     assert started is not None and finished is not None
@@ -115,7 +125,7 @@ def test_the_portable_write_path_writes_what_the_driver_path_does(
 def test_many_executions_ended_in_one_batch_are_written_as_the_portable_path_does(
     tmp_path: Path, backend: str
 ) -> None:
-    """PostgreSQL sets many executions' changes in one statement (a join on VALUES):
+    """PostgreSQL sets many executions' changes in one statement (a join on their rows):
     starts, ends with and without errors, NULLs among them, as the typed path does."""
     from datetime import UTC, datetime
 
