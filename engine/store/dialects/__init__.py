@@ -194,6 +194,26 @@ def _as_is(value: datetime | None) -> Any:
     return value
 
 
+def once_each(convert: Callable[[datetime], Any]) -> Callable[[datetime | None], Any]:
+    """``convert`` for one batch, once per datetime object (None stays None).
+
+    A step's start, end and log line often share one timestamp object (an instant step
+    takes one); the batch holds them all alive, so their ids are stable keys meanwhile.
+    """
+    seen: dict[int, Any] = {}
+
+    def converted(value: datetime | None) -> Any:
+        if value is None:
+            return None
+        key = id(value)
+        found = seen.get(key)
+        if found is None:
+            found = seen[key] = convert(value)
+        return found
+
+    return converted
+
+
 def safe_url(url: str | sa.URL) -> str:
     """A URL with its password hidden."""
     try:

@@ -23,6 +23,7 @@ from engine.store.dialects import (
     WRITE_OPTION,
     Dialect,
     WakeListener,
+    once_each,
     safe_url,
 )
 
@@ -207,18 +208,9 @@ class PostgreSQL(Dialect):
             yield
 
     def times(self) -> Callable[[datetime | None], Any]:
-        """ISO text, once per datetime object in a batch (JSON has no times; the
+        """ISO text, once per datetime object of a batch (JSON has no times; the
         server reads the text as the column's type)."""
-        seen: dict[int, str | None] = {}
-
-        def text(value: datetime | None) -> str | None:
-            key = id(value)
-            found = seen.get(key)
-            if found is None:
-                found = seen[key] = None if value is None else _iso(value)
-            return found
-
-        return text
+        return once_each(_iso)
 
     def insert_rows(
         self, cursor: Any, table: sa.Table, columns: tuple[str, ...], flat: list[Any]
@@ -339,11 +331,11 @@ def _rows_text(rows: list[dict[str, Any]]) -> str:
     encoding holds, goes escaped, for the server to refuse with its reason). A value
     JSON has no form for (NaN, infinity) is refused here, as the database refuses one.
     """
-    import psycopg
-
     try:
         text = json.dumps(rows, ensure_ascii=False, allow_nan=False, default=_json_time)
     except (ValueError, TypeError) as exc:
+        import psycopg
+
         raise psycopg.DataError(f"a value the store cannot hold: {exc}") from exc
     if not text.isascii():
         try:

@@ -18,7 +18,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
 from engine.errors import StoreError
-from engine.store.dialects import BUSY_WAIT, IDLE, WRITE_OPTION, Dialect, WakeListener
+from engine.store.dialects import BUSY_WAIT, IDLE, WRITE_OPTION, Dialect, WakeListener, once_each
 
 PRAGMAS = (
     "PRAGMA journal_mode=WAL",
@@ -180,22 +180,8 @@ class SQLite(Dialect):
             yield conn
 
     def times(self) -> Callable[[datetime | None], Any]:
-        """:func:`_text` for one batch, once per datetime object.
-
-        A step's start, end and log line often share one timestamp object (an instant
-        step takes one); the batch holds them all alive, so their ids are stable keys
-        meanwhile.
-        """
-        seen: dict[int, str | None] = {}
-
-        def text(value: datetime | None) -> str | None:
-            key = id(value)
-            found = seen.get(key)
-            if found is None:
-                found = seen[key] = _text(value)
-            return found
-
-        return text
+        """:func:`_text`, once per datetime object of a batch."""
+        return once_each(_text)
 
     def insert_rows(
         self, cursor: Any, table: sa.Table, columns: tuple[str, ...], flat: list[Any]
