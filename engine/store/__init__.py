@@ -94,6 +94,7 @@ if _typing.TYPE_CHECKING:
     from engine.store.trends import Charts, LastRuns, charts, last_runs
     from engine.store.workflows import (
         Saved,
+        fold_tallies,
         get_workflow,
         list_workflows,
         remove_workflow,
@@ -143,6 +144,7 @@ _WHERE = {
     "drained": ("overview", "drained"),
     "decide": ("approvals", "decide"),
     "fire_schedule": ("schedules", "fire_schedule"),
+    "fold_tallies": ("workflows", "fold_tallies"),
     "get_approval": ("approvals", "get_approval"),
     "get_execution": ("executions", "get_execution"),
     "get_executions": ("executions", "get_executions"),
@@ -216,6 +218,7 @@ __all__ = [
     "decide",
     "drained",
     "fire_schedule",
+    "fold_tallies",
     "get_approval",
     "get_execution",
     "get_executions",

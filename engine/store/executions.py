@@ -349,14 +349,17 @@ ACTIVITY_KEPT = 86400  # seconds of the store-wide throughput kept (see tables.A
 
 def prune(store: Store, *, older_than: float, batch: int = 1000) -> int:
     """Delete executions finished more than ``older_than`` seconds ago, in batches (and
-    the throughput counts older than a day)."""
+    the throughput counts older than a day; the tallies of runners gone are folded)."""
     from engine.store.trends import forget_settled
 
     forget_settled()  # the charts' ended buckets lose what this deletes
     cutoff = utcnow() - timedelta(seconds=older_than)
+    from engine.store.workflows import fold_in
+
     with translate_errors(store), store.writer.begin() as conn:
         old = int(utcnow().timestamp()) - ACTIVITY_KEPT
         conn.execute(ACTIVITY.delete().where(ACTIVITY.c.second < old))
+        fold_in(conn)  # the tallies of runners gone since
     removed = 0
     while True:
         with translate_errors(store), store.writer.begin() as conn:

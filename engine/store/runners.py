@@ -24,7 +24,7 @@ from engine.status import ACTIVE, ExecutionStatus, RunnerKind
 from engine.store import wakeups
 from engine.store.connection import Store, translate_errors
 from engine.store.records import Execution, Runner, Workflow
-from engine.store.tables import EXECUTION, LEASE, RUNNER, WORKFLOW, utcnow
+from engine.store.tables import EXECUTION, LEASE, RUNNER, WORKFLOW, WORKFLOW_READ, utcnow
 
 DEFAULT_LEASE = settings.DEFAULT_LEASE
 
@@ -41,7 +41,11 @@ def heartbeat(
         "expires_at": now + timedelta(seconds=lease),
         "stopped_at": now if stopped else None,
     }
+    from engine.store.workflows import fold_in
+
     with translate_errors(store), store.writer.begin() as conn:
+        if stopped:
+            fold_in(conn, runner.id)  # its tallies, into its workflows' rows
         done = conn.execute(RUNNER.update().where(r.id == runner.id).values(values))
         if not done.rowcount:
             conn.execute(
@@ -132,7 +136,9 @@ _CLAIM_STARTED = _CLAIM.values(
     status=ExecutionStatus.RUNNING,
     started_at=sa.bindparam("now", type_=EXECUTION.c.started_at.type),
 ).returning(*_CLAIMED, *_WORKFLOW_NOW)
-_WORKFLOWS_NAMED = sa.select(WORKFLOW).where(_w.name.in_(sa.bindparam("names", expanding=True)))
+_WORKFLOWS_NAMED = sa.select(*WORKFLOW_READ).where(
+    _w.name.in_(sa.bindparam("names", expanding=True))
+)
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from engine.store import wakeups
 from engine.store.connection import Store, translate_errors
 from engine.store.executions import number_after_deleted
 from engine.store.records import Execution, Workflow
-from engine.store.tables import EXECUTION, WORKFLOW, utcnow
+from engine.store.tables import EXECUTION, WORKFLOW, WORKFLOW_READ, utcnow
 
 w = WORKFLOW.c
 
@@ -24,7 +24,7 @@ def scheduled_workflows(store: Store) -> list[Workflow]:
         return [
             Workflow.of(r)
             for r in conn.execute(
-                sa.select(WORKFLOW).where(w.schedule.is_not(None), w.is_active)
+                sa.select(*WORKFLOW_READ).where(w.schedule.is_not(None), w.is_active)
             ).mappings()
         ]
 
@@ -42,7 +42,9 @@ def fire_schedule(
     these ticks.
     """
     with translate_errors(store), store.writer.begin() as conn:
-        current = conn.execute(sa.select(WORKFLOW).where(w.id == workflow.id)).mappings().first()
+        current = (
+            conn.execute(sa.select(*WORKFLOW_READ).where(w.id == workflow.id)).mappings().first()
+        )
         if current is None or current["last_scheduled_at"] != workflow.last_scheduled_at:
             return []
         made: list[Execution] = []

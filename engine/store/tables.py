@@ -198,6 +198,23 @@ class ActivityRow(_Row, table=True):
     steps: int = 0
 
 
+class TallyRow(_Row, table=True):
+    """Executions of one workflow ended by one runner, not yet in the workflow's row.
+
+    A group commit adds its ends here, to its runner's row (a row of its own, as with
+    ``activity``: two workers ending the same workflow's executions never wait for each
+    other's commit, as they did on the workflow's row); a workflow is read with its
+    rows added (:data:`WORKFLOW_READ`), and a runner's rows are folded into the
+    workflow's once it has stopped or is gone (:func:`engine.store.fold_tallies`).
+    """
+
+    __tablename__ = "tally"
+    workflow_id: int = Field(primary_key=True, foreign_key="workflow.id", ondelete="CASCADE")
+    runner: str = Field(primary_key=True, max_length=100)
+    runs: int = 0
+    succeeded: int = 0
+
+
 class LeaseRow(_Row, table=True):
     """A named lease (the scheduler's leadership): one holder until it expires."""
 
@@ -227,5 +244,25 @@ RUNNER = _table(RunnerRow)
 APPROVAL = _table(ApprovalRow)
 LEASE = _table(LeaseRow)
 ACTIVITY = _table(ActivityRow)
+TALLY = _table(TallyRow)
 STEP_MARK = _table(StepMarkRow)
 META = _table(MetaRow)
+
+
+def _tallied(column: str) -> sa.ColumnElement[int]:
+    """A workflow's count (``runs``, ``succeeded``) with its runners' unfolded rows."""
+    t = TALLY.c
+    unfolded = (
+        sa.select(sa.func.coalesce(sa.func.sum(t[column]), 0))
+        .where(t.workflow_id == WORKFLOW.c.id)
+        .scalar_subquery()
+    )
+    return (WORKFLOW.c[column] + unfolded).label(column)
+
+
+# A workflow's row as it is read: its tallies with what its runners have not folded yet.
+WORKFLOW_READ: tuple[sa.ColumnElement[Any], ...] = (
+    *(c for c in WORKFLOW.c if c.name not in ("runs", "succeeded")),
+    _tallied("runs"),
+    _tallied("succeeded"),
+)

@@ -14,7 +14,16 @@ from engine.store import search as search_
 from engine.store.connection import Store, translate_errors
 from engine.store.executions import keep_issued
 from engine.store.records import Workflow, WorkflowSummary
-from engine.store.tables import EXECUTION, LOG_LINE, STEP_RUN, WORKFLOW, utcnow
+from engine.store.tables import (
+    EXECUTION,
+    LOG_LINE,
+    RUNNER,
+    STEP_RUN,
+    TALLY,
+    WORKFLOW,
+    WORKFLOW_READ,
+    utcnow,
+)
 
 if TYPE_CHECKING:
     from engine import definition
@@ -46,14 +55,16 @@ def save_workflows(
     with translate_errors(store), store.writer.begin() as conn:
 
         def stored(name: str) -> definition.Workflow | None:
-            row = conn.execute(sa.select(WORKFLOW).where(w.name == name)).mappings().first()
+            row = conn.execute(sa.select(*WORKFLOW_READ).where(w.name == name)).mappings().first()
             return definition.parsed(Workflow.of(row)) if row is not None else None
 
         problems = calls.check([(wf, path or "<workflow>") for wf, path in items], stored)
         if problems:
             raise DefinitionError(problems)
         for wf, path in items:
-            row = conn.execute(sa.select(WORKFLOW).where(w.name == wf.name)).mappings().first()
+            row = (
+                conn.execute(sa.select(*WORKFLOW_READ).where(w.name == wf.name)).mappings().first()
+            )
             schedule = wf.schedule.cron if wf.schedule else None
             if row is None:
                 values: dict[str, Any] = {
@@ -91,7 +102,7 @@ def save_workflows(
             else:
                 results.append(Saved(Workflow.of(row), "unchanged"))
                 continue
-            fresh = conn.execute(sa.select(WORKFLOW).where(w.id == new_id)).mappings().one()
+            fresh = conn.execute(sa.select(*WORKFLOW_READ).where(w.id == new_id)).mappings().one()
             results.append(Saved(Workflow.of(fresh), change))
     return results
 
@@ -101,7 +112,7 @@ def get_workflow(store: Store, name: str) -> Workflow:
     NotFound: no workflow has that name.
     """
     with translate_errors(store), store.engine.connect() as conn:
-        row = conn.execute(sa.select(WORKFLOW).where(w.name == name)).mappings().first()
+        row = conn.execute(sa.select(*WORKFLOW_READ).where(w.name == name)).mappings().first()
     if row is None:
         raise NotFound(f"no workflow named {name!r}; `wfe workflow list` shows them")
     return Workflow.of(row)
@@ -131,7 +142,7 @@ def list_workflows(
         rows = [
             Workflow.of(r)
             for r in conn.execute(
-                sa.select(WORKFLOW)
+                sa.select(*WORKFLOW_READ)
                 .where(*where)
                 .order_by(column.desc() if descending else column.asc(), w.name)
                 .offset(offset)
@@ -162,7 +173,7 @@ def set_active(store: Store, name: str, active: bool) -> Workflow:
         )
         if not done.rowcount:
             raise NotFound(f"no workflow named {name!r}")
-        row = conn.execute(sa.select(WORKFLOW).where(w.name == name)).mappings().one()
+        row = conn.execute(sa.select(*WORKFLOW_READ).where(w.name == name)).mappings().one()
     return Workflow.of(row)
 
 
@@ -190,5 +201,57 @@ def remove_workflow(store: Store, name: str) -> int:
         conn.execute(LOG_LINE.delete().where(LOG_LINE.c.execution_id.in_(ids)))
         conn.execute(STEP_RUN.delete().where(STEP_RUN.c.execution_id.in_(ids)))
         removed = conn.execute(EXECUTION.delete().where(e.workflow_id == workflow_id)).rowcount
+        conn.execute(TALLY.delete().where(TALLY.c.workflow_id == workflow_id))
         conn.execute(WORKFLOW.delete().where(w.id == workflow_id))
     return int(removed or 0)
+
+
+def fold_tallies(store: Store) -> int:
+    """Fold the tally rows of every runner not alive now (stopped, gone, its lease run
+    out) into their workflows' rows; how many rows were folded."""
+    with translate_errors(store), store.writer.begin() as conn:
+        return fold_in(conn)
+
+
+def fold_in(conn: sa.Connection, runner: str | None = None) -> int:
+    """:func:`fold_tallies` in the caller's transaction (``runner``: only its rows, as
+    it stops).
+
+    Each row is locked as it is read and deleted by its key once added, so what a
+    runner adds meanwhile (a new row, or to a row after this commits) is kept for a
+    later fold: a count is never lost nor added twice, and a workflow read meanwhile
+    shows the same sums before and after.
+    """
+    t = TALLY.c
+    if runner is not None:
+        which = t.runner == runner
+    else:
+        r = RUNNER.c
+        alive = sa.select(r.id).where(r.stopped_at.is_(None), r.expires_at >= utcnow())
+        which = t.runner.not_in(alive)
+    rows = conn.execute(
+        sa.select(t.workflow_id, t.runner, t.runs, t.succeeded)
+        .where(which)
+        .order_by(t.workflow_id, t.runner)
+        .with_for_update()
+    ).all()
+    if not rows:
+        return 0
+    sums: dict[int, list[int]] = {}
+    for workflow_id, _runner, runs, succeeded in rows:
+        counts = sums.setdefault(workflow_id, [0, 0])
+        counts[0] += runs
+        counts[1] += succeeded
+    conn.execute(
+        WORKFLOW.update()
+        .where(w.id == sa.bindparam("k_id"))
+        .values(runs=w.runs + sa.bindparam("k_runs"), succeeded=w.succeeded + sa.bindparam("k_ok")),
+        [{"k_id": k, "k_runs": v[0], "k_ok": v[1]} for k, v in sorted(sums.items())],
+    )
+    conn.execute(
+        TALLY.delete().where(
+            t.workflow_id == sa.bindparam("k_id"), t.runner == sa.bindparam("k_runner")
+        ),
+        [{"k_id": workflow_id, "k_runner": who} for workflow_id, who, _, _ in rows],
+    )
+    return len(rows)

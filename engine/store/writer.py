@@ -108,8 +108,6 @@ def _write_batch(
                 _write_fast(conn, batch, store.dialect)
                 _update_executions_fast(conn, batch, store.dialect)
             if claim is not None:
-                # Before the tallies: on PostgreSQL the workflow's row stays locked from
-                # its tally to the commit, and other workers' batches wait for it.
                 claimed = claim_in(conn, claim)
             _write_executions(conn, batch, store.dialect)
             _count_steps(conn, batch, store.dialect)
@@ -443,13 +441,19 @@ def _write_executions(conn: sa.Connection, batch: Batch, dialect: Dialect) -> No
     if batch.approvals_end:
         _close_approvals(conn, batch)
     if tally:
+        # Into this runner's own rows (``tally``): on the workflow's row, two workers'
+        # batches would each wait for the other's commit.
         mark = dialect.mark
         cursor = _cursor(conn)
+        runner = batch.owner or ""
         try:
             cursor.executemany(
-                f"UPDATE workflow SET runs = runs + {mark}, succeeded = succeeded + {mark}"
-                f" WHERE id = {mark}",
-                [(runs, ok, workflow_id) for workflow_id, (runs, ok) in sorted(tally.items())],
+                "INSERT INTO tally (workflow_id, runner, runs, succeeded)"
+                f" VALUES ({mark}, {mark}, {mark}, {mark})"
+                " ON CONFLICT (workflow_id, runner) DO UPDATE SET"
+                " runs = tally.runs + excluded.runs,"
+                " succeeded = tally.succeeded + excluded.succeeded",
+                [(wid, runner, runs, ok) for wid, (runs, ok) in sorted(tally.items())],
             )
         finally:
             cursor.close()

@@ -106,6 +106,7 @@ def test_a_schema_1_store_on_postgresql_is_upgraded(db_url: str) -> None:
         "DROP INDEX ix_execution_started_status_duration",
         "CREATE INDEX ix_execution_started_at ON execution (started_at)",
         "DROP TABLE activity",
+        "DROP TABLE tally",
         "DROP TABLE step_mark",
         "DROP INDEX ix_execution_parent",
         "ALTER TABLE execution DROP COLUMN parent_id, DROP COLUMN parent_step",
@@ -124,7 +125,7 @@ def test_a_schema_1_store_on_postgresql_is_upgraded(db_url: str) -> None:
             assert compare_metadata(MigrationContext.configure(conn), SQLModel.metadata) == []
     finally:
         db.close()
-    assert _psql(db_url, "SELECT version_num FROM alembic_version") == [("0008",)]
+    assert _psql(db_url, "SELECT version_num FROM alembic_version") == [("0009",)]
     ((lease,),) = _psql(db_url, "SELECT expires_at - heartbeat_at FROM worker")
     assert lease == timedelta(seconds=15)
 
@@ -404,5 +405,100 @@ def test_a_batch_and_a_take_over_at_once_lock_in_the_same_order(db_url: str) -> 
         assert fenced == [{low, high}]  # both lost: nothing of the batch was written
         assert store.get_execution(db, low).status == "queued"
         assert store.log_lines(db, high) == []
+    finally:
+        db.close()
+
+
+def _tallied_batch(ids: list[int], owner: str) -> store.Batch:
+    from datetime import datetime
+
+    t = datetime(2026, 12, 2, 9, 0, tzinfo=UTC)
+    end = {"status": "succeeded", "finished_at": t, "duration_ms": 1.0, "error": None}
+    return store.Batch(
+        [], [], [], {i: dict(end) for i in ids}, [(i, 1, "succeeded") for i in ids], owner=owner
+    )
+
+
+def _waiting(db_url: str) -> bool:
+    """Whether a backend of this database waits for a lock now."""
+    name = db_url.rsplit("/", 1)[1]
+    return bool(
+        _psql(
+            db_url,
+            "SELECT 1 FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid"
+            f" WHERE NOT l.granted AND a.datname = '{name}'",
+        )
+    )
+
+
+def test_two_runners_ending_one_workflow_s_executions_do_not_wait_for_each_other(
+    db_url: str,
+) -> None:
+    """Each counts its ends in its own tally row: a batch of one runner commits while
+    another runner's batch of the same workflow is still open (on the workflow's row,
+    the second waited for the first's commit: at every cycle, between two workers)."""
+    import threading
+
+    from engine.store import writer
+
+    db = store.open_store(db_url)
+    try:
+        store.save_workflows(
+            db, [(definition.parse("name: w\nsteps:\n  - {id: a, log: x}\n"), None)]
+        )
+        first, second = (
+            x.id or 0 for x in store.create_executions(db, store.get_workflow(db, "w"), [{}] * 2)
+        )
+        assert store.claim(db, "a", 1) == [first] and store.claim(db, "b", 1) == [second]
+        with db.dialect.group_commit(db.engine) as conn:  # a's batch, not committed yet
+            writer._update_executions_fast(conn, _tallied_batch([first], "a"), db.dialect)
+            writer._write_executions(conn, _tallied_batch([first], "a"), db.dialect)
+            done = threading.Thread(
+                target=lambda: store.write_batch(db, _tallied_batch([second], "b"))
+            )
+            done.start()
+            done.join(timeout=10)
+            waited = done.is_alive()
+        done.join(timeout=30)
+        assert not waited, "b's batch waited for a's commit"
+        assert store.get_workflow(db, "w").runs == 2
+    finally:
+        db.close()
+
+
+def test_a_fold_waits_for_a_batch_adding_to_the_row_it_folds_and_keeps_its_count(
+    db_url: str,
+) -> None:
+    """A runner's row is locked as the fold reads it: a batch of that runner adding to
+    it meanwhile commits first, and the fold takes what it added too (read unlocked,
+    the fold would add the old count and delete the row with the new one in it)."""
+    import threading
+
+    from engine.store import writer
+
+    db = store.open_store(db_url)
+    try:
+        store.save_workflows(
+            db, [(definition.parse("name: w\nsteps:\n  - {id: a, log: x}\n"), None)]
+        )
+        ids = [
+            x.id or 0 for x in store.create_executions(db, store.get_workflow(db, "w"), [{}] * 3)
+        ]
+        assert store.claim(db, "gone", 3) == ids
+        store.write_batch(db, _tallied_batch(ids[:1], "gone"))  # its row: 1 run
+        with db.dialect.group_commit(db.engine) as conn:  # a last batch, still open
+            writer._update_executions_fast(conn, _tallied_batch(ids[1:], "gone"), db.dialect)
+            writer._write_executions(conn, _tallied_batch(ids[1:], "gone"), db.dialect)
+            folded: list[int] = []
+            fold = threading.Thread(target=lambda: folded.append(store.fold_tallies(db)))
+            fold.start()
+            deadline = time.monotonic() + 10
+            while not _waiting(db_url) and time.monotonic() < deadline:
+                time.sleep(0.01)
+        fold.join(timeout=30)
+        assert folded == [1]
+        assert _psql(db_url, "SELECT runs, succeeded FROM workflow") == [(3, 3)]
+        assert _psql(db_url, "SELECT count(*) FROM tally") == [(0,)]
+        assert store.get_workflow(db, "w").runs == 3
     finally:
         db.close()

@@ -75,7 +75,7 @@ def test_open_store_upgrades_a_schema_1_store_keeping_its_data(tmp_path: Path) -
         db.close()
     assert (worker.expires_at - worker.heartbeat_at).total_seconds() == 15
     with sqlite3.connect(tmp_path / "old.db") as conn:
-        assert conn.execute("SELECT version_num FROM alembic_version").fetchall() == [("0008",)]
+        assert conn.execute("SELECT version_num FROM alembic_version").fetchall() == [("0009",)]
     store.open_store(url).close()  # opening it again changes nothing
 
 

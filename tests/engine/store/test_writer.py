@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 
 from engine import definition, store
 from engine.errors import StoreError
@@ -285,3 +286,58 @@ def test_a_statement_that_fails_in_the_pipeline_fails_the_batch_as_it_is(
             store.write_batch(db, ending([second, first], "me"))
         assert rows_of(db, second) == (0, 0, "me", "queued")
         assert rows_of(db, first) == (1, 1, "me", "queued")
+
+
+def tally_rows(db: store.Store) -> list[tuple[int, str, int, int]]:
+    with db.engine.connect() as conn:
+        return [tuple(r) for r in conn.execute(tables.TALLY.select().order_by("runner")).all()]
+
+
+def workflow_row_runs(db: store.Store) -> tuple[int, int]:
+    """The workflow's own counts, without its runners' rows."""
+    w = tables.WORKFLOW.c
+    with db.engine.connect() as conn:
+        runs, ok = conn.execute(sa.select(w.runs, w.succeeded).where(w.name == "wf")).one()
+    return runs, ok
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_each_runner_tallies_in_a_row_of_its_own_folded_once_it_is_gone(
+    tmp_path: Path, backend: str
+) -> None:
+    """Ends are counted in the ending runner's own row; the workflow is read with them
+    added, everywhere; a runner's rows go into the workflow's when it stops, or when it
+    is found gone (its lease run out), and the counts read stay the same throughout."""
+    with backend_store(backend, tmp_path) as db:
+        wf = store.get_workflow(db, "wf")
+        ids = [x.id or 0 for x in store.create_executions(db, wf, [{}] * 4)]
+        for runner in ("a", "b"):
+            store.heartbeat(db, store.Runner.new(runner, host="h", pid=1, concurrency=2))
+        assert store.claim(db, "a", 2) == ids[:2]
+        assert store.claim(db, "b", 2) == ids[2:]
+        failed = ending(ids[3:], "b")
+        failed.executions[ids[3]]["status"] = "failed"
+        failed.finished = [(ids[3], wf.id, "failed")]
+        for batch in (ending(ids[:2], "a"), ending(ids[2:3], "b"), failed):
+            store.write_batch(db, batch)
+
+        def counts() -> tuple[int, int]:
+            one = store.get_workflow(db, "wf")
+            (listed,), _total = store.list_workflows(db)
+            assert (listed.workflow.runs, listed.workflow.succeeded) == (one.runs, one.succeeded)
+            return one.runs, one.succeeded
+
+        assert tally_rows(db) == [(wf.id, "a", 2, 2), (wf.id, "b", 2, 1)]
+        assert workflow_row_runs(db) == (0, 0) and counts() == (4, 3)
+        assert store.fold_tallies(db) == 0  # both alive: nothing to fold
+        store.heartbeat(
+            db, store.Runner.new("a", host="h", pid=1, concurrency=2), stopped=True
+        )  # a stops: its rows go into the workflow's
+        assert tally_rows(db) == [(wf.id, "b", 2, 1)]
+        assert workflow_row_runs(db) == (2, 2) and counts() == (4, 3)
+        # b's lease runs out: whoever prunes next folds its rows
+        store.heartbeat(db, store.Runner.new("b", host="h", pid=1, concurrency=2), lease=-1)
+        assert store.prune(db, older_than=86400) == 0
+        assert tally_rows(db) == []
+        assert workflow_row_runs(db) == (4, 3) and counts() == (4, 3)
+        assert store.fold_tallies(db) == 0
