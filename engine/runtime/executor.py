@@ -375,14 +375,14 @@ class Executor:
                                 },
                                 running,
                             )
-                        with trio.move_on_after(run.workflow.timeout) as deadline:
+                        # Its timeout is its own scope's deadline (a scope of its own
+                        # would cost each execution as much again): whatever cancels it
+                        # says why, and one nobody cancelled ran out of time.
+                        run.scope.deadline = clock_start + run.workflow.timeout
+                        try:
                             await self._run_steps(run)
-                        if deadline.cancelled_caught:
-                            run.status = ExecutionStatus.TIMED_OUT
-                            run.error = (
-                                "the execution ran past its timeout of "
-                                + definition.format_duration(run.workflow.timeout)
-                            )
+                        finally:
+                            run.scope.deadline = math.inf
                     finally:
                         if limiter is not None:
                             limiter.release_on_behalf_of(run)
@@ -392,9 +392,14 @@ class Executor:
                         run.holding = False
             if run.refused is not None:
                 run.status, run.error = ExecutionStatus.FAILED, run.refused
+            elif run.scope.cancelled_caught and run.cancel_reason is None:
+                run.status = ExecutionStatus.TIMED_OUT
+                run.error = "the execution ran past its timeout of " + definition.format_duration(
+                    run.workflow.timeout
+                )
             elif run.scope.cancelled_caught:
                 run.status = ExecutionStatus.CANCELLED
-                run.error = run.cancel_reason or "cancelled"
+                run.error = run.cancel_reason
             ended_normally = True
             if run.status == ExecutionStatus.RUNNING:
                 run.status, run.error = endings.outcome(run)
