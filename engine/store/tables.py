@@ -50,7 +50,8 @@ class WorkflowRow(_Row, table=True):
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
     # Kept up to date as executions start and finish, so that a page of workflows with
-    # their last run and success rate never scans the executions table.
+    # their last run and success rate never scans the executions table (runs and
+    # succeeded: with the rows of ``tally`` not folded in yet, see WORKFLOW_READ).
     last_execution_id: int | None = None
     runs: int = 0
     succeeded: int = 0
