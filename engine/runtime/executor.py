@@ -179,6 +179,8 @@ class Executor:
         if run is None:
             return False
         run.cancel_reason = run.cancel_reason or reason
+        if run.cancelled_at is None:
+            run.cancelled_at = trio.current_time()  # (after its deadline: it timed out)
         run.scope.cancel()
         if run.hooks is not None:
             run.hooks.cancel()  # cancelled again while its hooks run: they stop too
@@ -334,6 +336,7 @@ class Executor:
     async def _run_execution(self, run: Run) -> None:
         rec = self.recorder
         clock_start: float | None = None
+        deadline = math.inf
         ended_normally = False
         try:
             with run.scope:
@@ -376,9 +379,9 @@ class Executor:
                                 running,
                             )
                         # Its timeout is its own scope's deadline (a scope of its own
-                        # would cost each execution as much again): whatever cancels it
-                        # says why, and one nobody cancelled ran out of time.
-                        run.scope.deadline = clock_start + run.workflow.timeout
+                        # would cost each execution as much again): it timed out when
+                        # nobody cancelled it before that (see cancel()).
+                        deadline = run.scope.deadline = clock_start + run.workflow.timeout
                         try:
                             await self._run_steps(run)
                         finally:
@@ -392,7 +395,9 @@ class Executor:
                         run.holding = False
             if run.refused is not None:
                 run.status, run.error = ExecutionStatus.FAILED, run.refused
-            elif run.scope.cancelled_caught and run.cancel_reason is None:
+            elif run.scope.cancelled_caught and (
+                run.cancelled_at is None or run.cancelled_at >= deadline
+            ):
                 run.status = ExecutionStatus.TIMED_OUT
                 run.error = "the execution ran past its timeout of " + definition.format_duration(
                     run.workflow.timeout

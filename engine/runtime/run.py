@@ -42,6 +42,7 @@ class Run:
     status: str = ExecutionStatus.QUEUED
     error: str | None = None
     cancel_reason: str | None = None
+    cancelled_at: float | None = None  # when it was first cancelled (trio's clock)
     results: dict[str, dict[str, Any]] = field(default_factory=dict)
     blocked: set[str] = field(default_factory=set)
     log_seq: int = 0

@@ -210,7 +210,11 @@ class TallyRow(_Row, table=True):
     """
 
     __tablename__ = "tally"
-    workflow_id: int = Field(primary_key=True, foreign_key="workflow.id", ondelete="CASCADE")
+    # No foreign key: its check would lock the workflow's row in every batch (shared
+    # by two workers' batches at once), and a batch of a runner that stalled while its
+    # workflow was removed would be refused for it. A row is added only for a workflow
+    # that exists, and removing a workflow removes its rows.
+    workflow_id: int = Field(primary_key=True)
     runner: str = Field(primary_key=True, max_length=100)
     runs: int = 0
     succeeded: int = 0

@@ -442,18 +442,19 @@ def _write_executions(conn: sa.Connection, batch: Batch, dialect: Dialect) -> No
         _close_approvals(conn, batch)
     if tally:
         # Into this runner's own rows (``tally``): on the workflow's row, two workers'
-        # batches would each wait for the other's commit.
+        # batches would each wait for the other's commit. (Only for a workflow still
+        # there: a removed one's ends count nowhere, as its executions are gone.)
         mark = dialect.mark
         cursor = _cursor(conn)
         runner = batch.owner or ""
         try:
             cursor.executemany(
                 "INSERT INTO tally (workflow_id, runner, runs, succeeded)"
-                f" VALUES ({mark}, {mark}, {mark}, {mark})"
+                f" SELECT id, {mark}, {mark}, {mark} FROM workflow WHERE id = {mark}"
                 " ON CONFLICT (workflow_id, runner) DO UPDATE SET"
                 " runs = tally.runs + excluded.runs,"
                 " succeeded = tally.succeeded + excluded.succeeded",
-                [(wid, runner, runs, ok) for wid, (runs, ok) in sorted(tally.items())],
+                [(runner, runs, ok, wid) for wid, (runs, ok) in sorted(tally.items())],
             )
         finally:
             cursor.close()

@@ -211,6 +211,30 @@ async def test_execution_timeout_cancels_running_steps(
     }
 
 
+@pytest.mark.trio
+async def test_an_execution_cancelled_after_its_timeout_is_recorded_timed_out(
+    db: store.Store,
+) -> None:
+    """Its step still winds down after the deadline (a shell that ignores SIGTERM gets
+    its kill grace); a cancel that comes meanwhile does not make it cancelled: it ran
+    out of time first. One cancelled before its deadline is cancelled."""
+    add(
+        db,
+        "name: t\ntimeout: 1s\nsteps:\n  - {id: a, run: \"trap '' TERM; sleep 30\"}\n",
+    )
+    async with runtime.open_executor(db, **{**NO_POLL, "kill_grace": 3.0}) as ex:
+        late = await ex.start("t")
+        await trio.sleep(1.8)  # past the deadline, in the step's kill grace
+        assert ex.cancel(late.id, "cancelled by request")
+        early = await ex.start("t")
+        await trio.sleep(0.3)
+        assert ex.cancel(early.id, "cancelled by request")
+        assert await late.wait() == "timed_out"
+        assert await early.wait() == "cancelled"
+    assert store.get_execution(db, late.id).error == "the execution ran past its timeout of 1s"
+    assert store.get_execution(db, early.id).error == "cancelled by request"
+
+
 # -- limits --------------------------------------------------------------------------
 
 

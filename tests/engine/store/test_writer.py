@@ -341,3 +341,41 @@ def test_each_runner_tallies_in_a_row_of_its_own_folded_once_it_is_gone(
         assert tally_rows(db) == []
         assert workflow_row_runs(db) == (4, 3) and counts() == (4, 3)
         assert store.fold_tallies(db) == 0
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_tallies_after_a_fold_without_an_owner_and_of_a_removed_workflow(
+    tmp_path: Path, backend: str
+) -> None:
+    """A runner that writes again after its rows were folded starts a new row; a batch
+    without an owner counts in the row of nobody (""); removing a workflow removes its
+    rows, its new namesake starts at 0, and a late batch of a runner that stalled
+    meanwhile is written, counting nowhere (not refused: there is no foreign key)."""
+    with backend_store(backend, tmp_path) as db:
+        store.save_workflows(
+            db, [(definition.parse("name: other\nsteps:\n  - {id: a, log: x}\n"), None)]
+        )  # (so that wf's id is not the highest, and is not given again on SQLite)
+        wf = store.get_workflow(db, "wf")
+        ids = [x.id or 0 for x in store.create_executions(db, wf, [{}] * 4)]
+        assert store.claim(db, "a", 3) == ids[:3]
+        store.write_batch(db, ending(ids[:1], "a"))
+        store.heartbeat(db, store.Runner.new("a", host="h", pid=1, concurrency=1), stopped=True)
+        store.write_batch(db, ending(ids[1:2], "a"))  # after its fold
+        store.write_batch(db, dataclasses.replace(ending(ids[2:3], "a"), owner=None))
+        assert tally_rows(db) == [(wf.id, "", 1, 1), (wf.id, "a", 1, 1)]
+        assert workflow_row_runs(db) == (1, 1) and store.get_workflow(db, "wf").runs == 3
+        # ids[3]: a runner stalls holding it; another takes it over and ends it
+        assert store.claim(db, "stalled", 1) == ids[3:]
+        with db.writer.begin() as conn:
+            conn.execute(
+                tables.EXECUTION.update().where(tables.EXECUTION.c.id == ids[3]).values(worker="b")
+            )
+        store.write_batch(db, ending(ids[3:], "b"))
+        assert store.remove_workflow(db, "wf") == 4
+        assert tally_rows(db) == []
+        store.save_workflows(db, [(definition.parse(WF, "wf.yaml"), None)])
+        again = store.get_workflow(db, "wf")
+        assert again.id != wf.id and (again.runs, again.succeeded) == (0, 0)
+        late = dataclasses.replace(ending(ids[3:], "stalled"), step_inserts=[], logs=[])
+        assert store.write_batch(db, late) == set()
+        assert tally_rows(db) == [] and store.get_workflow(db, "wf").runs == 0

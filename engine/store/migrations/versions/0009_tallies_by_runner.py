@@ -25,7 +25,6 @@ def upgrade() -> None:
         sa.Column("runner", sa.String(length=100), nullable=False),
         sa.Column("runs", sa.Integer(), nullable=False),
         sa.Column("succeeded", sa.Integer(), nullable=False),
-        sa.ForeignKeyConstraint(["workflow_id"], ["workflow.id"], ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("workflow_id", "runner"),
     )
 
