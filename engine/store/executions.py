@@ -351,11 +351,10 @@ def prune(store: Store, *, older_than: float, batch: int = 1000) -> int:
     """Delete executions finished more than ``older_than`` seconds ago, in batches (and
     the throughput counts older than a day; the tallies of runners gone are folded)."""
     from engine.store.trends import forget_settled
+    from engine.store.workflows import fold_in
 
     forget_settled()  # the charts' ended buckets lose what this deletes
     cutoff = utcnow() - timedelta(seconds=older_than)
-    from engine.store.workflows import fold_in
-
     with translate_errors(store), store.writer.begin() as conn:
         old = int(utcnow().timestamp()) - ACTIVITY_KEPT
         conn.execute(ACTIVITY.delete().where(ACTIVITY.c.second < old))
