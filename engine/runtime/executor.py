@@ -210,6 +210,23 @@ class Executor:
         """How many more executions would start at once."""
         return max(0, int(self._global.total_tokens) - self.busy() - self._reserved)
 
+    def takeover_room(self) -> int:
+        """How many executions a take-over may start here: the room there is, or, when
+        there is none, as many as then wait for the next slots (a concurrency's worth).
+
+        A busy worker's freed slots go to the queue (the batch that frees them claims
+        for them): what dead runners left would wait behind the whole queue, shown
+        running on a runner that is gone. Taken over now, it waits here for the next
+        slots instead, and while it does the batches claim nothing from the queue.
+        """
+        room = self.room()
+        if room > 0:
+            return room
+        waiting = sum(
+            1 for r in self._runs.values() if r.waiting == 0 and r.status == ExecutionStatus.QUEUED
+        )
+        return max(0, int(self._global.total_tokens) - waiting - self._reserved)
+
     def has_claimed(self) -> bool:
         """Whether a batch claimed executions that are not started yet."""
         return bool(self._claimed)

@@ -285,13 +285,14 @@ class RunnerSession:
         return set(await trio.to_thread.run_sync(hand_over))
 
     async def adopt(self, ex: Executor) -> list[ExecutionHandle]:
-        """Take over what dead runners left behind, while ``ex`` has room.
+        """Take over what dead runners left behind, before anything queued (see
+        :meth:`Executor.takeover_room`: a busy runner takes it too, to run next).
 
         A runner is dead when it said it stopped, when it is on this host and its process
         is gone, or when its lease ran out while this runner was watching (a lease that
         ran out while this one was cut off from the store too proves nothing).
         """
-        room = ex.room()
+        room = ex.takeover_room()
         if room <= 0:
             return []
         watched = self.watched

@@ -598,6 +598,43 @@ async def test_what_the_last_batch_claimed_goes_back_to_the_queue_when_the_worke
 
 
 @ON_BOTH
+def test_a_busy_worker_takes_a_dead_worker_s_executions_over_before_the_queue(
+    wfe: Wfe, db: store.Store
+) -> None:
+    """What a killed worker held is taken over within a heartbeat or two while the queue
+    is long (the survivor's freed slots go to it first), not once the queue is drained."""
+    wf = definition.parse('name: q\nsteps:\n  - {id: a, run: "sleep 0.05"}\n')
+    store.save_workflows(db, [(wf, None)])
+
+    def held_by(runner: str) -> list[int]:
+        running = store.list_executions(db, status="running", limit=100)[0]
+        return [x.id for x in running if x.runner == runner]
+
+    workers = [wfe.start("worker", "--concurrency", "4") for _ in range(2)]
+    try:
+        wait_until(lambda: len(store.live_runners(db)) == 2, timeout=30)
+        (victim,) = [r.id for r in store.live_runners(db) if r.pid == workers[0].pid]
+        store.create_executions(db, store.get_workflow(db, "q"), [{}] * 2000)
+        wait_until(lambda: len(held_by(victim)) == 4)
+        orphans = held_by(victim)
+        workers[0].kill()
+        workers[0].communicate(timeout=10)
+        killed = time.monotonic()
+        wait_until(lambda: not held_by(victim), timeout=40)
+        assert time.monotonic() - killed < 8  # a heartbeat (2 s) or two
+        assert store.stats(db).queued > 1000  # while the queue is still long
+        wait_until(
+            lambda: {store.get_execution(db, i).status for i in orphans} == {"succeeded"},
+            timeout=30,
+        )
+    finally:
+        workers[1].send_signal(signal.SIGTERM)
+        log = workers[1].communicate(timeout=60)[1]
+    assert all(f"taking over execution {i} from {victim}" in log for i in orphans), log
+    assert "Traceback" not in log, log
+
+
+@ON_BOTH
 def test_a_burst_of_3000_through_three_workers_survives_a_kill_9(
     wfe: Wfe, db: store.Store, tmp_path: Path
 ) -> None:
