@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import logging
+import re
 import signal
 import sys
-from collections.abc import Awaitable, Callable, Sequence
-from typing import TYPE_CHECKING, Any, TextIO
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, BinaryIO, TextIO
 
 import click
 
@@ -47,7 +50,7 @@ def _parse_params(pairs: Sequence[str]) -> dict[str, str]:
 @click.option(
     "--params-from",
     "params_from",
-    type=click.File("r", encoding="utf-8"),
+    type=click.Path(exists=True, dir_okay=False, allow_dash=True),
     metavar="FILE",
     help="With --detach: queue one execution per line, each a JSON object of params"
     " (over -p and the defaults); - reads stdin.",
@@ -60,7 +63,7 @@ def run(
     params: tuple[str, ...],
     quiet: bool,
     detach: bool,
-    params_from: TextIO | None,
+    params_from: str | None,
     max_parallel_steps: int,
 ) -> None:
     """Run a workflow in the foreground; ctrl-c cancels it.
@@ -82,17 +85,14 @@ def run(
                     f"workflow {name!r} is disabled; `wfe workflow enable {name}` first"
                 )
             if params_from is not None:
-                lines = _params_lines(params_from, wf, given)
-                first = last = None
-                for start in range(0, len(lines), BULK_BATCH):
-                    ids = store.queue_many(db, row, lines[start : start + BULK_BATCH], "detached")
-                    first = ids[0] if first is None else first
-                    last = ids[-1]
-                if first is None:
-                    click.echo(f"{params_from.name}: no params, nothing queued", err=True)
-                else:
-                    click.echo(f"queued {len(lines):,} executions of {name}: ids {first} to {last}")
-                if lines and not store.live_runners(db):
+                source = "<stdin>" if params_from == "-" else params_from
+                with _opened(params_from) as stream:
+                    lines, numbers = _params_lines(stream, source, wf, given)
+                if not lines:
+                    click.echo(f"{source}: no params, nothing queued", err=True)
+                    return
+                _queue_lines(ctx, db, row, lines, numbers, source)
+                if not store.live_runners(db):
                     click.echo(
                         "no worker is running; `wfe worker` (or an open console) will run them",
                         err=True,
@@ -113,26 +113,126 @@ def run(
 BULK_BATCH = 5_000  # executions queued in one transaction by --params-from
 
 
+@contextlib.contextmanager
+def _opened(path: str) -> Iterator[TextIO]:
+    """``--params-from``'s lines as text: UTF-8 (a BOM skipped), any line ending; bytes
+    that are not UTF-8 kept as lone surrogates for :func:`_params_lines` to point at."""
+    if path == "-":
+        if sys.stdin is None:
+            raise click.UsageError("--params-from -: there is no stdin (it is closed)")
+        binary: BinaryIO = sys.stdin.buffer
+    else:
+        try:
+            binary = open(path, "rb")  # noqa: SIM115 (closed below, with its wrapper)
+        except OSError as exc:
+            raise click.UsageError(f"--params-from {path}: {exc.strerror}") from exc
+    text = io.TextIOWrapper(binary, encoding="utf-8-sig", errors="surrogateescape")
+    try:
+        yield text
+    finally:
+        if path == "-":
+            text.detach()  # stdin stays open
+        else:
+            text.close()
+
+
+_NOT_UTF8 = re.compile("[\udc80-\udcff]")
+
+
 def _params_lines(
-    source: TextIO, wf: definition.Workflow, base: dict[str, Any]
-) -> list[dict[str, Any]]:
-    """Each line's params over ``base``, every line checked before any is queued."""
-    name = "<stdin>" if source.name == "<stdin>" else source.name
+    source: TextIO, name: str, wf: definition.Workflow, base: dict[str, Any]
+) -> tuple[list[dict[str, Any]], list[int]]:
+    """Each line's params over ``base``, every line checked before any is queued; and
+    the number of the line each came from."""
     out: list[dict[str, Any]] = []
+    numbers: list[int] = []
     for number, line in enumerate(source, 1):
+        where = f"{name}:{number}"
         if not line.strip():
             continue
+        bad = _NOT_UTF8.search(line)
+        if bad is not None:
+            byte = ord(bad.group()) - 0xDC00
+            raise InvalidParams(
+                f"{where}: not UTF-8 text (byte 0x{byte:02x} at column {bad.start() + 1})"
+            )
         try:
-            given = json.loads(line)
-        except ValueError as exc:
-            raise InvalidParams(f"{name}:{number}: not JSON: {exc}") from exc
+            given = json.loads(line.rstrip("\r\n"))  # (a position past the text is its end)
+        except json.JSONDecodeError as exc:
+            raise InvalidParams(f"{where}: not JSON: {exc.msg} (column {exc.colno})") from exc
+        except RecursionError as exc:
+            raise InvalidParams(f"{where}: not JSON this engine reads: nested too deeply") from exc
+        except ValueError as exc:  # a number of more digits than Python reads
+            raise InvalidParams(
+                f"{where}: a number too long to read (more than"
+                f" {sys.get_int_max_str_digits():,} digits)"
+            ) from exc
         if not isinstance(given, dict):
-            raise InvalidParams(f"{name}:{number}: a line is a JSON object of params")
+            raise InvalidParams(f"{where}: a line is a JSON object of params")
         try:
+            wf.check_types(given)
             out.append(wf.merge_params({**base, **given}))
         except InvalidParams as exc:
-            raise InvalidParams(f"{name}:{number}: {exc}") from exc
-    return out
+            raise InvalidParams(f"{where}: {exc}") from exc
+        numbers.append(number)
+    return out, numbers
+
+
+def _queue_lines(
+    ctx: click.Context,
+    db: store.Store,
+    row: store.Workflow,
+    lines: list[dict[str, Any]],
+    numbers: list[int],
+    source: str,
+) -> None:
+    """Queue ``lines`` in transactions of BULK_BATCH; on a signal, stop after the batch
+    under way, and when queueing stops part way, say exactly which lines were queued."""
+    from engine import store
+    from engine.errors import EngineError
+
+    ids: list[int] = []
+    stopped: list[str] = []
+
+    def on_signal(signum: int, _frame: object) -> None:
+        stopped.append(signal.Signals(signum).name)
+        for s, handler in previous.items():  # a second one acts as it always does
+            signal.signal(s, handler)
+
+    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        for start in range(0, len(lines), BULK_BATCH):
+            if stopped:
+                break
+            try:
+                made = store.queue_many(db, row, lines[start : start + BULK_BATCH], "detached")
+            except EngineError as exc:
+                if not ids:
+                    raise
+                click.secho(f"error: {exc}", err=True, fg="red")
+                click.echo(_partly(ids, len(lines), numbers, source), err=True)
+                ctx.exit(EXIT_FAILED)
+            ids += made
+    finally:
+        for s, handler in previous.items():
+            if signal.getsignal(s) is on_signal:
+                signal.signal(s, handler)
+    if stopped and len(ids) < len(lines):
+        click.echo(
+            f"interrupted ({stopped[0]}): {_partly(ids, len(lines), numbers, source)}", err=True
+        )
+        ctx.exit(EXIT_CANCELLED)
+    count = f"{len(lines):,} execution{'s' if len(lines) != 1 else ''}"
+    click.echo(f"queued {count} of {row.name}: ids {ids[0]} to {ids[-1]}")
+
+
+def _partly(ids: list[int], total: int, numbers: list[int], source: str) -> str:
+    """Which of ``source``'s lines were queued, and which not, when queueing stopped."""
+    done = len(ids)
+    return (
+        f"queued {done:,} of {total:,} (lines 1 to {numbers[done - 1]:,} of {source},"
+        f" ids {ids[0]} to {ids[-1]}); the lines from {numbers[done]:,} on were not queued"
+    )
 
 
 def _follow(

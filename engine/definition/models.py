@@ -498,6 +498,21 @@ class Workflow(_Model):
                 f" (its parameters: {known})"
             )
 
+    def check_types(self, given: Mapping[str, Any]) -> None:
+        """Values given as JSON (a line of ``--params-from``) held to their defaults'
+        types, as ``-p`` reads text as them: ``"abc"`` is no whole number, ``1`` no
+        text. A parameter whose default is null takes any value."""
+        for key, value in given.items():
+            default = self.params.get(key)
+            if default is None or _of_kind(value, default):
+                continue
+            shown = json.dumps(value, ensure_ascii=False)
+            shown = shown if len(shown) <= 60 else shown[:57] + "..."
+            raise InvalidParams(
+                f"parameter {key!r} expects {_kind(default)}"
+                f" (its default is {json.dumps(default)}), not {shown}"
+            )
+
     def merge_params(self, given: Mapping[str, Any]) -> dict[str, Any]:
         """Defaults overridden by ``given``; unknown names are refused."""
         self._refuse_unknown(given)
@@ -539,13 +554,44 @@ def _coerce(name: str, raw: str, default: Any) -> Any:
             except ValueError:
                 return raw
     except ValueError as exc:
-        kind = {bool: "true or false", int: "a whole number", float: "a number"}.get(
-            type(default), "a JSON list" if isinstance(default, list) else "a JSON object"
-        )
         raise InvalidParams(
-            f"parameter {name!r} expects {kind} (its default is {json.dumps(default)}), not {raw!r}"
+            f"parameter {name!r} expects {_kind(default)}"
+            f" (its default is {json.dumps(default)}), not {raw!r}"
         ) from exc
     return raw
+
+
+def _kind(default: Any) -> str:
+    """What a parameter with this default takes, in words."""
+    if isinstance(default, bool):
+        return "true or false"
+    if isinstance(default, int):
+        return "a whole number"
+    if isinstance(default, float):
+        return "a number"
+    if isinstance(default, list):
+        return "a JSON list"
+    if isinstance(default, dict):
+        return "a JSON object"
+    return "text"
+
+
+def _of_kind(value: Any, default: Any) -> bool:
+    """Whether a JSON value is of the kind its parameter's default is (a whole number
+    is a number too; true is no number)."""
+    if isinstance(default, bool) or isinstance(value, bool):
+        return isinstance(value, bool) and isinstance(default, bool)
+    if isinstance(default, int):
+        return isinstance(value, int)
+    if isinstance(default, float):
+        return isinstance(value, int | float)
+    if isinstance(default, str):
+        return isinstance(value, str)
+    if isinstance(default, list):
+        return isinstance(value, list)
+    if isinstance(default, dict):
+        return isinstance(value, dict)
+    return True
 
 
 def _stringify_env(v: Any) -> Any:

@@ -7,9 +7,13 @@ cancel that reaches a `wfe run` in another process.
 from __future__ import annotations
 
 import json
+import os
 import signal
 import socket
+import subprocess
+import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from click.testing import CliRunner
@@ -274,3 +278,127 @@ def test_detach_queues_one_execution_per_line_of_params(wfe: Wfe, tmp_path: Path
     assert "<stdin>:2: a line is a JSON object of params" in from_stdin.stderr
     alone = wfe.invoke("--db", wfe.url, "run", "w", "--params-from", str(lines))
     assert alone.exit_code == 2 and "add --detach" in alone.stderr
+
+
+def _bulk_workflow(wfe: Wfe, tmp_path: Path) -> None:
+    wf = tmp_path / "w.yaml"
+    wf.write_text(
+        "name: w\nparams: {n: 0, who: world, flag: false, ratio: 0.5, tags: [], any: null}\n"
+        "steps: [{id: a, log: '${{ params.n }}'}]\n"
+    )
+    assert wfe("workflow", "add", str(wf)).exit_code == 0
+
+
+def test_each_bad_line_of_params_is_named_and_nothing_is_queued(wfe: Wfe, tmp_path: Path) -> None:
+    _bulk_workflow(wfe, tmp_path)
+    cases = {
+        b'{"n": 1}\n{"who": "\xff\xfe"}\n': "2: not UTF-8 text (byte 0xff at column 10)",
+        b'{"n": 1}\n{"n":\n': "2: not JSON: Expecting value (column 6)",
+        b'{"n": 1}\r\n{"who": "abc\r\n': "2: not JSON: Unterminated string starting at (column 9)",
+        b'{"n": '
+        + b"[" * 990
+        + b"]" * 990
+        + b"}\n": "1: not JSON this engine reads: nested too deeply",
+        b'{"n": ' + b"1" * 5000 + b"}\n": "1: a number too long to read (more than 4,300 digits)",
+        # As -p reads text as the default's type, a JSON value is held to it.
+        b'{"n": "abc"}\n': "1: parameter 'n' expects a whole number (its default is 0), not \"abc\"",
+        b'{"n": true}\n': "1: parameter 'n' expects a whole number (its default is 0), not true",
+        b'{"flag": "yes"}\n': "1: parameter 'flag' expects true or false (its default is false), not \"yes\"",
+        b'{"who": 5}\n': "1: parameter 'who' expects text (its default is \"world\"), not 5",
+        b'{"tags": "a"}\n': "1: parameter 'tags' expects a JSON list (its default is []), not \"a\"",
+    }
+    for i, (content, said) in enumerate(cases.items()):
+        lines = tmp_path / f"bad{i}.jsonl"
+        lines.write_bytes(content)
+        refused = wfe("run", "w", "--detach", "--params-from", str(lines))
+        assert (refused.exit_code, refused.stderr) == (1, f"error: {lines}:{said}\n"), content
+    assert json.loads(wfe("executions", "list", "--json").stdout)["total"] == 0
+    # A BOM, CR line endings, a whole number where a number goes, anything where null is.
+    good = tmp_path / "good.jsonl"
+    good.write_bytes(
+        b'\xef\xbb\xbf{"n": 1}\r{"ratio": 2, "any": [1], "tags": ["x"], "flag": true}\r'
+    )
+    queued = wfe("run", "w", "--detach", "--params-from", str(good))
+    assert queued.stdout == "queued 2 executions of w: ids 1 to 2\n", queued.stderr
+    one = tmp_path / "one.jsonl"
+    one.write_text('{"n": 3}\n')
+    assert wfe("run", "w", "--detach", "--params-from", str(one)).stdout == (
+        "queued 1 execution of w: ids 3 to 3\n"
+    )
+
+
+def test_params_from_a_closed_stdin_is_a_usage_error(wfe: Wfe, tmp_path: Path) -> None:
+    _bulk_workflow(wfe, tmp_path)
+    proc = subprocess.run(
+        [sys.executable, "-m", "engine.cli", "run", "w", "--detach", "--params-from", "-"],
+        env=wfe.env,
+        capture_output=True,
+        text=True,
+        preexec_fn=lambda: os.close(0),  # as a shell's <&- leaves it
+        timeout=60,
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert "--params-from -: there is no stdin (it is closed)" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def _interrupted_queueing(
+    wfe: Wfe, tmp_path: Path, first: str, interrupt: Callable[[subprocess.Popen[str]], None]
+) -> tuple[int, str, int, Path]:
+    """300,000 lines (after ``first``) queued by a real `wfe run --detach --params-from`,
+    ``interrupt`` called once some are: its exit status, its stderr, how many were
+    queued, and the lines' file."""
+    from engine import store
+
+    _bulk_workflow(wfe, tmp_path)
+    lines = tmp_path / "many.jsonl"
+    lines.write_text(first + "".join(json.dumps({"n": i}) + "\n" for i in range(300_000)))
+    db = store.open_store(wfe.url)
+    try:
+        proc = wfe.start("run", "w", "--detach", "--params-from", str(lines))
+        wait_until(lambda: store.stats(db).queued > 0, timeout=60)
+        interrupt(proc)
+        _out, err = proc.communicate(timeout=60)
+        queued = store.stats(db).queued
+    finally:
+        db.close()
+    assert 0 < queued < 300_000 and queued % 5_000 == 0, (queued, err)
+    return proc.returncode, err, queued, lines
+
+
+def test_a_signal_while_queueing_stops_after_the_batch_and_says_what_was_queued(
+    wfe: Wfe, tmp_path: Path
+) -> None:
+    """Queued in transactions of 5,000: a SIGTERM part way stops after the one under
+    way, and the lines queued are named exactly (to go on from the next one)."""
+    code, err, queued, lines = _interrupted_queueing(
+        wfe, tmp_path, "\n", lambda proc: proc.send_signal(signal.SIGTERM)
+    )
+    assert code == 130, err
+    assert err == (
+        f"interrupted (SIGTERM): queued {queued:,} of 300,000 (lines 1 to {queued + 1:,}"
+        f" of {lines}, ids 1 to {queued}); the lines from {queued + 2:,} on were not queued\n"
+    )
+
+
+def test_a_store_error_part_way_through_queueing_says_what_was_queued(
+    wfe: Wfe, tmp_path: Path
+) -> None:
+    import sqlite3
+
+    def refuse(_proc: subprocess.Popen[str]) -> None:
+        # The database refuses the rest: a trigger, made between two of its batches.
+        with sqlite3.connect(wfe.url.removeprefix("sqlite:///"), timeout=60) as conn:
+            conn.execute(
+                "CREATE TRIGGER refuse BEFORE INSERT ON execution"
+                " BEGIN SELECT RAISE(ABORT, 'no more, says the test'); END"
+            )
+
+    code, err, queued, lines = _interrupted_queueing(wfe, tmp_path, "", refuse)
+    assert code == 1, err
+    first, second = err.splitlines()
+    assert first.startswith("error: ") and "no more, says the test" in first
+    assert second == (
+        f"queued {queued:,} of 300,000 (lines 1 to {queued:,} of {lines}, ids 1 to {queued});"
+        f" the lines from {queued + 1:,} on were not queued"
+    )
