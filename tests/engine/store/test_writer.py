@@ -178,10 +178,9 @@ def backend_store(backend: str, tmp_path: Path) -> Iterator[store.Store]:
 
 
 def ending(execution_ids: list[int], owner: str) -> store.Batch:
-    """A batch that runs step a of each execution and ends it."""
-    from datetime import UTC, datetime
-
-    t = datetime(2026, 12, 2, 9, 0, tzinfo=UTC)
+    """A batch that runs step a of each execution and ends it, now (by the real clock:
+    what prunes relative to it must not find these old)."""
+    t = store.utcnow()
     step = {
         "position": 0, "attempt": 1, "status": "succeeded", "started_at": t, "finished_at": t,
         "duration_ms": 0.1, "exit_code": None, "output": None, "error": None,
