@@ -295,6 +295,22 @@ def _claimed(
         if x.workflow_name in workflows and request.held(workflows[x.workflow_name])
     )
     if waits:
+        # A workflow's concurrency holds across runners: its executions are run by one
+        # runner at a time (which keeps to the limit itself). Those of a workflow that
+        # another runner holds executions of go back to the queue, for that one.
+        elsewhere = _held_elsewhere(
+            conn, request.runner, {x.workflow_id for x in claimed if x.id in waits}
+        )
+        back = frozenset(x.id for x in claimed if x.id in waits and x.workflow_id in elsewhere)
+        if back:
+            conn.execute(
+                EXECUTION.update()
+                .where(e.id.in_(back))
+                .values(status=ExecutionStatus.QUEUED, worker=None, started_at=None)
+            )
+            claimed = [x for x in claimed if x.id not in back]
+            waits -= back
+    if waits:
         conn.execute(
             EXECUTION.update()
             .where(e.id.in_(waits))
@@ -307,6 +323,29 @@ def _claimed(
             for x in claimed
         ]
     return Claim(claimed, workflows, waits)
+
+
+def _held_elsewhere(conn: sa.Connection, runner: str, workflow_ids: Collection[int]) -> set[int]:
+    """Which of these workflows another runner holds executions of (running, or claimed
+    and waiting for the limit there).
+
+    Their rows are locked first, in id order (PostgreSQL; SQLite's claims hold its write
+    lock): two claims of one such workflow go one after the other, and the second sees
+    what the first took.
+    """
+    ids = sorted(workflow_ids)
+    conn.execute(sa.select(_w.id).where(_w.id.in_(ids)).order_by(_w.id).with_for_update())
+    held = conn.execute(
+        sa.select(e.workflow_id)
+        .where(
+            e.workflow_id.in_(ids),
+            e.status.in_(ACTIVE),
+            e.worker.is_not(None),
+            e.worker != runner,
+        )
+        .distinct()
+    )
+    return set(held.scalars())
 
 
 def unclaim(store: Store, runner: str, ids: Collection[int]) -> int:

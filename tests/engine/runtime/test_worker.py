@@ -7,6 +7,7 @@ in-process; a foreground `wfe run` that a test kills is a real process.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import signal
@@ -595,6 +596,42 @@ async def test_what_the_last_batch_claimed_goes_back_to_the_queue_when_the_worke
             assert store.step_runs(db, execution_id) == []
     finally:
         db.close()
+
+
+@ON_BOTH
+def test_a_workflow_s_concurrency_holds_across_workers(wfe: Wfe, db: store.Store) -> None:
+    """``concurrency: 1`` through three workers: never two of its steps at once (its
+    executions go to one worker at a time), while another workflow runs beside them."""
+    store.save_workflows(
+        db,
+        [
+            (
+                definition.parse(f"name: {name}\n{limit}steps:\n  - {{id: a, run: sleep 0.05}}\n"),
+                None,
+            )
+            for name, limit in (("one", "concurrency: 1\n"), ("free", ""))
+        ],
+    )
+    store.create_executions(db, store.get_workflow(db, "one"), [{}] * 30)
+    store.create_executions(db, store.get_workflow(db, "free"), [{}] * 30)
+    workers = [wfe.start("worker", "--concurrency", "4") for _ in range(3)]
+    try:
+        wait_until(lambda: store.stats(db).succeeded == 60, timeout=120)
+    finally:
+        for w in workers:
+            w.send_signal(signal.SIGTERM)
+        logs = [w.communicate(timeout=30)[1] for w in workers]
+    spans = sorted(
+        (step.started_at, step.finished_at)
+        for x in store.list_executions(db, workflow="one", limit=100)[0]
+        for step in store.step_runs(db, x.id)
+    )
+    assert len(spans) == 30
+    for (_, ended), (began, _) in itertools.pairwise(spans):
+        assert ended is not None and began is not None and ended <= began, spans
+    free = store.list_executions(db, workflow="free", limit=100)[0]
+    assert len({x.runner for x in free}) > 1  # the rest is shared out as ever
+    assert all("Traceback" not in log for log in logs), logs
 
 
 @ON_BOTH
