@@ -58,7 +58,10 @@ def executions_list(
                 e.workflow_name,
                 output.plain_status(e.status),
                 e.trigger,
-                output.local(e.started_at or e.queued_at),
+                # (one not started yet says when it was queued, as that)
+                output.local(e.started_at)
+                if e.started_at
+                else f"queued {output.local(e.queued_at)}",
                 output.ms(e.duration_ms),
                 (e.error or "")[:60],
             ]

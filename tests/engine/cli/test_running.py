@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -325,6 +326,9 @@ def test_each_bad_line_of_params_is_named_and_nothing_is_queued(wfe: Wfe, tmp_pa
     assert wfe("run", "w", "--detach", "--params-from", str(one)).stdout == (
         "queued 1 execution of w: ids 3 to 3\n"
     )
+    # Not started: the list says when each was queued, as that (not as a start).
+    rows = wfe("executions", "list").stdout.splitlines()[1:4]
+    assert all(re.search(r" queued +detached +queued \d{4}-\d\d-\d\d ", r) for r in rows), rows
 
 
 def test_params_from_a_closed_stdin_is_a_usage_error(wfe: Wfe, tmp_path: Path) -> None:
