@@ -199,7 +199,9 @@ def _queue_lines(
         for s, handler in previous.items():  # a second one acts as it always does
             signal.signal(s, handler)
 
-    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    for s in previous:
+        signal.signal(s, on_signal)
     try:
         for start in range(0, len(lines), BULK_BATCH):
             if stopped:
@@ -213,6 +215,11 @@ def _queue_lines(
                 click.echo(_partly(ids, len(lines), numbers, source), err=True)
                 ctx.exit(EXIT_FAILED)
             ids += made
+    except KeyboardInterrupt:  # a second ctrl-c: at once, still saying what was queued
+        if ids:
+            click.echo(f"interrupted: {_partly(ids, len(lines), numbers, source)}", err=True)
+            ctx.exit(EXIT_CANCELLED)
+        raise
     finally:
         for s, handler in previous.items():
             if signal.getsignal(s) is on_signal:

@@ -82,6 +82,10 @@ class Executor:
         self.claimer: Callable[[int], store.ClaimRequest | None] | None = None
         self._claimed: list[store.Claim] = []  # taken by a batch, not started yet
         self._reserved = 0  # the executions in them: they have their slots already
+        # Slots kept from the queue for what dead runners left (a busy worker's freed
+        # slots would all go to the queue, each batch claiming for them, and that work
+        # would wait behind the whole queue, shown running on a runner that is gone).
+        self.held_back = 0
         recorder.refill = self._refill
         recorder.on_claim = self._on_claim
 
@@ -208,24 +212,17 @@ class Executor:
 
     def room(self) -> int:
         """How many more executions would start at once."""
-        return max(0, int(self._global.total_tokens) - self.busy() - self._reserved)
+        return max(0, self.takeover_room() - self.held_back)
+
+    def hold_back(self, slots: int) -> None:
+        """Keep the next ``slots`` slots that free (at most all of them) from the queue,
+        for a take-over (see ``held_back``)."""
+        self.held_back = max(0, min(slots, int(self._global.total_tokens)))
 
     def takeover_room(self) -> int:
-        """How many executions a take-over may start here: the room there is, or, when
-        there is none, as many as then wait for the next slots (a concurrency's worth).
-
-        A busy worker's freed slots go to the queue (the batch that frees them claims
-        for them): what dead runners left would wait behind the whole queue, shown
-        running on a runner that is gone. Taken over now, it waits here for the next
-        slots instead, and while it does the batches claim nothing from the queue.
-        """
-        room = self.room()
-        if room > 0:
-            return room
-        waiting = sum(
-            1 for r in self._runs.values() if r.waiting == 0 and r.status == ExecutionStatus.QUEUED
-        )
-        return max(0, int(self._global.total_tokens) - waiting - self._reserved)
+        """How many executions a take-over may start here: the room there is, the slots
+        held back for it included (see ``held_back``)."""
+        return max(0, int(self._global.total_tokens) - self.busy() - self._reserved)
 
     def has_claimed(self) -> bool:
         """Whether a batch claimed executions that are not started yet."""
@@ -252,7 +249,8 @@ class Executor:
             ending += run is not None and run.waiting == 0
         # (Counted before room() clips at 0: an executor over its slots, a parent
         # taking its slot back, claims only what takes it under them again.)
-        room = int(self._global.total_tokens) - self.busy() - self._reserved + ending
+        room = int(self._global.total_tokens) - self.busy() - self._reserved - self.held_back
+        room += ending
         return self.claimer(room) if room > 0 else None
 
     def _on_claim(self, claim: store.Claim) -> None:

@@ -285,22 +285,29 @@ class RunnerSession:
         return set(await trio.to_thread.run_sync(hand_over))
 
     async def adopt(self, ex: Executor) -> list[ExecutionHandle]:
-        """Take over what dead runners left behind, before anything queued (see
-        :meth:`Executor.takeover_room`: a busy runner takes it too, to run next).
+        """Take over what dead runners left behind, while ``ex`` has room; and keep the
+        slots that free next from the queue for what is left (``Executor.held_back``):
+        a dead runner's work runs before anything queued, even on a busy runner.
 
         A runner is dead when it said it stopped, when it is on this host and its process
         is gone, or when its lease ran out while this runner was watching (a lease that
         ran out while this one was cut off from the store too proves nothing).
         """
         room = ex.takeover_room()
-        if room <= 0:
-            return []
         watched = self.watched
 
-        def take() -> dict[int, str]:
-            return store.take_over(self.db, self.id, limit=room, watched=watched, dead=self._dead)
+        def take() -> tuple[dict[int, str], int]:
+            taken: dict[int, str] = {}
+            if room > 0:
+                taken = store.take_over(
+                    self.db, self.id, limit=room, watched=watched, dead=self._dead
+                )
+            if len(taken) < room:
+                return taken, 0  # it could take more: none is left
+            return taken, store.orphans(self.db, self.id, watched=watched, dead=self._dead)
 
-        taken = await trio.to_thread.run_sync(take)
+        taken, left = await trio.to_thread.run_sync(take)
+        ex.hold_back(left)
         handles = []
         for execution_id, runner in taken.items():
             logger.info("taking over execution %d from %s", execution_id, runner)

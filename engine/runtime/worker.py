@@ -100,7 +100,8 @@ async def serve(
                 ex.cancel(handle.id, "cancelled: its worker lost the store")
 
         async def adopt() -> None:
-            took(await session.adopt(ex))
+            if not stop.is_set():  # (a worker that stops takes nothing more over)
+                took(await session.adopt(ex))
 
         async def signals() -> None:
             with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as received:
@@ -148,6 +149,8 @@ async def serve(
             for execution_id in [i for i, h in active.items() if h.finished]:
                 del active[execution_id]
             took(await session.start_taken(ex))
+            if ex.held_back and ex.takeover_room():
+                await adopt()  # slots kept from the queue for what dead runners left
             # Executions waiting for a human hold no slot, so they do not count.
             room = ex.room()
             if listener is not None:
@@ -177,6 +180,7 @@ async def serve(
 
         # Shutting down: let running executions finish within the grace period.
         ex.claimer = None
+        ex.hold_back(0)
         ex.stopping()  # (first: a write that cannot be made is tried only so long)
         if not lost_with:
             await hand_back()

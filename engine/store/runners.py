@@ -334,7 +334,11 @@ def _held_elsewhere(conn: sa.Connection, runner: str, workflow_ids: Collection[i
     what the first took.
     """
     ids = sorted(workflow_ids)
-    conn.execute(sa.select(_w.id).where(_w.id.in_(ids)).order_by(_w.id).with_for_update())
+    # (NO KEY UPDATE: what queues an execution holds KEY SHARE on its workflow's row,
+    # through the foreign key, and a claim need not wait for that.)
+    conn.execute(
+        sa.select(_w.id).where(_w.id.in_(ids)).order_by(_w.id).with_for_update(key_share=True)
+    )
     held = conn.execute(
         sa.select(e.workflow_id)
         .where(
@@ -405,6 +409,57 @@ def _current_workflows(
     return found
 
 
+def _gone(
+    conn: sa.Connection, runner: str, watched: float, dead: Callable[[Runner], bool] | None
+) -> list[str]:
+    """The runners other than ``runner`` that hold executions and are dead (see
+    :func:`take_over`)."""
+    now = utcnow()
+    owners = set(
+        conn.execute(
+            sa.select(e.worker)
+            .where(e.status.in_(ACTIVE), e.worker.is_not(None), e.worker != runner)
+            .distinct()
+        ).scalars()
+    )
+    if not owners:
+        return []
+    known = {
+        row.id: row
+        for row in map(
+            Runner.of, conn.execute(sa.select(RUNNER).where(r.id.in_(owners))).mappings()
+        )
+    }
+    gone = []
+    for owner in owners:
+        row = known.get(owner)
+        if row is None or row.stopped_at is not None or (dead is not None and dead(row)):
+            gone.append(owner)
+        elif row.expires_at < now:
+            lease = (row.expires_at - row.heartbeat_at).total_seconds()
+            if lease <= watched:
+                gone.append(owner)
+    return gone
+
+
+def orphans(
+    store: Store,
+    runner: str,
+    *,
+    watched: float = math.inf,
+    dead: Callable[[Runner], bool] | None = None,
+) -> int:
+    """How many executions dead runners hold, that :func:`take_over` would take (a read)."""
+    with translate_errors(store), store.engine.connect() as conn:
+        gone = _gone(conn, runner, watched, dead)
+        if not gone:
+            return 0
+        count = conn.execute(
+            sa.select(sa.func.count()).where(e.status.in_(ACTIVE), e.worker.in_(gone))
+        ).scalar_one()
+        return int(count)
+
+
 def take_over(
     store: Store,
     runner: str,
@@ -425,32 +480,8 @@ def take_over(
     """
     if limit <= 0:
         return {}
-    now = utcnow()
     with translate_errors(store), store.writer.begin() as conn:
-        owners = set(
-            conn.execute(
-                sa.select(e.worker)
-                .where(e.status.in_(ACTIVE), e.worker.is_not(None), e.worker != runner)
-                .distinct()
-            ).scalars()
-        )
-        if not owners:
-            return {}
-        known = {
-            row.id: row
-            for row in map(
-                Runner.of, conn.execute(sa.select(RUNNER).where(r.id.in_(owners))).mappings()
-            )
-        }
-        gone = []
-        for owner in owners:
-            row = known.get(owner)
-            if row is None or row.stopped_at is not None or (dead is not None and dead(row)):
-                gone.append(owner)
-            elif row.expires_at < now:
-                lease = (row.expires_at - row.heartbeat_at).total_seconds()
-                if lease <= watched:
-                    gone.append(owner)
+        gone = _gone(conn, runner, watched, dead)
         if not gone:
             return {}
         taken: dict[int, str] = {
