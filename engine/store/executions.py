@@ -257,6 +257,9 @@ def request_cancel(store: Store, execution_id: int) -> str:
         if previous is None:
             raise NotFound(f"no execution {execution_id}")
         if previous == ExecutionStatus.QUEUED:
+            # (Asked for too: a runner may have started it already, its start not yet
+            # committed, which would then record it running again; it stops at its
+            # runner's next look, instead of running on with nobody told.)
             conn.execute(
                 EXECUTION.update()
                 .where(e.id == execution_id)
@@ -264,6 +267,7 @@ def request_cancel(store: Store, execution_id: int) -> str:
                     status=ExecutionStatus.CANCELLED,
                     finished_at=utcnow(),
                     error="cancelled before it started",
+                    cancel_requested=True,
                 )
             )
         elif previous == ExecutionStatus.RUNNING:
