@@ -52,6 +52,7 @@ class Workflow:
     source_path: str | None
     created_at: datetime
     updated_at: datetime
+    concurrency: int | None = None  # the definition's limit on its executions at once
     # Kept by the store for its own work (the success rate, the scheduler's mark).
     last_execution_id: int | None = None
     runs: int = 0

@@ -100,9 +100,28 @@ def claim(store: Store, runner: str, limit: int) -> list[int]:
 # The status is written into the statement, not bound: only then can PostgreSQL's plan
 # for it (prepared, and generic after a few runs) use the partial index of what can be
 # claimed, ix_execution_claimable; with a parameter it sorts every queued row each time.
+_w = WORKFLOW.c
+_held = EXECUTION.alias("held").c
+# The limited workflows (``concurrency:``) another runner holds executions of: theirs go
+# to that runner, and a claim leaves them out rather than take them to put them back
+# (they would stand at the head of the queue before everything else). A few rows at
+# most, read once a claim; :func:`_held_elsewhere` checks again under the rows' locks.
+_LEFT_OUT = sa.select(_w.id).where(
+    _w.concurrency.is_not(None),
+    sa.exists().where(
+        _held.workflow_id == _w.id,
+        _held.status.in_([sa.literal_column(f"'{status}'") for status in sorted(ACTIVE)]),
+        _held.worker.is_not(None),
+        _held.worker != sa.bindparam("runner"),
+    ),
+)
 _WAITING = (
     sa.select(e.id)
-    .where(e.status == sa.literal_column(f"'{ExecutionStatus.QUEUED.value}'"), e.worker.is_(None))
+    .where(
+        e.status == sa.literal_column(f"'{ExecutionStatus.QUEUED.value}'"),
+        e.worker.is_(None),
+        e.workflow_id.not_in(_LEFT_OUT),
+    )
     .order_by(e.id)
     .limit(sa.bindparam("limit", type_=sa.Integer))
     .with_for_update(skip_locked=True)
@@ -111,7 +130,6 @@ _WAITING = (
 _CLAIM = EXECUTION.update().where(e.id.in_(_WAITING))
 # Built once: a claim runs many times a second, and SQLAlchemy then compiles it once.
 _CLAIM_IDS = _CLAIM.values(worker=sa.bindparam("runner")).returning(e.id)
-_w = WORKFLOW.c
 # Each claimed row brings what its workflow is now (digest, version, state): a known
 # workflow still current is then not read at all.
 _WORKFLOW_NOW = [
@@ -207,11 +225,7 @@ def claim_in(conn: sa.Connection, request: ClaimRequest) -> Claim:
     dialect's ``claiming``, or a batch's ``group_commit``)."""
     if request.limit <= 0:
         return NOTHING
-    now = utcnow()
-    rows = conn.execute(
-        _CLAIM_STARTED, {"runner": request.runner, "limit": request.limit, "now": now}
-    ).all()
-    return _claimed(conn, request, now, rows)
+    return _claimed_again(conn, request, request.limit, 2)
 
 
 def send_claim(conn: sa.Connection, cursor: Any, request: ClaimRequest) -> datetime | None:
@@ -261,8 +275,20 @@ def _claim_sql(dialect: sa.Dialect) -> tuple[str, dict[str, Any]]:
     return compiled.string, fixed
 
 
+def _claimed_again(conn: sa.Connection, request: ClaimRequest, limit: int, retries: int) -> Claim:
+    now = utcnow()
+    rows = conn.execute(
+        _CLAIM_STARTED, {"runner": request.runner, "limit": limit, "now": now}
+    ).all()
+    return _claimed(conn, request, now, rows, retries)
+
+
 def _claimed(
-    conn: sa.Connection, request: ClaimRequest, now: datetime, found: Sequence[Any]
+    conn: sa.Connection,
+    request: ClaimRequest,
+    now: datetime,
+    found: Sequence[Any],
+    retries: int = 2,
 ) -> Claim:
     if not found:
         return NOTHING
@@ -310,6 +336,14 @@ def _claimed(
             )
             claimed = [x for x in claimed if x.id not in back]
             waits -= back
+            if retries:
+                # A claim of theirs committed as this one read (it waited for their
+                # locks): the queue behind them is claimed in their place, now that the
+                # claim statement sees whose they are and leaves them out.
+                more = _claimed_again(conn, request, len(back), retries - 1)
+                claimed = sorted([*claimed, *more.executions], key=lambda x: x.id)
+                workflows = {**workflows, **more.workflows}
+                waits |= more.held
     if waits:
         conn.execute(
             EXECUTION.update()
@@ -442,6 +476,23 @@ def _gone(
     return gone
 
 
+def _takeable(runner: str, gone: Collection[str]) -> tuple[sa.ColumnElement[bool], ...]:
+    """What ``runner`` can take over from the ``gone``: what they hold, but for the
+    executions of a limited workflow that a live runner holds executions of too (taken
+    over by that one, they go on running one runner at a time: see :data:`_LEFT_OUT`)."""
+    shared = sa.select(_w.id).where(
+        _w.concurrency.is_not(None),
+        sa.exists().where(
+            _held.workflow_id == _w.id,
+            _held.status.in_(ACTIVE),
+            _held.worker.is_not(None),
+            _held.worker != runner,
+            _held.worker.not_in(gone),
+        ),
+    )
+    return e.status.in_(ACTIVE), e.worker.in_(gone), e.workflow_id.not_in(shared)
+
+
 def orphans(
     store: Store,
     runner: str,
@@ -455,7 +506,7 @@ def orphans(
         if not gone:
             return 0
         count = conn.execute(
-            sa.select(sa.func.count()).where(e.status.in_(ACTIVE), e.worker.in_(gone))
+            sa.select(sa.func.count()).where(*_takeable(runner, gone))
         ).scalar_one()
         return int(count)
 
@@ -488,7 +539,7 @@ def take_over(
             execution_id: previous
             for execution_id, previous in conn.execute(
                 sa.select(e.id, e.worker)
-                .where(e.status.in_(ACTIVE), e.worker.in_(gone))
+                .where(*_takeable(runner, gone))
                 .order_by(e.id)
                 .limit(limit)
             )

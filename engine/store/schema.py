@@ -18,7 +18,7 @@ from engine.store import tables
 if TYPE_CHECKING:
     from engine.store.connection import Store
 
-VERSION = 9  # migrations/versions holds one revision per version
+VERSION = 10  # migrations/versions holds one revision per version
 
 
 def check(store: Store, *, create: bool) -> None:

@@ -46,6 +46,9 @@ class WorkflowRow(_Row, table=True):
     version: int = 1
     is_active: bool = True
     schedule: str | None = None
+    # The definition's own limit on its executions at once (schema 10): a claim leaves
+    # out those of a limited workflow another runner holds, without parsing anything.
+    concurrency: int | None = None
     source_path: str | None = None
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)

@@ -53,6 +53,14 @@ def save_workflows(
     results: list[Saved] = []
     now = utcnow()
     with translate_errors(store), store.writer.begin() as conn:
+        # The rows it may change, locked first in id order (as a claim locks limited
+        # workflows' rows): in the files' order, it could deadlock with a claim.
+        conn.execute(
+            sa.select(w.id)
+            .where(w.name.in_(sorted({wf.name for wf, _path in items})))
+            .order_by(w.id)
+            .with_for_update(key_share=True)
+        )
 
         def stored(name: str) -> definition.Workflow | None:
             row = conn.execute(sa.select(*WORKFLOW_READ).where(w.name == name)).mappings().first()
@@ -75,6 +83,7 @@ def save_workflows(
                     "version": 1,
                     "is_active": True,
                     "schedule": schedule,
+                    "concurrency": wf.concurrency,
                     "source_path": path,
                     "created_at": now,
                     "updated_at": now,
@@ -93,6 +102,7 @@ def save_workflows(
                         digest=wf.digest,
                         description=wf.description,
                         schedule=schedule,
+                        concurrency=wf.concurrency,
                         source_path=path or row["source_path"],
                         version=w.version + 1,
                         updated_at=now,

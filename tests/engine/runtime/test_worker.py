@@ -612,10 +612,12 @@ def test_a_workflow_s_concurrency_holds_across_workers(wfe: Wfe, db: store.Store
             for name, limit in (("one", "concurrency: 1\n"), ("free", ""))
         ],
     )
-    store.create_executions(db, store.get_workflow(db, "one"), [{}] * 30)
-    store.create_executions(db, store.get_workflow(db, "free"), [{}] * 30)
     workers = [wfe.start("worker", "--concurrency", "4") for _ in range(3)]
     try:
+        # All three up first: one started late would find the other workflow's done.
+        wait_until(lambda: len(store.live_runners(db)) == 3, timeout=30)
+        store.create_executions(db, store.get_workflow(db, "one"), [{}] * 30)
+        store.create_executions(db, store.get_workflow(db, "free"), [{}] * 30)
         wait_until(lambda: store.stats(db).succeeded == 60, timeout=120)
     finally:
         for w in workers:
@@ -631,6 +633,47 @@ def test_a_workflow_s_concurrency_holds_across_workers(wfe: Wfe, db: store.Store
         assert ended is not None and began is not None and ended <= began, spans
     free = store.list_executions(db, workflow="free", limit=100)[0]
     assert len({x.runner for x in free}) > 1  # the rest is shared out as ever
+    assert all("Traceback" not in log for log in logs), logs
+
+
+@ON_BOTH
+def test_a_limited_workflow_at_the_head_of_the_queue_holds_nothing_else_up(
+    wfe: Wfe, db: store.Store
+) -> None:
+    """The oldest queued executions are a ``concurrency: 1`` workflow's, held by one
+    worker: the other workers run what is queued behind them meanwhile, and do not wait
+    for the limited workflow to drain (its rows are left out of their claims)."""
+    store.save_workflows(
+        db,
+        [
+            (
+                definition.parse(f"name: {name}\n{limit}steps:\n  - {{id: a, run: {run}}}\n"),
+                None,
+            )
+            for name, limit, run in (
+                ("one", "concurrency: 1\n", "sleep 0.2"),
+                ("free", "", "sleep 0.02"),
+            )
+        ],
+    )
+    assert store.get_workflow(db, "one").concurrency == 1
+    workers = [wfe.start("worker", "--concurrency", "4") for _ in range(3)]
+    try:
+        wait_until(lambda: len(store.live_runners(db)) == 3, timeout=30)
+        store.create_executions(db, store.get_workflow(db, "one"), [{}] * 30)  # 6 s at least
+        store.create_executions(db, store.get_workflow(db, "free"), [{}] * 40)
+        wait_until(
+            lambda: len(store.list_executions(db, workflow="free", status="succeeded")[0]) == 40,
+            timeout=60,
+        )
+        # All of those ran while most of the limited workflow's still waited.
+        done = store.list_executions(db, workflow="one", status="succeeded", limit=100)[0]
+        assert len(done) < 20, len(done)
+        wait_until(lambda: store.stats(db).succeeded == 70, timeout=60)
+    finally:
+        for w in workers:
+            w.send_signal(signal.SIGTERM)
+        logs = [w.communicate(timeout=30)[1] for w in workers]
     assert all("Traceback" not in log for log in logs), logs
 
 

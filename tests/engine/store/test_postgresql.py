@@ -94,7 +94,8 @@ def test_a_schema_1_store_on_postgresql_is_upgraded(db_url: str) -> None:
     from sqlmodel import SQLModel
 
     db = store.open_store(db_url)
-    store.save_workflows(db, [(definition.parse("name: w\nsteps:\n  - {id: a, log: x}\n"), None)])
+    text = "name: w\nconcurrency: 3\nsteps:\n  - {id: a, log: x}\n"
+    store.save_workflows(db, [(definition.parse(text), None)])
     store.create_executions(db, store.get_workflow(db, "w"), [{}])
     store.heartbeat(db, store.Runner.new("old", host="h", pid=1, concurrency=1), lease=15)
     db.close()
@@ -114,6 +115,7 @@ def test_a_schema_1_store_on_postgresql_is_upgraded(db_url: str) -> None:
         "DROP INDEX ix_execution_finished_status",
         "DROP INDEX ix_execution_workflow_runs",
         "DROP INDEX ix_execution_claimable",
+        "ALTER TABLE workflow DROP COLUMN concurrency",
         "DROP TABLE IF EXISTS alembic_version",
         "UPDATE wfe_meta SET value = '1' WHERE key = 'schema_version'",
     )
@@ -125,7 +127,9 @@ def test_a_schema_1_store_on_postgresql_is_upgraded(db_url: str) -> None:
             assert compare_metadata(MigrationContext.configure(conn), SQLModel.metadata) == []
     finally:
         db.close()
-    assert _psql(db_url, "SELECT version_num FROM alembic_version") == [("0009",)]
+    assert _psql(db_url, "SELECT version_num FROM alembic_version") == [("0010",)]
+    # The limit each definition sets is filled in from the definitions (schema 10).
+    assert _psql(db_url, "SELECT name, concurrency FROM workflow") == [("w", 3)]
     ((lease,),) = _psql(db_url, "SELECT expires_at - heartbeat_at FROM worker")
     assert lease == timedelta(seconds=15)
 

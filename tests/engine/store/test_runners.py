@@ -8,7 +8,7 @@ import pytest
 
 from engine import definition, store
 from engine.errors import StoreRefused
-from engine.store import tables, writer
+from engine.store import runners, tables, writer
 
 # Every test that takes `db` runs on SQLite and on PostgreSQL (skipped, saying why, where
 # no server answers).
@@ -223,6 +223,79 @@ def test_a_claim_leaves_queued_what_waits_for_a_limit(db: store.Store) -> None:
     row = store.get_execution(db, held.id)
     assert (row.status, row.runner, row.started_at) == ("queued", "r", None)
     assert claim.executions[0].status == "queued"
+
+
+def limited_and_free(db: store.Store, limited: int, free: int) -> tuple[list[int], list[int]]:
+    """Queued executions of a ``concurrency: 1`` workflow, then of one without a limit."""
+    store.save_workflows(
+        db,
+        [
+            (definition.parse(f"name: {name}\n{limit}steps:\n  - {{id: a, log: x}}\n"), None)
+            for name, limit in (("one", "concurrency: 1\n"), ("free", ""))
+        ],
+    )
+    return (
+        [x.id for x in store.create_executions(db, store.get_workflow(db, "one"), [{}] * limited)],
+        [x.id for x in store.create_executions(db, store.get_workflow(db, "free"), [{}] * free)],
+    )
+
+
+def test_a_claim_leaves_out_a_limited_workflow_another_runner_holds(db: store.Store) -> None:
+    (first, second), (free,) = limited_and_free(db, 2, 1)
+    assert [x.id for x in store.claim_started(db, "a", 1).executions] == [first]
+    # Behind the limited workflow's second, the queue goes on for everyone else.
+    assert [x.id for x in store.claim_started(db, "b", 5).executions] == [free]
+    assert [x.id for x in store.claim_started(db, "a", 5).executions] == [second]
+
+
+def test_a_claim_that_loses_a_limited_workflow_to_another_takes_what_is_behind_it(
+    db: store.Store,
+) -> None:
+    """Two claims at once, both taking a limited workflow's oldest: the one that waited
+    for the other's locks gives them back, and takes what is queued behind instead of
+    coming back empty (its wake-up is spent: it would wait for the next poll)."""
+    import threading
+    import time
+
+    if db.dialect.name != "postgresql":
+        pytest.skip("SQLite's claims take its write lock: two never run at once")
+    limited, (free,) = limited_and_free(db, 4, 1)
+
+    def one(workflow: store.Workflow) -> bool:
+        return workflow.name == "one"
+
+    got: list[store.Claim] = []
+    with db.dialect.claiming(db.engine) as conn:
+        assert conn is not None
+        first = runners.claim_in(conn, store.ClaimRequest("a", 2, {}, one))
+        assert [x.id for x in first.executions] == limited[:2]
+        other = threading.Thread(
+            target=lambda: got.append(store.claim_started(db, "b", 2, held=one))
+        )
+        other.start()
+        time.sleep(0.5)  # b has taken the next two and waits for a's lock on their workflow
+        assert not got
+    other.join(timeout=10)
+    (second,) = got
+    assert [x.id for x in second.executions] == [free]
+    assert {store.get_execution(db, i).status for i in limited[2:]} == {"queued"}
+
+
+def test_a_dead_runner_s_limited_executions_are_all_taken_over_by_one_runner(
+    db: store.Store,
+) -> None:
+    limited, (free,) = limited_and_free(db, 3, 1)
+    for runner in ("dead", "a", "b"):
+        store.heartbeat(db, store.Runner.new(runner, host="h", pid=1, concurrency=4))
+    assert len(store.claim_started(db, "dead", 4).executions) == 4
+    store.heartbeat(db, store.Runner.new("dead", host="h", pid=1, concurrency=4), stopped=True)
+    assert store.take_over(db, "a", limit=1) == {limited[0]: "dead"}
+    # The rest of that workflow's are a's to take (as its slots free): b leaves them.
+    assert store.orphans(db, "b") == 1
+    assert store.take_over(db, "b", limit=10) == {free: "dead"}
+    assert store.orphans(db, "b") == 0 and store.take_over(db, "b", limit=10) == {}
+    assert store.orphans(db, "a") == 2
+    assert store.take_over(db, "a", limit=10) == {i: "dead" for i in limited[1:]}
 
 
 def test_a_take_over_waits_for_a_batch_in_flight_and_sees_what_it_ended(

@@ -60,9 +60,15 @@ def _schema_1_store(path: Path) -> str:
 
 def test_open_store_upgrades_a_schema_1_store_keeping_its_data(tmp_path: Path) -> None:
     url = _schema_1_store(tmp_path / "old.db")
+    with sqlite3.connect(tmp_path / "old.db") as conn:  # a limit, for schema 10 to find
+        conn.execute(
+            "UPDATE workflow SET definition = replace(definition,"
+            " 'name: flaky-retry', 'name: flaky-retry' || char(10) || 'concurrency: 2')"
+        )
     db = store.open_store(url)
     try:
         assert store.health(db).schema_version == store.SCHEMA_VERSION
+        assert store.get_workflow(db, "flaky-retry").concurrency == 2
         (execution,), _total = store.list_executions(db)
         assert (execution.workflow_name, execution.status) == ("flaky-retry", "succeeded")
         runs = store.step_runs(db, execution.id or 0)
@@ -75,7 +81,7 @@ def test_open_store_upgrades_a_schema_1_store_keeping_its_data(tmp_path: Path) -
         db.close()
     assert (worker.expires_at - worker.heartbeat_at).total_seconds() == 15
     with sqlite3.connect(tmp_path / "old.db") as conn:
-        assert conn.execute("SELECT version_num FROM alembic_version").fetchall() == [("0009",)]
+        assert conn.execute("SELECT version_num FROM alembic_version").fetchall() == [("0010",)]
     store.open_store(url).close()  # opening it again changes nothing
 
 
