@@ -62,6 +62,9 @@ class WorkflowRow(_Row, table=True):
     last_scheduled_at: datetime | None = None
 
 
+HELD = "worker IS NOT NULL AND status IN ('queued', 'running')"  # an active execution's runner
+
+
 class ExecutionRow(_Row, table=True):
     __tablename__ = "execution"
     __table_args__ = (
@@ -81,6 +84,15 @@ class ExecutionRow(_Row, table=True):
             "id",
             sqlite_where=sa.text("status = 'queued' AND worker IS NULL"),
             postgresql_where=sa.text("status = 'queued' AND worker IS NULL"),
+        ),
+        # What runners hold (schema 10): a few rows however long the queue, for a claim
+        # to see which limited workflows are held, and a heartbeat's look for the dead's.
+        Index(
+            "ix_execution_held",
+            "worker",
+            "workflow_id",
+            sqlite_where=sa.text(HELD),
+            postgresql_where=sa.text(HELD),
         ),
     )
     id: int | None = Field(default=None, primary_key=True)

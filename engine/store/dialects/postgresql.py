@@ -71,9 +71,9 @@ class PostgreSQL(Dialect):
                         row[0]
                         for row in conn.execute(
                             "UPDATE execution SET worker = %s, status = 'running',"
-                            " started_at = %s WHERE id IN (SELECT id FROM execution"
+                            " started_at = %s WHERE id = ANY(ARRAY(SELECT id FROM execution"
                             " WHERE status = 'queued' AND worker IS NULL ORDER BY id"
-                            " LIMIT %s FOR UPDATE SKIP LOCKED) RETURNING id",
+                            " LIMIT %s FOR UPDATE SKIP LOCKED)) RETURNING id",
                             (me, datetime.now(UTC).replace(tzinfo=None), batch),
                         )
                     ]

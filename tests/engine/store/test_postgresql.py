@@ -116,6 +116,7 @@ def test_a_schema_1_store_on_postgresql_is_upgraded(db_url: str) -> None:
         "DROP INDEX ix_execution_workflow_runs",
         "DROP INDEX ix_execution_claimable",
         "ALTER TABLE workflow DROP COLUMN concurrency",
+        "DROP INDEX ix_execution_held",
         "DROP TABLE IF EXISTS alembic_version",
         "UPDATE wfe_meta SET value = '1' WHERE key = 'schema_version'",
     )

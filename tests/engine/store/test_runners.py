@@ -385,6 +385,9 @@ def test_the_claim_finds_the_queue_by_its_index_in_a_plan_prepared_once(db: stor
 
     if db.dialect.name != "postgresql":
         pytest.skip("SQLite plans each statement as it runs it: no plan is kept")
+    # A long queue, and a limited workflow whose executions one runner holds.
+    limited_and_free(db, 2000, 3000)
+    assert len(store.claim_started(db, "other", 4).executions) == 4
     sql = str(runners._CLAIM_STARTED.compile(dialect=postgresql.dialect()))  # type: ignore[no-untyped-call]
     names: list[str] = []
 
@@ -396,8 +399,15 @@ def test_the_claim_finds_the_queue_by_its_index_in_a_plan_prepared_once(db: stor
     prepared = re.sub(r"%\((\w+)\)s", numbered, sql)
     values = {"runner": "'r'", "limit": "16", "now": "now()", "status": "'running'"}
     with db.engine.connect() as conn:
+        conn.exec_driver_sql("ANALYZE execution")
         conn.exec_driver_sql("SET plan_cache_mode = force_generic_plan")
         conn.exec_driver_sql(f"PREPARE claim AS {prepared}")
         args = ", ".join(values[n] for n in names)
         plan = "\n".join(r[0] for r in conn.exec_driver_sql(f"EXPLAIN EXECUTE claim({args})"))
     assert "ix_execution_claimable" in plan, plan
+    # Nor is the table read whole to find the rows claimed (as IN (subquery) would be,
+    # planned for any LIMIT): they are found by their ids.
+    assert "Seq Scan on execution" not in plan, plan
+    # Which limited workflows are held is read from what runners hold: not from every
+    # queued execution (their statuses), nor from the limited workflow's whole queue.
+    assert "ix_execution_held" in plan and "ix_execution_status" not in plan, plan
