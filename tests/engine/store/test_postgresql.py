@@ -20,6 +20,7 @@ import trio
 
 from engine import definition, runtime, store
 from engine.errors import StoreError
+from engine.store import tables
 from tests.support import EXAMPLES, Wfe, postgres_database
 
 psycopg = pytest.importorskip(
@@ -507,3 +508,39 @@ def test_a_fold_waits_for_a_batch_adding_to_the_row_it_folds_and_keeps_its_count
         assert store.get_workflow(db, "w").runs == 3
     finally:
         db.close()
+
+
+def test_adding_workflows_locks_their_rows_in_the_order_a_claim_does(db: store.Store) -> None:
+    """A claim locks limited workflows' rows in id order; ``workflow add`` of the same
+    two in the other order (the file's) used to lock the second first, and the two
+    deadlocked: the server then failed one of them. Now it waits its turn."""
+    import threading
+
+    def text(name: str, log: str) -> str:
+        return f"name: {name}\nconcurrency: 1\nsteps:\n  - {{id: a, log: {log}}}\n"
+
+    store.save_workflows(db, [(definition.parse(text(n, "x")), None) for n in ("a", "b")])
+    first, second = (store.get_workflow(db, n).id for n in ("a", "b"))
+    w = tables.WORKFLOW.c
+    lock = sa.select(w.id).with_for_update(key_share=True)
+    outcome: list[object] = []
+
+    def add() -> None:
+        try:
+            store.save_workflows(
+                db, [(definition.parse(text(n, "changed")), None) for n in ("b", "a")]
+            )
+            outcome.append("saved")
+        except Exception as exc:  # the deadlock, as the server reports it
+            outcome.append(exc)
+
+    with db.engine.connect() as conn, conn.begin():  # a claim, half-way through its locks
+        conn.execute(lock.where(w.id == first))
+        adding = threading.Thread(target=add)
+        adding.start()
+        time.sleep(0.5)  # the add waits (for "a", or, before, having taken "b")
+        conn.execute(sa.text("SET LOCAL lock_timeout = '5s'"))
+        conn.execute(lock.where(w.id == second))  # the claim's next lock: no deadlock
+    adding.join(timeout=30)
+    assert outcome == ["saved"]
+    assert {store.get_workflow(db, n).version for n in ("a", "b")} == {2}
