@@ -98,11 +98,6 @@ def claim(store: Store, runner: str, limit: int) -> list[int]:
         return sorted(conn.execute(_CLAIM_IDS, {"runner": runner, "limit": limit}).scalars())
 
 
-# The oldest queued executions nobody holds (``limit`` of them), locked as they are read
-# on PostgreSQL (skipping those another claim locked); SQLite holds its write lock.
-# The status is written into the statement, not bound: only then can PostgreSQL's plan
-# for it (prepared, and generic after a few runs) use the partial index of what can be
-# claimed, ix_execution_claimable; with a parameter it sorts every queued row each time.
 _w = WORKFLOW.c
 _HELD = EXECUTION.alias("held")
 _held = _HELD.c
@@ -146,6 +141,11 @@ def _limited_held(*whose: sa.ColumnElement[bool]) -> sa.Select[tuple[int]]:
 # (they would stand at the head of the queue before everything else). A few rows at
 # most, read once a claim; :func:`_held_elsewhere` checks again under the rows' locks.
 _LEFT_OUT = _limited_held(_held.worker != sa.bindparam("runner"))
+# The oldest queued executions nobody holds (``limit`` of them), locked as they are read
+# on PostgreSQL (skipping those another claim locked); SQLite holds its write lock.
+# The status is written into the statement, not bound: only then can PostgreSQL's plan
+# for it (prepared, and generic after a few runs) use the partial index of what can be
+# claimed, ix_execution_claimable; with a parameter it sorts every queued row each time.
 _WAITING = (
     sa.select(e.id)
     .where(
@@ -286,7 +286,7 @@ def claim_in(conn: sa.Connection, request: ClaimRequest) -> Claim:
     dialect's ``claiming``, or a batch's ``group_commit``)."""
     if request.limit <= 0:
         return NOTHING
-    return _claimed_again(conn, request, request.limit, 2)
+    return _claimed_again(conn, request, request.limit, RETRIES)
 
 
 def send_claim(conn: sa.Connection, cursor: Any, request: ClaimRequest) -> datetime | None:
@@ -336,6 +336,9 @@ def _claim_sql(dialect: sa.Dialect) -> tuple[str, dict[str, Any]]:
     return compiled.string, fixed
 
 
+RETRIES = 2  # claims again in the place of what another runner's claim took first
+
+
 def _claimed_again(conn: sa.Connection, request: ClaimRequest, limit: int, retries: int) -> Claim:
     now = utcnow()
     rows = conn.execute(
@@ -349,7 +352,7 @@ def _claimed(
     request: ClaimRequest,
     now: datetime,
     found: Sequence[Any],
-    retries: int = 2,
+    retries: int = RETRIES,
 ) -> Claim:
     if not found:
         return NOTHING
